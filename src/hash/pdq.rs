@@ -1,0 +1,370 @@
+//! The PDQ reference pipeline on the CPU: luma → Jarosz filter → 64×64 → quality → DCT →
+//! median threshold, and the eight dihedral hashes from one DCT.
+//!
+//! Every step follows Meta's `pdqhashing.cpp` / `downscaling.cpp` and the luma conversion of
+//! pdqhash-python (`f64` products of the 8-bit channels with 0.299, 0.587, 0.114, summed left to
+//! right and rounded once to `f32`), so that hashes are bit-exact with the reference
+//! "full-resolution" convention.
+
+use super::dct::dct64_to_16;
+use super::dihedral::{Dihedral, DIHEDRALS};
+use super::jarosz::{downsample, JaroszScratch, OUT};
+use super::pdq256::Pdq256;
+use std::sync::OnceLock;
+
+/// Images with a side shorter than this get the zero hash and quality 0 (`MIN_HASHABLE_DIM`).
+pub const MIN_HASHABLE_DIM: u32 = 5;
+
+/// The quality score below which the PDQ ecosystem (ThreatExchange, HMA) discards a hash.
+pub const RECOMMENDED_MIN_QUALITY: u8 = 50;
+
+/// How the pixels of an [`ImageRef`] are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PixelLayout {
+    /// One byte per pixel, grey.
+    Gray8,
+    /// Three bytes per pixel, R, G, B.
+    Rgb8,
+}
+
+impl PixelLayout {
+    /// Bytes per pixel.
+    #[must_use]
+    pub const fn bytes_per_pixel(self) -> usize {
+        match self {
+            PixelLayout::Gray8 => 1,
+            PixelLayout::Rgb8 => 3,
+        }
+    }
+}
+
+/// A borrowed 8-bit image, rows packed without padding.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageRef<'a> {
+    width: u32,
+    height: u32,
+    layout: PixelLayout,
+    pixels: &'a [u8],
+}
+
+/// Why pixels cannot be hashed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HashError {
+    /// The pixel buffer does not match the stated size.
+    #[error("pixel buffer holds {actual} bytes, {width}x{height} {layout:?} needs {expected}")]
+    BufferSize {
+        /// Image width.
+        width: u32,
+        /// Image height.
+        height: u32,
+        /// Pixel layout.
+        layout: PixelLayout,
+        /// Bytes needed.
+        expected: u64,
+        /// Bytes given.
+        actual: usize,
+    },
+}
+
+impl<'a> ImageRef<'a> {
+    /// Wraps a pixel buffer of `width × height` pixels in `layout`.
+    ///
+    /// # Errors
+    /// [`HashError::BufferSize`] when `pixels.len()` is not exactly `width × height × bpp`.
+    pub fn new(
+        width: u32,
+        height: u32,
+        layout: PixelLayout,
+        pixels: &'a [u8],
+    ) -> Result<Self, HashError> {
+        let expected = u64::from(width) * u64::from(height) * layout.bytes_per_pixel() as u64;
+        if expected != pixels.len() as u64 {
+            return Err(HashError::BufferSize {
+                width,
+                height,
+                layout,
+                expected,
+                actual: pixels.len(),
+            });
+        }
+        Ok(ImageRef {
+            width,
+            height,
+            layout,
+            pixels,
+        })
+    }
+
+    /// Width in pixels.
+    #[must_use]
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    #[must_use]
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// Pixel layout.
+    #[must_use]
+    pub fn layout(&self) -> PixelLayout {
+        self.layout
+    }
+
+    /// The packed pixel bytes.
+    #[must_use]
+    pub fn pixels(&self) -> &'a [u8] {
+        self.pixels
+    }
+
+    /// Writes the luma of row `r` into `out` (`width` values).
+    #[inline]
+    pub(crate) fn luma_row(&self, r: usize, out: &mut [f32]) {
+        let w = self.width as usize;
+        let t = luma_tables();
+        match self.layout {
+            PixelLayout::Gray8 => {
+                let row = &self.pixels[r * w..r * w + w];
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = t.gray[v as usize];
+                }
+            }
+            PixelLayout::Rgb8 => {
+                let row = &self.pixels[r * w * 3..(r * w + w) * 3];
+                for (o, p) in out.iter_mut().zip(row.chunks_exact(3)) {
+                    *o = luma_rgb(t, p[0], p[1], p[2]);
+                }
+            }
+        }
+    }
+}
+
+struct LumaTables {
+    r: [f64; 256],
+    g: [f64; 256],
+    b: [f64; 256],
+    gray: [f32; 256],
+}
+
+fn luma_tables() -> &'static LumaTables {
+    static T: OnceLock<LumaTables> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut t = LumaTables {
+            r: [0.0; 256],
+            g: [0.0; 256],
+            b: [0.0; 256],
+            gray: [0.0; 256],
+        };
+        for v in 0..256 {
+            t.r[v] = v as f64 * 0.299;
+            t.g[v] = v as f64 * 0.587;
+            t.b[v] = v as f64 * 0.114;
+        }
+        for v in 0..=255u8 {
+            t.gray[v as usize] = luma_rgb(&t, v, v, v);
+        }
+        t
+    })
+}
+
+#[inline(always)]
+fn luma_rgb(t: &LumaTables, r: u8, g: u8, b: u8) -> f32 {
+    ((t.r[r as usize] + t.g[g as usize]) + t.b[b as usize]) as f32
+}
+
+/// The luma value the reference computes for one RGB pixel.
+#[must_use]
+pub fn luma(r: u8, g: u8, b: u8) -> f32 {
+    luma_rgb(luma_tables(), r, g, b)
+}
+
+/// A PDQ hash with its quality score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PdqHash {
+    /// The 256-bit hash.
+    pub hash: Pdq256,
+    /// Quality 0–100: how much gradient the 64×64 image has. Below
+    /// [`RECOMMENDED_MIN_QUALITY`] a hash is unreliable.
+    pub quality: u8,
+}
+
+/// The eight dihedral hashes of one image, from one DCT, with the shared quality.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DihedralHashes {
+    /// Hashes in the reference order: original, rot90, rot180, rot270, flipx, flipy, flipplus1,
+    /// flipminus1 (see [`Dihedral`]).
+    pub hashes: [Pdq256; 8],
+    /// Quality 0–100.
+    pub quality: u8,
+}
+
+impl DihedralHashes {
+    /// The hash for one transform.
+    #[must_use]
+    pub fn get(&self, d: Dihedral) -> Pdq256 {
+        self.hashes[d as usize]
+    }
+}
+
+/// The 16×16 DCT output before thresholding, with the quality score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PdqFloat {
+    /// Coefficients, row-major; row `i`, column `j` is frequency `(i+1, j+1)`.
+    pub dct: [f32; 256],
+    /// Quality 0–100.
+    pub quality: u8,
+}
+
+/// Computes PDQ hashes on the CPU, keeping its working memory between images.
+///
+/// One hasher per thread: after the largest image has been seen once, hashing allocates
+/// nothing. Working memory is about `(width / 128 + 17) × width × 4` bytes for the streaming
+/// filter plus `height × 256` bytes.
+///
+/// # Examples
+/// ```
+/// use imprint::hash::{ImageRef, PdqHasher, PixelLayout};
+/// let pixels: Vec<u8> = (0..100 * 80).map(|i| (i % 251) as u8).collect();
+/// let image = ImageRef::new(100, 80, PixelLayout::Gray8, &pixels)?;
+/// let out = PdqHasher::new().hash(image);
+/// assert_eq!(out.hash.to_string().len(), 64);
+/// # Ok::<(), imprint::hash::HashError>(())
+/// ```
+#[derive(Debug)]
+pub struct PdqHasher {
+    scratch: JaroszScratch,
+    buf64: Box<[f32; OUT * OUT]>,
+}
+
+impl Default for PdqHasher {
+    fn default() -> Self {
+        PdqHasher {
+            scratch: JaroszScratch::default(),
+            buf64: Box::new([0.0; OUT * OUT]),
+        }
+    }
+}
+
+impl PdqHasher {
+    /// A hasher with empty working memory.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Hash and quality of an image, as `pdqHash256FromFloatLuma` computes them.
+    ///
+    /// An image with a side under [`MIN_HASHABLE_DIM`] gets the zero hash and quality 0.
+    /// An image of exactly 64×64 is used without filtering, as the reference does.
+    pub fn hash(&mut self, image: ImageRef<'_>) -> PdqHash {
+        match self.float(image, true) {
+            None => PdqHash {
+                hash: Pdq256::ZERO,
+                quality: 0,
+            },
+            Some(f) => PdqHash {
+                hash: threshold(&f.dct),
+                quality: f.quality,
+            },
+        }
+    }
+
+    /// The eight dihedral hashes, as `pdqDihedralHash256esFromFloatLuma` computes them.
+    ///
+    /// Unlike [`PdqHasher::hash`], the reference filters 64×64 images here too, so for such an
+    /// image `hashes[0]` can differ from `hash().hash` by rounding.
+    pub fn hash_dihedral(&mut self, image: ImageRef<'_>) -> DihedralHashes {
+        match self.float(image, false) {
+            None => DihedralHashes {
+                hashes: [Pdq256::ZERO; 8],
+                quality: 0,
+            },
+            Some(f) => dihedral_from_dct(&f),
+        }
+    }
+
+    /// The DCT coefficients and quality before thresholding, or `None` for images under
+    /// [`MIN_HASHABLE_DIM`].
+    ///
+    /// `skip_filter_at_64` reproduces the reference's shortcut for 64×64 inputs in the
+    /// non-dihedral path.
+    pub fn float(&mut self, image: ImageRef<'_>, skip_filter_at_64: bool) -> Option<PdqFloat> {
+        let (w, h) = (image.width as usize, image.height as usize);
+        if image.width < MIN_HASHABLE_DIM || image.height < MIN_HASHABLE_DIM {
+            return None;
+        }
+        let buf = &mut *self.buf64;
+        if skip_filter_at_64 && w == OUT && h == OUT {
+            for r in 0..OUT {
+                image.luma_row(r, &mut buf[r * OUT..r * OUT + OUT]);
+            }
+        } else {
+            downsample(w, h, &mut self.scratch, |r, row| image.luma_row(r, row), buf);
+        }
+        Some(float_from_64(buf))
+    }
+}
+
+/// Quality and DCT of a decimated 64×64 luma image.
+#[must_use]
+pub fn float_from_64(buf: &[f32; OUT * OUT]) -> PdqFloat {
+    let quality = quality_metric(buf);
+    let mut dct = [0f32; 256];
+    dct64_to_16(buf, &mut dct);
+    PdqFloat { dct, quality }
+}
+
+/// The reference `pdqImageDomainQualityMetric`: the count of significant gradients, scaled.
+#[must_use]
+pub fn quality_metric(buf: &[f32; OUT * OUT]) -> u8 {
+    #[inline(always)]
+    fn step(u: f32, v: f32) -> i32 {
+        // int d = ((u - v) * 100) / 255;  — f32 arithmetic, truncated toward zero.
+        (((u - v) * 100.0) / 255.0) as i32
+    }
+    let mut sum: i32 = 0;
+    for i in 0..63 {
+        for j in 0..64 {
+            sum += step(buf[i * 64 + j], buf[(i + 1) * 64 + j]).abs();
+        }
+    }
+    for i in 0..64 {
+        for j in 0..63 {
+            sum += step(buf[i * 64 + j], buf[i * 64 + j + 1]).abs();
+        }
+    }
+    (sum / 90).min(100) as u8
+}
+
+/// Bits set where a coefficient is strictly greater than the lower median
+/// (`torben(…, 256)`, the 128th smallest value).
+#[must_use]
+pub fn threshold(dct: &[f32; 256]) -> Pdq256 {
+    let mut sorted = *dct;
+    sorted.sort_unstable_by(f32::total_cmp);
+    let median = sorted[127];
+    let mut h = Pdq256::ZERO;
+    for (k, &v) in dct.iter().enumerate() {
+        if v > median {
+            h.set_bit(k);
+        }
+    }
+    h
+}
+
+/// The eight dihedral hashes from one DCT (sign flips and transposes of the coefficients).
+#[must_use]
+pub fn dihedral_from_dct(f: &PdqFloat) -> DihedralHashes {
+    let mut hashes = [Pdq256::ZERO; 8];
+    for (slot, d) in hashes.iter_mut().zip(DIHEDRALS) {
+        *slot = threshold(&d.transform_dct(&f.dct));
+    }
+    DihedralHashes {
+        hashes,
+        quality: f.quality,
+    }
+}

@@ -1,0 +1,5 @@
+//! imprint
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod hash;
