@@ -2,4 +2,5 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod decode;
 pub mod hash;
