@@ -136,7 +136,10 @@ fn find_sos(bytes: &[u8]) -> Option<usize> {
             0xDA => return Some(pos),
             0xD0..=0xD7 | 0x01 => pos += 2,
             _ => {
-                let len = usize::from(u16::from_be_bytes([*bytes.get(pos + 2)?, *bytes.get(pos + 3)?]));
+                let len = usize::from(u16::from_be_bytes([
+                    *bytes.get(pos + 2)?,
+                    *bytes.get(pos + 3)?,
+                ]));
                 if len < 2 {
                     return None;
                 }
@@ -153,7 +156,9 @@ mod tests {
     #[test]
     fn end_marker_detection() {
         // SOI, APP0 (len 4), SOS header (len 2) + data, EOI.
-        let ok = [0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 1, 2, 0xFF, 0xDA, 0, 2, 9, 9, 0xFF, 0xD9];
+        let ok = [
+            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 1, 2, 0xFF, 0xDA, 0, 2, 9, 9, 0xFF, 0xD9,
+        ];
         assert!(has_end_marker(&ok));
         assert!(!has_end_marker(&ok[..ok.len() - 2]));
         // A segment length running past the end.

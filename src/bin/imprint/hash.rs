@@ -60,10 +60,7 @@ struct Item {
 }
 
 enum Outcome {
-    Hashed {
-        hashes: Vec<Pdq256>,
-        quality: u8,
-    },
+    Hashed { hashes: Vec<Pdq256>, quality: u8 },
     Skipped,
     Failed(String),
 }
@@ -124,7 +121,14 @@ pub fn run(args: HashArgs) -> Result<u8> {
                     if quality < args.min_quality {
                         continue;
                     }
-                    write_hash(&mut out, args.format, &path, &hashes, quality, args.dihedral)?;
+                    write_hash(
+                        &mut out,
+                        args.format,
+                        &path,
+                        &hashes,
+                        quality,
+                        args.dihedral,
+                    )?;
                 }
                 Outcome::Skipped => skipped_per_root[item.root] += 1,
                 Outcome::Failed(cause) => {
