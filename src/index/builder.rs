@@ -6,8 +6,8 @@ use std::path::Path;
 
 use super::error::{IndexError, Result};
 use super::format::{
-    align_up, HeaderRaw, SectionRaw, U32Le, U64Le, FORMAT_VERSION, HASH_ALGORITHM_PDQ256,
-    HASH_LEN, HEADER_CRC_OFFSET, HEADER_LEN, MAGIC, MAX_HNSW_WIDTH, MAX_MIH_SUBSTRINGS, NO_NODE,
+    align_up, HeaderRaw, SectionRaw, U32Le, U64Le, FORMAT_VERSION, HASH_ALGORITHM_PDQ256, HASH_LEN,
+    HEADER_CRC_OFFSET, HEADER_LEN, MAGIC, MAX_HNSW_WIDTH, MAX_MIH_SUBSTRINGS, NO_NODE,
     NUM_SECTIONS, SECTIONS,
 };
 use super::hnsw::build::{self as hnsw_build, HnswParams};
@@ -291,7 +291,10 @@ impl IndexBuilder {
         }
         let crc = crc32c::crc32c(&bytemuck::bytes_of(&h)[..HEADER_CRC_OFFSET]);
         h.header_crc32c = U32Le::new(crc);
-        Ok(Encoded { header: h, sections: s })
+        Ok(Encoded {
+            header: h,
+            sections: s,
+        })
     }
 }
 

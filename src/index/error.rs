@@ -30,7 +30,9 @@ pub enum IndexError {
         newest: u32,
     },
     /// A stored CRC32C does not match the bytes it covers.
-    #[error("checksum mismatch in section {section}: stored {expected:#010x}, computed {actual:#010x}")]
+    #[error(
+        "checksum mismatch in section {section}: stored {expected:#010x}, computed {actual:#010x}"
+    )]
     ChecksumMismatch {
         /// The section name (`header`, `hashes`, …).
         section: &'static str,

@@ -467,7 +467,10 @@ pub fn parse(bytes: &[u8]) -> Result<Layout> {
     let mut ranges: [std::ops::Range<usize>; NUM_SECTIONS] = Default::default();
     let mut crcs = [0u32; NUM_SECTIONS];
     let mut prev_end = HEADER_LEN as u64;
-    let g = |v: u64, k: u64| v.checked_mul(k).ok_or_else(|| overflow("section size overflows"));
+    let g = |v: u64, k: u64| {
+        v.checked_mul(k)
+            .ok_or_else(|| overflow("section size overflows"))
+    };
     let graph = u64::from(has_graph);
     for (i, (s, kind)) in h.sections.iter().zip(SECTIONS).enumerate() {
         if s.kind.get() != kind as u32 {
@@ -477,7 +480,11 @@ pub fn parse(bytes: &[u8]) -> Result<Layout> {
         let len = s.len_bytes.get();
         let want_offset = align_up(prev_end).ok_or_else(|| overflow("section offset overflows"))?;
         if offset != want_offset {
-            return Err(IndexError::corrupt(kind.name(), i as u64, "section offset is not where the previous section ends"));
+            return Err(IndexError::corrupt(
+                kind.name(),
+                i as u64,
+                "section offset is not where the previous section ends",
+            ));
         }
         let end = offset
             .checked_add(len)
@@ -505,7 +512,11 @@ pub fn parse(bytes: &[u8]) -> Result<Layout> {
         };
         if let Some(e) = expected_len {
             if e != len {
-                return Err(IndexError::corrupt(kind.name(), i as u64, "section length does not match the header counts"));
+                return Err(IndexError::corrupt(
+                    kind.name(),
+                    i as u64,
+                    "section length does not match the header counts",
+                ));
             }
         }
         ranges[i] = to_usize(offset, "offset exceeds address space")?
@@ -514,7 +525,11 @@ pub fn parse(bytes: &[u8]) -> Result<Layout> {
         prev_end = end;
     }
     if prev_end != file_len {
-        return Err(IndexError::corrupt("header", 0, "file has bytes after the last section"));
+        return Err(IndexError::corrupt(
+            "header",
+            0,
+            "file has bytes after the last section",
+        ));
     }
 
     // MIH substring table: a partition of the 256 bits, in order. It is read here, so its
@@ -542,12 +557,18 @@ pub fn parse(bytes: &[u8]) -> Result<Layout> {
             || key_bits > MAX_MIH_KEY_BITS
             || reserved != 0
         {
-            return Err(IndexError::corrupt("mih_substrings", j as u64, "substring is not the next part of a partition of 256 bits"));
+            return Err(IndexError::corrupt(
+                "mih_substrings",
+                j as u64,
+                "substring is not the next part of a partition of 256 bits",
+            ));
         }
         next_bit = start_bit
             .checked_add(width_bits)
             .filter(|&b| b <= 256)
-            .ok_or_else(|| IndexError::corrupt("mih_substrings", j as u64, "substring runs past bit 256"))?;
+            .ok_or_else(|| {
+                IndexError::corrupt("mih_substrings", j as u64, "substring runs past bit 256")
+            })?;
         substrings.push(Substring {
             start_bit,
             width_bits,
@@ -559,13 +580,21 @@ pub fn parse(bytes: &[u8]) -> Result<Layout> {
             .ok_or_else(|| overflow("mih directory overflows"))?;
     }
     if next_bit != 256 {
-        return Err(IndexError::corrupt("mih_substrings", u64::from(m), "substrings do not cover 256 bits"));
+        return Err(IndexError::corrupt(
+            "mih_substrings",
+            u64::from(m),
+            "substrings do not cover 256 bits",
+        ));
     }
     let dir_bytes = dir_len
         .checked_mul(4)
         .ok_or_else(|| overflow("mih directory overflows"))?;
     if ranges[SectionKind::MihOffsets as usize].len() != dir_bytes {
-        return Err(IndexError::corrupt("mih_offsets", 0, "section length does not match the substring table"));
+        return Err(IndexError::corrupt(
+            "mih_offsets",
+            0,
+            "section length does not match the substring table",
+        ));
     }
 
     Ok(Layout {

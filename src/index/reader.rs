@@ -347,7 +347,8 @@ impl<D: AsRef<[u8]>> Index<D> {
         queries
             .par_iter()
             .map_init(SearchScratch::new, |s, q| {
-                self.search_radius(q, max_distance, s).map(<[Match]>::to_vec)
+                self.search_radius(q, max_distance, s)
+                    .map(<[Match]>::to_vec)
             })
             .collect()
     }
@@ -383,10 +384,22 @@ impl<D: AsRef<[u8]>> Index<D> {
         let top = self.layout.hnsw_num_levels - 1;
         let entry = self.layout.hnsw_entry_point;
         if graph.level(entry) != top {
-            return Err(IndexError::corrupt("header", 0, "hnsw entry point is not on the top level"));
+            return Err(IndexError::corrupt(
+                "header",
+                0,
+                "hnsw entry point is not on the top level",
+            ));
         }
         let (d, ep) = descend(&graph, &hashes, &qw, entry, top, 0, scratch)?;
-        search_layer(&graph, &hashes, &qw, &[(d, ep)], ef_search.max(k), 0, scratch)?;
+        search_layer(
+            &graph,
+            &hashes,
+            &qw,
+            &[(d, ep)],
+            ef_search.max(k),
+            0,
+            scratch,
+        )?;
         let SearchScratch { best, results, .. } = scratch;
         results.extend(best.drain().map(|(distance, id)| Match {
             record: RecordId(id),
@@ -429,7 +442,11 @@ impl<D: AsRef<[u8]>> Index<D> {
         {
             let padding = data.get(prev_end..range.start).unwrap_or(&[]);
             if padding.iter().any(|&b| b != 0) {
-                return Err(IndexError::corrupt(kind.name(), 0, "padding before the section is not zero"));
+                return Err(IndexError::corrupt(
+                    kind.name(),
+                    0,
+                    "padding before the section is not zero",
+                ));
             }
             let actual = crc32c::crc32c(self.section(*kind));
             if actual != expected {
@@ -453,10 +470,18 @@ impl<D: AsRef<[u8]>> Index<D> {
         let offs = self.section(SectionKind::IdOffsets);
         let bytes = self.section(SectionKind::IdBytes);
         if u64_at(offs, 0) != Some(0) {
-            return Err(IndexError::corrupt("id_offsets", 0, "first offset is not zero"));
+            return Err(IndexError::corrupt(
+                "id_offsets",
+                0,
+                "first offset is not zero",
+            ));
         }
         if u64_at(offs, self.len()) != Some(bytes.len() as u64) {
-            return Err(IndexError::corrupt("id_offsets", self.len() as u64, "last offset is not the string table length"));
+            return Err(IndexError::corrupt(
+                "id_offsets",
+                self.len() as u64,
+                "last offset is not the string table length",
+            ));
         }
         for i in 0..self.len() {
             self.id(RecordId(i as u32))?;
@@ -472,12 +497,20 @@ impl<D: AsRef<[u8]>> Index<D> {
             let buckets = 1usize << s.key_bits;
             let dir = |b: usize| u32_at(mih.offsets, s.dir_start + b).unwrap_or(u32::MAX);
             if dir(0) != 0 || dir(buckets) as usize != n {
-                return Err(IndexError::corrupt("mih_offsets", j as u64, "directory does not span the postings"));
+                return Err(IndexError::corrupt(
+                    "mih_offsets",
+                    j as u64,
+                    "directory does not span the postings",
+                ));
             }
             for b in 0..buckets {
                 let (lo, hi) = (dir(b), dir(b + 1));
                 if lo > hi || hi as usize > n {
-                    return Err(IndexError::corrupt("mih_offsets", (s.dir_start + b) as u64, "bucket bounds out of order"));
+                    return Err(IndexError::corrupt(
+                        "mih_offsets",
+                        (s.dir_start + b) as u64,
+                        "bucket bounds out of order",
+                    ));
                 }
                 let mut prev: Option<u32> = None;
                 for p in lo..hi {
@@ -489,10 +522,18 @@ impl<D: AsRef<[u8]>> Index<D> {
                         "record id out of range",
                     ))?;
                     if prev.is_some_and(|q| q >= id) {
-                        return Err(IndexError::corrupt("mih_ids", at as u64, "postings not strictly ascending in a bucket"));
+                        return Err(IndexError::corrupt(
+                            "mih_ids",
+                            at as u64,
+                            "postings not strictly ascending in a bucket",
+                        ));
                     }
                     if mih::key(rec, s) as usize != b {
-                        return Err(IndexError::corrupt("mih_ids", at as u64, "record filed under the wrong key"));
+                        return Err(IndexError::corrupt(
+                            "mih_ids",
+                            at as u64,
+                            "record filed under the wrong key",
+                        ));
                     }
                     prev = Some(id);
                 }
@@ -509,25 +550,45 @@ impl<D: AsRef<[u8]>> Index<D> {
         for v in 0..n {
             let lv = g.level(v);
             if lv > top {
-                return Err(IndexError::corrupt("hnsw_levels", u64::from(v), "node level above the top level"));
+                return Err(IndexError::corrupt(
+                    "hnsw_levels",
+                    u64::from(v),
+                    "node level above the top level",
+                ));
             }
             let first = u32_at(g.upper_index, v as usize).unwrap_or(NO_NODE);
             if lv == 0 {
                 if first != NO_NODE {
-                    return Err(IndexError::corrupt("hnsw_upper_index", u64::from(v), "level-0 node has upper rows"));
+                    return Err(IndexError::corrupt(
+                        "hnsw_upper_index",
+                        u64::from(v),
+                        "level-0 node has upper rows",
+                    ));
                 }
             } else {
                 if u64::from(first) != next_row {
-                    return Err(IndexError::corrupt("hnsw_upper_index", u64::from(v), "upper rows not assigned in node order"));
+                    return Err(IndexError::corrupt(
+                        "hnsw_upper_index",
+                        u64::from(v),
+                        "upper rows not assigned in node order",
+                    ));
                 }
                 next_row += u64::from(lv);
             }
         }
         if next_row != u64::from(self.layout.hnsw_num_upper_rows) {
-            return Err(IndexError::corrupt("hnsw_upper_index", u64::from(n), "upper row count does not match the header"));
+            return Err(IndexError::corrupt(
+                "hnsw_upper_index",
+                u64::from(n),
+                "upper row count does not match the header",
+            ));
         }
         if g.level(self.layout.hnsw_entry_point) != top {
-            return Err(IndexError::corrupt("header", 0, "hnsw entry point is not on the top level"));
+            return Err(IndexError::corrupt(
+                "header",
+                0,
+                "hnsw entry point is not on the top level",
+            ));
         }
         let mut row = Vec::new();
         for v in 0..n {
@@ -538,16 +599,25 @@ impl<D: AsRef<[u8]>> Index<D> {
                 let (bytes, first) = if l == 0 {
                     (g.level0, v as usize * width)
                 } else {
-                    let f = u32_at(g.upper_index, v as usize).unwrap_or(0) as usize + l as usize - 1;
+                    let f =
+                        u32_at(g.upper_index, v as usize).unwrap_or(0) as usize + l as usize - 1;
                     (g.upper, f * width)
                 };
                 for k in row.len()..width {
                     if u32_at(bytes, first + k) != Some(NO_NODE) {
-                        return Err(IndexError::corrupt(if l == 0 { "hnsw_level0" } else { "hnsw_upper" }, u64::from(v), "entries after the row's sentinel"));
+                        return Err(IndexError::corrupt(
+                            if l == 0 { "hnsw_level0" } else { "hnsw_upper" },
+                            u64::from(v),
+                            "entries after the row's sentinel",
+                        ));
                     }
                 }
                 if row.iter().any(|&u| g.level(u) < l) {
-                    return Err(IndexError::corrupt("hnsw_upper", u64::from(v), "neighbour below the row's level"));
+                    return Err(IndexError::corrupt(
+                        "hnsw_upper",
+                        u64::from(v),
+                        "neighbour below the row's level",
+                    ));
                 }
             }
         }

@@ -72,7 +72,11 @@ fn skewed(seed: u64, n: usize) -> Vec<Pdq256> {
                 for word in &mut w {
                     // Each bit set with probability 1/8 or 7/8, by word.
                     let (a, b, c) = (r.next(), r.next(), r.next());
-                    *word = if r.below(2) == 0 { a & b & c } else { a | b | c };
+                    *word = if r.below(2) == 0 {
+                        a & b & c
+                    } else {
+                        a | b | c
+                    };
                 }
                 out.push(Pdq256::from_words(w));
             }
@@ -156,7 +160,10 @@ fn radius_search_finds_all_planted_variants() {
     for c in (0..list.len()).step_by(10) {
         let found = index.search_radius(&list[c], 31, &mut s).unwrap();
         for v in c..c + 10 {
-            assert!(found.iter().any(|m| m.record.0 as usize == v), "variant {v} of centre {c} missed");
+            assert!(
+                found.iter().any(|m| m.record.0 as usize == v),
+                "variant {v} of centre {c} missed"
+            );
         }
     }
 }
@@ -173,7 +180,10 @@ fn dihedral_search_reports_the_matching_transform_once_per_entry() {
     qs[5] = r.flip(&list[40], 3);
     qs[6] = r.flip(&list[40], 9);
     let mut s = SearchScratch::new();
-    let found = index.search_radius_dihedral(&qs, 31, &mut s).unwrap().to_vec();
+    let found = index
+        .search_radius_dihedral(&qs, 31, &mut s)
+        .unwrap()
+        .to_vec();
     let hits: Vec<_> = found.iter().filter(|m| m.record.0 == 40).collect();
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].transform, DIHEDRALS[5]);
@@ -213,8 +223,14 @@ fn hnsw_recall_against_flat_knn() {
 fn build_is_deterministic_across_thread_counts() {
     let list = near_duplicates(13, 100, 6);
     let ids: Vec<String> = (0..list.len()).map(|i| i.to_string()).collect();
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let three = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
     let a = one.install(|| IndexBuilder::new().seed(5).build(&list, &ids).unwrap());
     let b = three.install(|| IndexBuilder::new().seed(5).build(&list, &ids).unwrap());
     assert!(a == b, "same seed, different bytes");
@@ -252,13 +268,22 @@ fn empty_and_id_less_indexes_work() {
     let index = Index::from_bytes(IndexBuilder::new().build::<&str>(&[], &[]).unwrap()).unwrap();
     index.verify().unwrap();
     let mut s = SearchScratch::new();
-    assert!(index.search_radius(&Pdq256::ZERO, 31, &mut s).unwrap().is_empty());
-    assert!(index.search_knn_flat(&Pdq256::ZERO, 3, &mut s).unwrap().is_empty());
+    assert!(index
+        .search_radius(&Pdq256::ZERO, 31, &mut s)
+        .unwrap()
+        .is_empty());
+    assert!(index
+        .search_knn_flat(&Pdq256::ZERO, 3, &mut s)
+        .unwrap()
+        .is_empty());
     let list = near_duplicates(15, 3, 2);
     let index = Index::from_bytes(IndexBuilder::new().build::<&str>(&list, &[]).unwrap()).unwrap();
     index.verify().unwrap();
     assert_eq!(index.id(RecordId(0)).unwrap(), "");
-    assert_eq!(index.search_knn(&list[0], 1, 8, &mut s).unwrap()[0].record, RecordId(0));
+    assert_eq!(
+        index.search_knn(&list[0], 1, 8, &mut s).unwrap()[0].record,
+        RecordId(0)
+    );
 }
 
 #[test]
@@ -351,7 +376,7 @@ fn a_flipped_byte_in_any_section_is_caught() {
     let (list, bytes) = small_file();
     let qs = &list[..2];
     let mut r = Rng(21);
-    for kind in 0..SECTIONS.len() {
+    for (kind, section) in SECTIONS.iter().enumerate() {
         let range = section_range(&bytes, kind);
         if range.is_empty() {
             continue;
@@ -362,8 +387,8 @@ fn a_flipped_byte_in_any_section_is_caught() {
             bad[at] ^= 1 << r.below(8);
             let outcome = Index::from_bytes(bad.clone()).and_then(|i| i.verify());
             match outcome {
-                Err(IndexError::ChecksumMismatch { section, .. }) => {
-                    assert_eq!(section, SECTIONS[kind].name());
+                Err(IndexError::ChecksumMismatch { section: name, .. }) => {
+                    assert_eq!(name, section.name());
                 }
                 other => panic!("flip at {at}: expected ChecksumMismatch, got {other:?}"),
             }
@@ -378,7 +403,10 @@ fn a_flipped_byte_in_any_section_is_caught() {
     for at in 0..HEADER_CRC_OFFSET {
         let mut bad = bytes.clone();
         bad[at] ^= 0x10;
-        assert!(Index::from_bytes(bad).is_err(), "header flip at {at} opened");
+        assert!(
+            Index::from_bytes(bad).is_err(),
+            "header flip at {at} opened"
+        );
     }
 }
 
@@ -395,7 +423,13 @@ fn out_of_range_ids_are_reported_by_verify_and_search() {
     };
     // A posting pointing past the records.
     let index = put(5, 7, n);
-    assert!(matches!(index.verify(), Err(IndexError::Corrupt { section: "mih_ids", .. })));
+    assert!(matches!(
+        index.verify(),
+        Err(IndexError::Corrupt {
+            section: "mih_ids",
+            ..
+        })
+    ));
     let mut s = SearchScratch::new();
     let any_err = list
         .iter()
@@ -403,10 +437,22 @@ fn out_of_range_ids_are_reported_by_verify_and_search() {
     assert!(any_err, "a search through the bad posting must fail");
     // A neighbour pointing past the records.
     let index = put(8, 0, n + 5);
-    assert!(matches!(index.verify(), Err(IndexError::Corrupt { section: "hnsw_level0", .. })));
+    assert!(matches!(
+        index.verify(),
+        Err(IndexError::Corrupt {
+            section: "hnsw_level0",
+            ..
+        })
+    ));
     // A bucket bound past the postings.
     let index = put(4, 1, n + 1);
-    assert!(matches!(index.verify(), Err(IndexError::Corrupt { section: "mih_offsets", .. })));
+    assert!(matches!(
+        index.verify(),
+        Err(IndexError::Corrupt {
+            section: "mih_offsets",
+            ..
+        })
+    ));
     // A duplicated posting (another record missing): a silent missed match without verify.
     let mut b = bytes.clone();
     let r = section_range(&b, 5);

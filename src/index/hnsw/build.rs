@@ -153,7 +153,16 @@ pub(crate) fn build(bytes: &[u8], p: &HnswParams) -> BuiltGraph {
                 let mut guard = scratches[slot]
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                plan(frozen, &hashes, p, v as u32, entry, top, batch.start, &mut guard)
+                plan(
+                    frozen,
+                    &hashes,
+                    p,
+                    v as u32,
+                    entry,
+                    top,
+                    batch.start,
+                    &mut guard,
+                )
             })
             .collect();
         for (v, plan) in batch.clone().zip(plans) {

@@ -34,19 +34,31 @@ impl GraphView<'_> {
     /// The row (section, first u32 index, width) of `node` at `level`.
     fn row(&self, node: u32, level: u32) -> Result<(&[u8], usize, u32)> {
         if node >= self.num_nodes {
-            return Err(IndexError::corrupt("hnsw_level0", u64::from(node), "neighbour id out of range"));
+            return Err(IndexError::corrupt(
+                "hnsw_level0",
+                u64::from(node),
+                "neighbour id out of range",
+            ));
         }
         if level == 0 {
             return Ok((self.level0, node as usize * self.m0 as usize, self.m0));
         }
         let top = self.levels.get(node as usize).copied().unwrap_or(0);
         if u32::from(top) < level {
-            return Err(IndexError::corrupt("hnsw_levels", u64::from(node), "node visited above its level"));
+            return Err(IndexError::corrupt(
+                "hnsw_levels",
+                u64::from(node),
+                "node visited above its level",
+            ));
         }
         let first = u32_at(self.upper_index, node as usize).unwrap_or(NO_NODE);
         let row = u64::from(first) + u64::from(level) - 1;
         if first == NO_NODE || row >= u64::from(self.num_upper_rows) {
-            return Err(IndexError::corrupt("hnsw_upper_index", u64::from(node), "upper row out of range"));
+            return Err(IndexError::corrupt(
+                "hnsw_upper_index",
+                u64::from(node),
+                "upper row out of range",
+            ));
         }
         Ok((self.upper, row as usize * self.m as usize, self.m))
     }
@@ -76,7 +88,11 @@ impl Graph for GraphView<'_> {
             }
             if id >= self.num_nodes {
                 return Err(IndexError::corrupt(
-                    if level == 0 { "hnsw_level0" } else { "hnsw_upper" },
+                    if level == 0 {
+                        "hnsw_level0"
+                    } else {
+                        "hnsw_upper"
+                    },
                     u64::from(node),
                     "neighbour id out of range",
                 ));
@@ -127,7 +143,11 @@ impl Graph for GraphBuf {
                 (self.upper_index[node as usize] + level - 1) as usize,
             )
         };
-        let src = if level == 0 { &self.level0 } else { &self.upper };
+        let src = if level == 0 {
+            &self.level0
+        } else {
+            &self.upper
+        };
         out.extend(
             src[row * w..(row + 1) * w]
                 .iter()
