@@ -114,6 +114,12 @@ impl MihView<'_> {
     }
 
     /// Appends the matches within `r` of `q` to `out`, possibly several times each.
+    ///
+    /// Works in three passes over caller-owned buffers (bucket bounds, then candidate ids,
+    /// then distances) so that the loads of each pass are independent of one another and
+    /// the CPU can overlap their cache misses, instead of chasing dir → posting → hash one
+    /// candidate at a time.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn radius(
         &self,
         hashes: HashesView<'_>,
@@ -121,6 +127,8 @@ impl MihView<'_> {
         r: u32,
         transform: Dihedral,
         out: &mut Vec<Match>,
+        buckets: &mut Vec<(usize, usize)>,
+        cands: &mut Vec<u32>,
     ) -> Result<()> {
         if cheaper_to_scan(self, r) {
             flat::radius(hashes, q, r, transform, out);
@@ -130,36 +138,19 @@ impl MihView<'_> {
         let m = self.substrings.len() as u32;
         let rr = r / m;
         let n = self.num_hashes as usize;
+        // Pass 1: the posting ranges of every probed bucket, as absolute posting positions.
+        buckets.clear();
         for (j, s) in self.substrings.iter().enumerate() {
             let qkey = key(q.as_bytes(), s);
             let limit = 1u64 << s.key_bits;
-            let postings_base = j * n;
+            let base = j * n;
             for flips in 0..=rr.min(s.key_bits) {
                 // Gosper's hack: every key_bits-bit mask with `flips` bits set, ascending.
                 let mut mask: u64 = (1u64 << flips) - 1;
                 while mask < limit {
-                    let bucket = qkey ^ mask as u32;
-                    let (lo, hi) = self.dir(s, bucket)?;
-                    for p in lo..hi {
-                        let at = postings_base + p as usize;
-                        let id = u32_at(self.ids, at).ok_or(IndexError::corrupt(
-                            "mih_ids",
-                            at as u64,
-                            "posting past the section end",
-                        ))?;
-                        let rec = hashes.get(id).ok_or(IndexError::corrupt(
-                            "mih_ids",
-                            at as u64,
-                            "record id out of range",
-                        ))?;
-                        let d = flat::distance(&qw, rec);
-                        if d <= r {
-                            out.push(Match {
-                                record: RecordId(id),
-                                distance: d,
-                                transform,
-                            });
-                        }
+                    let (lo, hi) = self.dir(s, qkey ^ mask as u32)?;
+                    if lo < hi {
+                        buckets.push((base + lo as usize, base + hi as usize));
                     }
                     if mask == 0 {
                         break;
@@ -168,6 +159,34 @@ impl MihView<'_> {
                     let next = mask + c;
                     mask = (((next ^ mask) >> 2) / c) | next;
                 }
+            }
+        }
+        // Pass 2: candidate record ids.
+        cands.clear();
+        for &(lo, hi) in buckets.iter() {
+            for at in lo..hi {
+                let id = u32_at(self.ids, at).ok_or(IndexError::corrupt(
+                    "mih_ids",
+                    at as u64,
+                    "posting past the section end",
+                ))?;
+                cands.push(id);
+            }
+        }
+        // Pass 3: verify against the full hashes.
+        for &id in cands.iter() {
+            let rec = hashes.get(id).ok_or(IndexError::corrupt(
+                "mih_ids",
+                u64::from(id),
+                "record id out of range",
+            ))?;
+            let d = flat::distance(&qw, rec);
+            if d <= r {
+                out.push(Match {
+                    record: RecordId(id),
+                    distance: d,
+                    transform,
+                });
             }
         }
         Ok(())

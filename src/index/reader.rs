@@ -280,6 +280,8 @@ impl<D: AsRef<[u8]>> Index<D> {
             max_distance,
             Dihedral::Original,
             &mut scratch.results,
+            &mut scratch.buckets,
+            &mut scratch.candidate_ids,
         )?;
         finish_radius(&mut scratch.results);
         Ok(&scratch.results)
@@ -324,7 +326,15 @@ impl<D: AsRef<[u8]>> Index<D> {
         scratch.results.clear();
         let (mih, hashes) = (self.mih(), self.hashes());
         for (q, t) in queries.iter().zip(DIHEDRALS) {
-            mih.radius(hashes, q, max_distance, t, &mut scratch.results)?;
+            mih.radius(
+                hashes,
+                q,
+                max_distance,
+                t,
+                &mut scratch.results,
+                &mut scratch.buckets,
+                &mut scratch.candidate_ids,
+            )?;
         }
         let r = &mut scratch.results;
         r.sort_unstable_by_key(|m| (m.record, m.distance, m.transform));

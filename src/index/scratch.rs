@@ -19,6 +19,8 @@ pub struct SearchScratch {
     pub(crate) candidates: BinaryHeap<Reverse<(u32, u32)>>,
     pub(crate) best: BinaryHeap<(u32, u32)>,
     pub(crate) neighbours: Vec<u32>,
+    pub(crate) buckets: Vec<(usize, usize)>,
+    pub(crate) candidate_ids: Vec<u32>,
 }
 
 impl SearchScratch {
