@@ -25,7 +25,7 @@
 //!
 //! # Invariants
 //!
-//! The byte layout is specified in `format.rs` ([`format`]). Opening checks the header and
+//! The byte layout is specified in `format.rs` ([`mod@format`]). Opening checks the header and
 //! the section bounds only, in O(1); [`Index::verify`] checks every checksum, id, posting and
 //! neighbour. Every id read during a search is checked at use, so a corrupt or truncated file
 //! gives an [`IndexError`], never a panic or an out-of-bounds read. The only `unsafe` code is

@@ -162,6 +162,8 @@ struct Row<'a> {
     params: String,
     times_ns: Vec<u64>,
     recall: Option<f64>,
+    /// Of the true matches within the radius (at most k per query), the share found.
+    match_recall: Option<f64>,
 }
 
 fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
@@ -206,6 +208,7 @@ fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
         params: format!("r={}", a.max_distance),
         times_ns: times,
         recall: Some(1.0),
+        match_recall: Some(1.0),
     });
     let mut truth_kth = Vec::with_capacity(queries.len());
     for q in &queries {
@@ -235,6 +238,7 @@ fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
         } else {
             found as f64 / expected as f64
         }),
+        match_recall: Some(1.0),
     });
 
     // MIH batch throughput over the rayon pool.
@@ -249,24 +253,29 @@ fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
         params: format!("threads={}", rayon::current_num_threads()),
         times_ns: vec![batch_ns / queries.len().max(1) as u64; queries.len()],
         recall: Some(1.0),
+        match_recall: None,
     });
 
     if index.has_graph() {
         for &ef in &a.ef {
             let mut times = Vec::with_capacity(queries.len());
             let (mut hit, mut total) = (0usize, 0usize);
-            for (q, &kth) in queries.iter().zip(&truth_kth) {
+            let (mut mhit, mut mtotal) = (0usize, 0usize);
+            for ((q, &kth), truth) in queries.iter().zip(&truth_kth).zip(&truth_radius) {
                 let t = Instant::now();
                 let r = index.search_knn(q, a.k, ef, &mut s)?;
                 times.push(t.elapsed().as_nanos() as u64);
                 hit += r.iter().filter(|m| m.distance <= kth).count().min(a.k);
                 total += a.k.min(n);
+                mhit += r.iter().filter(|m| m.distance <= a.max_distance).count();
+                mtotal += truth.len().min(a.k);
             }
             rows.push(Row {
                 method: "hnsw_knn",
                 params: format!("k={} ef={ef}", a.k),
                 times_ns: times,
                 recall: Some(hit as f64 / total.max(1) as f64),
+                match_recall: Some(mhit as f64 / mtotal.max(1) as f64),
             });
         }
     }
@@ -274,14 +283,14 @@ fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "engine,method,params,n,num_queries,build_s,open_ms,bytes_per_hash,p50_us,p99_us,mean_us,qps,recall"
+        "engine,method,params,n,num_queries,build_s,open_ms,bytes_per_hash,p50_us,p99_us,mean_us,qps,recall,match_recall"
     )?;
     for mut r in rows {
         r.times_ns.sort_unstable();
         let mean = r.times_ns.iter().sum::<u64>() as f64 / r.times_ns.len().max(1) as f64 / 1000.0;
         writeln!(
             out,
-            "imprint,{},{},{n},{},{build_s:.3},{open_ms:.3},{bytes_per_hash:.1},{:.2},{:.2},{mean:.2},{:.0},{}",
+            "imprint,{},{},{n},{},{build_s:.3},{open_ms:.3},{bytes_per_hash:.1},{:.2},{:.2},{mean:.2},{:.0},{},{}",
             r.method,
             r.params,
             queries.len(),
@@ -289,6 +298,7 @@ fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
             percentile(&r.times_ns, 0.99),
             1e6 / mean.max(1e-9),
             r.recall.map_or(String::new(), |x| format!("{x:.4}")),
+            r.match_recall.map_or(String::new(), |x| format!("{x:.4}")),
         )?;
     }
     if a.index_out.is_none() {
