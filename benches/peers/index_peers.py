@@ -91,8 +91,12 @@ def main():
     ap.add_argument("--imprint", default="target/release/imprint")
     ap.add_argument("--out", default="/tmp/index-peers")
     ap.add_argument("--skip", default="", help="comma list: faiss_hnsw,usearch,faiss_mih")
+    ap.add_argument("--no-hnsw", action="store_true",
+                    help="exact lookups only: no graph for imprint, skip FAISS HNSW and usearch")
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
+    if a.no_hnsw:
+        skip |= {"faiss_hnsw", "usearch"}
     efs = [int(x) for x in a.ef.split(",")]
     os.makedirs(a.out, exist_ok=True)
 
@@ -108,6 +112,8 @@ def main():
     cmd = [a.imprint, "bench", "index", "--hashes", dpath, "--queries", qpath,
            "--max-distance", str(a.radius), "--k", str(a.k), "--ef", a.ef,
            "--m", str(a.m), "--m0", str(2 * a.m), "--ef-construction", str(a.ef_construction)]
+    if a.no_hnsw:
+        cmd.append("--no-hnsw")
     print("# " + " ".join(cmd), file=sys.stderr)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     rows += list(csv.DictReader(io.StringIO(out)))

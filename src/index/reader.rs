@@ -262,8 +262,9 @@ impl<D: AsRef<[u8]>> Index<D> {
     ///
     /// The answer equals [`Index::search_radius_flat`]'s. Time: for radius 31 and the default
     /// m, about m·Σ_{i≤⌊31/m⌋} C(key_bits, i) bucket probes plus one 256-bit comparison per
-    /// candidate; it falls back to a flat scan when that would be cheaper. No allocation once
-    /// `scratch` is warm.
+    /// candidate, all random memory accesses; when a sequential flat scan is expected to be
+    /// faster (small lists, large radii) it scans instead. No allocation once `scratch` is
+    /// warm.
     ///
     /// # Errors
     /// [`IndexError::Corrupt`] if a bucket bound or record id read on the way is out of range.
@@ -272,6 +273,17 @@ impl<D: AsRef<[u8]>> Index<D> {
         q: &Pdq256,
         max_distance: u32,
         scratch: &'s mut SearchScratch,
+    ) -> Result<&'s [Match]> {
+        self.radius_via_mih(q, max_distance, scratch, true)
+    }
+
+    /// Radius search through MIH; with `allow_scan`, a flat scan when that is cheaper.
+    pub(crate) fn radius_via_mih<'s>(
+        &self,
+        q: &Pdq256,
+        max_distance: u32,
+        scratch: &'s mut SearchScratch,
+        allow_scan: bool,
     ) -> Result<&'s [Match]> {
         scratch.results.clear();
         self.mih().radius(
@@ -282,6 +294,7 @@ impl<D: AsRef<[u8]>> Index<D> {
             &mut scratch.results,
             &mut scratch.buckets,
             &mut scratch.candidate_ids,
+            allow_scan,
         )?;
         finish_radius(&mut scratch.results);
         Ok(&scratch.results)
@@ -334,6 +347,7 @@ impl<D: AsRef<[u8]>> Index<D> {
                 &mut scratch.results,
                 &mut scratch.buckets,
                 &mut scratch.candidate_ids,
+                true,
             )?;
         }
         let r = &mut scratch.results;

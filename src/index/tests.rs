@@ -107,9 +107,12 @@ fn assert_mih_equals_flat(index: &Index<Vec<u8>>, qs: &[Pdq256], radii: &[u32], 
     let mut total = 0;
     for &r in radii {
         for (i, q) in qs.iter().enumerate() {
-            let a = index.search_radius(q, r, &mut s1).unwrap().to_vec();
-            let b = index.search_radius_flat(q, r, &mut s2).unwrap();
+            // The MIH path itself (small test lists would otherwise be scanned).
+            let a = index.radius_via_mih(q, r, &mut s1, false).unwrap().to_vec();
+            let b = index.search_radius_flat(q, r, &mut s2).unwrap().to_vec();
             assert_eq!(a, b, "seed {seed}, radius {r}, query {i} ({q})");
+            let c = index.search_radius(q, r, &mut s1).unwrap();
+            assert_eq!(c, b, "seed {seed}, radius {r}, query {i} ({q})");
             total += a.len();
         }
     }
@@ -326,6 +329,7 @@ fn exercise(bytes: Vec<u8>, qs: &[Pdq256]) -> bool {
     let mut s = SearchScratch::new();
     for q in qs {
         failed |= index.search_radius(q, 31, &mut s).is_err();
+        failed |= index.radius_via_mih(q, 31, &mut s, false).is_err();
         failed |= index.search_radius(q, 90, &mut s).is_err();
         failed |= index.search_knn(q, 5, 16, &mut s).is_err();
         let _ = index.search_knn_flat(q, 5, &mut s);
@@ -433,7 +437,7 @@ fn out_of_range_ids_are_reported_by_verify_and_search() {
     let mut s = SearchScratch::new();
     let any_err = list
         .iter()
-        .any(|q| index.search_radius(q, 31, &mut s).is_err());
+        .any(|q| index.radius_via_mih(q, 31, &mut s, false).is_err());
     assert!(any_err, "a search through the bad posting must fail");
     // A neighbour pointing past the records.
     let index = put(8, 0, n + 5);
