@@ -1,7 +1,6 @@
 //! Index: golden format file and the `imprint index|query|match` CLI.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 
 use imprint::hash::Pdq256;
 use imprint::index::{Index, IndexBuilder, RecordId, SearchScratch, FORMAT_VERSION};
@@ -83,229 +82,238 @@ fn golden_v1_file_is_reproduced_byte_for_byte_and_opens() {
     assert_eq!(knn[0].record, RecordId(40));
 }
 
-// ---- CLI ----------------------------------------------------------------------------------
+/// The command-line program (built only with the `cli` feature).
+#[cfg(feature = "cli")]
+mod cli {
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Output, Stdio};
 
-fn imprint(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imprint"));
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(text) = stdin {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
+    use imprint::hash::Pdq256;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+    use super::golden_input;
 
-fn write_list(dir: &Path) -> (PathBuf, Vec<Pdq256>) {
-    let (hashes, _) = golden_input();
-    let mut body = String::from("hash,id\n");
-    for (i, h) in hashes.iter().enumerate() {
-        if i % 2 == 0 {
-            body.push_str(&format!("{h},list-{i}\n"));
-        } else {
-            body.push_str(&format!("{{\"hash\":\"{h}\",\"id\":\"list-{i}\"}}\n"));
+    fn imprint(args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_imprint"));
+        cmd.args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(text) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
         }
+        child.wait_with_output().unwrap()
     }
-    body.push_str("0123,short\n");
-    let path = dir.join("list.csv");
-    std::fs::write(&path, body).unwrap();
-    (path, hashes)
-}
 
-#[test]
-fn cli_build_reports_bad_lines_with_numbers_and_indexes_the_rest() {
-    let dir = tempfile::tempdir().unwrap();
-    let (list, _) = write_list(dir.path());
-    let out = dir.path().join("l.idx");
-    let o = imprint(
-        &[
-            "index",
-            "build",
-            "--out",
-            out.to_str().unwrap(),
-            list.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("list.csv:50:"),
-        "{}",
-        text(&o.stderr)
-    );
-    let o = imprint(&["index", "verify", out.to_str().unwrap()], None);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
-    let o = imprint(&["index", "info", out.to_str().unwrap()], None);
-    assert!(text(&o.stdout).contains("num_hashes: 48"));
-    // --strict writes nothing.
-    let strict = dir.path().join("s.idx");
-    let o = imprint(
-        &[
-            "index",
-            "build",
-            "--strict",
-            "--out",
-            strict.to_str().unwrap(),
-            list.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(!strict.exists());
-}
-
-#[test]
-fn cli_verify_fails_on_a_corrupt_file_and_open_errors_are_fatal() {
-    let dir = tempfile::tempdir().unwrap();
-    let (list, _) = write_list(dir.path());
-    let out = dir.path().join("l.idx");
-    imprint(
-        &[
-            "index",
-            "build",
-            "--out",
-            out.to_str().unwrap(),
-            list.to_str().unwrap(),
-        ],
-        None,
-    );
-    let mut b = std::fs::read(&out).unwrap();
-    let last = b.len() - 3;
-    b[last] ^= 0xff;
-    std::fs::write(&out, &b).unwrap();
-    let o = imprint(&["index", "verify", out.to_str().unwrap()], None);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o.stdout).contains("checksum mismatch in section hnsw_"),
-        "{}",
-        text(&o.stdout)
-    );
-    let o = imprint(
-        &["query", "--index", "/nonexistent.idx", &"0".repeat(64)],
-        None,
-    );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("/nonexistent.idx"));
-}
-
-#[test]
-fn cli_query_radius_knn_exact_and_dihedral() {
-    let dir = tempfile::tempdir().unwrap();
-    let (list, hashes) = write_list(dir.path());
-    let idx = dir.path().join("l.idx");
-    imprint(
-        &[
-            "index",
-            "build",
-            "--out",
-            idx.to_str().unwrap(),
-            list.to_str().unwrap(),
-        ],
-        None,
-    );
-    let idx = idx.to_str().unwrap();
-    let q = hashes[8].to_string();
-    let o = imprint(&["query", "--index", idx, &q], None);
-    assert_eq!(o.status.code(), Some(0));
-    let radius = text(&o.stdout);
-    let mut lines = radius.lines();
-    assert_eq!(lines.next(), Some("query_hash,match_hash,distance,id"));
-    assert_eq!(lines.next().unwrap(), format!("{q},{q},0,list-8"));
-    assert!(radius.lines().count() >= 9);
-    // --exact gives the same radius answer.
-    let o = imprint(&["query", "--index", idx, "--exact", &q], None);
-    assert_eq!(text(&o.stdout), radius);
-    // Queries from stdin, one bad.
-    let o = imprint(
-        &["query", "--index", idx, "--k", "2", "--format", "jsonl"],
-        Some(&format!("{q}\nnope\n")),
-    );
-    assert_eq!(o.status.code(), Some(1));
-    let out = text(&o.stdout);
-    assert_eq!(out.lines().count(), 2);
-    assert!(out.lines().next().unwrap().contains("\"distance\":0"));
-    // Dihedral: the match comes through the fourth transform.
-    let mut eight = vec![Pdq256::from_words([1, 2, 3, 4]).to_string(); 8];
-    eight[3] = q.clone();
-    let o = imprint(
-        &[
-            "query",
-            "--index",
-            idx,
-            "--dihedral",
-            "--max-distance",
-            "0",
-            &eight.join(","),
-        ],
-        None,
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    let out = text(&o.stdout);
-    assert_eq!(
-        out.lines().nth(1).unwrap(),
-        format!("{q},{q},0,list-8,rot270")
-    );
-}
-
-#[test]
-fn cli_match_reports_query_id_list_id_distance_transform() {
-    let dir = tempfile::tempdir().unwrap();
-    let (list, hashes) = write_list(dir.path());
-    let idx = dir.path().join("l.idx");
-    imprint(
-        &[
-            "index",
-            "build",
-            "--out",
-            idx.to_str().unwrap(),
-            list.to_str().unwrap(),
-        ],
-        None,
-    );
-    let mut far = hashes[0];
-    for k in 0..100 {
-        far.flip_bit(k * 2);
+    fn text(b: &[u8]) -> String {
+        String::from_utf8_lossy(b).into_owned()
     }
-    let run = format!(
-        "{{\"path\":\"a.jpg\",\"hash\":\"{}\"}}\n{{\"path\":\"b.jpg\",\"hash\":\"{far}\"}}\n",
-        hashes[45]
-    );
-    let runfile = dir.path().join("run.jsonl");
-    std::fs::write(&runfile, run).unwrap();
-    let o = imprint(
-        &[
-            "match",
-            "--index",
-            idx.to_str().unwrap(),
-            "--max-distance",
-            "0",
-            runfile.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    let out = text(&o.stdout);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines[0],
-        "query_id,list_id,distance,transform,query_hash,match_hash"
-    );
-    assert_eq!(lines.len(), 2, "{out}");
-    assert!(lines[1].starts_with("a.jpg,list-45,0,original,"));
+
+    fn write_list(dir: &Path) -> (PathBuf, Vec<Pdq256>) {
+        let (hashes, _) = golden_input();
+        let mut body = String::from("hash,id\n");
+        for (i, h) in hashes.iter().enumerate() {
+            if i % 2 == 0 {
+                body.push_str(&format!("{h},list-{i}\n"));
+            } else {
+                body.push_str(&format!("{{\"hash\":\"{h}\",\"id\":\"list-{i}\"}}\n"));
+            }
+        }
+        body.push_str("0123,short\n");
+        let path = dir.join("list.csv");
+        std::fs::write(&path, body).unwrap();
+        (path, hashes)
+    }
+
+    #[test]
+    fn cli_build_reports_bad_lines_with_numbers_and_indexes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (list, _) = write_list(dir.path());
+        let out = dir.path().join("l.idx");
+        let o = imprint(
+            &[
+                "index",
+                "build",
+                "--out",
+                out.to_str().unwrap(),
+                list.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("list.csv:50:"),
+            "{}",
+            text(&o.stderr)
+        );
+        let o = imprint(&["index", "verify", out.to_str().unwrap()], None);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+        let o = imprint(&["index", "info", out.to_str().unwrap()], None);
+        assert!(text(&o.stdout).contains("num_hashes: 48"));
+        // --strict writes nothing.
+        let strict = dir.path().join("s.idx");
+        let o = imprint(
+            &[
+                "index",
+                "build",
+                "--strict",
+                "--out",
+                strict.to_str().unwrap(),
+                list.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert!(!strict.exists());
+    }
+
+    #[test]
+    fn cli_verify_fails_on_a_corrupt_file_and_open_errors_are_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (list, _) = write_list(dir.path());
+        let out = dir.path().join("l.idx");
+        imprint(
+            &[
+                "index",
+                "build",
+                "--out",
+                out.to_str().unwrap(),
+                list.to_str().unwrap(),
+            ],
+            None,
+        );
+        let mut b = std::fs::read(&out).unwrap();
+        let last = b.len() - 3;
+        b[last] ^= 0xff;
+        std::fs::write(&out, &b).unwrap();
+        let o = imprint(&["index", "verify", out.to_str().unwrap()], None);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            text(&o.stdout).contains("checksum mismatch in section hnsw_"),
+            "{}",
+            text(&o.stdout)
+        );
+        let o = imprint(
+            &["query", "--index", "/nonexistent.idx", &"0".repeat(64)],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(2));
+        assert!(text(&o.stderr).contains("/nonexistent.idx"));
+    }
+
+    #[test]
+    fn cli_query_radius_knn_exact_and_dihedral() {
+        let dir = tempfile::tempdir().unwrap();
+        let (list, hashes) = write_list(dir.path());
+        let idx = dir.path().join("l.idx");
+        imprint(
+            &[
+                "index",
+                "build",
+                "--out",
+                idx.to_str().unwrap(),
+                list.to_str().unwrap(),
+            ],
+            None,
+        );
+        let idx = idx.to_str().unwrap();
+        let q = hashes[8].to_string();
+        let o = imprint(&["query", "--index", idx, &q], None);
+        assert_eq!(o.status.code(), Some(0));
+        let radius = text(&o.stdout);
+        let mut lines = radius.lines();
+        assert_eq!(lines.next(), Some("query_hash,match_hash,distance,id"));
+        assert_eq!(lines.next().unwrap(), format!("{q},{q},0,list-8"));
+        assert!(radius.lines().count() >= 9);
+        // --exact gives the same radius answer.
+        let o = imprint(&["query", "--index", idx, "--exact", &q], None);
+        assert_eq!(text(&o.stdout), radius);
+        // Queries from stdin, one bad.
+        let o = imprint(
+            &["query", "--index", idx, "--k", "2", "--format", "jsonl"],
+            Some(&format!("{q}\nnope\n")),
+        );
+        assert_eq!(o.status.code(), Some(1));
+        let out = text(&o.stdout);
+        assert_eq!(out.lines().count(), 2);
+        assert!(out.lines().next().unwrap().contains("\"distance\":0"));
+        // Dihedral: the match comes through the fourth transform.
+        let mut eight = vec![Pdq256::from_words([1, 2, 3, 4]).to_string(); 8];
+        eight[3] = q.clone();
+        let o = imprint(
+            &[
+                "query",
+                "--index",
+                idx,
+                "--dihedral",
+                "--max-distance",
+                "0",
+                &eight.join(","),
+            ],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        let out = text(&o.stdout);
+        assert_eq!(
+            out.lines().nth(1).unwrap(),
+            format!("{q},{q},0,list-8,rot270")
+        );
+    }
+
+    #[test]
+    fn cli_match_reports_query_id_list_id_distance_transform() {
+        let dir = tempfile::tempdir().unwrap();
+        let (list, hashes) = write_list(dir.path());
+        let idx = dir.path().join("l.idx");
+        imprint(
+            &[
+                "index",
+                "build",
+                "--out",
+                idx.to_str().unwrap(),
+                list.to_str().unwrap(),
+            ],
+            None,
+        );
+        let mut far = hashes[0];
+        for k in 0..100 {
+            far.flip_bit(k * 2);
+        }
+        let run = format!(
+            "{{\"path\":\"a.jpg\",\"hash\":\"{}\"}}\n{{\"path\":\"b.jpg\",\"hash\":\"{far}\"}}\n",
+            hashes[45]
+        );
+        let runfile = dir.path().join("run.jsonl");
+        std::fs::write(&runfile, run).unwrap();
+        let o = imprint(
+            &[
+                "match",
+                "--index",
+                idx.to_str().unwrap(),
+                "--max-distance",
+                "0",
+                runfile.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        let out = text(&o.stdout);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "query_id,list_id,distance,transform,query_hash,match_hash"
+        );
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(lines[1].starts_with("a.jpg,list-45,0,original,"));
+    }
 }
