@@ -21,8 +21,9 @@ pub const DEFAULT_SEED: u64 = 0x1337_5eed_0000_0001;
 pub const DEFAULT_HNSW_M: u32 = 16;
 /// Default HNSW `m0` (neighbours on level 0): 2·m, as the paper recommends.
 pub const DEFAULT_HNSW_M0: u32 = 32;
-/// Default HNSW `ef_construction`: 64 reaches most of the recall of 200 on 256-bit codes at
-/// a third of the build time (measured with `imprint bench index`).
+/// Default HNSW `ef_construction`: 64 keeps a 1 M-hash build within minutes on two cores.
+/// Graph quality at 1 M is limited by it (see `BENCHMARKS.md`); sweep it with
+/// `imprint bench index --ef-construction` before raising the default.
 pub const DEFAULT_EF_CONSTRUCTION: u32 = 64;
 
 /// Builds index files.
