@@ -33,3 +33,4 @@
 
 pub mod decode;
 pub mod hash;
+pub mod index;

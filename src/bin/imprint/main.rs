@@ -1,7 +1,12 @@
 //! The `imprint` command-line program: a client of the library's public API.
 
+mod bench_cmd;
 mod hash;
+mod hashlist;
+mod index_cmd;
+mod match_cmd;
 mod output;
+mod query_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +23,14 @@ struct Cli {
 enum Command {
     /// Hash images: files, directories (recursive), or a list of paths.
     Hash(hash::HashArgs),
+    /// Build, inspect or verify an index file.
+    Index(index_cmd::IndexArgs),
+    /// Look hashes up in an index.
+    Query(query_cmd::QueryArgs),
+    /// Match every hash of one or more hash lists against an index.
+    Match(match_cmd::MatchArgs),
+    /// Benchmarks and parameter sweeps.
+    Bench(bench_cmd::BenchArgs),
 }
 
 /// Exit status: every item succeeded.
@@ -32,6 +45,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
+        Command::Index(a) => index_cmd::run(a).map(exit_code),
+        Command::Query(a) => query_cmd::run(a).map(exit_code),
+        Command::Match(a) => match_cmd::run(a).map(exit_code),
+        Command::Bench(a) => bench_cmd::run(a).map(exit_code),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -40,6 +57,10 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_FATAL)
         }
     }
+}
+
+fn exit_code(code: i32) -> u8 {
+    code.clamp(0, 255) as u8
 }
 
 /// Library log records at warning level and above go to stderr (`IMPRINT_LOG=debug` for more).

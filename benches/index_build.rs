@@ -1,0 +1,87 @@
+//! Index build benches: MIH tables only, MIH + HNSW graph (ours, rayon-parallel), and
+//! `hnsw_rs` `parallel_insert` with a popcount distance, at the same m and ef_construction.
+//!
+//! Data: seeded, N/10 random centres with 9 variants each at 0–30 flipped bits.
+//! `IMPRINT_BENCH_BUILD_N` sets N (default 5 000), e.g.
+//! `IMPRINT_BENCH_BUILD_N=100000 cargo bench --bench index_build`.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hnsw_rs::prelude::{Distance, Hnsw};
+use imprint::hash::Pdq256;
+use imprint::index::IndexBuilder;
+
+/// Popcount Hamming distance for `hnsw_rs` over four `u64` words.
+#[derive(Clone, Copy, Default)]
+struct Popcount;
+
+impl Distance<u64> for Popcount {
+    fn eval(&self, a: &[u64], b: &[u64]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x ^ y).count_ones())
+            .sum::<u32>() as f32
+    }
+}
+
+fn list(n: usize) -> Vec<Pdq256> {
+    let mut s = 6u64;
+    let mut next = || {
+        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let c = Pdq256::from_words([next(), next(), next(), next()]);
+        out.push(c);
+        for _ in 0..9 {
+            let mut h = c;
+            for _ in 0..next() % 31 {
+                h.flip_bit((next() % 256) as usize);
+            }
+            out.push(h);
+        }
+    }
+    out.truncate(n);
+    out
+}
+
+fn build(c: &mut Criterion) {
+    let n = std::env::var("IMPRINT_BENCH_BUILD_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let hashes = list(n);
+    let mut g = c.benchmark_group(format!("index_build/n={n}"));
+    g.throughput(Throughput::Elements(n as u64));
+    g.sample_size(10);
+    g.bench_function("mih_only", |b| {
+        b.iter(|| {
+            black_box(
+                IndexBuilder::new()
+                    .hnsw(false)
+                    .build::<&str>(black_box(&hashes), &[]),
+            )
+        });
+    });
+    g.bench_function("mih_hnsw_m16_efc64", |b| {
+        b.iter(|| black_box(IndexBuilder::new().build::<&str>(black_box(&hashes), &[])));
+    });
+    let words: Vec<Vec<u64>> = hashes.iter().map(|h| h.to_words().to_vec()).collect();
+    g.bench_function("hnsw_rs_m16_efc64", |b| {
+        b.iter(|| {
+            let hn = Hnsw::<u64, Popcount>::new(16, n, 16, 64, Popcount);
+            let refs: Vec<(&Vec<u64>, usize)> = words.iter().zip(0..).collect();
+            hn.parallel_insert(&refs);
+            black_box(hn.get_nb_point())
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, build);
+criterion_main!(benches);

@@ -1,0 +1,171 @@
+//! Index search benches: MIH radius-31 lookups vs the flat scan, and HNSW k-nearest vs
+//! `hnsw_rs` (the library the issue named, with a popcount distance) and the flat scan.
+//!
+//! Data: seeded, N/10 random centres with 9 variants each at 0–30 flipped bits; queries half
+//! variants of listed centres, half random. `IMPRINT_BENCH_N` sets N (default 20 000) and
+//! `IMPRINT_BENCH_QUERIES` the query count (default 200), e.g.
+//! `IMPRINT_BENCH_N=1000000 cargo bench --bench index_search`.
+//! Search quality (recall against `ef_search`) is not measured here: see `imprint bench index`.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use hnsw_rs::prelude::{Distance, Hnsw};
+use imprint::hash::Pdq256;
+use imprint::index::{Index, IndexBuilder, SearchScratch};
+
+/// Popcount Hamming distance for `hnsw_rs` over four `u64` words.
+#[derive(Clone, Copy, Default)]
+struct Popcount;
+
+impl Distance<u64> for Popcount {
+    fn eval(&self, a: &[u64], b: &[u64]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x ^ y).count_ones())
+            .sum::<u32>() as f32
+    }
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn hash(&mut self) -> Pdq256 {
+        Pdq256::from_words([self.next(), self.next(), self.next(), self.next()])
+    }
+    fn variant(&mut self, c: &Pdq256) -> Pdq256 {
+        let mut h = *c;
+        for _ in 0..self.next() % 31 {
+            h.flip_bit((self.next() % 256) as usize);
+        }
+        h
+    }
+}
+
+/// The seeded list and queries shared by the index benches.
+fn data(n: usize, q: usize) -> (Vec<Pdq256>, Vec<Pdq256>) {
+    let mut r = SplitMix(6);
+    let mut list = Vec::with_capacity(n);
+    while list.len() < n {
+        let c = r.hash();
+        list.push(c);
+        for _ in 0..9 {
+            if list.len() < n {
+                list.push(r.variant(&c));
+            }
+        }
+    }
+    let queries = (0..q)
+        .map(|i| {
+            if i % 2 == 0 {
+                let c = list[(r.next() % n as u64) as usize / 10 * 10];
+                r.variant(&c)
+            } else {
+                r.hash()
+            }
+        })
+        .collect();
+    (list, queries)
+}
+
+fn search(c: &mut Criterion) {
+    let n = env("IMPRINT_BENCH_N", 20_000);
+    let nq = env("IMPRINT_BENCH_QUERIES", 200);
+    let (list, queries) = data(n, nq);
+    let bytes = IndexBuilder::new()
+        .build::<&str>(&list, &[])
+        .expect("valid default parameters");
+    let index = Index::from_bytes(bytes).expect("freshly built index");
+    let mut s = SearchScratch::for_index(n);
+
+    let mut g = c.benchmark_group(format!("index_search/radius31/n={n}"));
+    g.throughput(Throughput::Elements(nq as u64));
+    g.bench_function("mih", |b| {
+        b.iter(|| {
+            for q in &queries {
+                black_box(
+                    index
+                        .search_radius(black_box(q), 31, &mut s)
+                        .map(<[_]>::len)
+                        .ok(),
+                );
+            }
+        });
+    });
+    g.bench_function("flat", |b| {
+        b.iter(|| {
+            for q in &queries {
+                black_box(
+                    index
+                        .search_radius_flat(black_box(q), 31, &mut s)
+                        .map(<[_]>::len)
+                        .ok(),
+                );
+            }
+        });
+    });
+    g.bench_function("mih_batch_rayon", |b| {
+        b.iter(|| black_box(index.search_radius_batch(black_box(&queries), 31).len()));
+    });
+    g.finish();
+
+    let words: Vec<Vec<u64>> = list.iter().map(|h| h.to_words().to_vec()).collect();
+    let qwords: Vec<Vec<u64>> = queries.iter().map(|h| h.to_words().to_vec()).collect();
+    let hn = Hnsw::<u64, Popcount>::new(16, n, 16, 64, Popcount);
+    let refs: Vec<(&Vec<u64>, usize)> = words.iter().zip(0..).collect();
+    hn.parallel_insert(&refs);
+
+    let mut g = c.benchmark_group(format!("index_search/knn10/n={n}"));
+    g.throughput(Throughput::Elements(nq as u64));
+    for ef in [16usize, 64] {
+        g.bench_with_input(BenchmarkId::new("imprint_hnsw", ef), &ef, |b, &ef| {
+            b.iter(|| {
+                for q in &queries {
+                    black_box(
+                        index
+                            .search_knn(black_box(q), 10, ef, &mut s)
+                            .map(<[_]>::len)
+                            .ok(),
+                    );
+                }
+            });
+        });
+        g.bench_with_input(BenchmarkId::new("hnsw_rs", ef), &ef, |b, &ef| {
+            b.iter(|| {
+                for q in &qwords {
+                    black_box(hn.search(black_box(q), 10, ef).len());
+                }
+            });
+        });
+    }
+    g.bench_function("flat", |b| {
+        b.iter(|| {
+            for q in &queries {
+                black_box(
+                    index
+                        .search_knn_flat(black_box(q), 10, &mut s)
+                        .map(<[_]>::len)
+                        .ok(),
+                );
+            }
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, search);
+criterion_main!(benches);

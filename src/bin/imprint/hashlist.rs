@@ -1,0 +1,172 @@
+//! Hash lists: CSV (`hash[,id...]`, ThreatExchange/HMA exports, `imprint hash --format csv`)
+//! and JSONL (`{"hash": ..., "id"|"path": ...}`, `imprint hash --format jsonl`), one entry per
+//! line. Both may be mixed in one file; blank lines and `#` comments are skipped, and a
+//! header line (first field `hash`, `pdq`, `signal_value`, …) on line 1 is skipped too.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+
+use anyhow::Context;
+use imprint::hash::Pdq256;
+
+/// One accepted line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The hash.
+    pub hash: Pdq256,
+    /// The entry's id: the CSV fields after the hash, or the JSON `id`/`path`; may be empty.
+    pub id: String,
+}
+
+/// A rejected line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadLine {
+    /// The input's name (`-` for stdin).
+    pub source: String,
+    /// 1-based line number.
+    pub line: usize,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+impl std::fmt::Display for BadLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.source, self.line, self.reason)
+    }
+}
+
+const HEADER_NAMES: [&str; 7] = [
+    "hash",
+    "pdq",
+    "pdq_hash",
+    "signal",
+    "signal_value",
+    "query_hash",
+    "value",
+];
+
+/// Parses one line: `Ok(None)` for lines to skip.
+pub fn parse_line(line: &str, line_no: usize) -> Result<Option<Entry>, String> {
+    let t = line.trim();
+    if t.is_empty() || t.starts_with('#') {
+        return Ok(None);
+    }
+    if t.starts_with('{') {
+        return parse_json(t).map(Some);
+    }
+    let (first, rest) = match t.split_once(',') {
+        Some((a, b)) => (a.trim(), b.trim()),
+        None => (t, ""),
+    };
+    let first = unquote(first);
+    match first.parse::<Pdq256>() {
+        Ok(hash) => Ok(Some(Entry {
+            hash,
+            id: unquote(rest).to_string(),
+        })),
+        Err(_) if line_no == 1 && HEADER_NAMES.contains(&first.to_ascii_lowercase().as_str()) => {
+            Ok(None)
+        }
+        Err(e) => Err(format!("bad hash {first:?}: {e}")),
+    }
+}
+
+fn unquote(s: &str) -> &str {
+    s.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .filter(|x| !x.contains('"'))
+        .unwrap_or(s)
+}
+
+fn parse_json(t: &str) -> Result<Entry, String> {
+    let v: serde_json::Value = serde_json::from_str(t).map_err(|e| format!("bad JSON: {e}"))?;
+    let obj = v.as_object().ok_or("JSON line is not an object")?;
+    let id = ["id", "path", "name"]
+        .iter()
+        .find_map(|k| obj.get(*k))
+        .map(|x| match x {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .unwrap_or_default();
+    let Some(h) = ["hash", "pdq"].iter().find_map(|k| obj.get(*k)) else {
+        let why = obj.get("error").map_or_else(
+            || "no \"hash\" field".to_string(),
+            |e| format!("entry has no hash (error: {e})"),
+        );
+        return Err(why);
+    };
+    let h = h.as_str().ok_or("\"hash\" is not a string")?;
+    let hash = h
+        .parse::<Pdq256>()
+        .map_err(|e| format!("bad hash {h:?}: {e}"))?;
+    Ok(Entry { hash, id })
+}
+
+/// Reads a list from `reader`, calling `on_entry` for each accepted line and recording the
+/// rejected ones in `bad`.
+pub fn read(
+    reader: impl BufRead,
+    source: &str,
+    bad: &mut Vec<BadLine>,
+    mut on_entry: impl FnMut(Entry),
+) -> io::Result<()> {
+    for (i, line) in reader.lines().enumerate() {
+        let line = line?;
+        match parse_line(&line, i + 1) {
+            Ok(Some(e)) => on_entry(e),
+            Ok(None) => {}
+            Err(reason) => bad.push(BadLine {
+                source: source.to_string(),
+                line: i + 1,
+                reason,
+            }),
+        }
+    }
+    Ok(())
+}
+
+/// Reads the list at `path` (`-` for stdin).
+pub fn read_path(
+    path: &Path,
+    bad: &mut Vec<BadLine>,
+    on_entry: impl FnMut(Entry),
+) -> anyhow::Result<()> {
+    let name = path.display().to_string();
+    if name == "-" {
+        read(io::stdin().lock(), "-", bad, on_entry).context("reading stdin")
+    } else {
+        let f = File::open(path).with_context(|| format!("opening {name}"))?;
+        read(BufReader::with_capacity(1 << 20, f), &name, bad, on_entry)
+            .with_context(|| format!("reading {name}"))
+    }
+}
+
+/// Quotes a CSV field when it needs it (RFC 4180).
+pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+
+    #[test]
+    fn parses_csv_jsonl_headers_and_reports_bad_lines() {
+        let text = format!(
+            "hash,id\n{H},a,b\n\n# c\n{{\"hash\":\"{H}\",\"path\":\"x.jpg\"}}\nzz,1\n{{\"path\":\"y\",\"error\":\"decode\"}}\n{H}\n"
+        );
+        let mut bad = Vec::new();
+        let mut got = Vec::new();
+        read(text.as_bytes(), "t", &mut bad, |e| got.push(e.id)).unwrap();
+        assert_eq!(got, ["a,b", "x.jpg", ""]);
+        assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), [6, 7]);
+    }
+}

@@ -1,0 +1,177 @@
+//! `imprint index build|info|verify`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use imprint::hash::Pdq256;
+use imprint::index::{Index, IndexBuilder, IndexError, DEFAULT_SEED};
+
+use crate::hashlist::{self, BadLine};
+
+/// Arguments of `imprint index`.
+#[derive(Args, Debug)]
+pub struct IndexArgs {
+    #[command(subcommand)]
+    command: IndexCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum IndexCommand {
+    /// Build an index from CSV/JSONL hash lists (`hash[,id...]` or `{"hash":..,"id"|"path":..}`).
+    Build(BuildArgs),
+    /// Print the header: parameters, sizes and sections.
+    Info(FileArgs),
+    /// Check every checksum, id, posting and neighbour of an index.
+    Verify(FileArgs),
+}
+
+/// Arguments of `imprint index build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Where to write the index (written to a temporary file, then renamed).
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Hash lists to index, in order; `-` reads stdin.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// MIH substring count (default: round(256 / log2 N), within 8..=32).
+    #[arg(long)]
+    mih_substrings: Option<u32>,
+    /// Skip the HNSW graph (k-nearest queries then scan).
+    #[arg(long)]
+    no_hnsw: bool,
+    /// HNSW neighbours per node on upper levels.
+    #[arg(long, default_value_t = imprint::index::DEFAULT_HNSW_M)]
+    m: u32,
+    /// HNSW neighbours per node on level 0.
+    #[arg(long, default_value_t = imprint::index::DEFAULT_HNSW_M0)]
+    m0: u32,
+    /// HNSW beam width while building.
+    #[arg(long, default_value_t = imprint::index::DEFAULT_EF_CONSTRUCTION)]
+    ef_construction: u32,
+    /// Seed of the HNSW level draws.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+    /// Refuse to write the index if any line is bad (default: report them and index the rest).
+    #[arg(long)]
+    strict: bool,
+}
+
+/// Arguments naming one index file.
+#[derive(Args, Debug)]
+pub struct FileArgs {
+    /// The index file.
+    file: PathBuf,
+}
+
+/// Runs `imprint index`: 0 ok, 1 bad input lines or a failed verification, 2 fatal.
+pub fn run(args: IndexArgs) -> anyhow::Result<i32> {
+    match args.command {
+        IndexCommand::Build(a) => build(a),
+        IndexCommand::Info(a) => info(a),
+        IndexCommand::Verify(a) => verify(a),
+    }
+}
+
+fn build(a: BuildArgs) -> anyhow::Result<i32> {
+    let mut hashes: Vec<Pdq256> = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    let mut bad: Vec<BadLine> = Vec::new();
+    for input in &a.inputs {
+        hashlist::read_path(input, &mut bad, |e| {
+            hashes.push(e.hash);
+            ids.push(e.id);
+        })?;
+    }
+    for b in &bad {
+        eprintln!("imprint: bad line: {b}");
+    }
+    if a.strict && !bad.is_empty() {
+        eprintln!(
+            "imprint: {} bad lines; nothing written (--strict)",
+            bad.len()
+        );
+        return Ok(1);
+    }
+    let mut builder = IndexBuilder::new()
+        .hnsw(!a.no_hnsw)
+        .m(a.m)
+        .m0(a.m0)
+        .ef_construction(a.ef_construction)
+        .seed(a.seed);
+    if let Some(m) = a.mih_substrings {
+        builder = builder.mih_num_substrings(m);
+    }
+    let start = std::time::Instant::now();
+    builder
+        .write_file(&a.out, &hashes, &ids)
+        .with_context(|| format!("building {}", a.out.display()))?;
+    eprintln!(
+        "imprint: indexed {} hashes into {} in {:.2?}{}",
+        hashes.len(),
+        a.out.display(),
+        start.elapsed(),
+        if bad.is_empty() {
+            String::new()
+        } else {
+            format!("; {} bad lines skipped", bad.len())
+        }
+    );
+    Ok(i32::from(!bad.is_empty()))
+}
+
+fn open(file: &PathBuf) -> anyhow::Result<Index> {
+    Index::open(file).with_context(|| format!("opening index {}", file.display()))
+}
+
+fn info(a: FileArgs) -> anyhow::Result<i32> {
+    let index = open(&a.file)?;
+    let i = index.info();
+    let n = u64::from(i.num_hashes).max(1);
+    println!("file: {}", a.file.display());
+    println!("format_version: {}", i.format_version);
+    println!("writer_version: {}", i.writer_version);
+    println!("num_hashes: {}", i.num_hashes);
+    println!("len_bytes: {}", i.len_bytes);
+    println!("bytes_per_hash: {:.1}", i.len_bytes as f64 / n as f64);
+    println!("seed: {}", i.seed);
+    println!("mih_num_substrings: {}", i.mih_num_substrings);
+    println!("mih_key_bits: {:?}", i.mih_key_bits);
+    if i.hnsw_num_levels > 0 {
+        println!("hnsw_m: {}", i.hnsw_m);
+        println!("hnsw_m0: {}", i.hnsw_m0);
+        println!("hnsw_ef_construction: {}", i.hnsw_ef_construction);
+        println!("hnsw_level_mult: {}", i.hnsw_level_mult);
+        println!("hnsw_num_levels: {}", i.hnsw_num_levels);
+        println!("hnsw_entry_point: {}", i.hnsw_entry_point);
+    } else {
+        println!("hnsw: none");
+    }
+    for s in &i.sections {
+        println!(
+            "section {}: offset {} len_bytes {} ({:.1} B/hash) crc32c {:#010x}",
+            s.name,
+            s.offset,
+            s.len_bytes,
+            s.len_bytes as f64 / n as f64,
+            s.crc32c
+        );
+    }
+    Ok(0)
+}
+
+fn verify(a: FileArgs) -> anyhow::Result<i32> {
+    let outcome = Index::open(&a.file).and_then(|index| index.verify().map(|()| index.len()));
+    match outcome {
+        Ok(n) => {
+            println!("{}: ok ({n} hashes)", a.file.display());
+            Ok(0)
+        }
+        Err(e @ IndexError::Io { .. }) => Err(e).context("verify"),
+        Err(e) => {
+            println!("{}: FAILED: {e}", a.file.display());
+            Ok(1)
+        }
+    }
+}
