@@ -3,3 +3,6 @@
 #![deny(unsafe_code)]
 
 pub mod hash;
+
+#[cfg(feature = "gpu")]
+pub mod gpu;
