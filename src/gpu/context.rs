@@ -141,6 +141,21 @@ impl GpuContext {
                 lost.store(true, Ordering::SeqCst);
             });
         }
+        {
+            // Errors outside an error scope (buffer creation, mapping) only happen on a device
+            // that is gone or broken: record them as a loss instead of wgpu's default panic.
+            let lost = Arc::clone(&lost);
+            let lost_reason = Arc::clone(&lost_reason);
+            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                log::error!("uncaptured gpu error: {e}");
+                if let Ok(mut r) = lost_reason.lock() {
+                    if r.is_empty() {
+                        *r = e.to_string();
+                    }
+                }
+                lost.store(true, Ordering::SeqCst);
+            }));
+        }
         Ok(GpuContext {
             device,
             queue,
@@ -189,6 +204,18 @@ impl GpuContext {
                 message: e.to_string(),
             }),
         }
+    }
+
+    /// Destroys the device, as a driver reset would lose it.
+    pub fn destroy(&self) {
+        self.device.destroy();
+    }
+
+    /// Polls once so that a pending device-lost callback runs, then reports a loss if any.
+    pub fn poll_lost(&self) -> Result<()> {
+        // A poll error here means the device is gone, which check_lost then reports.
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        self.check_lost()
     }
 
     /// Marks the device lost (used when a map or poll reports it).

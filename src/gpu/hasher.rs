@@ -213,6 +213,13 @@ impl GpuHasher {
         self.limits.max_images
     }
 
+    /// Destroys the device, as a driver reset would; later calls fail with
+    /// [`GpuError::DeviceLost`]. For testing the recovery paths.
+    #[doc(hidden)]
+    pub fn simulate_device_loss(&mut self) {
+        self.ctx.destroy();
+    }
+
     /// Hash and quality of each image, equal to [`PdqHasher::hash`] (see the module docs for
     /// the agreement).
     ///
@@ -263,7 +270,7 @@ impl GpuHasher {
     }
 
     fn run(&mut self, images: &[ImageRef<'_>], dihedral: bool) -> Result<Vec<DihedralHashes>> {
-        self.ctx.check_lost()?;
+        self.ctx.poll_lost()?;
         let mut out = vec![
             DihedralHashes {
                 hashes: [Pdq256::ZERO; 8],
@@ -341,6 +348,7 @@ impl GpuHasher {
                     wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 );
             }
+            self.ctx.poll_lost()?;
             return Err(match e {
                 GpuError::Poll(p) => self.ctx.mark_lost(p.to_string()),
                 e => e,

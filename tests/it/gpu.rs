@@ -279,3 +279,80 @@ fn gpu_matches_cpu_at_workgroup_edges_and_over_the_batch_maximum() {
     eprintln!("edges: {a:?}");
     assert_eq!(a.identical, a.images, "{a:?}");
 }
+
+mod backend {
+    use super::*;
+    use imprint::{Backend, BackendError, BatchHasher};
+
+    fn sample() -> Vec<Owned> {
+        let mut rng = Rng(0x5eed_0003);
+        (0..6)
+            .map(|i| {
+                let layout = if i % 2 == 0 {
+                    PixelLayout::Rgb8
+                } else {
+                    PixelLayout::Gray8
+                };
+                random_image(&mut rng, 40 + i * 17, 90 - i * 9, layout, format!("#{i}"))
+            })
+            .collect()
+    }
+
+    fn cpu_hashes(owned: &[Owned]) -> Vec<PdqHash> {
+        let mut cpu = PdqHasher::new();
+        owned.iter().map(|o| cpu.hash(o.as_ref())).collect()
+    }
+
+    #[test]
+    fn auto_never_picks_a_software_adapter() {
+        let hasher = BatchHasher::new(Backend::Auto).expect("auto does not fail");
+        if let Some(g) = hasher.gpu() {
+            assert!(!g.is_software(), "auto picked {}", g.adapter_name());
+        }
+        eprintln!("auto chose {:?}", hasher.device_name());
+    }
+
+    #[test]
+    fn cpu_backend_equals_reference() {
+        let owned = sample();
+        let refs: Vec<_> = owned.iter().map(Owned::as_ref).collect();
+        let mut hasher = BatchHasher::new(Backend::Cpu).expect("cpu does not fail");
+        assert!(!hasher.is_gpu());
+        assert_eq!(hasher.hash_batch(&refs).expect("cpu"), cpu_hashes(&owned));
+    }
+
+    #[test]
+    fn lost_device_is_an_error_under_gpu() {
+        let mut hasher = match BatchHasher::new(Backend::Gpu) {
+            Ok(h) => h,
+            Err(e) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => panic!("{e}"),
+            Err(e) => return eprintln!("skipping gpu test: {e}"),
+        };
+        let owned = sample();
+        let refs: Vec<_> = owned.iter().map(Owned::as_ref).collect();
+        assert_eq!(hasher.hash_batch(&refs).expect("gpu"), cpu_hashes(&owned));
+        hasher.simulate_device_loss();
+        match hasher.hash_batch(&refs) {
+            Err(BackendError::Gpu(imprint::gpu::GpuError::DeviceLost { reason })) => {
+                eprintln!("lost: {reason}")
+            }
+            other => panic!("expected DeviceLost, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lost_device_finishes_on_the_cpu_under_auto() {
+        let mut hasher = BatchHasher::new(Backend::Auto).expect("auto does not fail");
+        if !hasher.is_gpu() {
+            return eprintln!("skipping: auto found no hardware gpu");
+        }
+        let owned = sample();
+        let refs: Vec<_> = owned.iter().map(Owned::as_ref).collect();
+        hasher.simulate_device_loss();
+        assert_eq!(
+            hasher.hash_batch(&refs).expect("auto falls back"),
+            cpu_hashes(&owned)
+        );
+        assert!(!hasher.is_gpu());
+    }
+}
