@@ -130,7 +130,8 @@ pub(crate) fn read_mapped(buffer: &wgpu::Buffer, len: u64, out: &mut Vec<u8>) ->
 }
 
 /// Maps `buffer[..len]` for reading, waits, and returns a copy of the bytes: the one-shot
-/// readback helper (tests, bandwidth probes).
+/// readback helper for tests.
+#[cfg(test)]
 pub(crate) fn read_back(device: &wgpu::Device, buffer: &wgpu::Buffer, len: u64) -> Result<Vec<u8>> {
     let pending = start_map(buffer, "readback", len, wgpu::MapMode::Read);
     device.poll(wgpu::PollType::wait_indefinitely())?;

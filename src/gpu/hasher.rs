@@ -159,7 +159,7 @@ impl GpuHasher {
                 })
         })?;
         let l = &ctx.limits;
-        let max_binding_bytes = u64::from(l.max_storage_buffer_binding_size)
+        let max_binding_bytes = l.max_storage_buffer_binding_size
             .min(l.max_buffer_size)
             .min(options.max_batch_bytes)
             .min(u64::from(u32::MAX))
@@ -211,6 +211,66 @@ impl GpuHasher {
     #[must_use]
     pub fn max_images_per_batch(&self) -> u32 {
         self.limits.max_images
+    }
+
+    /// Host→device copy bandwidth in bytes per second, measured the way batches upload
+    /// pixels: `reps` times, map a `bytes`-long staging buffer, copy `bytes` from host memory
+    /// into it, and copy it to a device buffer; timed from the first map to the last copy's
+    /// completion. For benchmarks (`examples/gpu_speed.rs`).
+    ///
+    /// # Errors
+    /// As [`GpuHasher::hash_batch`].
+    #[doc(hidden)]
+    pub fn measure_upload_bandwidth(&mut self, bytes: u64, reps: u32) -> Result<f64> {
+        let device = &self.ctx.device;
+        let bytes = bytes.next_multiple_of(4).min(self.limits.max_binding_bytes);
+        let host = vec![0x5au8; bytes as usize];
+        let (staging, target) = self.ctx.scoped("bandwidth probe", || {
+            let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("pdq.bandwidth_staging"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let target = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("pdq.bandwidth_target"),
+                size: bytes,
+                usage: wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            (staging, target)
+        })?;
+        let start = std::time::Instant::now();
+        for _ in 0..reps {
+            let pending = start_map(
+                &staging,
+                "pdq.bandwidth_staging",
+                bytes,
+                wgpu::MapMode::Write,
+            );
+            device.poll(wgpu::PollType::wait_indefinitely())?;
+            pending.wait(device)?;
+            {
+                let mut view =
+                    staging
+                        .slice(..bytes)
+                        .get_mapped_range_mut()
+                        .map_err(|e| GpuError::Wgpu {
+                            stage: "bandwidth probe",
+                            message: e.to_string(),
+                        })?;
+                view.copy_from_slice(&host);
+            }
+            staging.unmap();
+            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("pdq.bandwidth_encoder"),
+            });
+            encoder.copy_buffer_to_buffer(&staging, 0, &target, 0, bytes);
+            self.ctx.queue.submit([encoder.finish()]);
+        }
+        device.poll(wgpu::PollType::wait_indefinitely())?;
+        let secs = start.elapsed().as_secs_f64();
+        Ok(bytes as f64 * f64::from(reps) / secs)
     }
 
     /// Destroys the device, as a driver reset would; later calls fail with

@@ -42,6 +42,7 @@ pub(crate) const PDQ_DCT: ShaderSource = shader!("pdq_dct");
 pub(crate) const PDQ_THRESHOLD: ShaderSource = shader!("pdq_threshold");
 
 /// Every kernel, in dispatch order.
+#[cfg(test)]
 pub(crate) const ALL: [ShaderSource; 7] = [
     PDQ_LUMA_ROWS,
     PDQ_BOX_COLS,
