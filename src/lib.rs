@@ -3,6 +3,7 @@
 #![deny(unsafe_code)]
 
 mod backend;
+pub mod decode;
 pub mod hash;
 
 #[cfg(feature = "gpu")]

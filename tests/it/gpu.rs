@@ -64,15 +64,19 @@ fn png_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every decoder-independent (PNG) conformance image, as RGB and as grey.
-fn conformance_images() -> Vec<Owned> {
-    // Binaries copied to another machine run from the repository root there.
+/// `tests/data/pdq`; binaries copied to another machine run from the repository root there.
+fn data_root() -> PathBuf {
     let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pdq");
-    let root = if built.is_dir() {
+    if built.is_dir() {
         built
     } else {
         PathBuf::from("tests/data/pdq")
-    };
+    }
+}
+
+/// Every decoder-independent (PNG) conformance image, as RGB and as grey.
+fn conformance_images() -> Vec<Owned> {
+    let root = data_root();
     let mut files = Vec::new();
     png_files(&root, &mut files);
     assert!(files.len() >= 20, "conformance PNGs found: {}", files.len());
@@ -360,5 +364,57 @@ mod backend {
             cpu_hashes(&owned)
         );
         assert!(!hasher.is_gpu());
+    }
+}
+
+mod cli {
+    use super::*;
+    use std::process::Command;
+
+    fn bin() -> Option<&'static str> {
+        let bin = option_env!("CARGO_BIN_EXE_imprint");
+        if bin.is_none() {
+            eprintln!("skipping: the imprint binary is not built (feature cli)");
+        }
+        bin
+    }
+
+    #[test]
+    fn hash_backend_gpu_prints_what_cpu_prints() {
+        let Some(bin) = bin() else { return };
+        if gpu().is_none() {
+            return;
+        }
+        let dirs = [data_root().join("synthetic"), data_root().join("lossless")];
+        let run = |backend: &str| {
+            let out = Command::new(bin)
+                .args(["hash", "--dihedral", "--backend", backend])
+                .args(&dirs)
+                .output()
+                .expect("run imprint");
+            assert!(
+                out.status.success(),
+                "--backend {backend}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        let cpu = run("cpu");
+        assert!(cpu.len() > 1000);
+        assert_eq!(
+            String::from_utf8_lossy(&run("gpu")),
+            String::from_utf8_lossy(&cpu)
+        );
+    }
+
+    #[test]
+    fn hash_rejects_an_unknown_backend() {
+        let Some(bin) = bin() else { return };
+        let out = Command::new(bin)
+            .args(["hash", "--backend", "tpu", "x.png"])
+            .output()
+            .expect("run imprint");
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("expected auto, cpu or gpu"));
     }
 }

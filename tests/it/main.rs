@@ -1,3 +1,6 @@
 //! The integration-test binary: one module per area.
 
+mod cli;
+mod conformance;
+mod decode;
 mod gpu;
