@@ -11,12 +11,9 @@
 # Default timing: 1 MP ×256 and 12 MP ×48 RGB images, best of 3. Full logs go to LOG_DIR; a
 # short summary is printed last. Exit status: 0 when every step passed.
 #
-# Building the binaries (on a machine with the Rust toolchain, x86-64 Linux):
-#   cargo test --release --lib --no-run 2>&1 | grep -o 'target/release/deps/imprint-[0-9a-f]*'
-#   cargo test --release --test it --no-run 2>&1 | grep -o 'target/release/deps/it-[0-9a-f]*'
-#   cargo build --release --example gpu_speed
-#   mkdir -p .dev && cp <unit path> .dev/imprint-unit && cp <it path> .dev/it \
-#     && cp target/release/examples/gpu_speed .dev/gpu_speed
+# Building the binaries (x86-64 Linux with the Rust toolchain): benches/gpu/build_dev.sh
+# (release builds of the unit-test and integration-test binaries, gpu_speed and the imprint
+# CLI, stripped into .dev/; the CLI test finds .dev/imprint when the build path is absent).
 
 set -u
 LOG=${1:?usage: benches/gpu/device_check.sh LOG_DIR [gpu_speed arguments...]}

@@ -371,12 +371,16 @@ mod cli {
     use super::*;
     use std::process::Command;
 
-    fn bin() -> Option<&'static str> {
-        let bin = option_env!("CARGO_BIN_EXE_imprint");
-        if bin.is_none() {
-            eprintln!("skipping: the imprint binary is not built (feature cli)");
+    /// The CLI: where cargo built it, or `.dev/imprint` when the tests run on another machine.
+    fn bin() -> Option<PathBuf> {
+        let built = option_env!("CARGO_BIN_EXE_imprint").map(PathBuf::from);
+        let found = built
+            .filter(|p| p.is_file())
+            .or_else(|| Some(PathBuf::from(".dev/imprint")).filter(|p| p.is_file()));
+        if found.is_none() {
+            eprintln!("skipping: no imprint binary (feature cli, or .dev/imprint)");
         }
-        bin
+        found
     }
 
     #[test]
@@ -387,7 +391,7 @@ mod cli {
         }
         let dirs = [data_root().join("synthetic"), data_root().join("lossless")];
         let run = |backend: &str| {
-            let out = Command::new(bin)
+            let out = Command::new(&bin)
                 .args(["hash", "--dihedral", "--backend", backend])
                 .args(&dirs)
                 .output()
