@@ -33,26 +33,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var li = 0u;
     var oi = 0u;
     for (var k = 0u; k < p1; k++) {
-        sum = sum + plane_a[base + ri * w];
+        sum = opaque(sum + plane_a[base + ri * w]);
         ri++;
         count++;
     }
     for (var k = 0u; k < p2; k++) {
-        sum = sum + plane_a[base + ri * w];
+        sum = opaque(sum + plane_a[base + ri * w]);
         ri++;
         count++;
         plane_b[base + oi * w] = div_count(sum, count);
         oi++;
     }
     for (var k = 0u; k < p3; k++) {
-        sum = (sum + plane_a[base + ri * w]) - plane_a[base + li * w];
+        sum = opaque(opaque(sum + plane_a[base + ri * w]) - plane_a[base + li * w]);
         ri++;
         li++;
         plane_b[base + oi * w] = div_count(sum, count);
         oi++;
     }
     for (var k = 0u; k < p1; k++) {
-        sum = sum - plane_a[base + li * w];
+        sum = opaque(sum - plane_a[base + li * w]);
         count--;
         li++;
         plane_b[base + oi * w] = div_count(sum, count);

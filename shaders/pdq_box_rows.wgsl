@@ -35,12 +35,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var oi = 0u;
     var next = 0u;
     for (var k = 0u; k < p1; k++) {
-        sum = sum + plane_b[src + ri];
+        sum = opaque(sum + plane_b[src + ri]);
         ri++;
         count++;
     }
     for (var k = 0u; k < p2; k++) {
-        sum = sum + plane_b[src + ri];
+        sum = opaque(sum + plane_b[src + ri]);
         ri++;
         count++;
         while (next < OUT && decimation_index(next, n) == oi) {
@@ -50,7 +50,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         oi++;
     }
     for (var k = 0u; k < p3; k++) {
-        sum = (sum + plane_b[src + ri]) - plane_b[src + li];
+        sum = opaque(opaque(sum + plane_b[src + ri]) - plane_b[src + li]);
         ri++;
         li++;
         while (next < OUT && decimation_index(next, n) == oi) {
@@ -60,7 +60,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         oi++;
     }
     for (var k = 0u; k < p1; k++) {
-        sum = sum - plane_b[src + li];
+        sum = opaque(sum - plane_b[src + li]);
         count--;
         li++;
         while (next < OUT && decimation_index(next, n) == oi) {

@@ -60,8 +60,9 @@ fn pixel_byte(b: u32) -> u32 {
 
 // `x`, hidden from the optimiser. Shader compilers may treat float operations as
 // reassociable unless told otherwise (naga emits no `NoContraction`; Mesa's NIR, for one, then
-// simplifies `(a + b) - a` to `b`), which would destroy the error-free sums below and let
-// products fuse into FMAs. XOR with `params.zero` (always 0) forces the rounded value.
+// simplifies `(a + b) - a` to `b`), which would destroy the error-free sums below, let
+// products fuse into FMAs, or regroup the running sums. XOR with `params.zero` (always 0)
+// forces each rounded value, in the order written. Every running sum goes through it.
 fn opaque(x: f32) -> f32 {
     return bitcast<f32>(bitcast<u32>(x) ^ params.zero);
 }
@@ -98,10 +99,10 @@ fn luma(img: ImageDesc, i: u32) -> f32 {
 fn div_count(sum: f32, c: u32) -> f32 {
     let cf = f32(c);
     let y = tables[c];
-    var q = sum * y;
-    var r = fma(-q, cf, sum);
-    q = fma(r, y, q);
-    r = fma(-q, cf, sum);
+    var q = opaque(sum * y);
+    var r = opaque(fma(-q, cf, sum));
+    q = opaque(fma(r, y, q));
+    r = opaque(fma(-q, cf, sum));
     q = fma(r, y, q);
     return q;
 }

@@ -1,6 +1,7 @@
 // pdq_dct.wgsl: B = D · A · Dᵀ, the 16×16 DCT of each image's 64×64 block, with the CPU
 // reference's order of operations: every sum runs over k upwards from 0.0, one rounding per
-// product (`mul_rounded`, no FMA contraction) and one per addition. D is the 16×64 matrix
+// product (`mul_rounded`, no FMA contraction) and one per addition (`opaque`, no
+// reassociation). D is the 16×64 matrix
 // uploaded from `hash::dct_matrix()`.
 // One workgroup of 256 invocations per image. Dispatch: (num_images, 1, 1).
 //
@@ -27,7 +28,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let j = e % 64u;
         var s = 0.0;
         for (var k = 0u; k < 64u; k++) {
-            s = s + mul_rounded(tables[d + i * 64u + k], small[base + k * 64u + j]);
+            s = opaque(s + mul_rounded(tables[d + i * 64u + k], small[base + k * 64u + j]));
         }
         t[e] = s;
     }
@@ -37,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let j = lid % 16u;
     var s = 0.0;
     for (var k = 0u; k < 64u; k++) {
-        s = s + mul_rounded(t[i * 64u + k], tables[d + j * 64u + k]);
+        s = opaque(s + mul_rounded(t[i * 64u + k], tables[d + j * 64u + k]));
     }
     small[base + OUT * OUT + lid] = s;
 }

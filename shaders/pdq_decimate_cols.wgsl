@@ -42,12 +42,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var oi = 0u;
     var next = 0u;
     for (var k = 0u; k < p1; k++) {
-        sum = sum + plane_a[base + ri * OUT];
+        sum = opaque(sum + plane_a[base + ri * OUT]);
         ri++;
         count++;
     }
     for (var k = 0u; k < p2; k++) {
-        sum = sum + plane_a[base + ri * OUT];
+        sum = opaque(sum + plane_a[base + ri * OUT]);
         ri++;
         count++;
         while (next < OUT && decimation_index(next, n) == oi) {
@@ -57,7 +57,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         oi++;
     }
     for (var k = 0u; k < p3; k++) {
-        sum = (sum + plane_a[base + ri * OUT]) - plane_a[base + li * OUT];
+        sum = opaque(opaque(sum + plane_a[base + ri * OUT]) - plane_a[base + li * OUT]);
         ri++;
         li++;
         while (next < OUT && decimation_index(next, n) == oi) {
@@ -67,7 +67,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         oi++;
     }
     for (var k = 0u; k < p1; k++) {
-        sum = sum - plane_a[base + li * OUT];
+        sum = opaque(sum - plane_a[base + li * OUT]);
         count--;
         li++;
         while (next < OUT && decimation_index(next, n) == oi) {

@@ -33,26 +33,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var li = 0u;
     var oi = 0u;
     for (var k = 0u; k < p1; k++) {
-        sum = sum + luma(img, px + ri);
+        sum = opaque(sum + luma(img, px + ri));
         ri++;
         count++;
     }
     for (var k = 0u; k < p2; k++) {
-        sum = sum + luma(img, px + ri);
+        sum = opaque(sum + luma(img, px + ri));
         ri++;
         count++;
         plane_a[dst + oi] = div_count(sum, count);
         oi++;
     }
     for (var k = 0u; k < p3; k++) {
-        sum = (sum + luma(img, px + ri)) - luma(img, px + li);
+        sum = opaque(opaque(sum + luma(img, px + ri)) - luma(img, px + li));
         ri++;
         li++;
         plane_a[dst + oi] = div_count(sum, count);
         oi++;
     }
     for (var k = 0u; k < p1; k++) {
-        sum = sum - luma(img, px + li);
+        sum = opaque(sum - luma(img, px + li));
         count--;
         li++;
         plane_a[dst + oi] = div_count(sum, count);

@@ -63,10 +63,12 @@ fn pipeline(
     src: ShaderSource,
     workgroup: Option<u32>,
 ) -> wgpu::ComputePipeline {
+    let module_label = format!("{}.module", src.name);
+    let pipeline_label = format!("{}.pipeline", src.name);
     let module = ctx
         .device
         .create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(src.name),
+            label: Some(&module_label),
             source: wgpu::ShaderSource::Wgsl(src.source.into()),
         });
     let constants: Vec<(&str, f64)> = workgroup
@@ -75,7 +77,7 @@ fn pipeline(
         .collect();
     ctx.device
         .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(src.name),
+            label: Some(&pipeline_label),
             layout: Some(layout),
             module: &module,
             entry_point: Some("main"),
