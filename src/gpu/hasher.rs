@@ -12,6 +12,7 @@ use crate::hash::{
     window_size, DihedralHashes, ImageRef, Pdq256, PdqHash, PdqHasher, PixelLayout,
     MIN_HASHABLE_DIM,
 };
+use rayon::prelude::*;
 use wgpu::util::DeviceExt;
 
 /// How many batches are in flight at once (upload/compute of one, readback of the other).
@@ -135,9 +136,10 @@ impl std::fmt::Debug for GpuHasher {
     }
 }
 
-/// Pixel bytes of a batch member, rounded up to whole `u32` words.
+/// Pixel bytes of a batch member, rounded up to [`wgpu::MAP_ALIGNMENT`] (8) so that each image
+/// has its own mapped view of the staging buffer (and starts on a whole `u32` word).
 fn pixel_bytes(image: &ImageRef<'_>) -> u64 {
-    (image.pixels().len() as u64).next_multiple_of(4)
+    (image.pixels().len() as u64).next_multiple_of(wgpu::MAP_ALIGNMENT)
 }
 
 impl GpuHasher {
@@ -216,7 +218,7 @@ impl GpuHasher {
 
     /// Host→device copy bandwidth in bytes per second, measured the way batches upload
     /// pixels: `reps` times, map a `bytes`-long staging buffer, copy `bytes` from host memory
-    /// into it, and copy it to a device buffer; timed from the first map to the last copy's
+    /// into it on all cores, and copy it to a device buffer; timed from the first map to the last copy's
     /// completion. For benchmarks (`examples/gpu_speed.rs`).
     ///
     /// # Errors
@@ -251,17 +253,26 @@ impl GpuHasher {
             );
             device.poll(wgpu::PollType::wait_indefinitely())?;
             pending.wait(device)?;
-            {
-                let mut view =
+            // Filled on all cores in 8 MiB views, as batches fill theirs.
+            let chunk = 8u64 << 20;
+            let mut views = Vec::new();
+            let mut at = 0u64;
+            while at < bytes {
+                let end = (at + chunk).min(bytes);
+                let view =
                     staging
-                        .slice(..bytes)
+                        .slice(at..end)
                         .get_mapped_range_mut()
                         .map_err(|e| GpuError::Wgpu {
                             stage: "bandwidth probe",
                             message: e.to_string(),
                         })?;
-                view.copy_from_slice(&host);
+                views.push((view, &host[at as usize..end as usize]));
+                at = end;
             }
+            views.into_par_iter().for_each(|(mut view, src)| {
+                view.slice(..).copy_from_slice(src);
+            });
             staging.unmap();
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("pdq.bandwidth_encoder"),
@@ -499,21 +510,22 @@ impl GpuHasher {
         let (mut pixel_offset, mut plane_offset) = (0u64, 0u64);
         let (mut max_w, mut max_h) = (0u32, 0u32);
         {
-            let mut view = slot
-                .upload
-                .get()
-                .slice(..batch.pixel_bytes)
-                .get_mapped_range_mut()
-                .map_err(|e| GpuError::Wgpu {
-                    stage: "upload",
-                    message: e.to_string(),
-                })?;
+            // One mapped view per image, filled on all cores: this memcpy is the host side of
+            // the upload, which bounds the whole hash stage on a fast GPU.
+            let mut copies = Vec::with_capacity(batch.members.len());
             for &i in &batch.members {
                 let image = &images[i];
                 let (w, h) = (image.width(), image.height());
-                let px = image.pixels();
-                let start = pixel_offset as usize;
-                view.slice(start..start + px.len()).copy_from_slice(px);
+                let view = slot
+                    .upload
+                    .get()
+                    .slice(pixel_offset..pixel_offset + pixel_bytes(image))
+                    .get_mapped_range_mut()
+                    .map_err(|e| GpuError::Wgpu {
+                        stage: "upload",
+                        message: e.to_string(),
+                    })?;
+                copies.push((view, image.pixels()));
                 let skip = !dihedral && w == OUT && h == OUT;
                 descs.push(ImageDescGpu {
                     width: w,
@@ -533,6 +545,9 @@ impl GpuHasher {
                 max_w = max_w.max(w);
                 max_h = max_h.max(h);
             }
+            copies.into_par_iter().for_each(|(mut view, px)| {
+                view.slice(..px.len()).copy_from_slice(px);
+            });
         }
         slot.upload.get().unmap();
         let num_variants = if dihedral { 8 } else { 1 };
