@@ -93,18 +93,45 @@ fn luma(img: ImageDesc, i: u32) -> f32 {
     return t.x + t.y;
 }
 
-// `sum / c` correctly rounded. WGSL only promises 2.5 ulp for `/`, so start from the correctly
-// rounded product with the correctly rounded reciprocal and apply two Markstein corrections
-// with exact FMA residuals. `src/gpu/kernels.rs` tests the same steps against Rust's `/`.
+// `sum - q * c` exactly, for a small integer `c` < 4096 and `q` within a few ulp of `sum / c`.
+// `q` is split into two halves of at most 12 significant bits, so both products are exact;
+// `sum - hi * c` is exact (the operands are within a factor of 2), and so is the last
+// subtraction (its exact result is a small multiple of the operands' common unit).
+fn residual(sum: f32, q: f32, cf: f32) -> f32 {
+    let hi = bitcast<f32>(bitcast<u32>(q) & 0xfffff000u);
+    let lo = opaque(q - hi);
+    let a = opaque(sum - opaque(hi * cf));
+    return opaque(a - opaque(lo * cf));
+}
+
+// `sum / c` correctly rounded (ties to even), using only `+ - *`, which WGSL rounds correctly.
+// WGSL's `/` is accurate to 2.5 ulp only, and `fma` may be evaluated unfused (an FMA-based
+// correction failed on lavapipe), so neither can be trusted for the CPU's quotient.
+// `q0 = sum * RN(1/c)` is within 1 ulp of it; of q0 and its two neighbours, the quotient is
+// the one with the smallest exact residual.
+// `src/gpu/kernels.rs` tests the same steps against Rust's `/` for every count.
 fn div_count(sum: f32, c: u32) -> f32 {
     let cf = f32(c);
-    let y = tables[c];
-    var q = opaque(sum * y);
-    var r = opaque(fma(-q, cf, sum));
-    q = opaque(fma(r, y, q));
-    r = opaque(fma(-q, cf, sum));
-    q = fma(r, y, q);
-    return q;
+    let q0 = opaque(sum * tables[c]);
+    if (q0 == 0.0) {
+        return q0;
+    }
+    let bits = bitcast<u32>(q0);
+    var best = q0;
+    var best_r = abs(residual(sum, q0, cf));
+    for (var k = 0u; k < 2u; k++) {
+        var cand_bits = bits + 1u;
+        if (k == 1u) {
+            cand_bits = bits - 1u;
+        }
+        let cand = bitcast<f32>(cand_bits);
+        let r = abs(residual(sum, cand, cf));
+        if (r < best_r || (r == best_r && (cand_bits & 1u) == 0u)) {
+            best = cand;
+            best_r = r;
+        }
+    }
+    return best;
 }
 
 // `floor((i + 0.5) * n / 64)`, the reference's decimation index, in exact integer arithmetic.

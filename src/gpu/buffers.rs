@@ -70,6 +70,9 @@ impl PooledBuffer {
 pub(crate) struct PendingMap {
     label: &'static str,
     rx: mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
+    /// The submission that must finish first; waiting polls only up to it, so later
+    /// submissions keep running while the host works.
+    after: Option<wgpu::SubmissionIndex>,
 }
 
 /// Starts mapping `buffer[..len]` for `mode`.
@@ -78,13 +81,14 @@ pub(crate) fn start_map(
     label: &'static str,
     len: u64,
     mode: wgpu::MapMode,
+    after: Option<wgpu::SubmissionIndex>,
 ) -> PendingMap {
     let (tx, rx) = mpsc::channel();
     buffer.slice(..len).map_async(mode, move |r| {
         // The receiver lives until the map is waited for; a send error means nobody waits.
         let _ = tx.send(r);
     });
-    PendingMap { label, rx }
+    PendingMap { label, rx, after }
 }
 
 impl PendingMap {
@@ -99,7 +103,10 @@ impl PendingMap {
                     })
                 }
                 Err(mpsc::TryRecvError::Empty) => {
-                    device.poll(wgpu::PollType::wait_indefinitely())?;
+                    device.poll(wgpu::PollType::Wait {
+                        submission_index: self.after.clone(),
+                        timeout: None,
+                    })?;
                 }
                 Err(mpsc::TryRecvError::Disconnected) => {
                     return Err(GpuError::DeviceLost {
@@ -133,7 +140,7 @@ pub(crate) fn read_mapped(buffer: &wgpu::Buffer, len: u64, out: &mut Vec<u8>) ->
 /// readback helper for tests.
 #[cfg(test)]
 pub(crate) fn read_back(device: &wgpu::Device, buffer: &wgpu::Buffer, len: u64) -> Result<Vec<u8>> {
-    let pending = start_map(buffer, "readback", len, wgpu::MapMode::Read);
+    let pending = start_map(buffer, "readback", len, wgpu::MapMode::Read, None);
     device.poll(wgpu::PollType::wait_indefinitely())?;
     pending.wait(device)?;
     let mut out = Vec::new();

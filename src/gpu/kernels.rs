@@ -207,16 +207,37 @@ pub(crate) mod mirror {
         u.0 + u.1
     }
 
+    fn opaque(x: f32) -> f32 {
+        x
+    }
+
+    /// `residual` in `pdq_common.wgsl`.
+    fn residual(sum: f32, q: f32, cf: f32) -> f32 {
+        let hi = f32::from_bits(q.to_bits() & 0xffff_f000);
+        let lo = opaque(q - hi);
+        let a = opaque(sum - opaque(hi * cf));
+        opaque(a - opaque(lo * cf))
+    }
+
     /// `div_count` in `pdq_common.wgsl`.
     pub fn div_count(t: &[f32], sum: f32, c: u32) -> f32 {
         let cf = c as f32;
-        let y = t[c as usize];
-        let mut q = sum * y;
-        let mut r = (-q).mul_add(cf, sum);
-        q = r.mul_add(y, q);
-        r = (-q).mul_add(cf, sum);
-        q = r.mul_add(y, q);
-        q
+        let q0 = opaque(sum * t[c as usize]);
+        if q0 == 0.0 {
+            return q0;
+        }
+        let bits = q0.to_bits();
+        let mut best = q0;
+        let mut best_r = residual(sum, q0, cf).abs();
+        for cand_bits in [bits.wrapping_add(1), bits.wrapping_sub(1)] {
+            let cand = f32::from_bits(cand_bits);
+            let r = residual(sum, cand, cf).abs();
+            if r < best_r || (r == best_r && cand_bits & 1 == 0) {
+                best = cand;
+                best_r = r;
+            }
+        }
+        best
     }
 }
 

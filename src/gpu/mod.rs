@@ -22,11 +22,13 @@
 //! * **Luma.** The CPU rounds an `f64` sum of `f64` products to `f32`. The shader adds `hi + lo`
 //!   `f32` pairs of the same products (uploaded tables) in double-`f32` and rounds once; a test
 //!   checks all 16.7 M RGB values give the CPU's result.
-//! * **Division.** WGSL's `/` is only accurate to 2.5 ulp (lavapipe is exact, NVIDIA's is not),
-//!   and every filtered value is `sum / count`. The shaders compute `q = sum · RN(1/c)` and apply
-//!   two Markstein corrections `q += (sum − q·c) · RN(1/c)` with FMA, which gives the correctly
-//!   rounded quotient (tested against Rust's `/` for every count). This relies on `fma` being
-//!   fused, as it is on NVIDIA and lavapipe.
+//! * **Division.** Every filtered value is `sum / count`, but WGSL's `/` is only accurate to
+//!   2.5 ulp, and `fma` may run unfused (on lavapipe an FMA-based Markstein correction, exact
+//!   on the CPU for every input, still gave wrong quotients for windows of 3). The shaders take
+//!   `q0 = sum · RN(1/c)`, which is within 1 ulp, compute the exact residual `sum − q·c` of q0
+//!   and its two neighbours with `+ − ×` only (q split into 12-bit halves, `c` < 4,096), and
+//!   keep the one with the smallest residual (ties to even): the correctly rounded quotient,
+//!   checked against Rust's `/` in a unit test.
 //! * **Products.** Drivers may fuse `s + a · b` into an FMA, which the CPU does not; the DCT
 //!   rounds each product explicitly (an opaque XOR with a zero uniform) before adding it.
 //!
@@ -40,8 +42,8 @@
 //! random images of 1–1200 px sides, and at the workgroup edges (sides 1, 4, 5, 63, 64, 65,
 //! 137, plus one image over the batch maximum); the DCT coefficients themselves are
 //! bit-identical, and the luma of all 16.7 M RGB values equals the CPU's. A hash could still
-//! differ only where a driver breaks one of the assumptions above (fused `fma`, correctly
-//! rounded `+ - *`); the tests allow `GPU_TOLERANCE_BITS` = 2 for that and report any case.
+//! differ only where a driver breaks the one remaining assumption (correctly rounded `+ − ×`,
+//! as WGSL requires); the tests allow `GPU_TOLERANCE_BITS` = 2 for that and report any case.
 //!
 //! # Batching
 //!
@@ -70,3 +72,5 @@ mod shaders;
 pub use context::GpuOptions;
 pub use error::{GpuError, Result};
 pub use hasher::GpuHasher;
+#[doc(hidden)]
+pub use hasher::UploadBandwidth;

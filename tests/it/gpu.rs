@@ -270,7 +270,7 @@ fn gpu_matches_cpu_at_workgroup_edges_and_over_the_batch_maximum() {
     let wg = 64u32;
     let mut rng = Rng(0x5eed_0002);
     let mut owned = Vec::new();
-    for s in [1, 4, 5, wg - 1, wg, wg + 1, 137] {
+    for s in [1, 4, 5, wg - 1, wg, wg + 1, 137, 285] {
         for layout in [PixelLayout::Gray8, PixelLayout::Rgb8] {
             owned.push(random_image(&mut rng, s, s, layout, format!("{s}x{s}")));
             owned.push(random_image(&mut rng, s, 137, layout, format!("{s}x137")));
