@@ -31,6 +31,12 @@
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod backend;
 pub mod decode;
 pub mod hash;
 pub mod index;
+
+#[cfg(feature = "gpu")]
+pub mod gpu;
+
+pub use backend::{Backend, BackendError, BatchHasher, ParseBackendError};

@@ -4,3 +4,4 @@ mod cli;
 mod conformance;
 mod decode;
 mod index;
+mod gpu;

@@ -4,7 +4,8 @@ use crate::output::{json_string, Format};
 use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::{decode, sniff, DecodeOptions, DEFAULT_MAX_PIXELS};
-use imprint::hash::{Convention, Pdq256, PdqHasher};
+use imprint::hash::{Convention, ImageRef, Pdq256, PdqHasher};
+use imprint::{Backend, BatchHasher};
 use rayon::prelude::*;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -40,6 +41,10 @@ pub struct HashArgs {
     /// Largest accepted image, in pixels (checked before decoding).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
+    /// Where to hash: `auto` (a hardware GPU when present, else the CPU), `cpu`, or `gpu`
+    /// (any adapter, software ones included; an error when there is none). Same hashes on all.
+    #[arg(long, value_name = "auto|cpu|gpu", default_value_t = Backend::Auto)]
+    pub backend: Backend,
 }
 
 /// `--compat` values.
@@ -57,6 +62,12 @@ struct Item {
     root: usize,
     /// Found by walking a directory: files that are not images are skipped, not failures.
     walked: bool,
+}
+
+/// A decoded image waiting for the GPU, or an item already settled.
+enum Decoded {
+    Image(imprint::decode::DecodedImage),
+    Done(Outcome),
 }
 
 enum Outcome {
@@ -98,21 +109,16 @@ pub fn run(args: HashArgs) -> Result<u8> {
         .build()
         .context("cannot start worker threads")?;
 
+    let mut hasher = BatchHasher::new(args.backend)
+        .with_context(|| format!("cannot use --backend {}", args.backend))?;
+
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut hashed_per_root = vec![0usize; roots.len()];
     let mut skipped_per_root = vec![0usize; roots.len()];
     // Bounded batches keep memory flat and output in input order.
     let batch = 4 * pool.current_num_threads().max(1);
-    for chunk in items.chunks(batch) {
-        let outcomes: Vec<Outcome> = pool.install(|| {
-            chunk
-                .par_iter()
-                .map_init(PdqHasher::new, |hasher, item| {
-                    process(hasher, item, &options, convention, args.dihedral)
-                })
-                .collect()
-        });
+    let mut emit = |chunk: &[Item], outcomes: Vec<Outcome>| -> Result<()> {
         for (item, outcome) in chunk.iter().zip(outcomes) {
             let path = item.path.display().to_string();
             match outcome {
@@ -144,6 +150,48 @@ pub fn run(args: HashArgs) -> Result<u8> {
                     }
                 }
             }
+        }
+        Ok(())
+    };
+    if hasher.is_gpu() {
+        // Decode the next chunk on all cores while the GPU hashes this one.
+        let chunks: Vec<&[Item]> = items.chunks(batch.max(GPU_CHUNK)).collect();
+        let mut ready: Option<(usize, Vec<Decoded>)> = None;
+        for k in 0..=chunks.len() {
+            let next = chunks.get(k);
+            let (hashed, decoded) = pool.install(|| {
+                rayon::join(
+                    || {
+                        ready.take().map(|(i, d)| {
+                            (i, hash_decoded(&mut hasher, d, convention, args.dihedral))
+                        })
+                    },
+                    || {
+                        next.map(|chunk| {
+                            chunk
+                                .par_iter()
+                                .map(|item| decode_item(item, &options))
+                                .collect::<Vec<_>>()
+                        })
+                    },
+                )
+            });
+            if let Some((i, outcomes)) = hashed {
+                emit(chunks[i], outcomes.context("gpu hashing failed")?)?;
+            }
+            ready = decoded.map(|d| (k, d));
+        }
+    } else {
+        for chunk in items.chunks(batch) {
+            let outcomes: Vec<Outcome> = pool.install(|| {
+                chunk
+                    .par_iter()
+                    .map_init(PdqHasher::new, |hasher, item| {
+                        process(hasher, item, &options, convention, args.dihedral)
+                    })
+                    .collect()
+            });
+            emit(chunk, outcomes)?;
         }
     }
     out.flush().context("cannot write to standard output")?;
@@ -205,6 +253,68 @@ fn process(
             quality: h.quality,
         }
     }
+}
+
+/// Images per GPU submission in `imprint hash`: enough to fill a batch, few enough that two
+/// chunks of decoded 12-megapixel images stay within a few GB.
+const GPU_CHUNK: usize = 32;
+
+/// Reads and decodes one item for the GPU path.
+fn decode_item(item: &Item, options: &DecodeOptions) -> Decoded {
+    let bytes = match std::fs::read(&item.path) {
+        Ok(b) => b,
+        Err(e) => return Decoded::Done(Outcome::Failed(format!("cannot read: {e}"))),
+    };
+    if item.walked && sniff(&bytes).is_none() {
+        return Decoded::Done(Outcome::Skipped);
+    }
+    match decode(&bytes, options) {
+        Ok(img) => Decoded::Image(img),
+        Err(e) => Decoded::Done(Outcome::Failed(e.to_string())),
+    }
+}
+
+/// Hashes the decoded images of a chunk in one batch; settled items pass through.
+fn hash_decoded(
+    hasher: &mut BatchHasher,
+    decoded: Vec<Decoded>,
+    convention: Convention,
+    dihedral: bool,
+) -> Result<Vec<Outcome>> {
+    let hashed: Vec<(Vec<Pdq256>, u8)> = {
+        let prepared: Vec<_> = decoded
+            .iter()
+            .filter_map(|d| match d {
+                Decoded::Image(img) => Some(convention.prepare(img.as_image_ref())),
+                Decoded::Done(_) => None,
+            })
+            .collect();
+        let refs: Vec<ImageRef<'_>> = prepared.iter().map(|p| p.image()).collect();
+        if dihedral {
+            hasher
+                .hash_batch_dihedral(&refs)?
+                .into_iter()
+                .map(|d| (d.hashes.to_vec(), d.quality))
+                .collect()
+        } else {
+            hasher
+                .hash_batch(&refs)?
+                .into_iter()
+                .map(|h| (vec![h.hash], h.quality))
+                .collect()
+        }
+    };
+    let mut hashed = hashed.into_iter();
+    Ok(decoded
+        .into_iter()
+        .map(|d| match d {
+            Decoded::Image(_) => match hashed.next() {
+                Some((hashes, quality)) => Outcome::Hashed { hashes, quality },
+                None => Outcome::Failed("no hash returned for this image".into()),
+            },
+            Decoded::Done(outcome) => outcome,
+        })
+        .collect())
 }
 
 fn write_hash(

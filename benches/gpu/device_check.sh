@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# GPU host check: agreement tests and hash-stage timing, GPU vs all CPU cores, in one run.
+#
+# Builds nothing. Run from the repository root on the GPU host, with binaries built elsewhere
+# and copied into .dev/ (see "Building the binaries" below):
+#   .dev/imprint-unit   the library's unit-test binary   (cargo test --release --lib --no-run)
+#   .dev/it             the integration-test binary      (cargo test --release --test it --no-run)
+#   .dev/gpu_speed      the timing tool                  (cargo build --release --example gpu_speed)
+#
+# Usage: benches/gpu/device_check.sh LOG_DIR [gpu_speed arguments...]
+# Default timing: 1 MP ×256 and 12 MP ×48 RGB images, best of 3. Full logs go to LOG_DIR; a
+# short summary is printed last. Exit status: 0 when every step passed.
+#
+# Building the binaries (x86-64 Linux with the Rust toolchain): benches/gpu/build_dev.sh
+# (release builds of the unit-test and integration-test binaries, gpu_speed and the imprint
+# CLI, stripped into .dev/; the CLI test finds .dev/imprint when the build path is absent).
+
+set -u
+LOG=${1:?usage: benches/gpu/device_check.sh LOG_DIR [gpu_speed arguments...]}
+shift
+mkdir -p "$LOG"
+BIN=${BIN:-.dev}
+
+# Vulkan loader (the host has none): packages prepared into .gl/ by prepare.sh.
+if compgen -G ".gl/*.deb" >/dev/null; then
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+NV_ICD=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$NV_ICD" ]; then
+  export VK_DRIVER_FILES=$NV_ICD
+fi
+export REQUIRE_GPU=1
+export RUST_BACKTRACE=1
+
+status=0
+step() { # name, command...
+  local name=$1; shift
+  local t0=$SECONDS
+  if "$@" >"$LOG/$name.log" 2>&1; then r=ok; else r=FAILED; status=1; fi
+  printf '%-12s %-6s %4ds  %s\n' "$name" "$r" $((SECONDS - t0)) "$LOG/$name.log" >>"$LOG/summary.txt"
+}
+: >"$LOG/summary.txt"
+nproc >"$LOG/machine.txt"; uname -a >>"$LOG/machine.txt"
+command -v nvidia-smi >/dev/null && nvidia-smi >>"$LOG/machine.txt" 2>&1
+
+# IGNORED="" skips the long #[ignore]d cases (e.g. when trying the script on lavapipe).
+IGNORED=${IGNORED---include-ignored}
+step unit "$BIN/imprint-unit" gpu:: --test-threads=1 $IGNORED
+step it "$BIN/it" gpu:: $IGNORED --nocapture
+if [ $# -eq 0 ]; then
+  set -- --size 1000x1000:256 --size 4000x3000:48 --reps 3 --bandwidth-mib 1024
+fi
+step speed "$BIN/gpu_speed" "$@"
+
+echo "== agreement =="
+grep -hE "^(conformance|differential|edges)|bits differ|^test result" "$LOG/it.log" | head -40
+echo "== steps =="
+cat "$LOG/summary.txt"
+echo "== hash stage =="
+grep -E "^(adapter|host->device|\||H2D)" "$LOG/speed.log"
+exit $status

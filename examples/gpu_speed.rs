@@ -1,0 +1,199 @@
+//! Times the hash stage (decoded pixels in, hashes out) on the GPU and on all CPU cores in the
+//! same run, plus host→device copy bandwidth, and prints a table with the ratios.
+//!
+//! ```text
+//! gpu_speed [--size WxH:COUNT]... [--reps N] [--bandwidth-mib N] [--no-cpu]
+//! ```
+//!
+//! Defaults: `--size 1000x1000:64 --size 4000x3000:16 --reps 3 --bandwidth-mib 256`. The GPU
+//! time includes packing, upload, all kernels and readback (`GpuHasher::hash_batch` on the
+//! whole set, after one warm-up call); the CPU time is `BatchHasher` with `Backend::Cpu`
+//! (rayon over all cores). Images are seeded RGB gradients with noise. `RUST_LOG` is not read:
+//! the tool prints only its own lines.
+
+use imprint::gpu::{GpuHasher, GpuOptions};
+use imprint::hash::{ImageRef, PixelLayout};
+use imprint::{Backend, BatchHasher};
+use std::process::ExitCode;
+use std::time::Instant;
+
+struct Args {
+    sizes: Vec<(u32, u32, usize)>,
+    reps: u32,
+    bandwidth_mib: u64,
+    cpu: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        sizes: Vec::new(),
+        reps: 3,
+        bandwidth_mib: 256,
+        cpu: true,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--size" => {
+                let v = value()?;
+                let (dims, count) = v.split_once(':').ok_or("--size WxH:COUNT")?;
+                let (w, h) = dims.split_once('x').ok_or("--size WxH:COUNT")?;
+                let parse = |s: &str| s.parse::<u64>().map_err(|e| format!("{v}: {e}"));
+                args.sizes
+                    .push((parse(w)? as u32, parse(h)? as u32, parse(count)? as usize));
+            }
+            "--reps" => args.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
+            "--bandwidth-mib" => {
+                args.bandwidth_mib = value()?
+                    .parse()
+                    .map_err(|e| format!("--bandwidth-mib: {e}"))?
+            }
+            "--no-cpu" => args.cpu = false,
+            "-h" | "--help" => {
+                return Err(
+                    "gpu_speed [--size WxH:COUNT]... [--reps N] [--bandwidth-mib N] [--no-cpu]"
+                        .into(),
+                )
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if args.sizes.is_empty() {
+        args.sizes = vec![(1000, 1000, 64), (4000, 3000, 16)];
+    }
+    args.reps = args.reps.max(1);
+    Ok(args)
+}
+
+fn image(w: u32, h: u32, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(w as usize * h as usize * 3);
+    for y in 0..h {
+        for x in 0..w {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let base = ((x * 255 / w.max(1)) as i32 + (y * 255 / h.max(1)) as i32) / 2;
+            for c in 0..3 {
+                let noise = ((state >> (c * 8)) & 31) as i32 - 16;
+                out.push((base + noise).clamp(0, 255) as u8);
+            }
+        }
+    }
+    out
+}
+
+/// Best of `reps` timings of `f`, in seconds.
+fn best_of(reps: u32, mut f: impl FnMut()) -> f64 {
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut gpu = match GpuHasher::new(GpuOptions::default()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("no gpu: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut cpu = BatchHasher::new(Backend::Cpu).expect("the cpu backend does not fail");
+    let threads = rayon::current_num_threads();
+    println!(
+        "adapter: {} (software: {}); cpu threads: {threads}; max batch {} MiB / {} images",
+        gpu.adapter_name(),
+        gpu.is_software(),
+        gpu.max_batch_bytes() >> 20,
+        gpu.max_images_per_batch()
+    );
+    let bandwidth = match gpu.measure_upload_bandwidth(args.bandwidth_mib << 20, args.reps + 2) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("bandwidth probe failed: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!(
+        "host->device: {:.2} GB/s staged (map + memcpy on all cores + copy), {:.2} GB/s copy only",
+        bandwidth.staged / 1e9,
+        bandwidth.copy_only / 1e9
+    );
+    let h2d = bandwidth.staged;
+    let mut rows = Vec::new();
+    let mut failed = false;
+    for &(w, h, count) in &args.sizes {
+        let pixels: Vec<Vec<u8>> = (0..count).map(|i| image(w, h, i as u64 + 1)).collect();
+        let refs: Vec<ImageRef<'_>> = pixels
+            .iter()
+            .map(|p| ImageRef::new(w, h, PixelLayout::Rgb8, p).expect("sized pixels"))
+            .collect();
+        let bytes = (w as f64) * (h as f64) * 3.0 * count as f64;
+        // Warm-up: pipelines, buffer size classes, and the agreement check.
+        let reference = cpu.hash_batch(&refs).expect("cpu");
+        let gpu_out = match gpu.hash_batch(&refs) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("gpu failed: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let identical = gpu_out
+            .iter()
+            .zip(&reference)
+            .filter(|(a, b)| a == b)
+            .count();
+        if identical != count {
+            failed = true;
+        }
+        let t_gpu = best_of(args.reps, || {
+            std::hint::black_box(gpu.hash_batch(std::hint::black_box(&refs)).expect("gpu"));
+        });
+        let t_cpu = if args.cpu {
+            best_of(args.reps, || {
+                std::hint::black_box(cpu.hash_batch(std::hint::black_box(&refs)).expect("cpu"));
+            })
+        } else {
+            f64::NAN
+        };
+        rows.push((w, h, count, identical, t_gpu, t_cpu, bytes));
+    }
+    println!();
+    println!(
+        "| size | images | identical | GPU img/s | GPU GB/s in | CPU ({threads} thr) img/s | GPU/CPU | GPU in / H2D |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (w, h, count, identical, t_gpu, t_cpu, bytes) in rows {
+        let gpu_rate = count as f64 / t_gpu;
+        let cpu_rate = count as f64 / t_cpu;
+        println!(
+            "| {w}x{h} ({:.1} MP) | {count} | {identical} | {gpu_rate:.1} | {:.2} | {cpu_rate:.1} | {:.2}x | {:.0}% |",
+            f64::from(w) * f64::from(h) / 1e6,
+            bytes / t_gpu / 1e9,
+            gpu_rate / cpu_rate,
+            100.0 * (bytes / t_gpu) / h2d
+        );
+    }
+    println!(
+        "H2D bandwidth: {:.2} GB/s staged (the ratio's base), {:.2} GB/s copy only",
+        bandwidth.staged / 1e9,
+        bandwidth.copy_only / 1e9
+    );
+    if failed {
+        eprintln!("gpu and cpu hashes differ (see the identical column)");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}

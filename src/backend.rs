@@ -1,0 +1,287 @@
+//! Choosing where hashes are computed: [`Backend`] and [`BatchHasher`].
+//!
+//! | [`Backend`] | behaviour |
+//! |---|---|
+//! | `Auto` | a hardware GPU when one is present (never a software adapter such as lavapipe), otherwise all CPU cores; logs the choice once. If the GPU is lost mid-run, that call and every later one are hashed on the CPU. |
+//! | `Cpu` | the CPU reference on all cores (rayon) |
+//! | `Gpu` | any adapter, lavapipe included; an error when there is none, or when the device is lost |
+//!
+//! Both paths give the same hashes and qualities (see [`crate::gpu`] for the agreement).
+
+use crate::hash::{DihedralHashes, ImageRef, PdqHash, PdqHasher};
+use rayon::prelude::*;
+use std::fmt;
+use std::str::FromStr;
+
+/// Where to compute hashes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// A hardware GPU if there is one, else the CPU.
+    #[default]
+    Auto,
+    /// The CPU reference on all cores.
+    Cpu,
+    /// The GPU, any adapter (software ones included); an error without one.
+    Gpu,
+}
+
+impl Backend {
+    /// The names accepted by [`Backend::from_str`] (and `imprint hash --backend`).
+    pub const NAMES: [&'static str; 3] = ["auto", "cpu", "gpu"];
+
+    /// Lowercase name: `auto`, `cpu` or `gpu`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Cpu => "cpu",
+            Backend::Gpu => "gpu",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A backend name that is not `auto`, `cpu` or `gpu`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown backend {0:?}: expected auto, cpu or gpu")]
+pub struct ParseBackendError(pub String);
+
+impl FromStr for Backend {
+    type Err = ParseBackendError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Backend::Auto),
+            "cpu" => Ok(Backend::Cpu),
+            "gpu" => Ok(Backend::Gpu),
+            _ => Err(ParseBackendError(s.to_owned())),
+        }
+    }
+}
+
+/// Why a backend cannot hash.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// `Backend::Gpu` was requested from a build without the `gpu` feature.
+    #[error(
+        "the gpu backend was requested but this build has no `gpu` feature; use --backend cpu"
+    )]
+    GpuNotCompiled,
+    /// The GPU failed (no adapter, device lost, …).
+    #[cfg(feature = "gpu")]
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::GpuError),
+}
+
+enum Engine {
+    Cpu,
+    #[cfg(feature = "gpu")]
+    Gpu(Box<crate::gpu::GpuHasher>),
+}
+
+/// Hashes batches of decoded images on the backend chosen at construction.
+///
+/// # Examples
+/// ```
+/// use imprint::{Backend, BatchHasher};
+/// use imprint::hash::{ImageRef, PixelLayout};
+/// let pixels = vec![7u8; 32 * 32];
+/// let image = ImageRef::new(32, 32, PixelLayout::Gray8, &pixels)?;
+/// let mut hasher = BatchHasher::new(Backend::Cpu)?;
+/// let hashes = hasher.hash_batch(&[image])?;
+/// assert_eq!(hashes[0].quality, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct BatchHasher {
+    requested: Backend,
+    engine: Engine,
+}
+
+impl fmt::Debug for BatchHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchHasher")
+            .field("requested", &self.requested)
+            .field("device", &self.device_name())
+            .finish()
+    }
+}
+
+impl BatchHasher {
+    /// A hasher for `backend` with default GPU options.
+    ///
+    /// # Errors
+    /// With `Backend::Gpu`: [`BackendError::Gpu`] when no adapter or device is available, or
+    /// [`BackendError::GpuNotCompiled`]. `Auto` and `Cpu` do not fail.
+    pub fn new(backend: Backend) -> Result<Self, BackendError> {
+        #[cfg(feature = "gpu")]
+        {
+            Self::with_gpu_options(backend, crate::gpu::GpuOptions::default())
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            match backend {
+                Backend::Gpu => Err(BackendError::GpuNotCompiled),
+                _ => {
+                    if backend == Backend::Auto {
+                        log::info!("hashing on the cpu: this build has no gpu support");
+                    }
+                    Ok(BatchHasher {
+                        requested: backend,
+                        engine: Engine::Cpu,
+                    })
+                }
+            }
+        }
+    }
+
+    /// A hasher for `backend`, with `options` for the GPU. Under `Auto`,
+    /// `options.allow_software_adapter` is ignored (treated as `false`).
+    ///
+    /// # Errors
+    /// As [`BatchHasher::new`].
+    #[cfg(feature = "gpu")]
+    pub fn with_gpu_options(
+        backend: Backend,
+        options: crate::gpu::GpuOptions,
+    ) -> Result<Self, BackendError> {
+        use crate::gpu::GpuHasher;
+        let engine = match backend {
+            Backend::Cpu => Engine::Cpu,
+            Backend::Gpu => Engine::Gpu(Box::new(GpuHasher::new(options)?)),
+            Backend::Auto => match GpuHasher::new(options.allow_software_adapter(false)) {
+                Ok(g) => {
+                    log::info!("hashing on the gpu: {}", g.adapter_name());
+                    Engine::Gpu(Box::new(g))
+                }
+                Err(e) => {
+                    log::info!("hashing on the cpu ({e})");
+                    Engine::Cpu
+                }
+            },
+        };
+        Ok(BatchHasher {
+            requested: backend,
+            engine,
+        })
+    }
+
+    /// The backend asked for.
+    #[must_use]
+    pub fn requested(&self) -> Backend {
+        self.requested
+    }
+
+    /// Whether hashes are currently computed on a GPU.
+    #[must_use]
+    pub fn is_gpu(&self) -> bool {
+        !matches!(self.engine, Engine::Cpu)
+    }
+
+    /// The GPU adapter's name, or `None` on the CPU.
+    #[must_use]
+    pub fn device_name(&self) -> Option<&str> {
+        match &self.engine {
+            Engine::Cpu => None,
+            #[cfg(feature = "gpu")]
+            Engine::Gpu(g) => Some(g.adapter_name()),
+        }
+    }
+
+    /// The GPU hasher, when hashes are computed on a GPU.
+    #[cfg(feature = "gpu")]
+    #[must_use]
+    pub fn gpu(&self) -> Option<&crate::gpu::GpuHasher> {
+        match &self.engine {
+            Engine::Cpu => None,
+            Engine::Gpu(g) => Some(g),
+        }
+    }
+
+    /// Hash and quality of each image, in order.
+    ///
+    /// # Errors
+    /// Only on the GPU under `Backend::Gpu` ([`BackendError::Gpu`]); under `Auto` a GPU failure
+    /// moves this and later calls to the CPU.
+    pub fn hash_batch(&mut self, images: &[ImageRef<'_>]) -> Result<Vec<PdqHash>, BackendError> {
+        #[cfg(feature = "gpu")]
+        if let Engine::Gpu(g) = &mut self.engine {
+            match g.hash_batch(images) {
+                Ok(h) => return Ok(h),
+                Err(e) => self.gpu_failed(e)?,
+            }
+        }
+        Ok(images
+            .par_iter()
+            .map_init(PdqHasher::new, |h, image| h.hash(*image))
+            .collect())
+    }
+
+    /// The eight dihedral hashes of each image, in order.
+    ///
+    /// # Errors
+    /// As [`BatchHasher::hash_batch`].
+    pub fn hash_batch_dihedral(
+        &mut self,
+        images: &[ImageRef<'_>],
+    ) -> Result<Vec<DihedralHashes>, BackendError> {
+        #[cfg(feature = "gpu")]
+        if let Engine::Gpu(g) = &mut self.engine {
+            match g.hash_batch_dihedral(images) {
+                Ok(h) => return Ok(h),
+                Err(e) => self.gpu_failed(e)?,
+            }
+        }
+        Ok(images
+            .par_iter()
+            .map_init(PdqHasher::new, |h, image| h.hash_dihedral(*image))
+            .collect())
+    }
+
+    /// Destroys the GPU device, if any, as a driver reset would. For testing recovery.
+    #[doc(hidden)]
+    pub fn simulate_device_loss(&mut self) {
+        #[cfg(feature = "gpu")]
+        if let Engine::Gpu(g) = &mut self.engine {
+            g.simulate_device_loss();
+        }
+    }
+
+    /// Under `Auto`, switches to the CPU and returns `Ok`; otherwise returns the error.
+    #[cfg(feature = "gpu")]
+    fn gpu_failed(&mut self, e: crate::gpu::GpuError) -> Result<(), BackendError> {
+        if self.requested != Backend::Auto {
+            return Err(e.into());
+        }
+        log::warn!("gpu failed ({e}); finishing on the cpu");
+        self.engine = Engine::Cpu;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names_round_trip() {
+        for name in Backend::NAMES {
+            let b: Backend = name.parse().expect("known name");
+            assert_eq!(b.to_string(), name);
+        }
+        assert_eq!("GPU".parse::<Backend>(), Ok(Backend::Gpu));
+        assert!("tpu".parse::<Backend>().is_err());
+    }
+
+    #[test]
+    fn batch_hasher_is_send() {
+        fn send<T: Send>() {}
+        send::<BatchHasher>();
+    }
+}

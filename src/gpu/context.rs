@@ -1,0 +1,229 @@
+//! Adapter choice, device creation and error scopes.
+//!
+//! [`GpuContext`] holds the device and queue for one adapter. Adapters are searched on the
+//! native backends compiled in (Vulkan on Linux and so on NVIDIA, where the GL backend fails;
+//! Metal; DX12). A software adapter (lavapipe, WARP, `DeviceType::Cpu`) is used only when
+//! [`GpuOptions::allow_software_adapter`] says so: `Backend::Auto` never sets it, forcing the GPU
+//! backend does.
+
+use super::error::{GpuError, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Options of the GPU hasher.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct GpuOptions {
+    /// Accept a software adapter (lavapipe, WARP) when no hardware adapter exists. Default
+    /// [`GpuOptions::DEFAULT_ALLOW_SOFTWARE_ADAPTER`].
+    pub allow_software_adapter: bool,
+    /// Upper bound on the bytes of one batch buffer (pixels, or each `f32` plane); the adapter's
+    /// storage-binding limit applies as well. Default [`GpuOptions::DEFAULT_MAX_BATCH_BYTES`].
+    pub max_batch_bytes: u64,
+    /// Upper bound on images per batch. Default [`GpuOptions::DEFAULT_MAX_IMAGES_PER_BATCH`].
+    pub max_images_per_batch: u32,
+}
+
+impl GpuOptions {
+    /// Asking for the GPU explicitly accepts lavapipe: it is what CI and GPU-less machines have.
+    pub const DEFAULT_ALLOW_SOFTWARE_ADAPTER: bool = true;
+    /// 1 GiB: with two slots in flight and two planes each, 4 GiB of device memory at most,
+    /// and a dozen 12-megapixel images per batch, enough to hide the per-submission cost.
+    pub const DEFAULT_MAX_BATCH_BYTES: u64 = 1 << 30;
+    /// 4,096 images: a batch of small images then still fills the device, while the
+    /// per-image tables stay small.
+    pub const DEFAULT_MAX_IMAGES_PER_BATCH: u32 = 4096;
+
+    /// Sets [`GpuOptions::allow_software_adapter`].
+    #[must_use]
+    pub fn allow_software_adapter(mut self, allow: bool) -> Self {
+        self.allow_software_adapter = allow;
+        self
+    }
+
+    /// Sets [`GpuOptions::max_batch_bytes`].
+    #[must_use]
+    pub fn max_batch_bytes(mut self, bytes: u64) -> Self {
+        self.max_batch_bytes = bytes;
+        self
+    }
+
+    /// Sets [`GpuOptions::max_images_per_batch`].
+    #[must_use]
+    pub fn max_images_per_batch(mut self, n: u32) -> Self {
+        self.max_images_per_batch = n;
+        self
+    }
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions {
+            allow_software_adapter: Self::DEFAULT_ALLOW_SOFTWARE_ADAPTER,
+            max_batch_bytes: Self::DEFAULT_MAX_BATCH_BYTES,
+            max_images_per_batch: Self::DEFAULT_MAX_IMAGES_PER_BATCH,
+        }
+    }
+}
+
+/// The device, its queue and what is known about the adapter.
+pub(crate) struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    lost: Arc<AtomicBool>,
+    lost_reason: Arc<Mutex<String>>,
+}
+
+/// The backends searched for adapters.
+pub(crate) fn backends() -> wgpu::Backends {
+    wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12
+}
+
+fn rank(kind: wgpu::DeviceType) -> u8 {
+    match kind {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+impl GpuContext {
+    /// Picks the best adapter allowed by `options` and creates a device with its limits.
+    pub fn new(options: &GpuOptions) -> Result<Self> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: backends(),
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends()));
+        adapters.retain(|a| {
+            options.allow_software_adapter || a.get_info().device_type != wgpu::DeviceType::Cpu
+        });
+        adapters.sort_by_key(|a| rank(a.get_info().device_type));
+        let adapter = adapters
+            .into_iter()
+            .next()
+            .ok_or_else(|| GpuError::NoAdapter {
+                backends: format!("{:?}", backends()),
+                software_allowed: options.allow_software_adapter,
+            })?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        log::info!(
+            "gpu adapter: {} ({:?}, {:?}, driver {} {})",
+            info.name,
+            info.device_type,
+            info.backend,
+            info.driver,
+            info.driver_info
+        );
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("imprint.device"),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|source| GpuError::RequestDevice {
+            adapter: info.name.clone(),
+            source,
+        })?;
+        let lost = Arc::new(AtomicBool::new(false));
+        let lost_reason = Arc::new(Mutex::new(String::new()));
+        {
+            let lost = Arc::clone(&lost);
+            let lost_reason = Arc::clone(&lost_reason);
+            device.set_device_lost_callback(move |reason, message| {
+                if let Ok(mut r) = lost_reason.lock() {
+                    *r = format!("{reason:?}: {message}");
+                }
+                lost.store(true, Ordering::SeqCst);
+            });
+        }
+        {
+            // Errors outside an error scope (buffer creation, mapping) only happen on a device
+            // that is gone or broken: record them as a loss instead of wgpu's default panic.
+            let lost = Arc::clone(&lost);
+            let lost_reason = Arc::clone(&lost_reason);
+            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                log::error!("uncaptured gpu error: {e}");
+                if let Ok(mut r) = lost_reason.lock() {
+                    if r.is_empty() {
+                        *r = e.to_string();
+                    }
+                }
+                lost.store(true, Ordering::SeqCst);
+            }));
+        }
+        Ok(GpuContext {
+            device,
+            queue,
+            info,
+            limits,
+            lost,
+            lost_reason,
+        })
+    }
+
+    /// Whether the adapter is a software rasteriser (lavapipe, WARP).
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// [`GpuError::DeviceLost`] once the device-lost callback has fired.
+    pub fn check_lost(&self) -> Result<()> {
+        if self.lost.load(Ordering::SeqCst) {
+            let reason = self
+                .lost_reason
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_else(|_| "unknown".to_owned());
+            return Err(GpuError::DeviceLost { reason });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside validation, out-of-memory and internal error scopes and turns the first
+    /// error caught into [`GpuError::Wgpu`] (or [`GpuError::DeviceLost`] when the device is gone).
+    pub fn scoped<T>(&self, stage: &'static str, f: impl FnOnce() -> T) -> Result<T> {
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let errors = [
+            pollster::block_on(validation.pop()),
+            pollster::block_on(oom.pop()),
+            pollster::block_on(internal.pop()),
+        ];
+        self.check_lost()?;
+        match errors.into_iter().flatten().next() {
+            None => Ok(out),
+            Some(e) => Err(GpuError::Wgpu {
+                stage,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Destroys the device, as a driver reset would lose it.
+    pub fn destroy(&self) {
+        self.device.destroy();
+    }
+
+    /// Polls once so that a pending device-lost callback runs, then reports a loss if any.
+    pub fn poll_lost(&self) -> Result<()> {
+        // A poll error here means the device is gone, which check_lost then reports.
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        self.check_lost()
+    }
+
+    /// Marks the device lost (used when a map or poll reports it).
+    pub fn mark_lost(&self, reason: String) -> GpuError {
+        if let Ok(mut r) = self.lost_reason.lock() {
+            *r = reason.clone();
+        }
+        self.lost.store(true, Ordering::SeqCst);
+        GpuError::DeviceLost { reason }
+    }
+}

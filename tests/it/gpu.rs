@@ -1,0 +1,429 @@
+//! GPU vs CPU: the GPU path must agree with the CPU reference.
+//!
+//! Without an adapter every test here prints why and passes, unless `REQUIRE_GPU=1`, which
+//! turns the skip into a failure (set it on GPU machines). On lavapipe (CI) the suites stay
+//! small; `IMPRINT_GPU_DIFF_IMAGES` scales the random differential test (the `#[ignore]`d
+//! `..._2000` variant runs 2,000 images for GPU hosts).
+
+#![cfg(feature = "gpu")]
+
+use imprint::gpu::{GpuHasher, GpuOptions};
+use imprint::hash::{DihedralHashes, ImageRef, PdqHash, PdqHasher, PixelLayout};
+use std::path::{Path, PathBuf};
+
+/// Hash bits the GPU may differ from the CPU by (coefficients tied at the median).
+const GPU_TOLERANCE_BITS: u32 = 2;
+
+fn gpu_with(options: GpuOptions) -> Option<GpuHasher> {
+    match GpuHasher::new(options) {
+        Ok(g) => {
+            eprintln!("gpu adapter: {}", g.adapter_name());
+            Some(g)
+        }
+        Err(e) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("REQUIRE_GPU=1 but no gpu: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping gpu test: {e}");
+            None
+        }
+    }
+}
+
+fn gpu() -> Option<GpuHasher> {
+    gpu_with(GpuOptions::default())
+}
+
+/// An owned test image.
+struct Owned {
+    width: u32,
+    height: u32,
+    layout: PixelLayout,
+    pixels: Vec<u8>,
+    name: String,
+}
+
+impl Owned {
+    fn as_ref(&self) -> ImageRef<'_> {
+        ImageRef::new(self.width, self.height, self.layout, &self.pixels).expect("sized pixels")
+    }
+}
+
+fn png_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("conformance dir")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            png_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "png") {
+            out.push(p);
+        }
+    }
+}
+
+/// `tests/data/pdq`; binaries copied to another machine run from the repository root there.
+fn data_root() -> PathBuf {
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pdq");
+    if built.is_dir() {
+        built
+    } else {
+        PathBuf::from("tests/data/pdq")
+    }
+}
+
+/// Every decoder-independent (PNG) conformance image, as RGB and as grey.
+fn conformance_images() -> Vec<Owned> {
+    let root = data_root();
+    let mut files = Vec::new();
+    png_files(&root, &mut files);
+    assert!(files.len() >= 20, "conformance PNGs found: {}", files.len());
+    let mut out = Vec::new();
+    for f in files {
+        let img = image::open(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let name = f.strip_prefix(&root).unwrap_or(&f).display().to_string();
+        let rgb = img.to_rgb8();
+        let grey = img.to_luma8();
+        out.push(Owned {
+            width: rgb.width(),
+            height: rgb.height(),
+            layout: PixelLayout::Rgb8,
+            pixels: rgb.into_raw(),
+            name: format!("{name} (rgb)"),
+        });
+        out.push(Owned {
+            width: grey.width(),
+            height: grey.height(),
+            layout: PixelLayout::Gray8,
+            pixels: grey.into_raw(),
+            name: format!("{name} (grey)"),
+        });
+    }
+    out
+}
+
+/// Counts of an agreement check.
+#[derive(Debug, Default)]
+struct Agreement {
+    images: usize,
+    identical: usize,
+    max_distance: u32,
+}
+
+fn compare(
+    owned: &[Owned],
+    gpu: &[PdqHash],
+    gpu_dih: &[DihedralHashes],
+    seed: Option<u64>,
+) -> Agreement {
+    use rayon::prelude::*;
+    // The reference on all cores: on a GPU host the CPU side dominates the test's time.
+    let cpu: Vec<(PdqHash, DihedralHashes)> = owned
+        .par_iter()
+        .map_init(PdqHasher::new, |h, o| {
+            (h.hash(o.as_ref()), h.hash_dihedral(o.as_ref()))
+        })
+        .collect();
+    let mut a = Agreement::default();
+    for (((o, g), gd), (c, cd)) in owned.iter().zip(gpu).zip(gpu_dih).zip(cpu) {
+        let ctx = format!("{} {}x{} (seed {seed:?})", o.name, o.width, o.height);
+        assert_eq!(g.quality, c.quality, "quality of {ctx}");
+        assert_eq!(gd.quality, cd.quality, "dihedral quality of {ctx}");
+        let mut worst = g.hash.distance(&c.hash);
+        for (x, y) in gd.hashes.iter().zip(&cd.hashes) {
+            worst = worst.max(x.distance(y));
+        }
+        assert!(worst <= GPU_TOLERANCE_BITS, "{ctx}: {worst} bits differ");
+        if worst > 0 {
+            eprintln!("{ctx}: {worst} bits differ (tie at the median)");
+        }
+        a.images += 1;
+        a.identical += usize::from(worst == 0);
+        a.max_distance = a.max_distance.max(worst);
+    }
+    a
+}
+
+fn run(gpu: &mut GpuHasher, owned: &[Owned], seed: Option<u64>) -> Agreement {
+    let refs: Vec<ImageRef<'_>> = owned.iter().map(Owned::as_ref).collect();
+    let h = gpu.hash_batch(&refs).expect("gpu hash_batch");
+    let d = gpu
+        .hash_batch_dihedral(&refs)
+        .expect("gpu hash_batch_dihedral");
+    assert_eq!(h.len(), refs.len());
+    assert_eq!(d.len(), refs.len());
+    compare(owned, &h, &d, seed)
+}
+
+#[test]
+fn gpu_matches_cpu_on_conformance_pngs() {
+    let Some(mut gpu) = gpu() else { return };
+    let owned = conformance_images();
+    let a = run(&mut gpu, &owned, None);
+    eprintln!("conformance: {a:?}");
+    assert_eq!(a.identical, a.images, "{a:?}");
+}
+
+/// A small xorshift generator: tests must not depend on a rand version.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A random image: smooth gradients plus noise, so hashes are not degenerate.
+fn random_image(
+    rng: &mut Rng,
+    width: u32,
+    height: u32,
+    layout: PixelLayout,
+    name: String,
+) -> Owned {
+    let bpp = layout.bytes_per_pixel();
+    let (fx, fy) = (rng.below(7) as f32 + 0.5, rng.below(7) as f32 + 0.5);
+    let noise = rng.below(120) as i32 + 1;
+    let mut pixels = Vec::with_capacity(width as usize * height as usize * bpp);
+    for y in 0..height {
+        for x in 0..width {
+            let base = 127.0
+                + 100.0
+                    * ((x as f32 / width as f32 * fx).sin()
+                        * (y as f32 / height as f32 * fy).cos());
+            for _ in 0..bpp {
+                let v = base as i32 + (rng.below(noise as u64) as i32 - noise / 2);
+                pixels.push(v.clamp(0, 255) as u8);
+            }
+        }
+    }
+    Owned {
+        width,
+        height,
+        layout,
+        pixels,
+        name,
+    }
+}
+
+fn differential(num_images: usize, max_side: u64, seed: u64) {
+    let Some(mut gpu) = gpu() else { return };
+    let mut rng = Rng(seed);
+    let mut owned = Vec::new();
+    let mut total = Agreement::default();
+    for i in 0..num_images {
+        // Mostly small and odd sizes, some large ones.
+        let side = |rng: &mut Rng| {
+            let cap = if rng.below(10) == 0 { max_side } else { 300 };
+            rng.below(cap) as u32 + 1
+        };
+        let (w, h) = (side(&mut rng), side(&mut rng));
+        let layout = if rng.below(2) == 0 {
+            PixelLayout::Gray8
+        } else {
+            PixelLayout::Rgb8
+        };
+        owned.push(random_image(&mut rng, w, h, layout, format!("random #{i}")));
+        if owned.len() == 64 || i + 1 == num_images {
+            let a = run(&mut gpu, &owned, Some(seed));
+            total.images += a.images;
+            total.identical += a.identical;
+            total.max_distance = total.max_distance.max(a.max_distance);
+            owned.clear();
+        }
+    }
+    eprintln!("differential (seed {seed}): {total:?}");
+    assert!(
+        total.identical * 100 >= total.images * 99,
+        "seed {seed}: only {} of {} identical",
+        total.identical,
+        total.images
+    );
+}
+
+#[test]
+fn gpu_matches_cpu_on_random_images() {
+    let n = std::env::var("IMPRINT_GPU_DIFF_IMAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
+    differential(n, 1200, 0x5eed_0001);
+}
+
+#[test]
+#[ignore = "2,000 images up to 3000 px: minutes on lavapipe; run on GPU hosts"]
+fn gpu_matches_cpu_on_2000_random_images() {
+    differential(2000, 3000, 0x5eed_2000);
+}
+
+#[test]
+fn gpu_matches_cpu_at_workgroup_edges_and_over_the_batch_maximum() {
+    // Batches limited to 1 MiB so that the last image (over 1 MiB of f32 planes) goes to the
+    // CPU path and the others split into several batches.
+    let Some(mut gpu) = gpu_with(GpuOptions::default().max_batch_bytes(1 << 20)) else {
+        return;
+    };
+    let wg = 64u32;
+    let mut rng = Rng(0x5eed_0002);
+    let mut owned = Vec::new();
+    for s in [1, 4, 5, wg - 1, wg, wg + 1, 137, 285] {
+        for layout in [PixelLayout::Gray8, PixelLayout::Rgb8] {
+            owned.push(random_image(&mut rng, s, s, layout, format!("{s}x{s}")));
+            owned.push(random_image(&mut rng, s, 137, layout, format!("{s}x137")));
+            owned.push(random_image(&mut rng, 137, s, layout, format!("137x{s}")));
+        }
+    }
+    let over = 600u32; // 600 × 600 × 4 bytes = 1.4 MiB per plane
+    owned.push(random_image(
+        &mut rng,
+        over,
+        over,
+        PixelLayout::Rgb8,
+        "over".into(),
+    ));
+    let a = run(&mut gpu, &owned, None);
+    eprintln!("edges: {a:?}");
+    assert_eq!(a.identical, a.images, "{a:?}");
+}
+
+mod backend {
+    use super::*;
+    use imprint::{Backend, BackendError, BatchHasher};
+
+    fn sample() -> Vec<Owned> {
+        let mut rng = Rng(0x5eed_0003);
+        (0..6)
+            .map(|i| {
+                let layout = if i % 2 == 0 {
+                    PixelLayout::Rgb8
+                } else {
+                    PixelLayout::Gray8
+                };
+                random_image(&mut rng, 40 + i * 17, 90 - i * 9, layout, format!("#{i}"))
+            })
+            .collect()
+    }
+
+    fn cpu_hashes(owned: &[Owned]) -> Vec<PdqHash> {
+        let mut cpu = PdqHasher::new();
+        owned.iter().map(|o| cpu.hash(o.as_ref())).collect()
+    }
+
+    #[test]
+    fn auto_never_picks_a_software_adapter() {
+        let hasher = BatchHasher::new(Backend::Auto).expect("auto does not fail");
+        if let Some(g) = hasher.gpu() {
+            assert!(!g.is_software(), "auto picked {}", g.adapter_name());
+        }
+        eprintln!("auto chose {:?}", hasher.device_name());
+    }
+
+    #[test]
+    fn cpu_backend_equals_reference() {
+        let owned = sample();
+        let refs: Vec<_> = owned.iter().map(Owned::as_ref).collect();
+        let mut hasher = BatchHasher::new(Backend::Cpu).expect("cpu does not fail");
+        assert!(!hasher.is_gpu());
+        assert_eq!(hasher.hash_batch(&refs).expect("cpu"), cpu_hashes(&owned));
+    }
+
+    #[test]
+    fn lost_device_is_an_error_under_gpu() {
+        let mut hasher = match BatchHasher::new(Backend::Gpu) {
+            Ok(h) => h,
+            Err(e) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => panic!("{e}"),
+            Err(e) => return eprintln!("skipping gpu test: {e}"),
+        };
+        let owned = sample();
+        let refs: Vec<_> = owned.iter().map(Owned::as_ref).collect();
+        assert_eq!(hasher.hash_batch(&refs).expect("gpu"), cpu_hashes(&owned));
+        hasher.simulate_device_loss();
+        match hasher.hash_batch(&refs) {
+            Err(BackendError::Gpu(imprint::gpu::GpuError::DeviceLost { reason })) => {
+                eprintln!("lost: {reason}")
+            }
+            other => panic!("expected DeviceLost, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lost_device_finishes_on_the_cpu_under_auto() {
+        let mut hasher = BatchHasher::new(Backend::Auto).expect("auto does not fail");
+        if !hasher.is_gpu() {
+            return eprintln!("skipping: auto found no hardware gpu");
+        }
+        let owned = sample();
+        let refs: Vec<_> = owned.iter().map(Owned::as_ref).collect();
+        hasher.simulate_device_loss();
+        assert_eq!(
+            hasher.hash_batch(&refs).expect("auto falls back"),
+            cpu_hashes(&owned)
+        );
+        assert!(!hasher.is_gpu());
+    }
+}
+
+mod cli {
+    use super::*;
+    use std::process::Command;
+
+    /// The CLI: where cargo built it, or `.dev/imprint` when the tests run on another machine.
+    fn bin() -> Option<PathBuf> {
+        let built = option_env!("CARGO_BIN_EXE_imprint").map(PathBuf::from);
+        let found = built
+            .filter(|p| p.is_file())
+            .or_else(|| Some(PathBuf::from(".dev/imprint")).filter(|p| p.is_file()));
+        if found.is_none() {
+            eprintln!("skipping: no imprint binary (feature cli, or .dev/imprint)");
+        }
+        found
+    }
+
+    #[test]
+    fn hash_backend_gpu_prints_what_cpu_prints() {
+        let Some(bin) = bin() else { return };
+        if gpu().is_none() {
+            return;
+        }
+        let dirs = [data_root().join("synthetic"), data_root().join("lossless")];
+        let run = |backend: &str| {
+            let out = Command::new(&bin)
+                .args(["hash", "--dihedral", "--backend", backend])
+                .args(&dirs)
+                .output()
+                .expect("run imprint");
+            assert!(
+                out.status.success(),
+                "--backend {backend}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        let cpu = run("cpu");
+        assert!(cpu.len() > 1000);
+        assert_eq!(
+            String::from_utf8_lossy(&run("gpu")),
+            String::from_utf8_lossy(&cpu)
+        );
+    }
+
+    #[test]
+    fn hash_rejects_an_unknown_backend() {
+        let Some(bin) = bin() else { return };
+        let out = Command::new(bin)
+            .args(["hash", "--backend", "tpu", "x.png"])
+            .output()
+            .expect("run imprint");
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("expected auto, cpu or gpu"));
+    }
+}
