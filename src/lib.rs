@@ -2,4 +2,8 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod error;
 pub mod hash;
+pub mod store;
+
+pub use error::{Error, Result};

@@ -28,7 +28,7 @@ pub(crate) const OUT: usize = 64;
 #[inline]
 #[must_use]
 pub fn window_size(n: usize) -> usize {
-    (n + 2 * OUT - 1) / (2 * OUT)
+    n.div_ceil(2 * OUT)
 }
 
 /// Index of the input row (or column) sampled for output `i` of 64: `⌊(i + 0.5) · n / 64⌋`,

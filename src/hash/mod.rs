@@ -26,7 +26,6 @@ pub use dihedral::{Dihedral, DIHEDRALS};
 pub use jarosz::{decimation_index, window_size};
 pub use pdq::{
     dihedral_from_dct, float_from_64, luma, quality_metric, threshold, DihedralHashes, HashError,
-    ImageRef, PdqFloat, PdqHash, PdqHasher, PixelLayout, MIN_HASHABLE_DIM,
-    RECOMMENDED_MIN_QUALITY,
+    ImageRef, PdqFloat, PdqHash, PdqHasher, PixelLayout, MIN_HASHABLE_DIM, RECOMMENDED_MIN_QUALITY,
 };
 pub use pdq256::{hamming, ParseHashError, Pdq256};

@@ -303,7 +303,13 @@ impl PdqHasher {
                 image.luma_row(r, &mut buf[r * OUT..r * OUT + OUT]);
             }
         } else {
-            downsample(w, h, &mut self.scratch, |r, row| image.luma_row(r, row), buf);
+            downsample(
+                w,
+                h,
+                &mut self.scratch,
+                |r, row| image.luma_row(r, row),
+                buf,
+            );
         }
         Some(float_from_64(buf))
     }
