@@ -20,6 +20,9 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The decode thread pool could not start.
+    #[error("cannot start the decode thread pool: {0}")]
+    ThreadPool(#[from] rayon::ThreadPoolBuildError),
     /// An input line or option could not be understood.
     #[error("{what} in {}: {detail}", path.display())]
     BadInput {

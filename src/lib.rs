@@ -4,6 +4,7 @@
 
 mod error;
 pub mod hash;
+pub mod pipeline;
 pub mod store;
 
 pub use error::{Error, Result};
