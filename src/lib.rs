@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod decode;
 mod error;
 pub mod hash;
 pub mod pipeline;

@@ -15,12 +15,14 @@
 //!
 //! The GPU path is checked against this module, never the reverse.
 
+mod convention;
 mod dct;
 mod dihedral;
 mod jarosz;
 mod pdq;
 mod pdq256;
 
+pub use convention::{Convention, Prepared, CPP_CLI_SIDE};
 pub use dct::{dct64_to_16, dct_matrix, DCT_COLS, DCT_ROWS};
 pub use dihedral::{Dihedral, DIHEDRALS};
 pub use jarosz::{decimation_index, window_size};

@@ -261,15 +261,16 @@ impl PdqHasher {
     /// An image with a side under [`MIN_HASHABLE_DIM`] gets the zero hash and quality 0.
     /// An image of exactly 64×64 is used without filtering, as the reference does.
     pub fn hash(&mut self, image: ImageRef<'_>) -> PdqHash {
-        match self.float(image, true) {
-            None => PdqHash {
+        if !hashable(&image) {
+            return PdqHash {
                 hash: Pdq256::ZERO,
                 quality: 0,
-            },
-            Some(f) => PdqHash {
-                hash: threshold(&f.dct),
-                quality: f.quality,
-            },
+            };
+        }
+        let f = self.float_impl(image, true);
+        PdqHash {
+            hash: threshold(&f.dct),
+            quality: f.quality,
         }
     }
 
@@ -278,24 +279,29 @@ impl PdqHasher {
     /// Unlike [`PdqHasher::hash`], the reference filters 64×64 images here too, so for such an
     /// image `hashes[0]` can differ from `hash().hash` by rounding.
     pub fn hash_dihedral(&mut self, image: ImageRef<'_>) -> DihedralHashes {
-        match self.float(image, false) {
-            None => DihedralHashes {
+        if !hashable(&image) {
+            return DihedralHashes {
                 hashes: [Pdq256::ZERO; 8],
                 quality: 0,
-            },
-            Some(f) => dihedral_from_dct(&f),
+            };
         }
+        dihedral_from_dct(&self.float_impl(image, false))
     }
 
-    /// The DCT coefficients and quality before thresholding, or `None` for images under
-    /// [`MIN_HASHABLE_DIM`].
-    ///
-    /// `skip_filter_at_64` reproduces the reference's shortcut for 64×64 inputs in the
-    /// non-dihedral path.
-    pub fn float(&mut self, image: ImageRef<'_>, skip_filter_at_64: bool) -> Option<PdqFloat> {
+    /// The DCT coefficients and quality before thresholding, as `pdqFloat256FromFloatLuma`
+    /// computes them: like [`PdqHasher::hash`] but without the minimum-size rule (an image
+    /// with no pixels gives zeros).
+    pub fn float(&mut self, image: ImageRef<'_>) -> PdqFloat {
+        self.float_impl(image, true)
+    }
+
+    fn float_impl(&mut self, image: ImageRef<'_>, skip_filter_at_64: bool) -> PdqFloat {
         let (w, h) = (image.width as usize, image.height as usize);
-        if image.width < MIN_HASHABLE_DIM || image.height < MIN_HASHABLE_DIM {
-            return None;
+        if w == 0 || h == 0 {
+            return PdqFloat {
+                dct: [0.0; 256],
+                quality: 0,
+            };
         }
         let buf = &mut *self.buf64;
         if skip_filter_at_64 && w == OUT && h == OUT {
@@ -311,8 +317,12 @@ impl PdqHasher {
                 buf,
             );
         }
-        Some(float_from_64(buf))
+        float_from_64(buf)
     }
+}
+
+fn hashable(image: &ImageRef<'_>) -> bool {
+    image.width >= MIN_HASHABLE_DIM && image.height >= MIN_HASHABLE_DIM
 }
 
 /// Quality and DCT of a decimated 64×64 luma image.

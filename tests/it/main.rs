@@ -1,1 +1,5 @@
+//! The integration-test binary: one module per area.
 
+mod cli;
+mod conformance;
+mod decode;

@@ -1,0 +1,291 @@
+//! `imprint hash`: hash images and print one line per image.
+
+use crate::output::{json_string, Format};
+use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
+use anyhow::{bail, Context, Result};
+use imprint::decode::{decode, sniff, DecodeOptions, DEFAULT_MAX_PIXELS};
+use imprint::hash::{Convention, Pdq256, PdqHasher};
+use rayon::prelude::*;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Arguments of `imprint hash`.
+#[derive(clap::Args, Debug)]
+pub struct HashArgs {
+    /// Image files and directories (searched recursively, in name order).
+    pub paths: Vec<PathBuf>,
+    /// Read more paths from FILE, one per line (`-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+    /// Also print the 8 dihedral hashes (original, rot90, rot180, rot270, flipx, flipy,
+    /// flipplus1, flipminus1).
+    #[arg(long)]
+    pub dihedral: bool,
+    /// Drop hashes with quality below Q (the PDQ ecosystem discards quality < 50).
+    #[arg(long, value_name = "Q", default_value_t = 0)]
+    pub min_quality: u8,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Hashing convention: `fullres` (default; pdqhash-python, HMA) or `cpp-cli` (Meta's C++
+    /// `pdq-photo-hasher`, which first resizes images over 512 px to 512×512).
+    #[arg(long, value_enum, default_value_t = Compat::Fullres)]
+    pub compat: Compat,
+    /// Apply the EXIF orientation before hashing (reference hashes do not).
+    #[arg(long)]
+    pub exif: bool,
+    /// Largest accepted image, in pixels (checked before decoding).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+}
+
+/// `--compat` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compat {
+    /// Full resolution.
+    Fullres,
+    /// Meta's C++ command-line hasher.
+    CppCli,
+}
+
+/// One input file and the command-line argument it came from.
+struct Item {
+    path: PathBuf,
+    root: usize,
+    /// Found by walking a directory: files that are not images are skipped, not failures.
+    walked: bool,
+}
+
+enum Outcome {
+    Hashed {
+        hashes: Vec<Pdq256>,
+        quality: u8,
+    },
+    Skipped,
+    Failed(String),
+}
+
+/// Runs `imprint hash`.
+pub fn run(args: HashArgs) -> Result<u8> {
+    let mut roots = args.paths.clone();
+    if let Some(list) = &args.files_from {
+        roots.extend(read_path_list(list)?);
+    }
+    if roots.is_empty() {
+        bail!("no input: give image files or directories, or --files-from FILE");
+    }
+    let mut failed = 0usize;
+    let mut items = Vec::new();
+    for (root, path) in roots.iter().enumerate() {
+        match collect(path, root, &mut items) {
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("imprint: {}: {e:#}", path.display());
+                failed += 1;
+            }
+        }
+    }
+    let options = DecodeOptions {
+        max_pixels: args.max_pixels,
+        apply_exif: args.exif,
+    };
+    let convention = match args.compat {
+        Compat::Fullres => Convention::FullResolution,
+        Compat::CppCli => Convention::CppCli,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()
+        .context("cannot start worker threads")?;
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut hashed_per_root = vec![0usize; roots.len()];
+    let mut skipped_per_root = vec![0usize; roots.len()];
+    // Bounded batches keep memory flat and output in input order.
+    let batch = 4 * pool.current_num_threads().max(1);
+    for chunk in items.chunks(batch) {
+        let outcomes: Vec<Outcome> = pool.install(|| {
+            chunk
+                .par_iter()
+                .map_init(PdqHasher::new, |hasher, item| {
+                    process(hasher, item, &options, convention, args.dihedral)
+                })
+                .collect()
+        });
+        for (item, outcome) in chunk.iter().zip(outcomes) {
+            let path = item.path.display().to_string();
+            match outcome {
+                Outcome::Hashed { hashes, quality } => {
+                    hashed_per_root[item.root] += 1;
+                    if quality < args.min_quality {
+                        continue;
+                    }
+                    write_hash(&mut out, args.format, &path, &hashes, quality, args.dihedral)?;
+                }
+                Outcome::Skipped => skipped_per_root[item.root] += 1,
+                Outcome::Failed(cause) => {
+                    failed += 1;
+                    eprintln!("imprint: {path}: {cause}");
+                    if args.format == Format::Jsonl {
+                        writeln!(
+                            out,
+                            "{{\"path\":{},\"error\":{}}}",
+                            json_string(&path),
+                            json_string(&cause)
+                        )?;
+                    }
+                }
+            }
+        }
+    }
+    out.flush().context("cannot write to standard output")?;
+    for (root, path) in roots.iter().enumerate() {
+        if path.is_dir() && hashed_per_root[root] == 0 {
+            let skipped = skipped_per_root[root];
+            eprintln!(
+                "imprint: {}: no images found{}",
+                path.display(),
+                if skipped > 0 {
+                    format!(" ({skipped} other files skipped)")
+                } else {
+                    String::new()
+                }
+            );
+            failed += 1;
+        }
+    }
+    let hashed: usize = hashed_per_root.iter().sum();
+    Ok(if hashed == 0 {
+        EXIT_FATAL
+    } else if failed > 0 {
+        EXIT_ITEM_FAILURES
+    } else {
+        EXIT_OK
+    })
+}
+
+fn process(
+    hasher: &mut PdqHasher,
+    item: &Item,
+    options: &DecodeOptions,
+    convention: Convention,
+    dihedral: bool,
+) -> Outcome {
+    let bytes = match std::fs::read(&item.path) {
+        Ok(b) => b,
+        Err(e) => return Outcome::Failed(format!("cannot read: {e}")),
+    };
+    if item.walked && sniff(&bytes).is_none() {
+        return Outcome::Skipped;
+    }
+    let img = match decode(&bytes, options) {
+        Ok(img) => img,
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    drop(bytes);
+    let prepared = convention.prepare(img.as_image_ref());
+    if dihedral {
+        let d = hasher.hash_dihedral(prepared.image());
+        Outcome::Hashed {
+            hashes: d.hashes.to_vec(),
+            quality: d.quality,
+        }
+    } else {
+        let h = hasher.hash(prepared.image());
+        Outcome::Hashed {
+            hashes: vec![h.hash],
+            quality: h.quality,
+        }
+    }
+}
+
+fn write_hash(
+    out: &mut impl Write,
+    format: Format,
+    path: &str,
+    hashes: &[Pdq256],
+    quality: u8,
+    dihedral: bool,
+) -> Result<()> {
+    match format {
+        Format::Csv => {
+            for h in hashes {
+                write!(out, "{h},")?;
+            }
+            writeln!(out, "{quality},{path}")?;
+        }
+        Format::Jsonl => {
+            write!(
+                out,
+                "{{\"path\":{},\"hash\":\"{}\",\"quality\":{quality}",
+                json_string(path),
+                hashes[0]
+            )?;
+            if dihedral {
+                let list: Vec<String> = hashes.iter().map(|h| format!("\"{h}\"")).collect();
+                write!(out, ",\"dihedral\":[{}]", list.join(","))?;
+            }
+            writeln!(out, "}}")?;
+        }
+    }
+    Ok(())
+}
+
+fn read_path_list(list: &Path) -> Result<Vec<PathBuf>> {
+    let reader: Box<dyn BufRead> = if list.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(list).with_context(|| format!("cannot open {}", list.display()))?,
+        ))
+    };
+    let mut paths = Vec::new();
+    for line in reader.lines() {
+        let line = line.with_context(|| format!("cannot read {}", list.display()))?;
+        let line = line.trim_end_matches('\r');
+        if !line.is_empty() {
+            paths.push(PathBuf::from(line));
+        }
+    }
+    Ok(paths)
+}
+
+/// Appends the files under `path` (itself if a file) in name order.
+fn collect(path: &Path, root: usize, items: &mut Vec<Item>) -> Result<()> {
+    let meta = std::fs::metadata(path).context("cannot read")?;
+    if !meta.is_dir() {
+        items.push(Item {
+            path: path.to_path_buf(),
+            root,
+            walked: false,
+        });
+        return Ok(());
+    }
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        let mut subdirs = Vec::new();
+        for p in entries {
+            if p.is_dir() {
+                subdirs.push(p);
+            } else if p.is_file() {
+                items.push(Item {
+                    path: p,
+                    root,
+                    walked: true,
+                });
+            }
+        }
+        // Depth-first, in name order.
+        stack.extend(subdirs.into_iter().rev());
+    }
+    Ok(())
+}

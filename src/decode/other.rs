@@ -1,0 +1,122 @@
+//! PNG, GIF, WebP, BMP and TIFF through the `image` crate, converted to what Pillow's
+//! `convert("RGB")` (or its grey equivalent) would give.
+
+use super::{DecodeError, DecodeOptions, DecodedImage, ImageFormat, Result};
+use crate::hash::PixelLayout;
+use image::{DynamicImage, ImageDecoder, ImageError, ImageReader};
+use std::io::Cursor;
+
+pub(super) fn decode(
+    bytes: &[u8],
+    format: ImageFormat,
+    options: &DecodeOptions,
+) -> Result<DecodedImage> {
+    let fmt = match format {
+        ImageFormat::Png => image::ImageFormat::Png,
+        ImageFormat::Gif => image::ImageFormat::Gif,
+        ImageFormat::WebP => image::ImageFormat::WebP,
+        ImageFormat::Bmp => image::ImageFormat::Bmp,
+        ImageFormat::Tiff => image::ImageFormat::Tiff,
+        ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+    };
+    let err = |e: ImageError| convert_error(format, e);
+    let mut decoder = ImageReader::with_format(Cursor::new(bytes), fmt)
+        .into_decoder()
+        .map_err(err)?;
+    let (width, height) = decoder.dimensions();
+    options.check_size(format, width, height)?;
+    // The decoder's own allocations stay within the largest legitimate buffer: 16-bit RGBA at
+    // the pixel limit, plus slack for row buffers.
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(options.max_pixels.saturating_mul(8).saturating_add(1 << 26));
+    decoder.set_limits(limits).map_err(err)?;
+    let orientation = if options.apply_exif {
+        decoder
+            .orientation()
+            .map(|o| u16::from(o.to_exif()))
+            .unwrap_or(1)
+    } else {
+        1
+    };
+    let img = DynamicImage::from_decoder(decoder).map_err(err)?;
+    let (layout, pixels) = to_pillow_view(img);
+    let mut out = DecodedImage {
+        width,
+        height,
+        layout,
+        pixels,
+        format,
+    };
+    out.orient(orientation);
+    Ok(out)
+}
+
+fn convert_error(format: ImageFormat, e: ImageError) -> DecodeError {
+    match e {
+        ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            DecodeError::Truncated { format }
+        }
+        ImageError::Unsupported(u) => DecodeError::Unsupported {
+            format,
+            cause: u.to_string(),
+        },
+        ImageError::Limits(l) => DecodeError::Unsupported {
+            format,
+            cause: l.to_string(),
+        },
+        other => {
+            let cause = other.to_string();
+            // Decoders report running out of data in their own words.
+            let lower = cause.to_ascii_lowercase();
+            if lower.contains("eof") || lower.contains("end of file") || lower.contains("unexpected end")
+            {
+                DecodeError::Truncated { format }
+            } else {
+                DecodeError::Corrupt { format, cause }
+            }
+        }
+    }
+}
+
+/// Pixels as Pillow presents them: alpha dropped, 16-bit grey clipped, 16-bit colour by high
+/// byte, floats scaled and clamped.
+fn to_pillow_view(img: DynamicImage) -> (PixelLayout, Vec<u8>) {
+    match img {
+        DynamicImage::ImageLuma8(b) => (PixelLayout::Gray8, b.into_raw()),
+        DynamicImage::ImageLumaA8(b) => (
+            PixelLayout::Gray8,
+            b.into_raw().chunks_exact(2).map(|p| p[0]).collect(),
+        ),
+        DynamicImage::ImageRgb8(b) => (PixelLayout::Rgb8, b.into_raw()),
+        DynamicImage::ImageRgba8(b) => (
+            PixelLayout::Rgb8,
+            b.into_raw()
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect(),
+        ),
+        DynamicImage::ImageLuma16(b) => (
+            PixelLayout::Gray8,
+            b.into_raw().iter().map(|&v| v.min(255) as u8).collect(),
+        ),
+        DynamicImage::ImageLumaA16(b) => (
+            PixelLayout::Gray8,
+            b.into_raw()
+                .chunks_exact(2)
+                .map(|p| (p[0] >> 8) as u8)
+                .collect(),
+        ),
+        DynamicImage::ImageRgb16(b) => (
+            PixelLayout::Rgb8,
+            b.into_raw().iter().map(|&v| (v >> 8) as u8).collect(),
+        ),
+        DynamicImage::ImageRgba16(b) => (
+            PixelLayout::Rgb8,
+            b.into_raw()
+                .chunks_exact(4)
+                .flat_map(|p| [(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8])
+                .collect(),
+        ),
+        other => (PixelLayout::Rgb8, other.to_rgb8().into_raw()),
+    }
+}
