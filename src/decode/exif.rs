@@ -58,7 +58,10 @@ mod tests {
         be.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 8, 0, 0]);
         assert_eq!(orientation_from_app1(&be), Some(8));
         assert_eq!(orientation_from_app1(&le[..le.len() - 4]), None);
-        assert_eq!(orientation_from_app1(b"Exif\0\0II*\0\xff\xff\xff\xff"), None);
+        assert_eq!(
+            orientation_from_app1(b"Exif\0\0II*\0\xff\xff\xff\xff"),
+            None
+        );
         assert_eq!(orientation_from_app1(b"nope"), None);
     }
 }

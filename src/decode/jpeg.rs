@@ -45,13 +45,19 @@ fn decode_inner(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
     } else {
         &[]
     };
-    let d = Decompress::with_markers(markers)
+    let mut d = Decompress::with_markers(markers)
         .from_mem(bytes)
         .map_err(io_err)?;
     let (w, h) = d.size();
     let width = u32::try_from(w).unwrap_or(u32::MAX);
     let height = u32::try_from(h).unwrap_or(u32::MAX);
     options.check_size(F, width, height)?;
+    if let Some(min_side) = options.jpeg_min_side {
+        let n = super::jpeg_scale_numerator(width, height, min_side);
+        if n < 8 {
+            d.scale(n);
+        }
+    }
     let orientation = if options.apply_exif {
         d.markers()
             .find_map(|m| exif::orientation_from_app1(m.data))
@@ -59,23 +65,32 @@ fn decode_inner(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
     } else {
         1
     };
-    let (layout, pixels) = match d.image().map_err(io_err)? {
+    // The output size differs from the header's when scaled.
+    let (layout, pixels, w, h) = match d.image().map_err(io_err)? {
         Format::RGB(mut s) => {
+            let (w, h) = (s.width(), s.height());
             let px: Vec<u8> = s.read_scanlines().map_err(io_err)?;
             s.finish().map_err(io_err)?;
-            (PixelLayout::Rgb8, px)
+            (PixelLayout::Rgb8, px, w, h)
         }
         Format::Gray(mut s) => {
+            let (w, h) = (s.width(), s.height());
             let px: Vec<u8> = s.read_scanlines().map_err(io_err)?;
             s.finish().map_err(io_err)?;
-            (PixelLayout::Gray8, px)
+            (PixelLayout::Gray8, px, w, h)
         }
         Format::CMYK(mut s) => {
+            let (w, h) = (s.width(), s.height());
             let px: Vec<u8> = s.read_scanlines().map_err(io_err)?;
             s.finish().map_err(io_err)?;
-            (PixelLayout::Rgb8, cmyk_to_rgb(&px))
+            (PixelLayout::Rgb8, cmyk_to_rgb(&px), w, h)
         }
     };
+    // Scaled sizes are at most the header's, which fit in u32.
+    let (width, height) = (
+        u32::try_from(w).unwrap_or(u32::MAX),
+        u32::try_from(h).unwrap_or(u32::MAX),
+    );
     let expected = w * h * layout.bytes_per_pixel();
     if pixels.len() != expected {
         return Err(DecodeError::Truncated { format: F });
@@ -136,7 +151,10 @@ fn find_sos(bytes: &[u8]) -> Option<usize> {
             0xDA => return Some(pos),
             0xD0..=0xD7 | 0x01 => pos += 2,
             _ => {
-                let len = usize::from(u16::from_be_bytes([*bytes.get(pos + 2)?, *bytes.get(pos + 3)?]));
+                let len = usize::from(u16::from_be_bytes([
+                    *bytes.get(pos + 2)?,
+                    *bytes.get(pos + 3)?,
+                ]));
                 if len < 2 {
                     return None;
                 }
@@ -153,7 +171,9 @@ mod tests {
     #[test]
     fn end_marker_detection() {
         // SOI, APP0 (len 4), SOS header (len 2) + data, EOI.
-        let ok = [0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 1, 2, 0xFF, 0xDA, 0, 2, 9, 9, 0xFF, 0xD9];
+        let ok = [
+            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 1, 2, 0xFF, 0xDA, 0, 2, 9, 9, 0xFF, 0xD9,
+        ];
         assert!(has_end_marker(&ok));
         assert!(!has_end_marker(&ok[..ok.len() - 2]));
         // A segment length running past the end.

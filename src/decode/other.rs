@@ -68,7 +68,9 @@ fn convert_error(format: ImageFormat, e: ImageError) -> DecodeError {
             let cause = other.to_string();
             // Decoders report running out of data in their own words.
             let lower = cause.to_ascii_lowercase();
-            if lower.contains("eof") || lower.contains("end of file") || lower.contains("unexpected end")
+            if lower.contains("eof")
+                || lower.contains("end of file")
+                || lower.contains("unexpected end")
             {
                 DecodeError::Truncated { format }
             } else {

@@ -24,6 +24,5 @@ pub use run::{Pipeline, DEFAULT_QUEUE_LEN};
 pub use sink::{Progress, Report, Sink, StoreSink, VecSink};
 pub use source::{Source, DEFAULT_MAX_ITEM_BYTES};
 pub use stage::{
-    BatchHasher, CpuHasher, DecodeFailure, Decoder, Hashes, ImageCrateDecoder, ItemError,
-    OwnedImage, DEFAULT_MAX_PIXELS,
+    BatchHasher, CpuHasher, DecodeFailure, Decoder, Hashes, ItemError, OwnedImage, StandardDecoder,
 };

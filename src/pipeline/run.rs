@@ -29,7 +29,7 @@ type Outcome = std::result::Result<Hashes, ItemError>;
 ///
 /// # Examples
 /// ```
-/// use imprint::pipeline::{ImageCrateDecoder, Pipeline, Source, VecSink};
+/// use imprint::pipeline::{Pipeline, Source, StandardDecoder, VecSink};
 /// let dir = tempfile::tempdir()?;
 /// image::RgbImage::from_fn(80, 60, |x, y| image::Rgb([x as u8, y as u8, 7]))
 ///     .save(dir.path().join("a.png"))?;
@@ -37,7 +37,7 @@ type Outcome = std::result::Result<Hashes, ItemError>;
 /// let mut sink = VecSink::default();
 /// let report = Pipeline::new().threads(2).run(
 ///     &[Source::Dir(dir.path().to_owned())],
-///     &ImageCrateDecoder::default(),
+///     &StandardDecoder::default(),
 ///     &mut sink,
 ///     &mut |_| {},
 /// )?;

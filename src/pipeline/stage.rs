@@ -1,7 +1,10 @@
 //! The decode and hash stages: the [`Decoder`] and [`BatchHasher`] traits, the CPU hasher, and
 //! the per-item outcome types.
 
-use crate::hash::{DihedralHashes, HashError, ImageRef, PdqHash, PdqHasher, PixelLayout};
+use crate::decode::DecodeOptions;
+use crate::hash::{
+    Convention, DihedralHashes, HashError, ImageRef, PdqHash, PdqHasher, PixelLayout,
+};
 use std::fmt;
 
 /// A decoded image that owns its 8-bit pixels (rows packed).
@@ -152,59 +155,34 @@ pub enum ItemError {
     Hash(#[from] HashError),
 }
 
-/// A decoder on the `image` crate for any format it knows, with a pixel limit checked before
-/// allocating. The engine's own decoder replaces it where available.
-#[derive(Clone, Copy, Debug)]
-pub struct ImageCrateDecoder {
-    /// Largest accepted `width × height`.
-    pub max_pixels: u64,
+/// The engine's decoder ([`crate::decode::decode`]) with a hashing [`Convention`].
+#[derive(Clone, Debug, Default)]
+pub struct StandardDecoder {
+    /// Decoding settings (pixel limit, EXIF, fast JPEG scaling).
+    pub options: DecodeOptions,
+    /// How the decoded image is prepared before hashing.
+    pub convention: Convention,
 }
 
-/// Default pixel limit for [`ImageCrateDecoder`]: 128 megapixels.
-pub const DEFAULT_MAX_PIXELS: u64 = 128_000_000;
-
-impl Default for ImageCrateDecoder {
-    fn default() -> Self {
-        ImageCrateDecoder {
-            max_pixels: DEFAULT_MAX_PIXELS,
-        }
-    }
-}
-
-impl Decoder for ImageCrateDecoder {
+impl Decoder for StandardDecoder {
     fn decode(&self, bytes: &[u8]) -> Result<OwnedImage, DecodeFailure> {
-        let fail = |e: image::ImageError| DecodeFailure(e.to_string());
-        let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-            .with_guessed_format()
+        let img = crate::decode::decode(bytes, &self.options)
             .map_err(|e| DecodeFailure(e.to_string()))?;
-        if reader.format().is_none() {
-            return Err(DecodeFailure("unrecognised image format".into()));
+        if self.convention == Convention::FullResolution {
+            return Ok(OwnedImage {
+                width: img.width,
+                height: img.height,
+                layout: img.layout,
+                pixels: img.pixels,
+            });
         }
-        reader.limits(limits_for(self.max_pixels));
-        let (w, h) = reader.into_dimensions().map_err(fail)?;
-        if u64::from(w) * u64::from(h) > self.max_pixels {
-            return Err(DecodeFailure(format!(
-                "{w}x{h} is over the limit of {} pixels",
-                self.max_pixels
-            )));
-        }
-        let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-            .with_guessed_format()
-            .map_err(|e| DecodeFailure(e.to_string()))?;
-        reader.limits(limits_for(self.max_pixels));
-        let img = reader.decode().map_err(fail)?;
-        let rgb = img.into_rgb8();
+        let prepared = self.convention.prepare(img.as_image_ref());
+        let r = prepared.image();
         Ok(OwnedImage {
-            width: rgb.width(),
-            height: rgb.height(),
-            layout: PixelLayout::Rgb8,
-            pixels: rgb.into_raw(),
+            width: r.width(),
+            height: r.height(),
+            layout: r.layout(),
+            pixels: r.pixels().to_vec(),
         })
     }
-}
-
-fn limits_for(max_pixels: u64) -> image::Limits {
-    let mut l = image::Limits::default();
-    l.max_alloc = Some(max_pixels.saturating_mul(4));
-    l
 }

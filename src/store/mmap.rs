@@ -64,6 +64,8 @@ impl Store<Mmap> {
         // `StoreWriter` and documented for users; every byte is validated before use, so even
         // unexpected contents give an error, not UB in safe code reading a stable mapping.
         let map = unsafe { MmapOptions::new().len(map_len).map(&file) }.map_err(io)?;
-        Store::from_bytes(map)
+        let mut store = Store::from_bytes(map)?;
+        store.unmapped_tail_bytes = body % u64::from(info.block_size);
+        Ok(store)
     }
 }

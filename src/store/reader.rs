@@ -136,6 +136,8 @@ pub struct Store<D> {
     data: D,
     info: StoreInfo,
     num_blocks: u64,
+    /// Bytes of a partial last block that [`Store::open`] left unmapped.
+    pub(crate) unmapped_tail_bytes: u64,
 }
 
 /// Counts from [`Store::verify`].
@@ -184,6 +186,7 @@ impl<D: AsRef<[u8]>> Store<D> {
             data,
             info,
             num_blocks,
+            unmapped_tail_bytes: 0,
         })
     }
 
@@ -204,6 +207,7 @@ impl<D: AsRef<[u8]>> Store<D> {
     pub fn torn_tail_bytes(&self) -> u64 {
         (self.data.as_ref().len() - HEADER_LEN) as u64
             - self.num_blocks * u64::from(self.info.block_size)
+            + self.unmapped_tail_bytes
     }
 
     /// Length of the header and sealed blocks: what a resumed writer keeps.

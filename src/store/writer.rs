@@ -120,20 +120,31 @@ pub struct StoreWriter {
 impl StoreWriter {
     /// Creates a new store file; fails if `path` exists.
     ///
+    /// The header is written and fsynced under a temporary name (`path` + `.creating`) that
+    /// is then linked to `path`, so a crash never leaves a store without a complete header.
+    ///
     /// # Errors
     /// [`StoreError::InvalidOption`], or [`StoreError::Io`] naming the path.
     pub fn create(path: &Path, options: &StoreOptions) -> Result<Self> {
         options.validate()?;
-        let io = io_err(path);
+        let mut tmp_name = path.as_os_str().to_owned();
+        tmp_name.push(".creating");
+        let tmp = PathBuf::from(tmp_name);
         let mut file = OpenOptions::new()
+            .read(true)
             .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(io)?;
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
         let header = HeaderRaw::new(options.dihedral, options.block_size);
         file.write_all(bytemuck::bytes_of(&header))
-            .map_err(io_err(path))?;
-        file.sync_all().map_err(io_err(path))?;
+            .map_err(io_err(&tmp))?;
+        file.sync_all().map_err(io_err(&tmp))?;
+        // A hard link fails if `path` exists, unlike a rename, which would replace it.
+        let linked = std::fs::hard_link(&tmp, path).map_err(io_err(path));
+        let _ = std::fs::remove_file(&tmp);
+        linked?;
         let info = parse_header(bytemuck::bytes_of(&header))?;
         Ok(Self::with_file(file, path, info, options.sync, 0))
     }

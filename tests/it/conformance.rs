@@ -116,7 +116,12 @@ fn check(outcomes: &[Outcome]) {
 
 #[test]
 fn fullres_matches_reference() {
-    let outcomes = run("oracle-fullres.txt", Convention::FullResolution, false, false);
+    let outcomes = run(
+        "oracle-fullres.txt",
+        Convention::FullResolution,
+        false,
+        false,
+    );
     assert!(outcomes.len() >= 70);
     assert!(outcomes.iter().filter(|o| lossless(&o.path)).count() >= 30);
     check(&outcomes);
@@ -134,12 +139,22 @@ fn dihedral_matches_reference() {
 
 #[test]
 fn cpp_cli_convention_matches_reference() {
-    check(&run("oracle-cli-compat.txt", Convention::CppCli, false, false));
+    check(&run(
+        "oracle-cli-compat.txt",
+        Convention::CppCli,
+        false,
+        false,
+    ));
 }
 
 #[test]
 fn exif_orientation_matches_reference() {
-    check(&run("oracle-exif.txt", Convention::FullResolution, true, false));
+    check(&run(
+        "oracle-exif.txt",
+        Convention::FullResolution,
+        true,
+        false,
+    ));
 }
 
 #[test]
@@ -159,7 +174,11 @@ fn dct_coefficients_match_reference() {
             }
             let err = (f64::from(a) - f64::from(e)).abs() / f64::from(e.abs()).max(1.0);
             worst = worst.max(err);
-            assert_eq!(a.to_bits(), e.to_bits(), "{path}: coefficient {k}: {a} vs {e}");
+            assert_eq!(
+                a.to_bits(),
+                e.to_bits(),
+                "{path}: coefficient {k}: {a} vs {e}"
+            );
         }
     }
     eprintln!("worst relative DCT error: {worst:e}");

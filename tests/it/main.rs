@@ -3,3 +3,5 @@
 mod cli;
 mod conformance;
 mod decode;
+mod pipeline;
+mod store;

@@ -3,7 +3,7 @@
 use crate::output::{json_string, Format};
 use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
-use imprint::decode::{decode, sniff, DecodeOptions, DEFAULT_MAX_PIXELS};
+use imprint::decode::{decode, sniff, DecodeOptions, DEFAULT_MAX_PIXELS, FAST_JPEG_MIN_SIDE};
 use imprint::hash::{Convention, Pdq256, PdqHasher};
 use rayon::prelude::*;
 use std::io::{BufRead, BufWriter, Write};
@@ -40,6 +40,12 @@ pub struct HashArgs {
     /// Largest accepted image, in pixels (checked before decoding).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
+    /// Fast mode: decode JPEGs at a reduced scale in the DCT domain (keeping each side at
+    /// least 128 px). Hashes differ slightly from exact mode.
+    #[arg(long)]
+    pub fast: bool,
+    #[command(flatten)]
+    pub bulk: crate::bulk::BulkArgs,
 }
 
 /// `--compat` values.
@@ -60,16 +66,16 @@ struct Item {
 }
 
 enum Outcome {
-    Hashed {
-        hashes: Vec<Pdq256>,
-        quality: u8,
-    },
+    Hashed { hashes: Vec<Pdq256>, quality: u8 },
     Skipped,
     Failed(String),
 }
 
 /// Runs `imprint hash`.
 pub fn run(args: HashArgs) -> Result<u8> {
+    if args.bulk.out.is_some() {
+        return crate::bulk::run(&args);
+    }
     let mut roots = args.paths.clone();
     if let Some(list) = &args.files_from {
         roots.extend(read_path_list(list)?);
@@ -91,6 +97,7 @@ pub fn run(args: HashArgs) -> Result<u8> {
     let options = DecodeOptions {
         max_pixels: args.max_pixels,
         apply_exif: args.exif,
+        jpeg_min_side: args.fast.then_some(FAST_JPEG_MIN_SIDE),
     };
     let convention = match args.compat {
         Compat::Fullres => Convention::FullResolution,
@@ -124,7 +131,14 @@ pub fn run(args: HashArgs) -> Result<u8> {
                     if quality < args.min_quality {
                         continue;
                     }
-                    write_hash(&mut out, args.format, &path, &hashes, quality, args.dihedral)?;
+                    write_hash(
+                        &mut out,
+                        args.format,
+                        &path,
+                        &hashes,
+                        quality,
+                        args.dihedral,
+                    )?;
                 }
                 Outcome::Skipped => skipped_per_root[item.root] += 1,
                 Outcome::Failed(cause) => {

@@ -1,7 +1,9 @@
 //! The `imprint` command-line program: a client of the library's public API.
 
+mod bulk;
 mod hash;
 mod output;
+mod store;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +20,9 @@ struct Cli {
 enum Command {
     /// Hash images: files, directories (recursive), or a list of paths.
     Hash(hash::HashArgs),
+    /// Inspect and combine hash stores written by `imprint hash --out`.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 /// Exit status: every item succeeded.
@@ -32,6 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
+        Command::Store(cmd) => store::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -51,7 +57,11 @@ fn env_logger_init() {
         }
         fn log(&self, r: &log::Record<'_>) {
             if self.enabled(r.metadata()) {
-                eprintln!("imprint: {}: {}", r.level().as_str().to_lowercase(), r.args());
+                eprintln!(
+                    "imprint: {}: {}",
+                    r.level().as_str().to_lowercase(),
+                    r.args()
+                );
             }
         }
         fn flush(&self) {}
