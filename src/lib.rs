@@ -1,6 +1,35 @@
-//! imprint
+//! # imprint
+//!
+//! Bulk perceptual hashing (PDQ) of images on the CPU and on GPU compute shaders, with a
+//! memory-mapped near-duplicate index.
+//!
+//! ## Architecture
+//!
+//! | module | role | depends on |
+//! |---|---|---|
+//! | [`hash`] | PDQ reference on the CPU: [`hash::Pdq256`], [`hash::PdqHasher`], dihedral hashes | — |
+//! | [`decode`] | image bytes → 8-bit grey/RGB pixels, as the reference decodes them | — |
+//!
+//! The CPU path in [`hash`] is the reference: everything else is checked against it.
+//!
+//! ## Quick start
+//!
+//! ```
+//! use imprint::decode::{decode_file, DecodeOptions};
+//! use imprint::hash::PdqHasher;
+//!
+//! let image = decode_file("datasets/sample/q0122.jpg".as_ref(), &DecodeOptions::default())?;
+//! let pdq = PdqHasher::new().hash(image.as_image_ref());
+//! assert_eq!(pdq.quality, 100);
+//! assert_eq!(
+//!     pdq.hash.to_string(),
+//!     "cfb2009ddd21c6dab0046a7745b5984757a8a4535b3377aea2591d32b33ff940"
+//! );
+//! # Ok::<(), imprint::decode::DecodeError>(())
+//! ```
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod decode;
 mod error;

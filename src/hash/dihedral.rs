@@ -119,7 +119,7 @@ impl Dihedral {
                     Dihedral::FlipX => (x, height - 1 - y),
                     Dihedral::FlipY => (width - 1 - x, y),
                     Dihedral::FlipPlus1 => (y, x),
-                    Dihedral::FlipMinus1 => (height - 1 - y, width - 1 - x),
+                    Dihedral::FlipMinus1 => (width - 1 - y, height - 1 - x),
                 };
                 let s = (sy * width + sx) * bpp;
                 let d = (y * ow + x) * bpp;

@@ -130,6 +130,26 @@ fn apply(sum: &mut [f32], add: Option<&[f32]>, sub: Option<&[f32]>) {
     }
 }
 
+/// `sum / count` for every lane (one rounding each, vectorised).
+#[inline(always)]
+fn divide(sum: &[f32; STRIP], count: u32) -> [f32; STRIP] {
+    let c = count as f32;
+    let mut q = [0f32; STRIP];
+    for (q, &s) in q.iter_mut().zip(sum) {
+        *q = s / c;
+    }
+    q
+}
+
+/// `strip[j * STRIP + lane] = rows[lane * width + j]` for a `STRIP × width` block.
+fn transpose_into_strip(rows: &[f32], width: usize, strip: &mut [f32]) {
+    for (j, out) in strip[..width * STRIP].chunks_exact_mut(STRIP).enumerate() {
+        for (lane, o) in out.iter_mut().enumerate() {
+            *o = rows[lane * width + j];
+        }
+    }
+}
+
 /// Reusable working memory for [`downsample`].
 #[derive(Default, Debug)]
 pub(crate) struct JaroszScratch {
@@ -145,8 +165,10 @@ pub(crate) struct JaroszScratch {
     sampled: Vec<f32>,
     /// Decimation indices along columns.
     cols_idx: Vec<usize>,
-    /// One luma row.
+    /// A strip of luma rows, row-major, `STRIP × width`.
     row: Vec<f32>,
+    /// A strip of pass-2 output rows, row-major, `STRIP × width`.
+    mid_rows: Vec<f32>,
 }
 
 fn ensure_len(v: &mut Vec<f32>, len: usize) {
@@ -179,6 +201,7 @@ pub(crate) fn downsample(
         sampled,
         cols_idx,
         row: row_buf,
+        mid_rows,
     } = scratch;
     ensure_len(strip_in, width * STRIP);
     ensure_len(ring, ring_rows * width);
@@ -188,8 +211,8 @@ pub(crate) fn downsample(
     col_sum.resize(width, 0.0);
     cols_idx.clear();
     cols_idx.extend((0..OUT).map(|j| decimation_index(j, width)));
-    row_buf.clear();
-    row_buf.resize(width, 0.0);
+    ensure_len(row_buf, width * STRIP);
+    ensure_len(mid_rows, width * STRIP);
 
     // Pass 1 producer state: rows [0, produced) are in the ring.
     let mut produced = 0usize;
@@ -204,19 +227,18 @@ pub(crate) fn downsample(
             while produced <= r {
                 let r0 = produced;
                 let n = STRIP.min(height - r0);
-                // Luma rows r0..r0+n, transposed into strip_in[j * STRIP + lane].
+                // Luma rows r0..r0+n, row-major, then transposed into
+                // strip_in[j * STRIP + lane] with contiguous 16-float stores.
                 for lane in 0..n {
-                    fill_row(r0 + lane, row_buf);
-                    for (j, &v) in row_buf.iter().enumerate() {
-                        strip_in[j * STRIP + lane] = v;
-                    }
+                    fill_row(r0 + lane, &mut row_buf[lane * width..(lane + 1) * width]);
                 }
-                for lane in n..STRIP {
-                    for j in 0..width {
-                        strip_in[j * STRIP + lane] = 0.0;
-                    }
-                }
+                row_buf[n * width..STRIP * width].fill(0.0);
+                transpose_into_strip(row_buf, width, strip_in);
                 // Pass 1 along the rows, lanes = the strip's rows.
+                let mut base = [0usize; STRIP];
+                for (lane, b) in base.iter_mut().enumerate().take(n) {
+                    *b = ((r0 + lane) % ring_rows) * width;
+                }
                 lane_sum.fill(0.0);
                 for bop in box_schedule(width, win_rows) {
                     apply(
@@ -225,10 +247,9 @@ pub(crate) fn downsample(
                         bop.sub.map(|j| &strip_in[j * STRIP..j * STRIP + STRIP]),
                     );
                     if let Some(j) = bop.out {
-                        let c = bop.count as f32;
-                        for (lane, &s) in lane_sum.iter().enumerate().take(n) {
-                            let slot = (r0 + lane) % ring_rows;
-                            ring[slot * width + j] = s / c;
+                        let q = divide(&lane_sum, bop.count);
+                        for (&b, &v) in base.iter().zip(&q).take(n) {
+                            ring[b + j] = v;
                         }
                     }
                 }
@@ -246,19 +267,19 @@ pub(crate) fn downsample(
         let Some(oi) = op.out else { continue };
         let c = op.count as f32;
         let lane = oi - mid_start;
-        for (j, &s) in col_sum.iter().enumerate() {
-            strip_mid[j * STRIP + lane] = s / c;
+        for (m, &s) in mid_rows[lane * width..(lane + 1) * width]
+            .iter_mut()
+            .zip(col_sum.iter())
+        {
+            *m = s / c;
         }
         if lane + 1 < STRIP && oi + 1 < height {
             continue;
         }
         // Pass 3 along the rows of the collected strip; keep only the sampled columns.
         let n = lane + 1;
-        for l in n..STRIP {
-            for j in 0..width {
-                strip_mid[j * STRIP + l] = 0.0;
-            }
-        }
+        mid_rows[n * width..STRIP * width].fill(0.0);
+        transpose_into_strip(mid_rows, width, strip_mid);
         lane_sum.fill(0.0);
         let mut next = 0usize; // next sampled column to look for
         for bop in box_schedule(width, win_rows) {
@@ -269,9 +290,9 @@ pub(crate) fn downsample(
             );
             if let Some(j) = bop.out {
                 while next < OUT && cols_idx[next] == j {
-                    let c = bop.count as f32;
-                    for (l, &s) in lane_sum.iter().enumerate().take(n) {
-                        sampled[(mid_start + l) * OUT + next] = s / c;
+                    let q = divide(&lane_sum, bop.count);
+                    for (l, &v) in q.iter().enumerate().take(n) {
+                        sampled[(mid_start + l) * OUT + next] = v;
                     }
                     next += 1;
                 }

@@ -384,3 +384,149 @@ pub fn dihedral_from_dct(f: &PdqFloat) -> DihedralHashes {
         quality: f.quality,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn noise(w: usize, h: usize, bpp: usize, seed: u64) -> Vec<u8> {
+        let mut s = seed | 1;
+        (0..w * h * bpp)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 24) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn grey_luma_is_the_grey_value() {
+        for v in 0..=255u8 {
+            assert_eq!(luma(v, v, v), f32::from(v));
+        }
+    }
+
+    #[test]
+    fn reused_hasher_gives_the_same_results_as_a_fresh_one() {
+        let sizes = [(300, 200), (64, 64), (5, 900), (1200, 7), (130, 129)];
+        let images: Vec<_> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &(w, h))| (w, h, noise(w, h, 3, i as u64 + 7)))
+            .collect();
+        let mut reused = PdqHasher::new();
+        for _ in 0..2 {
+            for (w, h, px) in &images {
+                let img = ImageRef::new(*w as u32, *h as u32, PixelLayout::Rgb8, px).unwrap();
+                assert_eq!(reused.hash(img), PdqHasher::new().hash(img));
+                assert_eq!(
+                    reused.hash_dihedral(img),
+                    PdqHasher::new().hash_dihedral(img)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tiny_images_get_the_zero_hash() {
+        let px = noise(4, 100, 3, 1);
+        let img = ImageRef::new(4, 100, PixelLayout::Rgb8, &px).unwrap();
+        let h = PdqHasher::new().hash(img);
+        assert_eq!((h.hash, h.quality), (Pdq256::ZERO, 0));
+        assert!(ImageRef::new(4, 100, PixelLayout::Rgb8, &px[1..]).is_err());
+    }
+
+    #[test]
+    fn dihedral_hashes_approximate_hashes_of_transformed_pixels() {
+        // Rotating the pixels and hashing again gives nearly the hash the DCT transform
+        // predicts (exactly only up to the filter's edge effects and rounding).
+        let (w, h) = (96usize, 80usize);
+        let px: Vec<u8> = (0..w * h)
+            .map(|i| {
+                let (x, y) = ((i % w) as f32, (i / w) as f32);
+                (128.0 + 60.0 * (x / 9.0).sin() + 50.0 * (y / 13.0 + x / 31.0).cos()) as u8
+            })
+            .collect();
+        let img = ImageRef::new(w as u32, h as u32, PixelLayout::Gray8, &px).unwrap();
+        let mut hasher = PdqHasher::new();
+        let all = hasher.hash_dihedral(img);
+        for d in DIHEDRALS {
+            let (tw, th, tpx) = d.apply_to_pixels(w, h, 1, &px);
+            let t = ImageRef::new(tw as u32, th as u32, PixelLayout::Gray8, &tpx).unwrap();
+            let direct = hasher.hash_dihedral(t).hashes[0];
+            assert!(
+                all.get(d).distance(&direct) <= 24,
+                "{d}: {} bits",
+                all.get(d).distance(&direct)
+            );
+        }
+    }
+
+    /// Counts allocations made by the current thread.
+    mod counting {
+        use std::alloc::{GlobalAlloc, Layout, System};
+        use std::cell::Cell;
+
+        thread_local! {
+            pub static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+        }
+
+        pub struct Counting;
+
+        #[allow(unsafe_code)]
+        // SAFETY: forwards every call unchanged to the system allocator; the counter is a
+        // const-initialised thread-local that never allocates.
+        unsafe impl GlobalAlloc for Counting {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+                // SAFETY: same contract as the caller's.
+                unsafe { System.alloc(layout) }
+            }
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                // SAFETY: same contract as the caller's.
+                unsafe { System.dealloc(ptr, layout) }
+            }
+        }
+
+        #[global_allocator]
+        static GLOBAL: Counting = Counting;
+    }
+
+    #[test]
+    fn hashing_allocates_nothing_after_warm_up() {
+        let big = noise(700, 500, 3, 3);
+        let small = noise(300, 200, 1, 4);
+        let big = ImageRef::new(700, 500, PixelLayout::Rgb8, &big).unwrap();
+        let small = ImageRef::new(300, 200, PixelLayout::Gray8, &small).unwrap();
+        let mut hasher = PdqHasher::new();
+        hasher.hash_dihedral(big);
+        let before = counting::ALLOCATIONS.with(|c| c.get());
+        for _ in 0..3 {
+            std::hint::black_box(hasher.hash(small));
+            std::hint::black_box(hasher.hash(big));
+            std::hint::black_box(hasher.hash_dihedral(small));
+        }
+        assert_eq!(counting::ALLOCATIONS.with(|c| c.get()), before);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn hash_is_deterministic_and_quality_bounded(w in 1u32..200, h in 1u32..200, seed in 0u64..1000, rgb in any::<bool>()) {
+            let layout = if rgb { PixelLayout::Rgb8 } else { PixelLayout::Gray8 };
+            let px = noise(w as usize, h as usize, layout.bytes_per_pixel(), seed);
+            let img = ImageRef::new(w, h, layout, &px).unwrap();
+            let a = PdqHasher::new().hash(img);
+            let b = PdqHasher::new().hash(img);
+            prop_assert_eq!(a, b);
+            prop_assert!(a.quality <= 100);
+            if w >= 5 && h >= 5 {
+                // Lower-median threshold: at most 128 bits set.
+                prop_assert!(a.hash.count_ones() <= 128);
+            }
+        }
+    }
+}

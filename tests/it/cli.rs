@@ -1,1 +1,167 @@
+//! The `imprint` binary, run as a user would.
 
+use crate::decode::{png_claiming, sample};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn imprint(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imprint"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn sample_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/sample")
+}
+
+#[test]
+fn hashes_the_sample_directory_as_the_reference_does() {
+    let o = imprint(&["hash", sample_dir().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4);
+    // Name order, hash,quality,path; the bridge photo's reference hash.
+    assert!(lines[0]
+        .starts_with("f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22,100,"));
+    assert!(lines[0].ends_with("aaa-orig.jpg"));
+    assert!(lines[3].ends_with("q0746.jpg"));
+}
+
+#[test]
+fn dihedral_output_links_a_flipped_copy_to_its_original() {
+    let dir = sample_dir();
+    let o = imprint(&[
+        "hash",
+        "--dihedral",
+        dir.join("aaa-orig.jpg").to_str().unwrap(),
+        dir.join("bridge-5-flipx.jpg").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows[0].len(), 10);
+    let flipx_of_original: imprint::hash::Pdq256 = rows[0][4].parse().unwrap();
+    let flipped: imprint::hash::Pdq256 = rows[1][0].parse().unwrap();
+    let original: imprint::hash::Pdq256 = rows[0][0].parse().unwrap();
+    assert!(flipx_of_original.distance(&flipped) <= 16);
+    assert!(original.distance(&flipped) > 64);
+}
+
+#[test]
+fn jsonl_reports_hashes_and_errors_and_exit_status_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("notes.jpg");
+    std::fs::write(&bad, "this is text").unwrap();
+    let good = sample_dir().join("q0122.jpg");
+    let o = imprint(&[
+        "hash",
+        "--format",
+        "jsonl",
+        good.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].contains("\"hash\":\"cfb2009ddd21c6da"));
+    assert!(lines[0].contains("\"quality\":100"));
+    assert!(lines[1].contains("\"error\":\"not a supported image"));
+    assert!(stderr(&o).contains("notes.jpg: not a supported image"));
+}
+
+#[test]
+fn bad_inputs_are_reported_and_the_run_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("a-empty.jpg"), b"").unwrap();
+    let jpeg = sample("q0122.jpg");
+    std::fs::write(dir.join("b-truncated.jpg"), &jpeg[..jpeg.len() / 2]).unwrap();
+    std::fs::write(dir.join("c-huge.png"), png_claiming(100_000, 100_000)).unwrap();
+    std::fs::write(dir.join("d-good.jpg"), &jpeg).unwrap();
+    let names = ["a-empty.jpg", "b-truncated.jpg", "c-huge.png", "d-good.jpg"];
+    let paths: Vec<String> = names
+        .iter()
+        .map(|n| dir.join(n).to_str().unwrap().to_string())
+        .collect();
+    let mut args = vec!["hash"];
+    args.extend(paths.iter().map(String::as_str));
+    let o = imprint(&args);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("a-empty.jpg: empty file"), "{err}");
+    assert!(err.contains("b-truncated.jpg: truncated JPEG"), "{err}");
+    assert!(err.contains("c-huge.png: PNG is 100000x100000"), "{err}");
+    assert_eq!(stdout(&o).lines().count(), 1);
+    assert!(stdout(&o).contains("d-good.jpg"));
+}
+
+#[test]
+fn directory_without_images_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("readme.txt"), "hello").unwrap();
+    let o = imprint(&["hash", tmp.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no images found (1 other files skipped)"));
+    let empty = tempfile::tempdir().unwrap();
+    let o = imprint(&["hash", empty.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no images found"));
+}
+
+#[test]
+fn files_from_min_quality_and_compat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("list.txt");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pdq/images/pdq-data");
+    let low = data.join("reg-test-input/labelme-subset/q0003.jpg"); // quality 3
+    let high = data.join("reg-test-input/labelme-subset/q0122.jpg");
+    std::fs::write(&list, format!("{}\n{}\n", low.display(), high.display())).unwrap();
+    let o = imprint(&["hash", "--files-from", list.to_str().unwrap()]);
+    assert_eq!(stdout(&o).lines().count(), 2);
+    let o = imprint(&[
+        "hash",
+        "--min-quality",
+        "50",
+        "--files-from",
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o).lines().count(), 1);
+    assert!(stdout(&o).contains("q0122.jpg"));
+    // The C++ CLI convention resizes the 1600-px bridge photo to 512×512 first.
+    let bridge = sample_dir().join("aaa-orig.jpg");
+    let full = imprint(&["hash", bridge.to_str().unwrap()]);
+    let cli = imprint(&["hash", "--compat", "cpp-cli", bridge.to_str().unwrap()]);
+    let expected = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pdq/expected/oracle-cli-compat.txt"),
+    )
+    .unwrap();
+    let want = expected
+        .lines()
+        .find(|l| l.ends_with("bridge-mods/aaa-orig.jpg"))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(stdout(&cli).starts_with(&want));
+    assert_ne!(stdout(&full), stdout(&cli));
+}
+
+#[test]
+fn no_input_is_fatal() {
+    let o = imprint(&["hash"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no input"));
+}
