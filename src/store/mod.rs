@@ -7,7 +7,7 @@
 //!
 //! Invariants:
 //! * the file is a versioned, checksummed header and whole blocks, each sealed with its record
-//!   count, index and CRC32C; the byte layout is specified in [`format`];
+//!   count, index and CRC32C; the byte layout is specified in [`format`](mod@format);
 //! * committed bytes are never rewritten; a crash leaves at most a torn tail, which readers
 //!   ignore and [`StoreWriter::resume`] truncates (and logs);
 //! * no input bytes cause a panic or an allocation sized by an untrusted count: every offset is

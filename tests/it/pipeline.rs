@@ -254,3 +254,38 @@ fn tar_members_hash_like_the_same_files_on_disk() {
 fn keep(d: tempfile::TempDir) -> PathBuf {
     d.keep()
 }
+
+#[test]
+fn fast_mode_decodes_jpegs_smaller_but_above_the_minimum_side_with_close_hashes() {
+    use imprint::decode::{decode, jpeg_scale_numerator, DecodeOptions, FAST_JPEG_MIN_SIDE};
+    use imprint::hash::PdqHasher;
+    assert_eq!(jpeg_scale_numerator(1000, 750, 128), 2);
+    assert_eq!(jpeg_scale_numerator(4000, 3000, 128), 1);
+    assert_eq!(jpeg_scale_numerator(100, 3000, 128), 8);
+    let img = image::RgbImage::from_fn(1000, 750, |x, y| {
+        let v = ((x as f32 / 37.0).sin() * 60.0 + (y as f32 / 53.0).cos() * 60.0 + 128.0) as u8;
+        image::Rgb([v, v.wrapping_add((x / 100) as u8 * 9), 255 - v])
+    });
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Jpeg,
+    )
+    .expect("encode");
+    let exact = decode(&bytes, &DecodeOptions::default()).expect("decode");
+    let fast_opts = DecodeOptions {
+        jpeg_min_side: Some(FAST_JPEG_MIN_SIDE),
+        ..DecodeOptions::default()
+    };
+    let fast = decode(&bytes, &fast_opts).expect("decode");
+    assert_eq!((exact.width, exact.height), (1000, 750));
+    assert_eq!((fast.width, fast.height), (250, 188));
+    let mut h = PdqHasher::new();
+    let a = h.hash(exact.as_image_ref());
+    let b = h.hash(fast.as_image_ref());
+    assert!(
+        a.hash.distance(&b.hash) <= 10,
+        "distance {}",
+        a.hash.distance(&b.hash)
+    );
+}
