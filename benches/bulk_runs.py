@@ -77,11 +77,10 @@ def ref_hash(path):
 
 
 def bits_to_hex(bits):
-    # pdqhash-python returns bit k of the hash at index k; imprint prints bit 255 first.
+    # pdqhash-python's bit vector is in the order of imprint's hex string, most significant first.
     v = 0
-    for k, b in enumerate(bits):
-        if b:
-            v |= 1 << k
+    for b in bits:
+        v = (v << 1) | int(b)
     return f"{v:064x}"
 
 
@@ -93,12 +92,17 @@ def run_reference(files, procs):
     return dt, {p: bits_to_hex(b) for p, b, _ in out}
 
 
+FAST_MIN_SIDE = None
+
+
 def run_imprint(exe, corpus, store, procs, fast):
     if os.path.exists(store):
         os.remove(store)
     cmd = [exe, "hash", corpus, "--out", store, "--threads", str(procs), "--no-progress"]
     if fast:
         cmd.append("--fast")
+        if FAST_MIN_SIDE:
+            cmd += ["--fast-min-side", str(FAST_MIN_SIDE)]
     t = time.perf_counter()
     subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
     dt = time.perf_counter() - t
@@ -129,8 +133,11 @@ def main():
     ap.add_argument("--n12", type=int, default=12, help="12 MP images")
     ap.add_argument("--procs", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--fast-min-side", type=int, help="override imprint's --fast minimum side")
     ap.add_argument("--dir", help="keep the corpus here (default: a temp dir)")
     args = ap.parse_args()
+    global FAST_MIN_SIDE
+    FAST_MIN_SIDE = args.fast_min_side
     exe = os.path.abspath(args.imprint)
     root = args.dir or tempfile.mkdtemp(prefix="imprint-bulk-")
     try:

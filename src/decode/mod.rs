@@ -159,13 +159,15 @@ pub struct DecodeOptions {
     /// Fast mode: decode JPEGs at a reduced scale in the DCT domain (1/8, 2/8, … of each
     /// side), the smallest that keeps both sides at least this many pixels. Default `None`
     /// (full size, bit-exact with the reference). PDQ reduces every image to 64×64, so
-    /// [`FAST_JPEG_MIN_SIDE`] changes hashes only slightly and skips most of the IDCT work.
+    /// [`FAST_JPEG_MIN_SIDE`] changes hashes only slightly and skips most of the decoding work.
     pub jpeg_min_side: Option<u32>,
 }
 
-/// The smallest side `--fast` keeps when scaling JPEGs down while decoding: twice PDQ's 64×64,
-/// so the Jarosz filter still averages over at least two pixels per output cell.
-pub const FAST_JPEG_MIN_SIDE: u32 = 128;
+/// The smallest side `--fast` keeps when scaling JPEGs down while decoding: four times PDQ's
+/// 64×64. Measured on 1 MP and 12 MP photo-like JPEGs (BENCHMARKS.md, "Bulk runs"): 128 px
+/// left a quarter of the hashes 11–20 bits from exact mode, 256 px kept all within 10 bits
+/// (median 4) at nearly the same speed.
+pub const FAST_JPEG_MIN_SIDE: u32 = 256;
 
 impl Default for DecodeOptions {
     fn default() -> Self {

@@ -104,6 +104,10 @@ pub struct Recovery {
 }
 
 /// Appends records to a store file. Not `Sync`; one writer per file.
+///
+/// Records become durable when their block is sealed ([`StoreWriter::flush`],
+/// [`StoreWriter::finish`], or a full block). Dropping a writer without `finish` loses the
+/// open block, exactly as a crash would; a resumed run redoes those items.
 #[derive(Debug)]
 pub struct StoreWriter {
     file: File,

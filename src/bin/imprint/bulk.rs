@@ -33,6 +33,9 @@ pub struct BulkArgs {
     /// Relative paths are resolved against the manifest's directory. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub manifest: Vec<PathBuf>,
+    /// With --fast: the smallest side a JPEG is scaled down to while decoding.
+    #[arg(long, hide = true, value_name = "PX", default_value_t = FAST_JPEG_MIN_SIDE)]
+    pub fast_min_side: u32,
     /// Store block size in bytes (tests use small blocks to exercise recovery).
     #[arg(long, hide = true, default_value_t = imprint::store::DEFAULT_BLOCK_SIZE)]
     pub store_block_size: u32,
@@ -116,7 +119,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         options: DecodeOptions {
             max_pixels: args.max_pixels,
             apply_exif: args.exif,
-            jpeg_min_side: args.fast.then_some(FAST_JPEG_MIN_SIDE),
+            jpeg_min_side: args.fast.then_some(args.bulk.fast_min_side),
         },
         convention: match args.compat {
             Compat::Fullres => Convention::FullResolution,
