@@ -93,7 +93,11 @@ fn killed_and_resumed_runs_store_every_item_once_with_the_same_hashes() {
 
     let mut args = vec!["corpus", "--out", "ref.imps"];
     args.extend(small_blocks);
+    let started = std::time::Instant::now();
     run_ok(hash_cmd(&args, d.path()));
+    // Kill points are fractions of an uninterrupted run, so they land mid-run in debug and
+    // release builds alike.
+    let full_ms = started.elapsed().as_millis() as u64;
     let reference = read_store(&d.path().join("ref.imps"));
     assert_eq!(reference.len(), 2001);
 
@@ -103,14 +107,15 @@ fn killed_and_resumed_runs_store_every_item_once_with_the_same_hashes() {
     let mut kills = 0;
     for round in 0..6 {
         let mut child = hash_cmd(&args, d.path()).spawn().expect("spawn");
-        let delay = 100 + rng.next() % 900;
+        let delay = full_ms / 20 + rng.next() % (full_ms / 4 + 1);
         std::thread::sleep(Duration::from_millis(delay));
-        if child.try_wait().expect("poll").is_none() {
+        let running = child.try_wait().expect("poll").is_none();
+        if running {
             child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix
             kills += 1;
         }
         let _ = child.wait();
-        eprintln!("seed {seed:#x} round {round}: killed after {delay} ms");
+        eprintln!("seed {seed:#x} round {round}: after {delay} ms, killed: {running}");
         if d.path().join("crash.imps").exists() {
             // A killed run leaves a readable store (the torn tail is ignored).
             Store::open(&d.path().join("crash.imps")).expect("store opens after SIGKILL");
