@@ -4,7 +4,7 @@ use imprint::hash::PdqHash;
 use imprint::pipeline::{Pipeline, Source, StandardDecoder, VecSink};
 use imprint::store::{Outcome, Store};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -252,12 +252,6 @@ fn tar_members_hash_like_the_same_files_on_disk() {
     let b = strip(from_tar, &tar_prefix);
     assert_eq!(a.len(), 10);
     assert_eq!(a, b);
-}
-
-/// Where `imprint` puts its outputs in these tests, for debugging.
-#[allow(dead_code)]
-fn keep(d: tempfile::TempDir) -> PathBuf {
-    d.keep()
 }
 
 #[test]

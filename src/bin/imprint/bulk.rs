@@ -31,7 +31,7 @@ pub struct BulkArgs {
     pub shards: Option<u64>,
     /// Manifest of items: one path per line, or `id,path` rows when the name ends in `.csv`.
     /// Relative paths are resolved against the manifest's directory. Repeatable.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "out")]
     pub manifest: Vec<PathBuf>,
     /// With --fast: the smallest side a JPEG is scaled down to while decoding.
     #[arg(long, hide = true, value_name = "PX", default_value_t = FAST_JPEG_MIN_SIDE)]
