@@ -33,10 +33,15 @@
 
 mod backend;
 pub mod decode;
+mod error;
 pub mod hash;
 pub mod index;
 
 #[cfg(feature = "gpu")]
 pub mod gpu;
 
+pub mod pipeline;
+pub mod store;
+
 pub use backend::{Backend, BackendError, BatchHasher, ParseBackendError};
+pub use error::{Error, Result};

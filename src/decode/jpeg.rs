@@ -45,13 +45,19 @@ fn decode_inner(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
     } else {
         &[]
     };
-    let d = Decompress::with_markers(markers)
+    let mut d = Decompress::with_markers(markers)
         .from_mem(bytes)
         .map_err(io_err)?;
     let (w, h) = d.size();
     let width = u32::try_from(w).unwrap_or(u32::MAX);
     let height = u32::try_from(h).unwrap_or(u32::MAX);
     options.check_size(F, width, height)?;
+    if let Some(min_side) = options.jpeg_min_side {
+        let n = super::jpeg_scale_numerator(width, height, min_side);
+        if n < 8 {
+            d.scale(n);
+        }
+    }
     let orientation = if options.apply_exif {
         d.markers()
             .find_map(|m| exif::orientation_from_app1(m.data))
@@ -59,23 +65,32 @@ fn decode_inner(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
     } else {
         1
     };
-    let (layout, pixels) = match d.image().map_err(io_err)? {
+    // The output size differs from the header's when scaled.
+    let (layout, pixels, w, h) = match d.image().map_err(io_err)? {
         Format::RGB(mut s) => {
+            let (w, h) = (s.width(), s.height());
             let px: Vec<u8> = s.read_scanlines().map_err(io_err)?;
             s.finish().map_err(io_err)?;
-            (PixelLayout::Rgb8, px)
+            (PixelLayout::Rgb8, px, w, h)
         }
         Format::Gray(mut s) => {
+            let (w, h) = (s.width(), s.height());
             let px: Vec<u8> = s.read_scanlines().map_err(io_err)?;
             s.finish().map_err(io_err)?;
-            (PixelLayout::Gray8, px)
+            (PixelLayout::Gray8, px, w, h)
         }
         Format::CMYK(mut s) => {
+            let (w, h) = (s.width(), s.height());
             let px: Vec<u8> = s.read_scanlines().map_err(io_err)?;
             s.finish().map_err(io_err)?;
-            (PixelLayout::Rgb8, cmyk_to_rgb(&px))
+            (PixelLayout::Rgb8, cmyk_to_rgb(&px), w, h)
         }
     };
+    // Scaled sizes are at most the header's, which fit in u32.
+    let (width, height) = (
+        u32::try_from(w).unwrap_or(u32::MAX),
+        u32::try_from(h).unwrap_or(u32::MAX),
+    );
     let expected = w * h * layout.bytes_per_pixel();
     if pixels.len() != expected {
         return Err(DecodeError::Truncated { format: F });

@@ -3,5 +3,7 @@
 mod cli;
 mod conformance;
 mod decode;
-mod index;
 mod gpu;
+mod index;
+mod pipeline;
+mod store;

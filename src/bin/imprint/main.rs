@@ -1,12 +1,14 @@
 //! The `imprint` command-line program: a client of the library's public API.
 
 mod bench_cmd;
+mod bulk;
 mod hash;
 mod hashlist;
 mod index_cmd;
 mod match_cmd;
 mod output;
 mod query_cmd;
+mod store;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -31,6 +33,9 @@ enum Command {
     Match(match_cmd::MatchArgs),
     /// Benchmarks and parameter sweeps.
     Bench(bench_cmd::BenchArgs),
+    /// Inspect and combine hash stores written by `imprint hash --out`.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 /// Exit status: every item succeeded.
@@ -49,6 +54,7 @@ fn main() -> ExitCode {
         Command::Query(a) => query_cmd::run(a).map(exit_code),
         Command::Match(a) => match_cmd::run(a).map(exit_code),
         Command::Bench(a) => bench_cmd::run(a).map(exit_code),
+        Command::Store(cmd) => store::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

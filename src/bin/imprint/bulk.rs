@@ -1,0 +1,191 @@
+//! `imprint hash ... --out FILE`: a bulk run into a hash store (resumable, shardable).
+
+use crate::hash::{Compat, HashArgs};
+use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
+use anyhow::{bail, Context, Result};
+use imprint::decode::{DecodeOptions, FAST_JPEG_MIN_SIDE};
+use imprint::hash::Convention;
+use imprint::pipeline::{Pipeline, Progress, Shard, SkipSet, Source, StandardDecoder, StoreSink};
+use imprint::store::{Store, StoreOptions, StoreWriter};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Options of `imprint hash` for bulk runs into a store.
+#[derive(clap::Args, Debug)]
+pub struct BulkArgs {
+    /// Write a hash store to FILE instead of printing hashes. Every item gets a record: its
+    /// hash, or an error record with the cause (files that are not images included).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Continue an interrupted run: keep the records in --out (dropping a torn tail left by a
+    /// crash) and skip the items they cover.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+    /// Process only shard I of N (0-based): a deterministic partition by a hash of the item id.
+    #[arg(long, value_name = "I/N", requires = "out", conflicts_with = "shards")]
+    pub shard: Option<Shard>,
+    /// Split the input into N shards and process the one numbered by the environment variable
+    /// JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs) or SLURM_ARRAY_TASK_ID.
+    #[arg(long, value_name = "N", requires = "out")]
+    pub shards: Option<u64>,
+    /// Manifest of items: one path per line, or `id,path` rows when the name ends in `.csv`.
+    /// Relative paths are resolved against the manifest's directory. Repeatable.
+    #[arg(long, value_name = "FILE", requires = "out")]
+    pub manifest: Vec<PathBuf>,
+    /// With --fast: the smallest side a JPEG is scaled down to while decoding.
+    #[arg(long, hide = true, value_name = "PX", default_value_t = FAST_JPEG_MIN_SIDE)]
+    pub fast_min_side: u32,
+    /// Store block size in bytes (tests use small blocks to exercise recovery).
+    #[arg(long, hide = true, default_value_t = imprint::store::DEFAULT_BLOCK_SIZE)]
+    pub store_block_size: u32,
+    /// Do not show a progress bar (it is only shown when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+fn shard_from_env(n: u64) -> Result<Shard> {
+    for var in ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"] {
+        if let Ok(v) = std::env::var(var) {
+            let i: u64 = v
+                .trim()
+                .parse()
+                .with_context(|| format!("{var}={v:?} is not a shard index"))?;
+            return Shard::new(i, n).with_context(|| format!("{var}={i} with --shards {n}"));
+        }
+    }
+    bail!("--shards {n} needs JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID in the environment")
+}
+
+fn sources(args: &HashArgs) -> Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for p in &args.paths {
+        out.push(Source::detect(p).with_context(|| format!("cannot read {}", p.display()))?);
+    }
+    if let Some(list) = &args.files_from {
+        if list.as_os_str() == "-" {
+            bail!("--out needs a manifest file; standard input cannot be resumed or sharded");
+        }
+        out.push(Source::Manifest(list.clone()));
+    }
+    out.extend(args.bulk.manifest.iter().cloned().map(Source::Manifest));
+    if out.is_empty() {
+        bail!("no input: give files, directories, .tar archives or --manifest FILE");
+    }
+    Ok(out)
+}
+
+fn open_writer(out: &Path, resume: bool, opts: &StoreOptions) -> Result<(StoreWriter, SkipSet)> {
+    if resume && out.exists() {
+        let (w, rec) = StoreWriter::resume(out, opts)
+            .with_context(|| format!("cannot resume {}", out.display()))?;
+        let store = Store::open(out).with_context(|| format!("cannot read {}", out.display()))?;
+        let skip = SkipSet::from_store(&store)
+            .with_context(|| format!("cannot read the records of {}", out.display()))?;
+        if rec.truncated_bytes > 0 {
+            eprintln!(
+                "imprint: {}: dropped a torn tail of {} bytes from an interrupted run",
+                out.display(),
+                rec.truncated_bytes
+            );
+        }
+        return Ok((w, skip));
+    }
+    if out.exists() {
+        bail!(
+            "{} already exists: pass --resume to continue that run, or choose another file",
+            out.display()
+        );
+    }
+    let w = StoreWriter::create(out, opts)
+        .with_context(|| format!("cannot create {}", out.display()))?;
+    Ok((w, SkipSet::new()))
+}
+
+/// Runs `imprint hash ... --out FILE`.
+pub fn run(args: &HashArgs) -> Result<u8> {
+    let out = args.bulk.out.as_deref().context("--out is required here")?;
+    let sources = sources(args)?;
+    let shard = match (args.bulk.shard, args.bulk.shards) {
+        (Some(s), _) => Some(s),
+        (None, Some(n)) => Some(shard_from_env(n)?),
+        (None, None) => None,
+    };
+    let store_opts = StoreOptions::new()
+        .dihedral(args.dihedral)
+        .block_size(args.bulk.store_block_size);
+    let (writer, skip) = open_writer(out, args.bulk.resume, &store_opts)?;
+    let decoder = StandardDecoder {
+        options: DecodeOptions {
+            max_pixels: args.max_pixels,
+            apply_exif: args.exif,
+            jpeg_min_side: args.fast.then_some(args.bulk.fast_min_side),
+        },
+        convention: match args.compat {
+            Compat::Fullres => Convention::FullResolution,
+            Compat::CppCli => Convention::CppCli,
+        },
+    };
+    let mut pipeline = Pipeline::new()
+        .dihedral(args.dihedral)
+        .shard(shard)
+        .skip(skip);
+    if let Some(t) = args.threads {
+        pipeline = pipeline.threads(t);
+    }
+    let hasher = imprint::BatchHasher::new(args.backend)
+        .with_context(|| format!("cannot use --backend {}", args.backend))?;
+    if hasher.is_gpu() {
+        pipeline = pipeline.batch_hasher(Box::new(hasher));
+    }
+    let total = pipeline.count(&sources).context("cannot count the input")?;
+
+    let bar = if !args.bulk.no_progress && std::io::stderr().is_terminal() {
+        let b = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+        let template = if total.is_some() {
+            "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} {msg} ETA {eta}"
+        } else {
+            "{elapsed_precise} {pos} items {per_sec} {msg}"
+        };
+        b.set_style(
+            ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let mut sink = StoreSink::new(writer);
+    let mut last_failed = 0;
+    let mut progress = |p: &Progress| {
+        if let Some(b) = &bar {
+            b.set_position(p.num_ok + p.num_failed);
+            if p.num_failed != last_failed {
+                last_failed = p.num_failed;
+                b.set_message(format!("{} errors", p.num_failed));
+            }
+        }
+    };
+    let report = pipeline
+        .run(&sources, &decoder, &mut sink, &mut progress)
+        .with_context(|| format!("run into {} stopped", out.display()))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    eprintln!(
+        "imprint: {} hashed, {} failed, {} skipped in {:.1}s ({:.1} images/s){} -> {}",
+        report.num_ok,
+        report.num_failed,
+        report.num_skipped,
+        report.elapsed.as_secs_f64(),
+        report.images_per_sec(),
+        shard.map(|s| format!(", shard {s}")).unwrap_or_default(),
+        out.display()
+    );
+    Ok(if report.num_failed > 0 {
+        EXIT_ITEM_FAILURES
+    } else {
+        EXIT_OK
+    })
+}

@@ -1,0 +1,39 @@
+//! [`Error`]: the crate-level error wrapping each module's error, for cross-module APIs.
+
+use std::path::PathBuf;
+
+/// Errors of cross-module APIs such as [`crate::pipeline`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// From the hash store.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// From hashing.
+    #[error(transparent)]
+    Hash(#[from] crate::hash::HashError),
+    /// Reading an input (a directory, manifest or archive) failed.
+    #[error("i/o error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The decode thread pool could not start.
+    #[error("cannot start the decode thread pool: {0}")]
+    ThreadPool(#[from] rayon::ThreadPoolBuildError),
+    /// An input line or option could not be understood.
+    #[error("{what} in {}: {detail}", path.display())]
+    BadInput {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong (e.g. `line 7`).
+        what: String,
+        /// Details.
+        detail: String,
+    },
+}
+
+/// Result type of cross-module APIs.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

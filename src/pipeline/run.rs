@@ -1,0 +1,555 @@
+//! [`Pipeline`]: read → decode (+ hash) → (batch hash) → sink, over bounded queues.
+
+use super::partition::{Shard, SkipSet};
+use super::sink::{Progress, Report, Sink};
+use super::source::{self, RawItem, ReadFailure, Source, DEFAULT_MAX_ITEM_BYTES};
+use super::stage::{BatchHasher, CpuHasher, Decoder, Hashes, ItemError, OwnedImage};
+use crate::error::{Error, Result};
+use crate::hash::ImageRef;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Default length of each queue between stages. With the default thread count this keeps a
+/// few items per worker queued, enough to hide file-read latency, while memory stays at
+/// `queue_len × item bytes` for raw items.
+pub const DEFAULT_QUEUE_LEN: usize = 32;
+
+type Outcome = std::result::Result<Hashes, ItemError>;
+
+/// A configured bulk run; see each setter for its default.
+///
+/// Memory is bounded by the queues, whatever the corpus size: at most `queue_len` raw items
+/// (each at most `max_item_bytes`), `threads` items being decoded, with a batch hasher up to
+/// `threads + max_batch` decoded images, and up to `2 × queue_len + threads` small results
+/// waiting to be put back in input order. Outcomes reach the sink in input order, so the same
+/// inputs give the same store bytes.
+///
+/// # Examples
+/// ```
+/// use imprint::pipeline::{Pipeline, Source, StandardDecoder, VecSink};
+/// let dir = tempfile::tempdir()?;
+/// image::RgbImage::from_fn(80, 60, |x, y| image::Rgb([x as u8, y as u8, 7]))
+///     .save(dir.path().join("a.png"))?;
+/// std::fs::write(dir.path().join("b.txt"), "not an image")?;
+/// let mut sink = VecSink::default();
+/// let report = Pipeline::new().threads(2).run(
+///     &[Source::Dir(dir.path().to_owned())],
+///     &StandardDecoder::default(),
+///     &mut sink,
+///     &mut |_| {},
+/// )?;
+/// assert_eq!((report.num_ok, report.num_failed), (1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Pipeline {
+    threads: usize,
+    queue_len: usize,
+    dihedral: bool,
+    shard: Option<Shard>,
+    skip: Option<SkipSet>,
+    max_item_bytes: u64,
+    batch_hasher: Option<Box<dyn BatchHasher>>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("threads", &self.threads)
+            .field("queue_len", &self.queue_len)
+            .field("dihedral", &self.dihedral)
+            .field("shard", &self.shard)
+            .field("skip", &self.skip.as_ref().map(SkipSet::len))
+            .field("max_item_bytes", &self.max_item_bytes)
+            .field("batch_hasher", &self.batch_hasher.is_some())
+            .finish()
+    }
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Pipeline {
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            queue_len: DEFAULT_QUEUE_LEN,
+            dihedral: false,
+            shard: None,
+            skip: None,
+            max_item_bytes: DEFAULT_MAX_ITEM_BYTES,
+            batch_hasher: None,
+        }
+    }
+}
+
+impl Pipeline {
+    /// Defaults: one decode thread per core, [`DEFAULT_QUEUE_LEN`], plain hashes, no shard,
+    /// nothing skipped, [`DEFAULT_MAX_ITEM_BYTES`], hashing on the CPU in the decode workers.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decode threads (default: the number of cores; at least 1).
+    #[must_use]
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Length of each queue between stages (default [`DEFAULT_QUEUE_LEN`]; at least 1).
+    #[must_use]
+    pub fn queue_len(mut self, n: usize) -> Self {
+        self.queue_len = n.max(1);
+        self
+    }
+
+    /// Compute the 8 dihedral hashes (default `false`).
+    #[must_use]
+    pub fn dihedral(mut self, yes: bool) -> Self {
+        self.dihedral = yes;
+        self
+    }
+
+    /// Process only the items of this shard (default: all).
+    #[must_use]
+    pub fn shard(mut self, shard: Option<Shard>) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    /// Skip these ids, e.g. those already in the store on resume (default: none).
+    #[must_use]
+    pub fn skip(mut self, ids: SkipSet) -> Self {
+        self.skip = Some(ids);
+        self
+    }
+
+    /// Largest item in bytes; larger ones fail without being read (default
+    /// [`DEFAULT_MAX_ITEM_BYTES`]).
+    #[must_use]
+    pub fn max_item_bytes(mut self, n: u64) -> Self {
+        self.max_item_bytes = n;
+        self
+    }
+
+    /// Hash in batches on a separate stage with this hasher (a GPU backend) instead of on the
+    /// CPU inside the decode workers (default).
+    #[must_use]
+    pub fn batch_hasher(mut self, hasher: Box<dyn BatchHasher>) -> Self {
+        self.batch_hasher = Some(hasher);
+        self
+    }
+
+    fn wants(&self, id: &str) -> bool {
+        wants(self.shard, self.skip.as_ref(), id)
+    }
+
+    /// Items the sources will yield after sharding and skipping, when cheap to know (files
+    /// and manifests; `None` with directories or archives).
+    ///
+    /// # Errors
+    /// A manifest that cannot be read.
+    pub fn count(&self, sources: &[Source]) -> Result<Option<u64>> {
+        source::count(sources, &mut |id| self.wants(id))
+    }
+
+    /// Runs the pipeline: every item of `sources` (in this shard, not skipped) reaches `sink`
+    /// exactly once, in input order, as hashes or as a failure; `progress` is called after each.
+    ///
+    /// One bad item never stops the run. Time is linear in the input; memory is bounded as
+    /// described on [`Pipeline`].
+    ///
+    /// # Errors
+    /// A source that cannot be listed or opened ([`Error::Io`], [`Error::BadInput`]) or a sink
+    /// error. The sink is finished (the store sealed) before the error is returned, so a
+    /// resumed run keeps the work done.
+    pub fn run(
+        mut self,
+        sources: &[Source],
+        decoder: &dyn Decoder,
+        sink: &mut dyn Sink,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<Report> {
+        let start = Instant::now();
+        let total = self.count(sources)?;
+        let skipped = AtomicU64::new(0);
+        let threads = self.threads;
+        let queue_len = self.queue_len;
+        let dihedral = self.dihedral;
+        let max_item_bytes = self.max_item_bytes;
+        let batch_hasher = self.batch_hasher.take();
+        let shard = self.shard;
+        let skip = self.skip.take();
+        let skip = skip.as_ref();
+        let (raw_tx, raw_rx) = sync_channel::<(u64, RawItem)>(queue_len);
+        let (res_tx, res_rx) = sync_channel::<(u64, String, Outcome)>(queue_len);
+        // Only the workers own the receiver, so when they all stop (the sink failed) the
+        // reader's next send fails and it stops too.
+        let raw_rx = Arc::new(Mutex::new(raw_rx));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("imprint-decode-{i}"))
+            .build()?;
+
+        let mut report = Report::default();
+        let mut sink_error = None;
+        let reader_result = std::thread::scope(|s| {
+            let skipped = &skipped;
+            let reader = std::thread::Builder::new()
+                .name("imprint-read".into())
+                .spawn_scoped(s, move || {
+                    let mut seq = 0u64;
+                    source::walk(
+                        sources,
+                        max_item_bytes,
+                        &mut |id| {
+                            let w = wants(shard, skip, id);
+                            if !w {
+                                skipped.fetch_add(1, Ordering::Relaxed);
+                            }
+                            w
+                        },
+                        &mut |item| {
+                            let ok = raw_tx.send((seq, item)).is_ok();
+                            seq += 1;
+                            ok
+                        },
+                    )
+                })
+                .map_err(|source| Error::Io {
+                    path: "<reader thread>".into(),
+                    source,
+                })?;
+
+            match batch_hasher {
+                None => {
+                    let res_tx = res_tx;
+                    let pool = &pool;
+                    s.spawn(move || {
+                        pool.scope(|ps| {
+                            for _ in 0..threads {
+                                let res_tx = res_tx.clone();
+                                let raw_rx = Arc::clone(&raw_rx);
+                                ps.spawn(move |_| {
+                                    fused_worker(&raw_rx, &res_tx, decoder, dihedral)
+                                });
+                            }
+                        });
+                    });
+                }
+                Some(mut hasher) => {
+                    let (dec_tx, dec_rx) = sync_channel::<Decoded>(threads);
+                    let pool = &pool;
+                    s.spawn(move || {
+                        pool.scope(|ps| {
+                            for _ in 0..threads {
+                                let dec_tx = dec_tx.clone();
+                                let raw_rx = Arc::clone(&raw_rx);
+                                ps.spawn(move |_| decode_worker(&raw_rx, &dec_tx, decoder));
+                            }
+                        });
+                    });
+                    s.spawn(move || batch_stage(&dec_rx, &res_tx, hasher.as_mut(), dihedral));
+                }
+            }
+
+            // Writer: restore input order, feed the sink.
+            let mut pending: BTreeMap<u64, (String, Outcome)> = BTreeMap::new();
+            let mut next = 0u64;
+            'recv: for (seq, id, outcome) in res_rx.iter() {
+                pending.insert(seq, (id, outcome));
+                while let Some((id, outcome)) = pending.remove(&next) {
+                    next += 1;
+                    if outcome.is_ok() {
+                        report.num_ok += 1;
+                    } else {
+                        report.num_failed += 1;
+                    }
+                    if let Err(e) = sink.accept(&id, &outcome) {
+                        sink_error = Some(e);
+                        break 'recv;
+                    }
+                    progress(&Progress {
+                        num_ok: report.num_ok,
+                        num_failed: report.num_failed,
+                        num_skipped: skipped.load(Ordering::Relaxed),
+                        total,
+                    });
+                }
+            }
+            // Dropping the receiver makes the workers, then the reader, stop on their next send.
+            drop(res_rx);
+            reader
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+        report.num_skipped = skipped.load(Ordering::Relaxed);
+        let finished = sink.finish();
+        report.elapsed = start.elapsed();
+        if let Some(e) = sink_error {
+            return Err(e);
+        }
+        reader_result?;
+        finished?;
+        Ok(report)
+    }
+}
+
+fn wants(shard: Option<Shard>, skip: Option<&SkipSet>, id: &str) -> bool {
+    shard.is_none_or(|s| s.contains(id)) && !skip.is_some_and(|s| s.contains(id))
+}
+
+fn next_raw(rx: &Mutex<Receiver<(u64, RawItem)>>) -> Option<(u64, RawItem)> {
+    // A poisoned lock means another worker panicked; the scope re-raises that panic.
+    rx.lock().ok()?.recv().ok()
+}
+
+fn read_outcome(
+    bytes: std::result::Result<Vec<u8>, ReadFailure>,
+) -> std::result::Result<Vec<u8>, ItemError> {
+    bytes.map_err(|f| match f {
+        ReadFailure::Io(e) => ItemError::Read(e),
+        ReadFailure::TooLarge { len, max } => ItemError::TooLarge { len, max },
+    })
+}
+
+fn decode_one(
+    decoder: &dyn Decoder,
+    raw: RawItem,
+) -> (String, std::result::Result<OwnedImage, ItemError>) {
+    let img = read_outcome(raw.bytes).and_then(|b| decoder.decode(&b).map_err(ItemError::Decode));
+    (raw.id, img)
+}
+
+fn fused_worker(
+    rx: &Mutex<Receiver<(u64, RawItem)>>,
+    tx: &SyncSender<(u64, String, Outcome)>,
+    decoder: &dyn Decoder,
+    dihedral: bool,
+) {
+    let mut hasher = CpuHasher::new();
+    let mut out = Vec::with_capacity(1);
+    while let Some((seq, raw)) = next_raw(rx) {
+        let (id, img) = decode_one(decoder, raw);
+        let outcome = img.and_then(|img| {
+            let r = img.as_image_ref()?;
+            hasher.hash_batch(&[r], dihedral, &mut out);
+            Ok(out[0])
+        });
+        if tx.send((seq, id, outcome)).is_err() {
+            return;
+        }
+    }
+}
+
+type Decoded = (u64, String, std::result::Result<OwnedImage, ItemError>);
+
+fn decode_worker(
+    rx: &Mutex<Receiver<(u64, RawItem)>>,
+    tx: &SyncSender<Decoded>,
+    decoder: &dyn Decoder,
+) {
+    while let Some((seq, raw)) = next_raw(rx) {
+        let (id, img) = decode_one(decoder, raw);
+        if tx.send((seq, id, img)).is_err() {
+            return;
+        }
+    }
+}
+
+fn batch_stage(
+    rx: &Receiver<Decoded>,
+    tx: &SyncSender<(u64, String, Outcome)>,
+    hasher: &mut dyn BatchHasher,
+    dihedral: bool,
+) {
+    let max = hasher.max_batch().max(1);
+    let mut batch: Vec<(u64, String, OwnedImage)> = Vec::with_capacity(max);
+    let mut out = Vec::with_capacity(max);
+    loop {
+        // Block for the first item, then take what is ready, up to a full batch.
+        let mut closed = false;
+        let mut first = Some(rx.recv());
+        while batch.len() < max {
+            let msg = match first.take() {
+                Some(Ok(m)) => m,
+                Some(Err(_)) => {
+                    closed = true;
+                    break;
+                }
+                None => match rx.try_recv() {
+                    Ok(m) => m,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                },
+            };
+            let (seq, id, img) = msg;
+            match img.and_then(|i| {
+                i.as_image_ref()?;
+                Ok(i)
+            }) {
+                Ok(i) => batch.push((seq, id, i)),
+                Err(e) => {
+                    if tx.send((seq, id, Err(e))).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let refs: Vec<ImageRef<'_>> = batch
+                .iter()
+                .filter_map(|(_, _, i)| i.as_image_ref().ok())
+                .collect();
+            hasher.hash_batch(&refs, dihedral, &mut out);
+            drop(refs);
+            let mut results = out.drain(..);
+            for (seq, id, _) in batch.drain(..) {
+                // A hasher that returns too few results fails the rest, so no item is lost.
+                let outcome = results.next().ok_or(ItemError::MissingResult);
+                if tx.send((seq, id, outcome)).is_err() {
+                    return;
+                }
+            }
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::PixelLayout;
+    use crate::pipeline::{DecodeFailure, VecSink};
+
+    /// "Decodes" 3 bytes `[w, h, seed]` into a gray gradient; anything else fails.
+    fn synthetic(bytes: &[u8]) -> std::result::Result<OwnedImage, DecodeFailure> {
+        let [w, h, seed] = *bytes else {
+            return Err(DecodeFailure("not a synthetic image".into()));
+        };
+        let (w, h) = (u32::from(w), u32::from(h));
+        let pixels = (0..w * h)
+            .map(|i| ((i % w) * 3 + (i / w) * u32::from(seed)) as u8)
+            .collect();
+        Ok(OwnedImage {
+            width: w,
+            height: h,
+            layout: PixelLayout::Gray8,
+            pixels,
+        })
+    }
+
+    struct Batched(CpuHasher);
+    impl BatchHasher for Batched {
+        fn max_batch(&self) -> usize {
+            8
+        }
+        fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>) {
+            out.clear();
+            let mut one = Vec::new();
+            for i in images {
+                self.0.hash_batch(&[*i], dihedral, &mut one);
+                out.push(one[0]);
+            }
+        }
+    }
+
+    fn corpus(dir: &std::path::Path, n: u8) -> Vec<Source> {
+        (0..n)
+            .map(|k| {
+                let p = dir.join(format!("{k:03}"));
+                let bytes = if k % 9 == 4 {
+                    vec![1, 2]
+                } else {
+                    vec![40 + k % 50, 70, k]
+                };
+                std::fs::write(&p, bytes).expect("write");
+                Source::File(p)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fused_and_batched_paths_agree_in_input_order() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let sources = corpus(d.path(), 60);
+        let mut a = VecSink::default();
+        let ra = Pipeline::new()
+            .threads(3)
+            .queue_len(2)
+            .run(&sources, &synthetic, &mut a, &mut |_| {})
+            .expect("run");
+        let mut b = VecSink::default();
+        let rb = Pipeline::new()
+            .threads(2)
+            .queue_len(1)
+            .batch_hasher(Box::new(Batched(CpuHasher::new())))
+            .run(&sources, &synthetic, &mut b, &mut |_| {})
+            .expect("run");
+        assert_eq!(a.items, b.items);
+        assert_eq!((ra.num_ok, ra.num_failed), (rb.num_ok, rb.num_failed));
+        assert_eq!(ra.num_failed, 7);
+        let ids: Vec<_> = a.items.iter().map(|(id, _)| id.clone()).collect();
+        let want: Vec<_> = sources
+            .iter()
+            .map(|s| s.path().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(ids, want);
+    }
+
+    #[test]
+    fn shards_and_skips_are_counted() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let sources = corpus(d.path(), 30);
+        let mut total = 0;
+        for i in 0..3 {
+            let p = Pipeline::new().shard(Some(Shard::new(i, 3).expect("valid")));
+            let expected = p.count(&sources).expect("count");
+            let r = p
+                .run(&sources, &synthetic, &mut VecSink::default(), &mut |_| {})
+                .expect("run");
+            assert_eq!(Some(r.num_ok + r.num_failed), expected);
+            assert_eq!(r.num_ok + r.num_failed + r.num_skipped, 30);
+            total += r.num_ok + r.num_failed;
+        }
+        assert_eq!(total, 30);
+    }
+
+    struct FailingSink(usize, bool);
+    impl Sink for FailingSink {
+        fn accept(&mut self, _: &str, _: &Outcome) -> Result<()> {
+            self.0 += 1;
+            if self.0 == 5 {
+                return Err(Error::BadInput {
+                    path: "sink".into(),
+                    what: "test".into(),
+                    detail: "full".into(),
+                });
+            }
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<()> {
+            self.1 = true;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_sink_error_stops_the_run_after_finishing_the_sink() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let sources = corpus(d.path(), 100);
+        let mut sink = FailingSink(0, false);
+        let r = Pipeline::new()
+            .queue_len(1)
+            .run(&sources, &synthetic, &mut sink, &mut |_| {});
+        assert!(matches!(r, Err(Error::BadInput { .. })));
+        assert_eq!(sink.0, 5);
+        assert!(sink.1);
+    }
+}

@@ -1,0 +1,116 @@
+//! Where outcomes go: the [`Sink`] trait, the store sink, and the run [`Report`].
+
+use super::stage::{Hashes, ItemError};
+use crate::store::StoreWriter;
+use std::time::Duration;
+
+/// Receives each item's outcome, in input order, on one thread.
+pub trait Sink {
+    /// Takes one outcome. An error stops the run.
+    ///
+    /// # Errors
+    /// Whatever makes the sink unusable (e.g. the store cannot be written).
+    fn accept(&mut self, id: &str, outcome: &Result<Hashes, ItemError>) -> crate::Result<()>;
+
+    /// Called once after the last item, before the run returns.
+    ///
+    /// # Errors
+    /// As [`Sink::accept`].
+    fn finish(&mut self) -> crate::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends every outcome to a store: hashes as hash records, failures as error records.
+#[derive(Debug)]
+pub struct StoreSink {
+    writer: Option<StoreWriter>,
+}
+
+impl StoreSink {
+    /// Wraps a writer; [`Sink::finish`] seals and fsyncs it.
+    #[must_use]
+    pub fn new(writer: StoreWriter) -> Self {
+        StoreSink {
+            writer: Some(writer),
+        }
+    }
+}
+
+impl Sink for StoreSink {
+    fn accept(&mut self, id: &str, outcome: &Result<Hashes, ItemError>) -> crate::Result<()> {
+        let Some(w) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        match outcome {
+            Ok(Hashes::Plain(h)) => w.append_hash(id, h)?,
+            Ok(Hashes::Dihedral(d)) => w.append_dihedral(id, d)?,
+            Err(e) => w.append_error(id, &e.to_string())?,
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> crate::Result<()> {
+        if let Some(w) = self.writer.take() {
+            w.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects outcomes in memory (tests, small runs).
+#[derive(Debug, Default)]
+pub struct VecSink {
+    /// `(id, hashes or the failure text)` in input order.
+    pub items: Vec<(String, Result<Hashes, String>)>,
+}
+
+impl Sink for VecSink {
+    fn accept(&mut self, id: &str, outcome: &Result<Hashes, ItemError>) -> crate::Result<()> {
+        let o = match outcome {
+            Ok(h) => Ok(*h),
+            Err(e) => Err(e.to_string()),
+        };
+        self.items.push((id.to_owned(), o));
+        Ok(())
+    }
+}
+
+/// Counts of a finished run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Report {
+    /// Items hashed.
+    pub num_ok: u64,
+    /// Items that failed (read, decode), each recorded by the sink.
+    pub num_failed: u64,
+    /// Items skipped: outside this shard, or already in the store on resume.
+    pub num_skipped: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+impl Report {
+    /// Items processed (hashed or failed) per second of wall time.
+    #[must_use]
+    pub fn images_per_sec(&self) -> f64 {
+        let s = self.elapsed.as_secs_f64();
+        if s > 0.0 {
+            (self.num_ok + self.num_failed) as f64 / s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Progress so far, passed to the run's progress callback after each item.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Items hashed.
+    pub num_ok: u64,
+    /// Items failed.
+    pub num_failed: u64,
+    /// Items skipped.
+    pub num_skipped: u64,
+    /// Items this run will process, when known in advance.
+    pub total: Option<u64>,
+}

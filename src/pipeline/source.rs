@@ -1,0 +1,421 @@
+//! Inputs: image files, directory trees, manifests and tar archives, each item with a stable id.
+//!
+//! | source | item id | order |
+//! |---|---|---|
+//! | file | the path as given | — |
+//! | directory | the path of each file under it, as `root/sub/name` | sorted by name at each level |
+//! | manifest, one path per line | the line | file order |
+//! | manifest `.csv`, `id,path` | the `id` column | file order |
+//! | tar archive | `archive-path:member-path` | archive order, streamed |
+//!
+//! Relative paths in a manifest are resolved against the manifest's directory. Blank lines and
+//! lines starting with `#` are skipped, as is a CSV header line `id,path`. Directory symlinks are
+//! not followed (no cycles); file symlinks are.
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Default cap on the bytes of one item: larger files become error records instead of
+/// allocations (the largest camera JPEGs are around 50 MB).
+pub const DEFAULT_MAX_ITEM_BYTES: u64 = 256 << 20;
+
+/// One input of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// A single image file.
+    File(PathBuf),
+    /// Every file under a directory, recursively, in sorted order.
+    Dir(PathBuf),
+    /// A manifest: one path per line, or `id,path` rows when the name ends in `.csv`.
+    Manifest(PathBuf),
+    /// A tar archive read as a stream; each regular member is an item.
+    Tar(PathBuf),
+}
+
+impl Source {
+    /// Classifies a path: a directory, a `.tar` archive, or else an image file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the path cannot be inspected.
+    pub fn detect(path: &Path) -> Result<Source> {
+        let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(if meta.is_dir() {
+            Source::Dir(path.to_owned())
+        } else if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("tar"))
+        {
+            Source::Tar(path.to_owned())
+        } else {
+            Source::File(path.to_owned())
+        })
+    }
+
+    /// The path of this source.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        match self {
+            Source::File(p) | Source::Dir(p) | Source::Manifest(p) | Source::Tar(p) => p,
+        }
+    }
+}
+
+/// Why an item's bytes could not be read.
+#[derive(Debug)]
+pub(crate) enum ReadFailure {
+    Io(std::io::Error),
+    TooLarge { len: u64, max: u64 },
+}
+
+/// One item as read: its id and its bytes (or why they could not be read).
+pub(crate) struct RawItem {
+    pub id: String,
+    pub bytes: std::result::Result<Vec<u8>, ReadFailure>,
+}
+
+/// Reads a file into memory, refusing files over `max` bytes before allocating.
+fn read_file(path: &Path, max: u64) -> std::result::Result<Vec<u8>, ReadFailure> {
+    let f = File::open(path).map_err(ReadFailure::Io)?;
+    let len = f.metadata().map_err(ReadFailure::Io)?.len();
+    if len > max {
+        return Err(ReadFailure::TooLarge { len, max });
+    }
+    read_capped(f, len, max)
+}
+
+fn read_capped(r: impl Read, len_hint: u64, max: u64) -> std::result::Result<Vec<u8>, ReadFailure> {
+    // len_hint <= max, which bounds the allocation.
+    let mut buf = Vec::with_capacity(usize::try_from(len_hint.min(max)).unwrap_or(0));
+    let n = r
+        .take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(ReadFailure::Io)?;
+    if n as u64 > max {
+        return Err(ReadFailure::TooLarge { len: n as u64, max });
+    }
+    Ok(buf)
+}
+
+fn path_id(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Walks all sources in order, calling `emit` for each item that `want(id)` accepts; items it
+/// rejects are counted with `skip` and never read. `emit` returns `false` to stop early.
+///
+/// # Errors
+/// A source that cannot be opened or listed, a manifest with a bad line, or a tar archive that
+/// cannot be read past its start.
+pub(crate) fn walk(
+    sources: &[Source],
+    max_item_bytes: u64,
+    want: &mut dyn FnMut(&str) -> bool,
+    emit: &mut dyn FnMut(RawItem) -> bool,
+) -> Result<()> {
+    let mut w = Walker {
+        max: max_item_bytes,
+        want,
+        emit,
+        stopped: false,
+    };
+    for s in sources {
+        match s {
+            Source::File(p) => w.file(path_id(p), p),
+            Source::Dir(p) => w.dir(p)?,
+            Source::Manifest(p) => w.manifest(p)?,
+            Source::Tar(p) => w.tar(p)?,
+        }
+        if w.stopped {
+            break;
+        }
+    }
+    Ok(())
+}
+
+struct Walker<'a> {
+    max: u64,
+    want: &'a mut dyn FnMut(&str) -> bool,
+    emit: &'a mut dyn FnMut(RawItem) -> bool,
+    stopped: bool,
+}
+
+impl Walker<'_> {
+    fn file(&mut self, id: String, path: &Path) {
+        if self.stopped || !(self.want)(&id) {
+            return;
+        }
+        let bytes = read_file(path, self.max);
+        self.stopped = !(self.emit)(RawItem { id, bytes });
+    }
+
+    fn dir(&mut self, dir: &Path) -> Result<()> {
+        let io = |source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        let mut entries = Vec::new();
+        for e in std::fs::read_dir(dir).map_err(io)? {
+            let e = e.map_err(io)?;
+            let is_dir = e.file_type().map_err(io)?.is_dir();
+            entries.push((e.file_name(), is_dir));
+        }
+        entries.sort();
+        for (name, is_dir) in entries {
+            if self.stopped {
+                break;
+            }
+            let p = dir.join(&name);
+            if is_dir {
+                self.dir(&p)?;
+            } else {
+                self.file(path_id(&p), &p);
+            }
+        }
+        Ok(())
+    }
+
+    fn manifest(&mut self, path: &Path) -> Result<()> {
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let base = path.parent().unwrap_or(Path::new("")).to_owned();
+        let csv = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let reader = BufReader::new(File::open(path).map_err(io)?);
+        for (n, line) in reader.lines().enumerate() {
+            if self.stopped {
+                break;
+            }
+            let line = line.map_err(io)?;
+            let Some((id, rel)) =
+                parse_manifest_line(&line, csv, n == 0).map_err(|detail| Error::BadInput {
+                    path: path.to_owned(),
+                    what: format!("line {}", n + 1),
+                    detail: detail.to_owned(),
+                })?
+            else {
+                continue;
+            };
+            let file = base.join(rel);
+            self.file(id.to_owned(), &file);
+        }
+        Ok(())
+    }
+
+    fn tar(&mut self, path: &Path) -> Result<()> {
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let f = File::open(path).map_err(io)?;
+        let mut archive = tar::Archive::new(BufReader::with_capacity(1 << 20, f));
+        let prefix = path_id(path);
+        for entry in archive.entries().map_err(io)? {
+            if self.stopped {
+                break;
+            }
+            // A damaged archive stops this archive but not the run: later members cannot be
+            // found reliably, and the error is reported as an item so the run records it.
+            let mut entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    let id = format!("{prefix}:");
+                    if (self.want)(&id) {
+                        self.stopped = !(self.emit)(RawItem {
+                            id,
+                            bytes: Err(ReadFailure::Io(e)),
+                        });
+                    }
+                    break;
+                }
+            };
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let member = match entry.path() {
+                Ok(p) => path_id(&p),
+                Err(_) => String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
+            };
+            let id = format!("{prefix}:{member}");
+            if !(self.want)(&id) {
+                continue; // the archive skips the unread member data
+            }
+            let len = entry.size();
+            let bytes = if len > self.max {
+                Err(ReadFailure::TooLarge { len, max: self.max })
+            } else {
+                read_capped(&mut entry, len, self.max)
+            };
+            self.stopped = !(self.emit)(RawItem { id, bytes });
+        }
+        Ok(())
+    }
+}
+
+/// Splits a manifest line into `(id, path)`; `None` for blank, comment and CSV header lines.
+fn parse_manifest_line(
+    line: &str,
+    csv: bool,
+    first: bool,
+) -> std::result::Result<Option<(&str, &str)>, &'static str> {
+    let line = line.trim_end_matches('\r');
+    if line.trim().is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    if !csv {
+        return Ok(Some((line, line)));
+    }
+    let (id, path) = line
+        .split_once(',')
+        .ok_or("expected `id,path` (no comma found)")?;
+    if first && id == "id" && path == "path" {
+        return Ok(None);
+    }
+    if id.is_empty() || path.is_empty() {
+        return Err("empty id or path");
+    }
+    Ok(Some((id, path)))
+}
+
+/// Counts the items the sources will produce that `want` accepts, when that is cheap: files
+/// and manifests (one pass over the lines). `None` when a directory or archive is present.
+///
+/// # Errors
+/// As [`walk`] for manifests.
+pub(crate) fn count(sources: &[Source], want: &mut dyn FnMut(&str) -> bool) -> Result<Option<u64>> {
+    let mut n = 0u64;
+    for s in sources {
+        match s {
+            Source::File(p) => n += u64::from(want(&path_id(p))),
+            Source::Manifest(p) => {
+                let io = |source| Error::Io {
+                    path: p.to_owned(),
+                    source,
+                };
+                let csv = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+                let reader = BufReader::new(File::open(p).map_err(io)?);
+                for (i, line) in reader.lines().enumerate() {
+                    let line = line.map_err(io)?;
+                    if let Ok(Some((id, _))) = parse_manifest_line(&line, csv, i == 0) {
+                        n += u64::from(want(id));
+                    }
+                }
+            }
+            Source::Dir(_) | Source::Tar(_) => return Ok(None),
+        }
+    }
+    Ok(Some(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(sources: &[Source]) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        walk(sources, 1 << 20, &mut |_| true, &mut |it| {
+            out.push((it.id, it.bytes.map(|b| b.len()).unwrap_or(usize::MAX)));
+            true
+        })
+        .expect("walk");
+        out
+    }
+
+    #[test]
+    fn directories_walk_in_sorted_order() {
+        let d = tempfile::tempdir().expect("tempdir");
+        for p in ["b/2", "b/10", "a", "c/x/y"] {
+            let f = d.path().join(p);
+            std::fs::create_dir_all(f.parent().expect("has parent")).expect("mkdir");
+            std::fs::write(&f, p).expect("write");
+        }
+        let root = d.path().to_string_lossy().into_owned();
+        let ids: Vec<String> = collect(&[Source::Dir(d.path().to_owned())])
+            .into_iter()
+            .map(|(id, _)| id[root.len() + 1..].to_owned())
+            .collect();
+        assert_eq!(ids, ["a", "b/10", "b/2", "c/x/y"]);
+    }
+
+    #[test]
+    fn manifests_plain_and_csv() {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::write(d.path().join("img.jpg"), b"1234").expect("write");
+        std::fs::write(d.path().join("list.txt"), "# c\nimg.jpg\n\nmissing.jpg\r\n")
+            .expect("write");
+        std::fs::write(d.path().join("list.csv"), "id,path\nk1,img.jpg\nk2,nope\n").expect("write");
+        let got = collect(&[
+            Source::Manifest(d.path().join("list.txt")),
+            Source::Manifest(d.path().join("list.csv")),
+        ]);
+        assert_eq!(
+            got,
+            [
+                ("img.jpg".into(), 4),
+                ("missing.jpg".into(), usize::MAX),
+                ("k1".into(), 4),
+                ("k2".into(), usize::MAX)
+            ]
+        );
+        let n = count(&[Source::Manifest(d.path().join("list.csv"))], &mut |id| {
+            id == "k1"
+        })
+        .expect("count");
+        assert_eq!(n, Some(1));
+        std::fs::write(d.path().join("bad.csv"), "no comma\n").expect("write");
+        let err = walk(
+            &[Source::Manifest(d.path().join("bad.csv"))],
+            1 << 20,
+            &mut |_| true,
+            &mut |_| true,
+        );
+        assert!(matches!(err, Err(Error::BadInput { .. })));
+    }
+
+    #[test]
+    fn tar_members_are_items_and_skipped_ones_are_not_read() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let tar_path = d.path().join("shard.tar");
+        let mut b = tar::Builder::new(File::create(&tar_path).expect("create"));
+        for (name, data) in [
+            ("x/a.png", &b"aaaa"[..]),
+            ("b.jpg", b"bb"),
+            ("big", &[0u8; 100]),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).expect("append");
+        }
+        b.finish().expect("finish");
+        drop(b);
+        let prefix = tar_path.to_string_lossy().into_owned();
+        let mut out = Vec::new();
+        walk(
+            &[Source::Tar(tar_path.clone())],
+            50,
+            &mut |id| !id.ends_with("b.jpg"),
+            &mut |it| {
+                out.push((it.id, it.bytes.map(|b| b.len()).ok()));
+                true
+            },
+        )
+        .expect("walk");
+        assert_eq!(
+            out,
+            [
+                (format!("{prefix}:x/a.png"), Some(4)),
+                (format!("{prefix}:big"), None)
+            ]
+        );
+    }
+}

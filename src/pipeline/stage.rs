@@ -1,0 +1,221 @@
+//! The decode and hash stages: the [`Decoder`] and [`BatchHasher`] traits, the CPU hasher, and
+//! the per-item outcome types.
+
+use crate::decode::DecodeOptions;
+use crate::hash::{
+    Convention, DihedralHashes, HashError, ImageRef, PdqHash, PdqHasher, PixelLayout,
+};
+use std::fmt;
+
+/// A decoded image that owns its 8-bit pixels (rows packed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedImage {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Pixel layout.
+    pub layout: PixelLayout,
+    /// Packed pixels.
+    pub pixels: Vec<u8>,
+}
+
+impl OwnedImage {
+    /// Borrows the pixels for hashing.
+    ///
+    /// # Errors
+    /// [`HashError::BufferSize`] when the pixel count does not match the size.
+    pub fn as_image_ref(&self) -> Result<ImageRef<'_>, HashError> {
+        ImageRef::new(self.width, self.height, self.layout, &self.pixels)
+    }
+}
+
+/// Turns file bytes into pixels. Called from many threads at once.
+pub trait Decoder: Sync {
+    /// Decodes one image.
+    ///
+    /// # Errors
+    /// Whatever stops decoding; its `Display` text becomes the item's stored cause.
+    fn decode(&self, bytes: &[u8]) -> Result<OwnedImage, DecodeFailure>;
+}
+
+/// Why an item could not be decoded, as text for its error record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeFailure(pub String);
+
+impl fmt::Display for DecodeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<F> Decoder for F
+where
+    F: Fn(&[u8]) -> Result<OwnedImage, DecodeFailure> + Sync,
+{
+    fn decode(&self, bytes: &[u8]) -> Result<OwnedImage, DecodeFailure> {
+        self(bytes)
+    }
+}
+
+/// The hashes computed for one item.
+// Results are moved a few times each through bounded queues; boxing the dihedral variant
+// would add an allocation per item for no memory gain.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hashes {
+    /// Hash and quality.
+    Plain(PdqHash),
+    /// The 8 dihedral hashes and quality.
+    Dihedral(DihedralHashes),
+}
+
+impl Hashes {
+    /// The hash of the image as it is, with its quality.
+    #[must_use]
+    pub fn primary(&self) -> PdqHash {
+        match self {
+            Hashes::Plain(h) => *h,
+            Hashes::Dihedral(d) => PdqHash {
+                hash: d.hashes[0],
+                quality: d.quality,
+            },
+        }
+    }
+}
+
+/// Hashes batches of decoded images: the CPU now, a GPU backend later.
+///
+/// The pipeline hands each implementation batches of at most [`BatchHasher::max_batch`]
+/// images and stores the results in order.
+pub trait BatchHasher: Send {
+    /// The largest batch this hasher takes; the pipeline sends smaller ones when input is slow.
+    fn max_batch(&self) -> usize;
+
+    /// Hashes `images` in order, pushing one result per image into `out` (which is cleared
+    /// first).
+    fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>);
+}
+
+/// The CPU reference hasher as a [`BatchHasher`]: hashes a batch sequentially on the calling
+/// thread with one reusable [`PdqHasher`]. The pipeline runs one per decode worker.
+#[derive(Debug, Default)]
+pub struct CpuHasher {
+    inner: PdqHasher,
+}
+
+impl CpuHasher {
+    /// A hasher with empty working memory.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl BatchHasher for CpuHasher {
+    fn max_batch(&self) -> usize {
+        1
+    }
+
+    fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>) {
+        out.clear();
+        for img in images {
+            out.push(if dihedral {
+                Hashes::Dihedral(self.inner.hash_dihedral(*img))
+            } else {
+                Hashes::Plain(self.inner.hash(*img))
+            });
+        }
+    }
+}
+
+/// Why one item has no hash.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ItemError {
+    /// Its bytes could not be read.
+    #[error("read failed: {0}")]
+    Read(std::io::Error),
+    /// It is larger than the per-item limit.
+    #[error("item is {len} bytes, over the limit of {max}")]
+    TooLarge {
+        /// Its size.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// It could not be decoded.
+    #[error("decode failed: {0}")]
+    Decode(DecodeFailure),
+    /// The batch hasher returned fewer results than it was given images.
+    #[error("the hashing backend returned no result for this item")]
+    MissingResult,
+    /// The decoder returned inconsistent pixels.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+/// The engine's decoder ([`crate::decode::decode`]) with a hashing [`Convention`].
+#[derive(Clone, Debug, Default)]
+pub struct StandardDecoder {
+    /// Decoding settings (pixel limit, EXIF, fast JPEG scaling).
+    pub options: DecodeOptions,
+    /// How the decoded image is prepared before hashing.
+    pub convention: Convention,
+}
+
+impl Decoder for StandardDecoder {
+    fn decode(&self, bytes: &[u8]) -> Result<OwnedImage, DecodeFailure> {
+        let img = crate::decode::decode(bytes, &self.options)
+            .map_err(|e| DecodeFailure(e.to_string()))?;
+        if self.convention == Convention::FullResolution {
+            return Ok(OwnedImage {
+                width: img.width,
+                height: img.height,
+                layout: img.layout,
+                pixels: img.pixels,
+            });
+        }
+        let prepared = self.convention.prepare(img.as_image_ref());
+        let r = prepared.image();
+        Ok(OwnedImage {
+            width: r.width(),
+            height: r.height(),
+            layout: r.layout(),
+            pixels: r.pixels().to_vec(),
+        })
+    }
+}
+
+/// The backend-choosing hasher ([`crate::BatchHasher`]) as a pipeline stage: batches go to the
+/// GPU when one is in use. Should the GPU fail under `Backend::Gpu`, the batch is hashed on the
+/// CPU and the failure logged, so no item is lost.
+impl BatchHasher for crate::BatchHasher {
+    fn max_batch(&self) -> usize {
+        if self.is_gpu() {
+            GPU_PIPELINE_BATCH
+        } else {
+            1
+        }
+    }
+
+    fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>) {
+        out.clear();
+        let done = if dihedral {
+            self.hash_batch_dihedral(images)
+                .map(|v| out.extend(v.into_iter().map(Hashes::Dihedral)))
+        } else {
+            crate::BatchHasher::hash_batch(self, images)
+                .map(|v| out.extend(v.into_iter().map(Hashes::Plain)))
+        };
+        if let Err(e) = done {
+            log::warn!("{e}; hashing this batch on the CPU");
+            out.clear();
+            CpuHasher::new().hash_batch(images, dihedral, out);
+        }
+    }
+}
+
+/// Images per GPU batch in the bulk pipeline: enough to keep the device busy, few enough that
+/// the decoded pixels waiting for it stay within a few hundred megabytes.
+pub const GPU_PIPELINE_BATCH: usize = 64;

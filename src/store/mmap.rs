@@ -1,0 +1,71 @@
+//! Memory-mapping a store file: the only `unsafe` code in the crate.
+
+#![allow(unsafe_code)]
+
+use super::error::{Result, StoreError};
+use super::format::HEADER_LEN;
+use super::reader::{parse_header, Store};
+use memmap2::{Mmap, MmapOptions};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+impl Store<Mmap> {
+    /// Opens a store file by mapping its header and complete blocks read-only.
+    ///
+    /// The header is read and validated with plain reads first; then only the header and the
+    /// complete blocks (`header_len + k × block_size` bytes) are mapped, never a partial tail.
+    ///
+    /// # mmap contract
+    /// A mapped file that another process truncates or rewrites is undefined behaviour. We uphold
+    /// it because the writer only appends whole blocks and never rewrites committed bytes; the
+    /// one exception is recovery on `--resume`, which truncates a torn tail, so do not resume a
+    /// store while another process reads it (a reader maps that tail only if it is a complete
+    /// torn block, which it then checks and ignores).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] naming the path, and the header errors of [`Store::from_bytes`].
+    ///
+    /// # Examples
+    /// ```
+    /// use imprint::store::{Store, StoreOptions, StoreWriter};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("hashes.imps");
+    /// StoreWriter::create(&path, &StoreOptions::new())?.finish()?;
+    /// let store = Store::open(&path)?;
+    /// assert_eq!(store.num_blocks(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(path: &Path) -> Result<Self> {
+        let io = |source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        let file_len = file.metadata().map_err(io)?.len();
+        if file_len < HEADER_LEN as u64 {
+            return Err(StoreError::Truncated {
+                needed: HEADER_LEN as u64,
+                available: file_len,
+            });
+        }
+        let mut head = [0u8; HEADER_LEN];
+        file.read_exact(&mut head).map_err(io)?;
+        let info = parse_header(&head)?;
+        let body = file_len - HEADER_LEN as u64;
+        let map_len = HEADER_LEN as u64 + body - body % u64::from(info.block_size);
+        let map_len = usize::try_from(map_len).map_err(|_| StoreError::Truncated {
+            needed: map_len,
+            available: usize::MAX as u64,
+        })?;
+        // SAFETY: the mapping is read-only and covers only the header and complete blocks that
+        // exist now. The mmap contract above (writers append whole blocks and never rewrite or
+        // truncate committed bytes; recovery is not run while readers map the file) is upheld by
+        // `StoreWriter` and documented for users; every byte is validated before use, so even
+        // unexpected contents give an error, not UB in safe code reading a stable mapping.
+        let map = unsafe { MmapOptions::new().len(map_len).map(&file) }.map_err(io)?;
+        let mut store = Store::from_bytes(map)?;
+        store.unmapped_tail_bytes = body % u64::from(info.block_size);
+        Ok(store)
+    }
+}

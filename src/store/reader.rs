@@ -1,0 +1,491 @@
+//! [`Store`]: a zero-copy view of a store's bytes.
+//!
+//! Opening checks the header, then drops a torn tail: a trailing partial block and any trailing
+//! complete blocks whose checksum or index is wrong, walking back from the end until a sealed
+//! block is found. That is O(1) for a store closed cleanly or after one crash. Blocks before the
+//! tail are trusted structurally only at use (every offset is checked, errors never panic);
+//! [`Store::verify`] checks every checksum.
+
+use super::error::{Result, Section, StoreError};
+use super::format::{
+    block_crc, le16, le32, BlockHeaderRaw, HeaderRaw, RecordRaw, BLOCK_HEADER_LEN,
+    BLOCK_SIZE_ALIGN, DIHEDRAL_RECORD_LEN, FORMAT_VERSION, HASH_ALGORITHM_PDQ256,
+    HEADER_FLAG_DIHEDRAL, HEADER_LEN, MAGIC, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE,
+    OLDEST_SUPPORTED_FORMAT_VERSION, RECORD_FLAG_ERROR, RECORD_LEN,
+};
+use crate::hash::{DihedralHashes, Pdq256, PdqHash};
+
+/// The layout a validated header describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreInfo {
+    /// Format version of the file.
+    pub format_version: u32,
+    /// Whether records carry the 8 dihedral hashes.
+    pub dihedral: bool,
+    /// Block size in bytes.
+    pub block_size: u32,
+    /// Record size in bytes.
+    pub record_size: u32,
+}
+
+/// Validates a header in the order of STYLE §7: length, magic, version, checksum, fields.
+pub(crate) fn parse_header(bytes: &[u8]) -> Result<StoreInfo> {
+    let Some(head) = bytes.get(..HEADER_LEN) else {
+        return Err(StoreError::Truncated {
+            needed: HEADER_LEN as u64,
+            available: bytes.len() as u64,
+        });
+    };
+    let mut magic = [0u8; 8];
+    magic.copy_from_slice(&head[..8]);
+    if magic != MAGIC {
+        return Err(StoreError::BadMagic { found: magic });
+    }
+    let raw: &HeaderRaw = bytemuck::try_from_bytes(head).map_err(|_| StoreError::Truncated {
+        needed: HEADER_LEN as u64,
+        available: bytes.len() as u64,
+    })?;
+    let version = le32(raw.format_version);
+    if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
+        return Err(StoreError::UnsupportedVersion {
+            found: version,
+            oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
+            newest: FORMAT_VERSION,
+        });
+    }
+    let expected = le32(raw.header_crc);
+    let actual = raw.compute_crc();
+    if expected != actual {
+        return Err(StoreError::ChecksumMismatch {
+            section: Section::Header,
+            expected,
+            actual,
+        });
+    }
+    let bad = |field, value: u32| StoreError::BadHeader {
+        field,
+        value: u64::from(value),
+    };
+    let header_len = le32(raw.header_len);
+    if header_len as usize != HEADER_LEN {
+        return Err(bad("header_len", header_len));
+    }
+    let flags = le32(raw.flags);
+    if flags & !HEADER_FLAG_DIHEDRAL != 0 {
+        return Err(bad("flags", flags));
+    }
+    let dihedral = flags & HEADER_FLAG_DIHEDRAL != 0;
+    let record_size = le32(raw.record_size);
+    let want = if dihedral {
+        DIHEDRAL_RECORD_LEN
+    } else {
+        RECORD_LEN
+    };
+    if record_size as usize != want {
+        return Err(bad("record_size", record_size));
+    }
+    let block_size = le32(raw.block_size);
+    if !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&block_size)
+        || !block_size.is_multiple_of(BLOCK_SIZE_ALIGN)
+    {
+        return Err(bad("block_size", block_size));
+    }
+    let algo = le32(raw.hash_algorithm);
+    if algo != HASH_ALGORITHM_PDQ256 {
+        return Err(bad("hash_algorithm", algo));
+    }
+    if raw.reserved != [0; 12] {
+        return Err(bad("reserved", 1));
+    }
+    Ok(StoreInfo {
+        format_version: version,
+        dihedral,
+        block_size,
+        record_size,
+    })
+}
+
+/// Whether a complete block is sealed: its checksum and index match.
+pub(crate) fn block_is_sealed(block: &[u8], index: u64) -> bool {
+    let Ok(h) = bytemuck::try_from_bytes::<BlockHeaderRaw>(&block[..BLOCK_HEADER_LEN]) else {
+        return false;
+    };
+    le32(h.crc) == block_crc(block) && u64::from(le32(h.block_index)) == index
+}
+
+/// Number of sealed blocks before the torn tail of `len` bytes of blocks, checking blocks from
+/// the end with `block_at`.
+pub(crate) fn count_sealed_blocks(
+    body_len: u64,
+    block_size: u32,
+    mut is_sealed: impl FnMut(u64) -> bool,
+) -> u64 {
+    let mut n = body_len / u64::from(block_size);
+    while n > 0 && !is_sealed(n - 1) {
+        n -= 1;
+    }
+    n
+}
+
+/// A read-only view of a store over any bytes: an mmap in production, a `Vec<u8>` in tests.
+///
+/// `Send + Sync` when `D` is. Records are read in place; nothing is copied but the hashes
+/// returned by value.
+#[derive(Debug)]
+pub struct Store<D> {
+    data: D,
+    info: StoreInfo,
+    num_blocks: u64,
+    /// Bytes of a partial last block that [`Store::open`] left unmapped.
+    pub(crate) unmapped_tail_bytes: u64,
+}
+
+/// Counts from [`Store::verify`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Sealed blocks checked.
+    pub num_blocks: u64,
+    /// Records, hashes and errors together.
+    pub num_records: u64,
+    /// Error records among them.
+    pub num_error_records: u64,
+    /// Bytes after the last sealed block, ignored (a torn tail from a crash).
+    pub torn_tail_bytes: u64,
+}
+
+impl<D: AsRef<[u8]>> Store<D> {
+    /// Validates the header and finds the sealed blocks; O(1) unless the tail is torn.
+    ///
+    /// # Errors
+    /// [`StoreError::Truncated`], [`StoreError::BadMagic`], [`StoreError::UnsupportedVersion`],
+    /// [`StoreError::ChecksumMismatch`] for the header, [`StoreError::BadHeader`].
+    ///
+    /// # Examples
+    /// ```
+    /// use imprint::store::{Store, StoreOptions, StoreWriter};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("hashes.imps");
+    /// let mut w = StoreWriter::create(&path, &StoreOptions::new())?;
+    /// w.append_error("a.jpg", "not an image")?;
+    /// w.finish()?;
+    /// let store = Store::from_bytes(std::fs::read(&path)?)?;
+    /// assert_eq!(store.records().count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_bytes(data: D) -> Result<Self> {
+        let bytes = data.as_ref();
+        let info = parse_header(bytes)?;
+        let body = &bytes[HEADER_LEN..];
+        let bs = info.block_size as usize;
+        let num_blocks = count_sealed_blocks(body.len() as u64, info.block_size, |i| {
+            // i < body.len() / bs, so the range is in bounds.
+            let start = i as usize * bs;
+            block_is_sealed(&body[start..start + bs], i)
+        });
+        Ok(Store {
+            data,
+            info,
+            num_blocks,
+            unmapped_tail_bytes: 0,
+        })
+    }
+
+    /// The header's layout.
+    #[must_use]
+    pub fn info(&self) -> StoreInfo {
+        self.info
+    }
+
+    /// Number of sealed blocks.
+    #[must_use]
+    pub fn num_blocks(&self) -> u64 {
+        self.num_blocks
+    }
+
+    /// Bytes of the file after the last sealed block (a torn tail), ignored.
+    #[must_use]
+    pub fn torn_tail_bytes(&self) -> u64 {
+        (self.data.as_ref().len() - HEADER_LEN) as u64
+            - self.num_blocks * u64::from(self.info.block_size)
+            + self.unmapped_tail_bytes
+    }
+
+    /// Length of the header and sealed blocks: what a resumed writer keeps.
+    #[must_use]
+    pub fn committed_len(&self) -> u64 {
+        HEADER_LEN as u64 + self.num_blocks * u64::from(self.info.block_size)
+    }
+
+    /// Block `index`, checked structurally (not its checksum).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the block header is inconsistent or `index` is out of range.
+    pub fn block(&self, index: u64) -> Result<Block<'_>> {
+        if index >= self.num_blocks {
+            return Err(StoreError::Corrupt {
+                block: index,
+                reason: "block index out of range",
+            });
+        }
+        let bs = self.info.block_size as usize;
+        // index < num_blocks, which was derived from the data length.
+        let start = HEADER_LEN + index as usize * bs;
+        Block::parse(&self.data.as_ref()[start..start + bs], index, self.info)
+    }
+
+    /// All records in order, block by block. Stops after the first error.
+    pub fn records(&self) -> Records<'_, D> {
+        Records {
+            store: self,
+            block: None,
+            next_block: 0,
+            next_record: 0,
+            failed: false,
+        }
+    }
+
+    /// Checks every block's checksum, index and records.
+    ///
+    /// # Errors
+    /// The first problem found: [`StoreError::ChecksumMismatch`] or [`StoreError::Corrupt`].
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let mut report = VerifyReport {
+            num_blocks: self.num_blocks,
+            torn_tail_bytes: self.torn_tail_bytes(),
+            ..VerifyReport::default()
+        };
+        for i in 0..self.num_blocks {
+            let block = self.block(i)?;
+            let expected = le32(block.header().crc);
+            let actual = block_crc(block.bytes);
+            if expected != actual {
+                return Err(StoreError::ChecksumMismatch {
+                    section: Section::Block(i),
+                    expected,
+                    actual,
+                });
+            }
+            for r in 0..block.len() {
+                let rec = block.record(r)?;
+                report.num_records += 1;
+                if rec.is_error() {
+                    report.num_error_records += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// One block of a [`Store`].
+#[derive(Clone, Copy, Debug)]
+pub struct Block<'a> {
+    bytes: &'a [u8],
+    index: u64,
+    info: StoreInfo,
+    num_records: usize,
+    strings_start: usize,
+}
+
+impl<'a> Block<'a> {
+    fn parse(bytes: &'a [u8], index: u64, info: StoreInfo) -> Result<Self> {
+        let corrupt = |reason| StoreError::Corrupt {
+            block: index,
+            reason,
+        };
+        let h: &BlockHeaderRaw = bytemuck::try_from_bytes(&bytes[..BLOCK_HEADER_LEN])
+            .map_err(|_| corrupt("block header"))?;
+        if u64::from(le32(h.block_index)) != index {
+            return Err(corrupt("block index does not match its position"));
+        }
+        let num_records =
+            usize::try_from(le32(h.num_records)).map_err(|_| corrupt("record count"))?;
+        let strings_len =
+            usize::try_from(le32(h.strings_len)).map_err(|_| corrupt("string area length"))?;
+        let strings_start = bytes
+            .len()
+            .checked_sub(strings_len)
+            .ok_or(corrupt("string area longer than the block"))?;
+        let records_end = num_records
+            .checked_mul(info.record_size as usize)
+            .and_then(|n| n.checked_add(BLOCK_HEADER_LEN))
+            .ok_or(corrupt("record count"))?;
+        if records_end > strings_start {
+            return Err(corrupt("records overlap the string area"));
+        }
+        Ok(Block {
+            bytes,
+            index,
+            info,
+            num_records,
+            strings_start,
+        })
+    }
+
+    fn header(&self) -> &'a BlockHeaderRaw {
+        bytemuck::from_bytes(&self.bytes[..BLOCK_HEADER_LEN])
+    }
+
+    /// Number of records in the block.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.num_records
+    }
+
+    /// Whether the block holds no records.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.num_records == 0
+    }
+
+    /// Record `i` of the block.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when `i` is out of range or the record's fields are invalid.
+    pub fn record(&self, i: usize) -> Result<Record<'a>> {
+        let corrupt = |reason| StoreError::Corrupt {
+            block: self.index,
+            reason,
+        };
+        if i >= self.num_records {
+            return Err(corrupt("record index out of range"));
+        }
+        let rs = self.info.record_size as usize;
+        // i < num_records, and parse checked 16 + num_records × rs <= strings_start.
+        let start = BLOCK_HEADER_LEN + i * rs;
+        let rec = &self.bytes[start..start + rs];
+        let raw: &RecordRaw =
+            bytemuck::try_from_bytes(&rec[..RECORD_LEN]).map_err(|_| corrupt("record"))?;
+        if raw.flags & !RECORD_FLAG_ERROR != 0 || raw.reserved != [0; 6] {
+            return Err(corrupt("unknown record flags or nonzero reserved bytes"));
+        }
+        let id_len = usize::from(le16(raw.id_len));
+        let cause_len = usize::from(le16(raw.cause_len));
+        let off = le32(raw.strings_offset) as usize;
+        let end = off
+            .checked_add(id_len)
+            .and_then(|n| n.checked_add(cause_len))
+            .ok_or(corrupt("string offset"))?;
+        if off < self.strings_start || end > self.bytes.len() {
+            return Err(corrupt("string outside the string area"));
+        }
+        let id = std::str::from_utf8(&self.bytes[off..off + id_len])
+            .map_err(|_| corrupt("id is not UTF-8"))?;
+        let is_error = raw.flags & RECORD_FLAG_ERROR != 0;
+        let outcome = if is_error {
+            let cause = std::str::from_utf8(&self.bytes[off + id_len..end])
+                .map_err(|_| corrupt("cause is not UTF-8"))?;
+            Outcome::Failed { cause }
+        } else if cause_len != 0 {
+            return Err(corrupt("hash record with a cause"));
+        } else if self.info.dihedral {
+            let mut hashes = [Pdq256::ZERO; 8];
+            hashes[0] = Pdq256(raw.hash);
+            for (k, h) in hashes.iter_mut().enumerate().skip(1) {
+                let s = RECORD_LEN + (k - 1) * 32;
+                let mut b = [0u8; 32];
+                b.copy_from_slice(&rec[s..s + 32]);
+                *h = Pdq256(b);
+            }
+            Outcome::Dihedral(DihedralHashes {
+                hashes,
+                quality: raw.quality,
+            })
+        } else {
+            Outcome::Hash(PdqHash {
+                hash: Pdq256(raw.hash),
+                quality: raw.quality,
+            })
+        };
+        Ok(Record { id, outcome })
+    }
+}
+
+/// What a record says about its item.
+// The dihedral variant is 257 bytes; records are short-lived values read one at a time, so
+// boxing it would only add an allocation per record.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// The item was hashed.
+    Hash(PdqHash),
+    /// The item was hashed with its 8 dihedral hashes.
+    Dihedral(DihedralHashes),
+    /// The item could not be hashed.
+    Failed {
+        /// Why, as stored (possibly shortened).
+        cause: &'a str,
+    },
+}
+
+/// One record, borrowed from the store's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// The item id.
+    pub id: &'a str,
+    /// Its outcome.
+    pub outcome: Outcome<'a>,
+}
+
+impl Record<'_> {
+    /// Whether this is an error record.
+    #[must_use]
+    pub fn is_error(&self) -> bool {
+        matches!(self.outcome, Outcome::Failed { .. })
+    }
+
+    /// The hash and quality, for hash records (the original orientation for dihedral ones).
+    #[must_use]
+    pub fn hash(&self) -> Option<PdqHash> {
+        match self.outcome {
+            Outcome::Hash(h) => Some(h),
+            Outcome::Dihedral(d) => Some(PdqHash {
+                hash: d.hashes[0],
+                quality: d.quality,
+            }),
+            Outcome::Failed { .. } => None,
+        }
+    }
+}
+
+/// Iterator over all records of a [`Store`]; see [`Store::records`].
+#[derive(Debug)]
+pub struct Records<'a, D> {
+    store: &'a Store<D>,
+    block: Option<Block<'a>>,
+    next_block: u64,
+    next_record: usize,
+    failed: bool,
+}
+
+impl<'a, D: AsRef<[u8]>> Iterator for Records<'a, D> {
+    type Item = Result<Record<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            if let Some(b) = &self.block {
+                if self.next_record < b.len() {
+                    let r = b.record(self.next_record);
+                    self.next_record += 1;
+                    self.failed = r.is_err();
+                    return Some(r);
+                }
+            }
+            if self.next_block >= self.store.num_blocks {
+                return None;
+            }
+            match self.store.block(self.next_block) {
+                Ok(b) => self.block = Some(b),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+            self.next_block += 1;
+            self.next_record = 0;
+        }
+    }
+}

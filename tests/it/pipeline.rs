@@ -1,0 +1,290 @@
+//! Bulk runs end to end through the CLI: crash and resume, shards, merge, bad files, tar input.
+
+use imprint::hash::PdqHash;
+use imprint::pipeline::{Pipeline, Source, StandardDecoder, VecSink};
+use imprint::store::{Outcome, Store};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_imprint");
+
+/// A small xorshift generator: fixed seeds, printed on failure.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Writes `n` small generated images (PNG and JPEG, 24–72 px sides) under `dir/a`, `dir/b`.
+fn make_corpus(dir: &Path, n: usize, seed: u64) {
+    let mut rng = Rng(seed);
+    for k in 0..n {
+        let sub = dir.join(if k % 2 == 0 { "a" } else { "b" });
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        let (w, h) = (24 + (rng.next() % 48) as u32, 24 + (rng.next() % 48) as u32);
+        let (fx, fy, c) = (1 + rng.next() % 7, 1 + rng.next() % 5, rng.next() as u8);
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([
+                (u64::from(x) * fx) as u8 ^ c,
+                (u64::from(y) * fy) as u8,
+                ((u64::from(x * y) + k as u64) % 251) as u8,
+            ])
+        });
+        let ext = if k % 3 == 0 { "jpg" } else { "png" };
+        img.save(sub.join(format!("img{k:05}.{ext}")))
+            .expect("encode");
+    }
+}
+
+/// Reads a store into `id → hash` (errors as `Err(cause)`), asserting each id appears once.
+fn read_store(path: &Path) -> BTreeMap<String, Result<PdqHash, String>> {
+    let store = Store::open(path).expect("open store");
+    store.verify().expect("store verifies");
+    let mut out = BTreeMap::new();
+    for r in store.records() {
+        let r = r.expect("record");
+        let v = match r.outcome {
+            Outcome::Failed { cause } => Err(cause.to_owned()),
+            _ => Ok(r.hash().expect("hash record")),
+        };
+        assert!(
+            out.insert(r.id.to_owned(), v).is_none(),
+            "{} stored twice",
+            r.id
+        );
+    }
+    out
+}
+
+fn hash_cmd(args: &[&str], cwd: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("hash")
+        .args(args)
+        .arg("--no-progress")
+        .current_dir(cwd);
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+fn run_ok(mut c: Command) -> i32 {
+    let out = c.output().expect("run imprint");
+    let code = out.status.code().expect("exited normally");
+    assert!(
+        code == 0 || code == 1,
+        "exit {code}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    code
+}
+
+#[test]
+fn killed_and_resumed_runs_store_every_item_once_with_the_same_hashes() {
+    let seed = 0x5eed_0001;
+    let d = tempfile::tempdir().expect("tempdir");
+    make_corpus(&d.path().join("corpus"), 2000, seed);
+    std::fs::write(d.path().join("corpus/a/zz-not-an-image.txt"), "hello").expect("write");
+    let small_blocks = ["--store-block-size", "8192", "--threads", "2"];
+
+    let mut args = vec!["corpus", "--out", "ref.imps"];
+    args.extend(small_blocks);
+    let started = std::time::Instant::now();
+    run_ok(hash_cmd(&args, d.path()));
+    // Kill points are fractions of an uninterrupted run, so they land mid-run in debug and
+    // release builds alike.
+    let full_ms = started.elapsed().as_millis() as u64;
+    let reference = read_store(&d.path().join("ref.imps"));
+    assert_eq!(reference.len(), 2001);
+
+    let mut rng = Rng(seed);
+    let mut args = vec!["corpus", "--out", "crash.imps", "--resume"];
+    args.extend(small_blocks);
+    let mut kills = 0;
+    for round in 0..6 {
+        let mut child = hash_cmd(&args, d.path()).spawn().expect("spawn");
+        let delay = full_ms / 20 + rng.next() % (full_ms / 4 + 1);
+        std::thread::sleep(Duration::from_millis(delay));
+        let running = child.try_wait().expect("poll").is_none();
+        if running {
+            child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix
+            kills += 1;
+        }
+        let _ = child.wait();
+        eprintln!("seed {seed:#x} round {round}: after {delay} ms, killed: {running}");
+        if d.path().join("crash.imps").exists() {
+            // A killed run leaves a readable store (the torn tail is ignored).
+            Store::open(&d.path().join("crash.imps")).expect("store opens after SIGKILL");
+        }
+    }
+    run_ok(hash_cmd(&args, d.path()));
+    let resumed = read_store(&d.path().join("crash.imps"));
+    assert!(
+        kills >= 2,
+        "seed {seed:#x}: only {kills} runs were killed mid-way"
+    );
+    assert_eq!(resumed, reference, "seed {seed:#x}");
+}
+
+#[test]
+fn shards_union_equals_the_unsharded_run_and_merge_keeps_every_record_once() {
+    let d = tempfile::tempdir().expect("tempdir");
+    make_corpus(&d.path().join("corpus"), 150, 7);
+    run_ok(hash_cmd(&["corpus", "--out", "all.imps"], d.path()));
+    let all = read_store(&d.path().join("all.imps"));
+    let mut union = BTreeMap::new();
+    for i in 0..4 {
+        let out = format!("s{i}.imps");
+        // Shards 0 and 1 by --shard, 2 and 3 through the Indexed-Job environment variable.
+        let mut c = if i < 2 {
+            hash_cmd(
+                &["corpus", "--out", &out, "--shard", &format!("{i}/4")],
+                d.path(),
+            )
+        } else {
+            let mut c = hash_cmd(&["corpus", "--out", &out, "--shards", "4"], d.path());
+            c.env("JOB_COMPLETION_INDEX", i.to_string());
+            c
+        };
+        c.env_remove("SLURM_ARRAY_TASK_ID");
+        run_ok(c);
+        let part = read_store(&d.path().join(&out));
+        assert!(!part.is_empty() && part.len() < all.len());
+        for (k, v) in part {
+            assert!(union.insert(k, v).is_none(), "an item is in two shards");
+        }
+    }
+    assert_eq!(union, all);
+
+    // Merge the shards plus the full run (every item twice): each record kept once.
+    let out = Command::new(BIN)
+        .args([
+            "store",
+            "merge",
+            "merged.imps",
+            "s0.imps",
+            "s1.imps",
+            "s2.imps",
+            "s3.imps",
+            "all.imps",
+        ])
+        .current_dir(d.path())
+        .output()
+        .expect("merge");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(read_store(&d.path().join("merged.imps")), all);
+}
+
+#[test]
+fn a_corpus_with_corrupt_truncated_and_non_image_files_completes_with_each_failure_recorded() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let c = d.path().join("corpus");
+    make_corpus(&c, 12, 3);
+    let good = std::fs::read(c.join("a/img00000.jpg")).expect("read");
+    let png = std::fs::read(c.join("b/img00001.png")).expect("read");
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("bad/truncated.jpg", good[..good.len() / 2].to_vec()),
+        ("bad/truncated.png", png[..png.len() / 2].to_vec()),
+        ("bad/garbage.jpg", {
+            let mut g = vec![0xFF, 0xD8, 0xFF, 0xE0];
+            g.extend((0..500u32).map(|i| (i * 7919 % 256) as u8));
+            g
+        }),
+        ("bad/notes.txt", b"just text\n".to_vec()),
+        ("bad/empty.png", Vec::new()),
+    ];
+    for (name, bytes) in &bad {
+        let p = c.join(name);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, bytes).expect("write");
+    }
+    let code = run_ok(hash_cmd(&["corpus", "--out", "out.imps"], d.path()));
+    assert_eq!(code, 1, "item failures give exit status 1");
+    let got = read_store(&d.path().join("out.imps"));
+    assert_eq!(got.len(), 12 + bad.len());
+    for (name, _) in &bad {
+        let id = format!("corpus/{name}");
+        match &got[&id] {
+            Err(cause) => assert!(!cause.is_empty(), "{id}: empty cause"),
+            Ok(h) => panic!("{id} should have failed, got {h:?}"),
+        }
+    }
+    assert_eq!(got.values().filter(|v| v.is_ok()).count(), 12);
+}
+
+#[test]
+fn tar_members_hash_like_the_same_files_on_disk() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let c = d.path().join("corpus");
+    make_corpus(&c, 10, 11);
+    let tar_path = d.path().join("shard.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&tar_path).expect("create"));
+    b.append_dir_all("corpus", &c).expect("append");
+    b.finish().expect("finish");
+    drop(b);
+    let run = |sources: &[Source]| {
+        let mut sink = VecSink::default();
+        Pipeline::new()
+            .threads(2)
+            .run(sources, &StandardDecoder::default(), &mut sink, &mut |_| {})
+            .expect("run");
+        sink.items
+    };
+    let from_dir = run(&[Source::Dir(c.clone())]);
+    let from_tar = run(&[Source::Tar(tar_path.clone())]);
+    let strip = |items: Vec<(String, _)>, prefix: &str| -> BTreeMap<String, _> {
+        items
+            .into_iter()
+            .map(|(id, h)| (id.strip_prefix(prefix).expect("prefix").to_owned(), h))
+            .collect()
+    };
+    let dir_prefix = format!("{}/", d.path().display());
+    let tar_prefix = format!("{}:", tar_path.display());
+    let a = strip(from_dir, &dir_prefix);
+    let b = strip(from_tar, &tar_prefix);
+    assert_eq!(a.len(), 10);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn fast_mode_decodes_jpegs_smaller_but_above_the_minimum_side_with_close_hashes() {
+    use imprint::decode::{decode, jpeg_scale_numerator, DecodeOptions, FAST_JPEG_MIN_SIDE};
+    use imprint::hash::PdqHasher;
+    assert_eq!(jpeg_scale_numerator(1000, 750, 128), 2);
+    assert_eq!(jpeg_scale_numerator(4000, 3000, 128), 1);
+    assert_eq!(jpeg_scale_numerator(100, 3000, 128), 8);
+    let img = image::RgbImage::from_fn(1000, 750, |x, y| {
+        let v = ((x as f32 / 37.0).sin() * 60.0 + (y as f32 / 53.0).cos() * 60.0 + 128.0) as u8;
+        image::Rgb([v, v.wrapping_add((x / 100) as u8 * 9), 255 - v])
+    });
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Jpeg,
+    )
+    .expect("encode");
+    let exact = decode(&bytes, &DecodeOptions::default()).expect("decode");
+    let fast_opts = DecodeOptions {
+        jpeg_min_side: Some(FAST_JPEG_MIN_SIDE),
+        ..DecodeOptions::default()
+    };
+    let fast = decode(&bytes, &fast_opts).expect("decode");
+    assert_eq!((exact.width, exact.height), (1000, 750));
+    assert_eq!((fast.width, fast.height), (375, 282));
+    let mut h = PdqHasher::new();
+    let a = h.hash(exact.as_image_ref());
+    let b = h.hash(fast.as_image_ref());
+    assert!(
+        a.hash.distance(&b.hash) <= 10,
+        "distance {}",
+        a.hash.distance(&b.hash)
+    );
+}
