@@ -2,5 +2,6 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod bench;
 pub mod decode;
 pub mod hash;
