@@ -73,7 +73,12 @@ fn colour(rng: &mut Rng) -> [f32; 3] {
 #[must_use]
 pub fn scene(seed: u64, width: u32, height: u32) -> RgbImage {
     let mut rng = Rng::new(seed);
-    let corners = [colour(&mut rng), colour(&mut rng), colour(&mut rng), colour(&mut rng)];
+    let corners = [
+        colour(&mut rng),
+        colour(&mut rng),
+        colour(&mut rng),
+        colour(&mut rng),
+    ];
     // Low-frequency value noise on a coarse grid, bilinearly interpolated.
     let grid = rng.between(3, 8) as usize;
     let noise: Vec<f32> = (0..(grid + 1) * (grid + 1))
