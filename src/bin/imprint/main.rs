@@ -1,5 +1,6 @@
 //! The `imprint` command-line program: a client of the library's public API.
 
+mod bench;
 mod hash;
 mod output;
 
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Hash images: files, directories (recursive), or a list of paths.
     Hash(hash::HashArgs),
+    /// Researcher benchmarks: make a dataset, measure robustness and speed.
+    Bench(bench::BenchArgs),
 }
 
 /// Exit status: every item succeeded.
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -51,7 +55,11 @@ fn env_logger_init() {
         }
         fn log(&self, r: &log::Record<'_>) {
             if self.enabled(r.metadata()) {
-                eprintln!("imprint: {}: {}", r.level().as_str().to_lowercase(), r.args());
+                eprintln!(
+                    "imprint: {}: {}",
+                    r.level().as_str().to_lowercase(),
+                    r.args()
+                );
             }
         }
         fn flush(&self) {}
