@@ -31,7 +31,11 @@ fn sizes() -> Vec<f64> {
     std::env::var("IMPRINT_BENCH_MP")
         .unwrap_or_else(|_| "1,12".into())
         .split(',')
-        .map(|s| s.trim().parse().expect("IMPRINT_BENCH_MP is a comma-separated list of numbers"))
+        .map(|s| {
+            s.trim()
+                .parse()
+                .expect("IMPRINT_BENCH_MP is a comma-separated list of numbers")
+        })
         .collect()
 }
 

@@ -55,11 +55,7 @@ fn env_logger_init() {
         }
         fn log(&self, r: &log::Record<'_>) {
             if self.enabled(r.metadata()) {
-                eprintln!(
-                    "imprint: {}: {}",
-                    r.level().as_str().to_lowercase(),
-                    r.args()
-                );
+                eprintln!("imprint: {}: {}", r.level().as_str().to_lowercase(), r.args());
             }
         }
         fn flush(&self) {}
