@@ -11,6 +11,7 @@ use imprint::hash::{ImageRef, Pdq256, PdqHasher, PixelLayout};
 use std::path::Path;
 
 type Decoded = Result<(u32, u32, Vec<u8>), String>;
+type Decoder = fn(&[u8]) -> Decoded;
 
 fn imprint_rgb(bytes: &[u8]) -> Decoded {
     let d = decode(bytes, &DecodeOptions::default()).map_err(|e| e.to_string())?;
@@ -48,7 +49,7 @@ fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pdq");
     let oracle = std::fs::read_to_string(dir.join("expected/oracle-fullres.txt"))
         .expect("the conformance oracle is in the checkout");
-    let decoders: [(&str, fn(&[u8]) -> Decoded); 3] = [
+    let decoders: [(&str, Decoder); 3] = [
         ("imprint (libjpeg-turbo via mozjpeg)", imprint_rgb),
         ("zune-jpeg 0.5", zune_rgb),
         ("jpeg-decoder 0.3", jpeg_decoder_rgb),

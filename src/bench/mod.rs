@@ -47,7 +47,7 @@ pub use machine::Machine;
 pub use rng::Rng;
 pub use robustness::{
     evaluate, hash_dataset, EditRecall, FalseMatches, Histograms, Prediction, RobustnessReport,
-    RobustnessSettings, DEFAULT_PREDICTIONS_PER_QUERY, DEFAULT_THRESHOLD,
+    RobustnessSettings, RocPoint, DEFAULT_PREDICTIONS_PER_QUERY, DEFAULT_THRESHOLD,
 };
 pub use scene::scene;
 pub use sha256::sha256_hex;

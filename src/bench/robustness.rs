@@ -36,6 +36,9 @@ pub const DEFAULT_PREDICTIONS_PER_QUERY: usize = 10;
 /// Number of possible distances, 0 to 256.
 const NUM_DISTANCES: usize = 257;
 
+/// One point of a ROC curve: `(threshold, true-positive rate, false-positive rate)`.
+pub type RocPoint = (u32, f64, f64);
+
 /// Settings of a robustness run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RobustnessSettings {
@@ -460,7 +463,7 @@ impl RobustnessReport {
     /// `(threshold, true-positive rate, false-positive rate)` for every threshold 0–256, plain
     /// then dihedral.
     #[must_use]
-    pub fn roc(&self) -> (Vec<(u32, f64, f64)>, Vec<(u32, f64, f64)>) {
+    pub fn roc(&self) -> (Vec<RocPoint>, Vec<RocPoint>) {
         let curve = |m: &[u64], n: &[u64]| {
             let (tm, tn) = (m.iter().sum::<u64>().max(1), n.iter().sum::<u64>().max(1));
             let (mut cm, mut cn) = (0u64, 0u64);
@@ -733,7 +736,7 @@ impl RobustnessReport {
         )?;
         let num_neg = self.false_matches_queries.num_pairs.max(1) as f64;
         let x_min = 10f64.powf((1.0 / num_neg).log10().floor());
-        let pts = |c: &[(u32, f64, f64)]| c.iter().map(|p| (p.2, p.1)).collect::<Vec<_>>();
+        let pts = |c: &[RocPoint]| c.iter().map(|p| (p.2, p.1)).collect::<Vec<_>>();
         put(
             "roc.svg",
             line_chart(
