@@ -559,6 +559,17 @@ impl RobustnessReport {
                 f.rate_dihedral()
             );
         }
+        let closest = |h: &[u64]| {
+            h.iter()
+                .position(|&c| c > 0)
+                .map_or("–".into(), |d| d.to_string())
+        };
+        let _ = writeln!(
+            s,
+            "\nClosest query ↔ other-reference pair: distance {} ({} with dihedral matching).",
+            closest(&self.histograms.non_matching_plain),
+            closest(&self.histograms.non_matching_dihedral)
+        );
         let _ = writeln!(s, "\n## ISC2021 metrics\n");
         let _ = writeln!(
             s,
