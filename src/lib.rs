@@ -1,7 +1,7 @@
 //! # imprint
 //!
-//! Bulk perceptual hashing (PDQ) of images on the CPU and on GPU compute shaders, with a
-//! memory-mapped near-duplicate index.
+//! Bulk perceptual hashing (PDQ) of images on the CPU and on GPU compute shaders, an
+//! append-only hash store for crash-safe bulk runs, and a memory-mapped near-duplicate index.
 //!
 //! ## Architecture
 //!
@@ -9,6 +9,12 @@
 //! |---|---|---|
 //! | [`hash`] | PDQ reference on the CPU: [`hash::Pdq256`], [`hash::PdqHasher`], dihedral hashes | — |
 //! | [`decode`] | image bytes → 8-bit grey/RGB pixels, as the reference decodes them | — |
+//! | `gpu` (feature `gpu`) | the same hashes from wgpu compute shaders, batched | `hash` |
+//! | [`Backend`], [`BatchHasher`] | choosing CPU or GPU, with CPU fallback | `hash`, `gpu` |
+//! | [`store`] | append-only, checksummed, memory-mapped file of hash records | `hash` |
+//! | [`index`] | one memory-mapped file: exact radius search (MIH), HNSW k-NN, flat scan | `hash` |
+//! | [`pipeline`] | sources → parallel decode → hash → sink, resumable and shardable | all above |
+//! | [`bench`] | seeded near-duplicate datasets, robustness and speed reports | `hash`, `decode` |
 //!
 //! The CPU path in [`hash`] is the reference: everything else is checked against it.
 //!
@@ -32,6 +38,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod backend;
+pub mod bench;
 pub mod decode;
 mod error;
 pub mod hash;

@@ -12,22 +12,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use clap::{Args, Subcommand};
+use clap::Args;
 use imprint::hash::Pdq256;
 use imprint::index::{Index, IndexBuilder, SearchScratch, DEFAULT_SEED};
-
-/// Arguments of `imprint bench`.
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    command: BenchCommand,
-}
-
-#[derive(Subcommand, Debug)]
-enum BenchCommand {
-    /// Index build, open, MIH radius, flat scan and HNSW k-nearest sweep.
-    Index(IndexBenchArgs),
-}
 
 /// Arguments of `imprint bench index`.
 #[derive(Args, Debug)]
@@ -74,13 +61,6 @@ pub struct IndexBenchArgs {
     /// Keep the index file here (default: a temporary file).
     #[arg(long)]
     index_out: Option<PathBuf>,
-}
-
-/// Runs `imprint bench`.
-pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
-    match a.command {
-        BenchCommand::Index(a) => index(a),
-    }
 }
 
 fn read_raw(path: &PathBuf) -> anyhow::Result<Vec<Pdq256>> {
@@ -166,7 +146,8 @@ struct Row<'a> {
     match_recall: Option<f64>,
 }
 
-fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
+/// Runs `imprint bench index`.
+pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
     let (list, queries) = match (&a.hashes, &a.queries) {
         (Some(h), Some(q)) => (read_raw(h)?, read_raw(q)?),
         _ => generate(a.n, a.num_queries, a.seed),

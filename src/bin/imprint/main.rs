@@ -1,5 +1,6 @@
 //! The `imprint` command-line program: a client of the library's public API.
 
+mod bench;
 mod bench_cmd;
 mod bulk;
 mod hash;
@@ -31,8 +32,8 @@ enum Command {
     Query(query_cmd::QueryArgs),
     /// Match every hash of one or more hash lists against an index.
     Match(match_cmd::MatchArgs),
-    /// Benchmarks and parameter sweeps.
-    Bench(bench_cmd::BenchArgs),
+    /// Researcher benchmarks: make a dataset, measure robustness and speed, sweep index settings.
+    Bench(bench::BenchArgs),
     /// Inspect and combine hash stores written by `imprint hash --out`.
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -53,7 +54,7 @@ fn main() -> ExitCode {
         Command::Index(a) => index_cmd::run(a).map(exit_code),
         Command::Query(a) => query_cmd::run(a).map(exit_code),
         Command::Match(a) => match_cmd::run(a).map(exit_code),
-        Command::Bench(a) => bench_cmd::run(a).map(exit_code),
+        Command::Bench(args) => bench::run(args),
         Command::Store(cmd) => store::run(cmd),
     };
     match result {
@@ -65,7 +66,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn exit_code(code: i32) -> u8 {
+pub(crate) fn exit_code(code: i32) -> u8 {
     code.clamp(0, 255) as u8
 }
 

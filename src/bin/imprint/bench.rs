@@ -1,0 +1,160 @@
+//! `imprint bench`: make a near-duplicate dataset, measure PDQ's robustness on it, measure speed.
+
+use crate::EXIT_OK;
+use anyhow::{Context, Result};
+use imprint::bench::{
+    evaluate, hash_dataset, measure_speed, Dataset, DatasetBuilder, RobustnessSettings,
+    DEFAULT_NUM_DISTRACTORS, DEFAULT_NUM_ORIGINALS, DEFAULT_PREDICTIONS_PER_QUERY,
+    DEFAULT_SCENE_WIDTH, DEFAULT_THRESHOLD,
+};
+use std::path::{Path, PathBuf};
+
+/// Arguments of `imprint bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N", global = true)]
+    threads: Option<usize>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum BenchCommand {
+    /// Generate a seeded near-duplicate dataset (originals, edited queries, distractors).
+    MakeDataset(MakeDatasetArgs),
+    /// Hash a dataset and report recall per edit, false matches, distances, ROC, ISC2021 μAP.
+    Robustness(RobustnessArgs),
+    /// Measure the throughput of each stage (read, decode, hash) and end to end.
+    Speed(SpeedArgs),
+    /// Index build, open, MIH radius, flat scan and HNSW k-nearest sweep.
+    Index(crate::bench_cmd::IndexBenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct MakeDatasetArgs {
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Seed: the same seed and settings give the same bytes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Generated original scenes (the photos come in addition).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_NUM_ORIGINALS)]
+    originals: u32,
+    /// Unrelated distractor images.
+    #[arg(long, value_name = "M", default_value_t = DEFAULT_NUM_DISTRACTORS)]
+    distractors: u32,
+    /// Width of generated scenes in pixels (height = 3/4).
+    #[arg(long, value_name = "PX", default_value_t = DEFAULT_SCENE_WIDTH)]
+    scene_width: u32,
+    /// Directory of photos used as originals (its .jpg/.jpeg/.png files, in name order);
+    /// `none` for generated scenes only.
+    #[arg(long, value_name = "DIR", default_value = "datasets/sample")]
+    photos: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+struct RobustnessArgs {
+    /// Dataset directory (made by `imprint bench make-dataset`).
+    #[arg(long, value_name = "DIR")]
+    dataset: PathBuf,
+    /// Largest Hamming distance counted as a match.
+    #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
+    threshold: u32,
+    /// ISC2021 predictions written per query.
+    #[arg(long, value_name = "K", default_value_t = DEFAULT_PREDICTIONS_PER_QUERY)]
+    predictions_per_query: usize,
+    /// Report directory (default: DATASET/report).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct SpeedArgs {
+    /// Dataset directory (any directory with a `manifest.csv` written by make-dataset).
+    #[arg(long, value_name = "DIR")]
+    dataset: PathBuf,
+}
+
+/// Runs `imprint bench`.
+pub fn run(args: BenchArgs) -> Result<u8> {
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    match args.command {
+        BenchCommand::MakeDataset(a) => make_dataset(a),
+        BenchCommand::Robustness(a) => robustness(a),
+        BenchCommand::Speed(a) => speed(a),
+        BenchCommand::Index(a) => crate::bench_cmd::index(a).map(crate::exit_code),
+    }
+}
+
+fn photo_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    if dir.as_os_str() == "none" {
+        return Ok(Vec::new());
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| {
+            format!(
+                "cannot list photos in {} (use --photos none)",
+                dir.display()
+            )
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn make_dataset(a: MakeDatasetArgs) -> Result<u8> {
+    let photos = photo_files(&a.photos)?;
+    let ds = DatasetBuilder::new(a.seed)
+        .originals(a.originals)
+        .distractors(a.distractors)
+        .scene_width(a.scene_width)
+        .photos(photos)
+        .build(&a.out)
+        .with_context(|| format!("cannot make the dataset in {}", a.out.display()))?;
+    println!(
+        "{}: {} images, manifest sha256 {}",
+        a.out.display(),
+        ds.entries.len(),
+        ds.manifest_sha256
+    );
+    Ok(EXIT_OK)
+}
+
+fn robustness(a: RobustnessArgs) -> Result<u8> {
+    let ds = Dataset::open(&a.dataset)
+        .with_context(|| format!("cannot open the dataset {}", a.dataset.display()))?;
+    let hashes = hash_dataset(&ds)?;
+    let settings = RobustnessSettings {
+        threshold: a.threshold,
+        predictions_per_query: a.predictions_per_query,
+    };
+    let report = evaluate(&ds, &hashes, settings)?;
+    let out = a.out.unwrap_or_else(|| a.dataset.join("report"));
+    report
+        .write(&out)
+        .with_context(|| format!("cannot write the report to {}", out.display()))?;
+    print!("{}", report.summary_markdown());
+    eprintln!("report written to {}", out.display());
+    Ok(EXIT_OK)
+}
+
+fn speed(a: SpeedArgs) -> Result<u8> {
+    let ds = Dataset::open(&a.dataset)
+        .with_context(|| format!("cannot open the dataset {}", a.dataset.display()))?;
+    let report = measure_speed(&ds)?;
+    print!("{report}");
+    Ok(EXIT_OK)
+}
