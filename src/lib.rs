@@ -14,7 +14,7 @@
 //! | [`store`] | append-only, checksummed, memory-mapped file of hash records | `hash` |
 //! | [`index`] | one memory-mapped file: exact radius search (MIH), HNSW k-NN, flat scan | `hash` |
 //! | [`pipeline`] | sources → parallel decode → hash → sink, resumable and shardable | all above |
-//! | [`bench`] | seeded near-duplicate datasets, robustness and speed reports | `hash`, `decode` |
+//! | [`mod@bench`] | seeded near-duplicate datasets, robustness and speed reports | `hash`, `decode` |
 //!
 //! The CPU path in [`hash`] is the reference: everything else is checked against it.
 //!

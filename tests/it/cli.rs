@@ -165,3 +165,65 @@ fn no_input_is_fatal() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no input"));
 }
+
+#[test]
+fn nightly_job_hash_to_store_then_match_against_a_list_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("list.csv");
+    let idx = tmp.path().join("list.idx");
+    let run = tmp.path().join("run.imps");
+    let dir = sample_dir();
+    // The known list: two of the sample photos, hashed to CSV.
+    let o = imprint(&[
+        "hash",
+        dir.join("aaa-orig.jpg").to_str().unwrap(),
+        dir.join("q0746.jpg").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    std::fs::write(&list, &o.stdout).unwrap();
+    let o = imprint(&[
+        "index",
+        "build",
+        "--out",
+        idx.to_str().unwrap(),
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The nightly run: every sample image into a store.
+    let images: Vec<String> = [
+        "aaa-orig.jpg",
+        "bridge-5-flipx.jpg",
+        "q0122.jpg",
+        "q0746.jpg",
+    ]
+    .iter()
+    .map(|n| dir.join(n).to_str().unwrap().to_string())
+    .collect();
+    let mut args = vec!["hash", "--out", run.to_str().unwrap()];
+    args.extend(images.iter().map(String::as_str));
+    let o = imprint(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = imprint(&[
+        "match",
+        "--index",
+        idx.to_str().unwrap(),
+        "--store",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let matches: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(".jpg") && !l.starts_with("query"))
+        .collect();
+    // Exactly the two listed photos match, each at distance 0; the flipped copy and the other
+    // photo do not.
+    assert_eq!(matches.len(), 2, "{out}");
+    assert!(matches
+        .iter()
+        .any(|l| l.contains("aaa-orig.jpg") && l.contains(",0,")));
+    assert!(matches
+        .iter()
+        .any(|l| l.contains("q0746.jpg") && l.contains(",0,")));
+    assert!(!out.contains("bridge-5-flipx.jpg,"), "{out}");
+}

@@ -28,7 +28,11 @@ pub struct MatchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
-    /// Hash lists to check (CSV/JSONL, e.g. the output of `imprint hash`); stdin when none.
+    /// Hash stores to check (written by `imprint hash --out`); may be repeated.
+    #[arg(long, value_name = "FILE")]
+    store: Vec<PathBuf>,
+    /// Hash lists to check (CSV/JSONL, e.g. the output of `imprint hash`); stdin when neither
+    /// these nor `--store` are given.
     inputs: Vec<PathBuf>,
 }
 
@@ -118,13 +122,30 @@ where
 pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     let index =
         Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
-    let inputs = if a.inputs.is_empty() {
+    let inputs = if a.inputs.is_empty() && a.store.is_empty() {
         vec![PathBuf::from("-")]
     } else {
         a.inputs.clone()
     };
     let mut records = Vec::new();
     let mut bad: Vec<BadLine> = Vec::new();
+    let mut failed_items = 0u64;
+    for path in &a.store {
+        let store = imprint::store::Store::open(path)
+            .with_context(|| format!("cannot open store {}", path.display()))?;
+        for r in store.records() {
+            let r = r.with_context(|| format!("reading store {}", path.display()))?;
+            // Error records (images that could not be hashed) have nothing to match; dihedral
+            // records are matched by their original-orientation hash.
+            match r.hash() {
+                Some(h) => records.push((r.id.to_string(), h.hash)),
+                None => failed_items += 1,
+            }
+        }
+    }
+    if failed_items > 0 {
+        eprintln!("imprint: {failed_items} stored items are error records, not matched");
+    }
     for input in &inputs {
         hashlist::read_path(input, &mut bad, |e| records.push((e.id, e.hash)))?;
     }
