@@ -12,6 +12,15 @@ pub enum Error {
     /// From hashing.
     #[error(transparent)]
     Hash(#[from] crate::hash::HashError),
+    /// From decoding an image.
+    #[error(transparent)]
+    Decode(#[from] crate::decode::DecodeError),
+    /// From the index.
+    #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
+    /// From choosing or using a hashing backend (GPU errors included).
+    #[error(transparent)]
+    Backend(#[from] crate::BackendError),
     /// Reading an input (a directory, manifest or archive) failed.
     #[error("i/o error on {}: {source}", path.display())]
     Io {
@@ -37,3 +46,17 @@ pub enum Error {
 
 /// Result type of cross-module APIs.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_errors_convert_and_keep_their_message() {
+        let e: Error = crate::decode::DecodeError::Empty.into();
+        assert!(matches!(e, Error::Decode(_)));
+        assert_eq!(e.to_string(), "empty file");
+        let e: Error = crate::index::IndexError::BadMagic { found: [0; 8] }.into();
+        assert!(matches!(e, Error::Index(_)));
+    }
+}
