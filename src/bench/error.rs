@@ -16,6 +16,15 @@ pub enum BenchError {
         #[source]
         source: std::io::Error,
     },
+    /// A stage of the engine (GPU hashing, store, index) failed while being measured.
+    #[error("{stage}: {source}")]
+    Stage {
+        /// The stage.
+        stage: &'static str,
+        /// The cause.
+        #[source]
+        source: crate::Error,
+    },
     /// A dataset image could not be decoded.
     #[error("{path}: {source}")]
     Decode {

@@ -51,5 +51,5 @@ pub use robustness::{
 };
 pub use scene::scene;
 pub use sha256::sha256_hex;
-pub use speed::{measure_speed, SpeedReport, Stage, StageResult, BATCH_SIZE, NOT_YET_MEASURED};
+pub use speed::{measure_speed, SpeedReport, Stage, StageResult, BATCH_SIZE};
 pub use svg::{bar_chart, line_chart, Axis, PALETTE};

@@ -238,7 +238,10 @@ fn cli_makes_a_dataset_and_reports_on_it() {
     );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
-        table.contains("| decode |") && table.contains("not measured"),
+        table.contains("| decode |")
+            && table.contains("| store write |")
+            && table.contains("| index query (radius 31) |")
+            && table.contains("hash (GPU)"),
         "{table}"
     );
 }
