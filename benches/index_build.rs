@@ -9,7 +9,6 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hnsw_rs::prelude::{Distance, Hnsw};
-use imprint::hash::Pdq256;
 use imprint::index::IndexBuilder;
 
 /// Popcount Hamming distance for `hnsw_rs` over four `u64` words.
@@ -25,37 +24,12 @@ impl Distance<u64> for Popcount {
     }
 }
 
-fn list(n: usize) -> Vec<Pdq256> {
-    let mut s = 6u64;
-    let mut next = || {
-        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let c = Pdq256::from_words([next(), next(), next(), next()]);
-        out.push(c);
-        for _ in 0..9 {
-            let mut h = c;
-            for _ in 0..next() % 31 {
-                h.flip_bit((next() % 256) as usize);
-            }
-            out.push(h);
-        }
-    }
-    out.truncate(n);
-    out
-}
-
 fn build(c: &mut Criterion) {
     let n = std::env::var("IMPRINT_BENCH_BUILD_N")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000);
-    let hashes = list(n);
+    let (hashes, _) = imprint::index::synthetic::near_duplicates(n, 0, 6);
     let mut g = c.benchmark_group(format!("index_build/n={n}"));
     g.throughput(Throughput::Elements(n as u64));
     g.sample_size(10);

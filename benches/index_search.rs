@@ -11,7 +11,6 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hnsw_rs::prelude::{Distance, Hnsw};
-use imprint::hash::Pdq256;
 use imprint::index::{Index, IndexBuilder, SearchScratch};
 
 /// Popcount Hamming distance for `hnsw_rs` over four `u64` words.
@@ -34,58 +33,10 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn hash(&mut self) -> Pdq256 {
-        Pdq256::from_words([self.next(), self.next(), self.next(), self.next()])
-    }
-    fn variant(&mut self, c: &Pdq256) -> Pdq256 {
-        let mut h = *c;
-        for _ in 0..self.next() % 31 {
-            h.flip_bit((self.next() % 256) as usize);
-        }
-        h
-    }
-}
-
-/// The seeded list and queries shared by the index benches.
-fn data(n: usize, q: usize) -> (Vec<Pdq256>, Vec<Pdq256>) {
-    let mut r = SplitMix(6);
-    let mut list = Vec::with_capacity(n);
-    while list.len() < n {
-        let c = r.hash();
-        list.push(c);
-        for _ in 0..9 {
-            if list.len() < n {
-                list.push(r.variant(&c));
-            }
-        }
-    }
-    let queries = (0..q)
-        .map(|i| {
-            if i % 2 == 0 {
-                let c = list[(r.next() % n as u64) as usize / 10 * 10];
-                r.variant(&c)
-            } else {
-                r.hash()
-            }
-        })
-        .collect();
-    (list, queries)
-}
-
 fn search(c: &mut Criterion) {
     let n = env("IMPRINT_BENCH_N", 20_000);
     let nq = env("IMPRINT_BENCH_QUERIES", 200);
-    let (list, queries) = data(n, nq);
+    let (list, queries) = imprint::index::synthetic::near_duplicates(n, nq, 6);
     let bytes = IndexBuilder::new()
         .build::<&str>(&list, &[])
         .expect("valid default parameters");

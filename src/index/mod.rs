@@ -61,6 +61,7 @@ mod mih;
 mod mmap;
 mod reader;
 mod scratch;
+pub mod synthetic;
 
 pub use builder::{
     IndexBuilder, DEFAULT_EF_CONSTRUCTION, DEFAULT_HNSW_M, DEFAULT_HNSW_M0, DEFAULT_SEED,

@@ -81,54 +81,6 @@ fn read_raw(path: &PathBuf) -> anyhow::Result<Vec<Pdq256>> {
         .collect())
 }
 
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn hash(&mut self) -> Pdq256 {
-        Pdq256::from_words([self.next(), self.next(), self.next(), self.next()])
-    }
-    fn variant(&mut self, c: &Pdq256) -> Pdq256 {
-        let mut h = *c;
-        let bits = self.next() % 31;
-        for _ in 0..bits {
-            h.flip_bit((self.next() % 256) as usize);
-        }
-        h
-    }
-}
-
-fn generate(n: usize, q: usize, seed: u64) -> (Vec<Pdq256>, Vec<Pdq256>) {
-    let mut r = SplitMix(seed);
-    let mut list = Vec::with_capacity(n);
-    while list.len() < n {
-        let c = r.hash();
-        list.push(c);
-        for _ in 0..9 {
-            if list.len() < n {
-                list.push(r.variant(&c));
-            }
-        }
-    }
-    let queries = (0..q)
-        .map(|i| {
-            if i % 2 == 0 {
-                let c = list[(r.next() % n as u64) as usize / 10 * 10];
-                r.variant(&c)
-            } else {
-                r.hash()
-            }
-        })
-        .collect();
-    (list, queries)
-}
-
 fn percentile(sorted_ns: &[u64], p: f64) -> f64 {
     if sorted_ns.is_empty() {
         return 0.0;
@@ -150,7 +102,7 @@ struct Row<'a> {
 pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
     let (list, queries) = match (&a.hashes, &a.queries) {
         (Some(h), Some(q)) => (read_raw(h)?, read_raw(q)?),
-        _ => generate(a.n, a.num_queries, a.seed),
+        _ => imprint::index::synthetic::near_duplicates(a.n, a.num_queries, a.seed),
     };
     let n = list.len();
     let dir = tempfile_dir()?;
