@@ -1,10 +1,9 @@
 //! `imprint hash ... --out FILE`: a bulk run into a hash store (resumable, shardable).
 
-use crate::hash::{Compat, HashArgs};
+use crate::hash::HashArgs;
 use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
-use imprint::decode::{DecodeOptions, FAST_JPEG_MIN_SIDE};
-use imprint::hash::Convention;
+use imprint::decode::FAST_JPEG_MIN_SIDE;
 use imprint::pipeline::{Pipeline, Progress, Shard, SkipSet, Source, StandardDecoder, StoreSink};
 use imprint::store::{Store, StoreOptions, StoreWriter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -116,15 +115,8 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         .block_size(args.bulk.store_block_size);
     let (writer, skip) = open_writer(out, args.bulk.resume, &store_opts)?;
     let decoder = StandardDecoder {
-        options: DecodeOptions {
-            max_pixels: args.max_pixels,
-            apply_exif: args.exif,
-            jpeg_min_side: args.fast.then_some(args.bulk.fast_min_side),
-        },
-        convention: match args.compat {
-            Compat::Fullres => Convention::FullResolution,
-            Compat::CppCli => Convention::CppCli,
-        },
+        options: args.decode_options(),
+        convention: args.convention(),
     };
     let mut pipeline = Pipeline::new()
         .dihedral(args.dihedral)

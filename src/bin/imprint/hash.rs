@@ -3,7 +3,7 @@
 use crate::output::{json_string, Format};
 use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
-use imprint::decode::{decode, sniff, DecodeOptions, DEFAULT_MAX_PIXELS, FAST_JPEG_MIN_SIDE};
+use imprint::decode::{decode, sniff, DecodeOptions, DEFAULT_MAX_PIXELS};
 use imprint::hash::{Convention, ImageRef, Pdq256, PdqHasher};
 use imprint::{Backend, BatchHasher};
 use rayon::prelude::*;
@@ -52,6 +52,25 @@ pub struct HashArgs {
     pub fast: bool,
     #[command(flatten)]
     pub bulk: crate::bulk::BulkArgs,
+}
+
+impl HashArgs {
+    /// Decoding settings from `--max-pixels`, `--exif` and `--fast`.
+    pub fn decode_options(&self) -> DecodeOptions {
+        DecodeOptions {
+            max_pixels: self.max_pixels,
+            apply_exif: self.exif,
+            jpeg_min_side: self.fast.then_some(self.bulk.fast_min_side),
+        }
+    }
+
+    /// The hashing convention chosen with `--compat`.
+    pub fn convention(&self) -> Convention {
+        match self.compat {
+            Compat::Fullres => Convention::FullResolution,
+            Compat::CppCli => Convention::CppCli,
+        }
+    }
 }
 
 /// `--compat` values.
@@ -106,15 +125,8 @@ pub fn run(args: HashArgs) -> Result<u8> {
             }
         }
     }
-    let options = DecodeOptions {
-        max_pixels: args.max_pixels,
-        apply_exif: args.exif,
-        jpeg_min_side: args.fast.then_some(FAST_JPEG_MIN_SIDE),
-    };
-    let convention = match args.compat {
-        Compat::Fullres => Convention::FullResolution,
-        Compat::CppCli => Convention::CppCli,
-    };
+    let options = args.decode_options();
+    let convention = args.convention();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
         .build()
@@ -238,18 +250,10 @@ fn process(
     convention: Convention,
     dihedral: bool,
 ) -> Outcome {
-    let bytes = match std::fs::read(&item.path) {
-        Ok(b) => b,
-        Err(e) => return Outcome::Failed(format!("cannot read: {e}")),
+    let img = match decode_item(item, options) {
+        Decoded::Image(img) => img,
+        Decoded::Done(outcome) => return outcome,
     };
-    if item.walked && sniff(&bytes).is_none() {
-        return Outcome::Skipped;
-    }
-    let img = match decode(&bytes, options) {
-        Ok(img) => img,
-        Err(e) => return Outcome::Failed(e.to_string()),
-    };
-    drop(bytes);
     let prepared = convention.prepare(img.as_image_ref());
     if dihedral {
         let d = hasher.hash_dihedral(prepared.image());
@@ -270,7 +274,7 @@ fn process(
 /// chunks of decoded 12-megapixel images stay within a few GB.
 const GPU_CHUNK: usize = 32;
 
-/// Reads and decodes one item for the GPU path.
+/// Reads and decodes one item: the image, or the item's final outcome (skipped, failed).
 fn decode_item(item: &Item, options: &DecodeOptions) -> Decoded {
     let bytes = match std::fs::read(&item.path) {
         Ok(b) => b,
