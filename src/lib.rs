@@ -43,6 +43,7 @@ pub mod decode;
 mod error;
 pub mod hash;
 pub mod index;
+mod mmap;
 
 #[cfg(feature = "gpu")]
 pub mod gpu;

@@ -1,5 +1,4 @@
-//! Read-only memory mapping of index files: the only `unsafe` code of the index module.
-#![allow(unsafe_code)]
+//! Read-only memory mapping of index files (`crate::mmap`).
 
 use std::fs::File;
 use std::path::Path;
@@ -37,10 +36,12 @@ pub(crate) fn map(path: &Path) -> Result<MappedFile> {
         source,
     };
     let file = File::open(path).map_err(io)?;
-    // SAFETY: the mapping is read-only and the file is never modified in place once written
-    // (the writer renames a complete, fsynced temporary file over the target; see the mmap
-    // contract above), so the bytes behind the mapping do not change while it lives. All
-    // accesses go through bounds-checked slices of `&[u8]`.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let len = usize::try_from(len).map_err(|_| IndexError::Truncated {
+        needed: len,
+        available: usize::MAX as u64,
+    })?;
+    // The whole file, never modified in place once written: see the contract above.
+    let map = crate::mmap::map_read_only(&file, len).map_err(io)?;
     Ok(MappedFile { map })
 }

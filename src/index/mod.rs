@@ -28,8 +28,9 @@
 //! The byte layout is specified in `format.rs` ([`mod@format`]). Opening checks the header and
 //! the section bounds only, in O(1); [`Index::verify`] checks every checksum, id, posting and
 //! neighbour. Every id read during a search is checked at use, so a corrupt or truncated file
-//! gives an [`IndexError`], never a panic or an out-of-bounds read. The only `unsafe` code is
-//! the mapping call in `mmap.rs`, under the contract stated on [`Index::open`].
+//! gives an [`IndexError`], never a panic or an out-of-bounds read. The module has no `unsafe`
+//! code: it maps files through the crate's one mapping function, under the contract stated on
+//! [`Index::open`].
 //!
 //! # Example
 //! ```

@@ -1,11 +1,9 @@
-//! Memory-mapping a store file: the only `unsafe` code in the crate.
-
-#![allow(unsafe_code)]
+//! Opening a store file through a read-only memory map (`crate::mmap`).
 
 use super::error::{Result, StoreError};
 use super::format::HEADER_LEN;
 use super::reader::{parse_header, Store};
-use memmap2::{Mmap, MmapOptions};
+use memmap2::Mmap;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -58,12 +56,8 @@ impl Store<Mmap> {
             needed: map_len,
             available: usize::MAX as u64,
         })?;
-        // SAFETY: the mapping is read-only and covers only the header and complete blocks that
-        // exist now. The mmap contract above (writers append whole blocks and never rewrite or
-        // truncate committed bytes; recovery is not run while readers map the file) is upheld by
-        // `StoreWriter` and documented for users; every byte is validated before use, so even
-        // unexpected contents give an error, not UB in safe code reading a stable mapping.
-        let map = unsafe { MmapOptions::new().len(map_len).map(&file) }.map_err(io)?;
+        // Only the header and the complete blocks present now: see the contract above.
+        let map = crate::mmap::map_read_only(&file, map_len).map_err(io)?;
         let mut store = Store::from_bytes(map)?;
         store.unmapped_tail_bytes = body % u64::from(info.block_size);
         Ok(store)
