@@ -1,4 +1,5 @@
-//! Read-only memory maps of imprint's own files: the only `unsafe` code in the crate.
+//! Read-only memory maps of imprint's own files (with `index::popcnt`'s feature dispatch, the
+//! crate's only `unsafe` code).
 //!
 //! Both file kinds that are mapped follow one rule, which is what makes mapping them sound:
 //! **committed bytes are never modified in place while a reader may map them.**

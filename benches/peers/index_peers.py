@@ -91,6 +91,8 @@ def main():
     ap.add_argument("--imprint", default="target/release/imprint")
     ap.add_argument("--out", default="/tmp/index-peers")
     ap.add_argument("--skip", default="", help="comma list: faiss_hnsw,usearch,faiss_mih")
+    ap.add_argument("--faiss-mih-nhash", default="",
+                    help="comma list of FAISS MultiHash table counts to run (default: imprint's m)")
     ap.add_argument("--no-hnsw", action="store_true",
                     help="exact lookups only: no graph for imprint, skip FAISS HNSW and usearch")
     a = ap.parse_args()
@@ -146,15 +148,17 @@ def main():
         total = sum(min(a.k, len(truth_r[i])) for i in range(nq))
         return found / max(1, total)
 
-    times, Ds = [], []
-    for i in range(nq):
-        t = time.perf_counter()
-        D, I = flat.search(queries[i:i + 1], a.k)
-        times.append(time.perf_counter() - t)
-    rows.append(row("faiss", "flat_knn", f"k={a.k}", n, nq, bflat, 32, times, 1.0))
+    if not a.no_hnsw:
+        times = []
+        for i in range(nq):
+            t = time.perf_counter()
+            D, I = flat.search(queries[i:i + 1], a.k)
+            times.append(time.perf_counter() - t)
+        rows.append(row("faiss", "flat_knn", f"k={a.k}", n, nq, bflat, 32, times, 1.0))
 
-    if "faiss_mih" not in skip:
-        m = int(next(r["params"].split("m=")[1] for r in rows if r["method"] == "mih_radius"))
+    ours = int(next(r["params"].split("m=")[1] for r in rows if r["method"] == "mih_radius"))
+    nhashes = [int(x) for x in a.faiss_mih_nhash.split(",") if x] or [ours]
+    for m in nhashes if "faiss_mih" not in skip else []:
         b = d // m
         nflip = a.radius // m
         faiss.omp_set_num_threads(2)

@@ -7,8 +7,8 @@ use std::path::Path;
 use super::error::{IndexError, Result};
 use super::format::{
     align_up, HeaderRaw, SectionRaw, U32Le, U64Le, FORMAT_VERSION, HASH_ALGORITHM_PDQ256, HASH_LEN,
-    HEADER_CRC_OFFSET, HEADER_LEN, MAGIC, MAX_HNSW_WIDTH, MAX_MIH_SUBSTRINGS, NO_NODE,
-    NUM_SECTIONS, SECTIONS,
+    HEADER_CRC_OFFSET, HEADER_LEN, MAGIC, MAX_HNSW_WIDTH, MAX_MIH_SUBSTRINGS, MIN_MIH_SUBSTRINGS,
+    NO_NODE, NUM_SECTIONS, SECTIONS,
 };
 use super::hnsw::build::{self as hnsw_build, HnswParams};
 use super::mih;
@@ -64,7 +64,7 @@ impl IndexBuilder {
         }
     }
 
-    /// Number of MIH substrings (1..=64) instead of the size-based default.
+    /// Number of MIH substrings (2..=64) instead of the size-based default.
     #[must_use]
     pub fn mih_num_substrings(mut self, m: u32) -> Self {
         self.mih_num_substrings = Some(m);
@@ -191,8 +191,8 @@ impl IndexBuilder {
         let m = self
             .mih_num_substrings
             .unwrap_or_else(|| mih::default_num_substrings(n));
-        if m == 0 || m > MAX_MIH_SUBSTRINGS {
-            return invalid("mih_num_substrings", "must be in 1..=64");
+        if !(MIN_MIH_SUBSTRINGS..=MAX_MIH_SUBSTRINGS).contains(&m) {
+            return invalid("mih_num_substrings", "must be in 2..=64");
         }
         let graph = self.hnsw && n > 0;
         if graph {
@@ -232,7 +232,7 @@ impl IndexBuilder {
             .collect();
         let (dir, postings) = mih::build(hashes, &subs);
         s[4] = le_u32s(&dir);
-        s[5] = le_u32s(&postings);
+        s[5] = postings;
         let (mut m_hnsw, mut m0, mut levels, mut entry, mut rows) = (0, 0, 0, NO_NODE, 0);
         if graph {
             let built = hnsw_build::build(

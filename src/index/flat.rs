@@ -79,17 +79,7 @@ pub(crate) fn radius(
     transform: Dihedral,
     out: &mut Vec<Match>,
 ) {
-    let qw = query_words(q);
-    for (i, rec) in hashes.records().iter().enumerate() {
-        let d = distance(&qw, rec);
-        if d <= max_distance {
-            out.push(Match {
-                record: RecordId(i as u32),
-                distance: d,
-                transform,
-            });
-        }
-    }
+    super::popcnt::radius_scan(hashes, &query_words(q), max_distance, transform, out);
 }
 
 /// Writes the `k` nearest records to `out`, sorted by (distance, record id).

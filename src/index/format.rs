@@ -1,4 +1,4 @@
-//! The index file's byte layout (format version 1), and the checks that run on open.
+//! The index file's byte layout (format version 2), and the checks that run on open.
 //!
 //! All integers are little-endian; every on-disk struct has alignment 1 (byte arrays only), so
 //! the file can be read from any byte buffer. The file is a 512-byte header followed by ten
@@ -54,7 +54,7 @@
 //! | 2 | `id_bytes` | any | UTF-8 list-entry ids, concatenated |
 //! | 3 | `mih_substrings` | 16·m | per substring: `start_bit` u32, `width_bits` u32, `key_bits` u32, reserved u32 (zero) |
 //! | 4 | `mih_offsets` | 4·Σ(2^key_bits+1) | per substring, a u32 bucket directory: bucket `k` holds postings `off[k]..off[k+1]`; `off[0]=0`, non-decreasing, last = N |
-//! | 5 | `mih_ids` | 4·m·N | per substring, N u32 record ids grouped by bucket, ascending within a bucket |
+//! | 5 | `mih_postings` | 16·m·N | per substring, N postings grouped by bucket, ids ascending within a bucket; a posting is the record id (u32), then its fingerprint for the substring: hash bits `end+64..end+96` (u32) and `end..end+64` (u64), where `end = start_bit + width_bits` and bit positions wrap past 255 (each field's most significant bit is the first hash bit) |
 //! | 6 | `hnsw_levels` | N or 0 | u8 top level of each node |
 //! | 7 | `hnsw_upper_index` | 4·N or 0 | u32 first row in `hnsw_upper` of a node with level ≥ 1 (its level-`l` row is `first + l - 1`), `u32::MAX` for level-0 nodes |
 //! | 8 | `hnsw_level0` | 4·N·m0 | N rows of m0 u32 neighbour ids, padded with `u32::MAX` |
@@ -63,7 +63,12 @@
 //! Substrings partition the 256 bits in order (`start_bit` counts from the most significant bit
 //! of the big-endian hash). A substring's key is its top `key_bits` bits; indexing fewer bits
 //! than the substring's width keeps the directory small and only adds candidates, which the
-//! search verifies against the full hash, so exactness is unaffected.
+//! search verifies against the full hash, so exactness is unaffected. The fingerprint lets a
+//! search discard most candidates without reading their hash (`mih.rs`).
+//!
+//! Version history: 1 stored bare u32 ids as postings (`mih_ids`, 4·m·N bytes); version 2
+//! stores 16-byte fingerprinted postings. Version 1 files are refused with
+//! [`IndexError::UnsupportedVersion`]; rebuild them from their hash list.
 //!
 //! # Checks
 //!
@@ -83,9 +88,9 @@ use super::error::{IndexError, Result};
 /// The 8-byte magic: a non-ASCII first byte and `\r\n` catch text-mode mangling.
 pub const MAGIC: [u8; 8] = *b"\x89IMPIX\r\n";
 /// The format version this release writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The oldest format version this release reads.
-pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
+pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 2;
 /// Length of the header in bytes.
 pub const HEADER_LEN: usize = 512;
 /// Sections start at multiples of this many bytes (cache-line aligned).
@@ -96,6 +101,10 @@ pub const HASH_ALGORITHM_PDQ256: u32 = 1;
 pub const HASH_LEN: usize = 32;
 /// Sentinel padding neighbour lists and marking "no node".
 pub const NO_NODE: u32 = u32::MAX;
+/// Bytes per MIH posting: record id and 96-bit fingerprint.
+pub const MIH_POSTING_LEN: usize = 16;
+/// Fewest MIH substrings a file may declare (a fingerprint must fit beside its substring).
+pub const MIN_MIH_SUBSTRINGS: u32 = 2;
 /// Most MIH substrings a file may declare.
 pub const MAX_MIH_SUBSTRINGS: u32 = 64;
 /// Most key bits per MIH substring (bounds the directory size: 2^24 u32 = 64 MiB).
@@ -156,7 +165,7 @@ pub enum SectionKind {
     /// MIH bucket directories.
     MihOffsets = 4,
     /// MIH postings.
-    MihIds = 5,
+    MihPostings = 5,
     /// HNSW node levels.
     HnswLevels = 6,
     /// HNSW first upper row per node.
@@ -177,7 +186,7 @@ pub const SECTIONS: [SectionKind; NUM_SECTIONS] = [
     SectionKind::IdBytes,
     SectionKind::MihSubstrings,
     SectionKind::MihOffsets,
-    SectionKind::MihIds,
+    SectionKind::MihPostings,
     SectionKind::HnswLevels,
     SectionKind::HnswUpperIndex,
     SectionKind::HnswLevel0,
@@ -194,7 +203,7 @@ impl SectionKind {
             SectionKind::IdBytes => "id_bytes",
             SectionKind::MihSubstrings => "mih_substrings",
             SectionKind::MihOffsets => "mih_offsets",
-            SectionKind::MihIds => "mih_ids",
+            SectionKind::MihPostings => "mih_postings",
             SectionKind::HnswLevels => "hnsw_levels",
             SectionKind::HnswUpperIndex => "hnsw_upper_index",
             SectionKind::HnswLevel0 => "hnsw_level0",
@@ -438,8 +447,8 @@ pub fn parse(bytes: &[u8]) -> Result<Layout> {
     }
     let n64 = u64::from(n);
     let m = h.mih_num_substrings.get();
-    if m == 0 || m > MAX_MIH_SUBSTRINGS {
-        return bad("mih_num_substrings outside 1..=64");
+    if !(MIN_MIH_SUBSTRINGS..=MAX_MIH_SUBSTRINGS).contains(&m) {
+        return bad("mih_num_substrings outside 2..=64");
     }
     let levels = h.hnsw_num_levels.get();
     let (hm, hm0) = (h.hnsw_m.get(), h.hnsw_m0.get());
@@ -501,7 +510,7 @@ pub fn parse(bytes: &[u8]) -> Result<Layout> {
             SectionKind::IdBytes => None,
             SectionKind::MihSubstrings => Some(g(u64::from(m), 16)?),
             SectionKind::MihOffsets => None,
-            SectionKind::MihIds => Some(g(g(u64::from(m), n64)?, 4)?),
+            SectionKind::MihPostings => Some(g(g(u64::from(m), n64)?, MIH_POSTING_LEN as u64)?),
             SectionKind::HnswLevels => Some(g(n64, graph)?),
             SectionKind::HnswUpperIndex => Some(g(g(n64, 4)?, graph)?),
             SectionKind::HnswLevel0 => Some(g(g(n64, u64::from(hm0))?, 4 * graph)?),
@@ -684,7 +693,7 @@ mod tests {
                 found,
                 oldest,
                 newest,
-            }) => assert_eq!((found, oldest, newest), (99, 1, FORMAT_VERSION)),
+            }) => assert_eq!((found, oldest, newest), (99, 2, FORMAT_VERSION)),
             other => panic!("expected UnsupportedVersion, got {other:?}"),
         }
     }

@@ -3,29 +3,83 @@
 //!
 //! The 256 bits are split into `m` disjoint substrings. If two hashes differ in at most `r`
 //! bits, some substring differs in at most `⌊r/m⌋` bits (pigeonhole), so probing, in every
-//! substring table, all buckets within `⌊r/m⌋` bits of the query's key finds every match; each
-//! candidate is then checked against the full 256-bit hash. Only the top `key_bits` bits of a
-//! substring form its key (bounded by `log2 N` and [`MAX_MIH_KEY_BITS`]): a prefix differs in
-//! no more bits than the substring, so the pigeonhole argument still holds and the directory
-//! stays about one u32 per hash per substring.
+//! substring table, all buckets within `⌊r/m⌋` bits of the query's key finds every match. Only
+//! the top `key_bits` bits of a substring form its key (bounded by `log2 N` and
+//! [`MAX_MIH_KEY_BITS`]): a prefix differs in no more bits than the substring, so the
+//! pigeonhole argument still holds and the directory stays at most about one u32 per hash.
 //!
-//! `m ≈ 256 / log2 N` ([`default_num_substrings`]) makes buckets hold about one hash each;
-//! for N = 1 M, m = 13 and a radius-31 query probes 13 × (1 + 20 + 190) buckets. Every probe
-//! and candidate is a random memory access, so when a sequential flat scan is expected to be
-//! cheaper (small lists, large radii) the search scans instead; both are exact.
+//! # Fingerprinted postings
+//!
+//! A posting is 16 bytes: the record id and a 96-bit *fingerprint*, the hash bits that follow
+//! the substring (wrapping past bit 255). Fingerprint bits are disjoint from the key bits, so
+//! `flips + distance(fingerprints)` is a lower bound of the full distance; a candidate is
+//! fetched from the hashes section only when that bound is within the radius. For a random
+//! non-match the bound exceeds 31 with probability ≈ 0.9995, so verifying a bucket is a
+//! sequential scan of its postings instead of one random memory access per candidate, and
+//! buckets can hold many postings cheaply.
+//!
+//! That moves the best `m` ([`default_num_substrings`]): every probe costs two random
+//! accesses (directory, first posting) and every posting a cheap sequential comparison, so
+//! for radius 31 `m = 16` (one flip per 16-bit key, 272 probes) beats the classic
+//! `m ≈ 256 / log2 N` (two flips per key, ~3 000 probes) up to about 30 M hashes. The search
+//! still falls back to a flat scan when that is cheaper (small lists, large radii); every
+//! path is exact.
 
 use super::error::{IndexError, Result};
 use super::flat::{self, HashesView};
-use super::format::{u32_at, Substring, MAX_MIH_KEY_BITS};
+use super::format::{u32_at, Substring, MAX_MIH_KEY_BITS, MIH_POSTING_LEN};
+use super::popcnt;
 use super::{Match, RecordId};
 use crate::hash::{Dihedral, Pdq256};
 
-/// The substring count `m` the builder picks for `n` hashes: `round(256 / log2 n)`, clamped
-/// to `8..=32`, as the MIH paper suggests, so that each bucket holds about one hash.
+/// Relative cost of one probe (a directory entry and the first posting of its bucket, two
+/// likely cache misses) against one posting compared in a sequential scan, and against one hash
+/// of a flat scan. Measured on the benchmark machine: 60–90 ns per miss, 2–4 ns per scanned
+/// posting or hash.
+const PROBE_COST: f64 = 40.0;
+/// Relative cost of a scanned posting (see [`PROBE_COST`]).
+const POSTING_COST: f64 = 1.0;
+/// Relative cost of one hash in a flat scan (see [`PROBE_COST`]).
+const FLAT_COST: f64 = 1.0;
+
+/// Expected probes and scanned postings of a radius-`r` query against `n` uniformly spread
+/// hashes, for the given substrings.
+fn expected_work(subs: &[Substring], n: usize, r: u32) -> (f64, f64) {
+    let rr = r / (subs.len() as u32).max(1);
+    let (mut probes, mut postings) = (0.0, 0.0);
+    for s in subs {
+        let mut c = 1.0f64;
+        let mut p = 0.0;
+        for i in 0..=rr.min(s.key_bits) {
+            if i > 0 {
+                c = c * f64::from(s.key_bits - i + 1) / f64::from(i);
+            }
+            p += c;
+        }
+        probes += p;
+        postings += p * n as f64 / (1u64 << s.key_bits) as f64;
+    }
+    (probes, postings)
+}
+
+fn expected_cost(subs: &[Substring], n: usize, r: u32) -> f64 {
+    let (probes, postings) = expected_work(subs, n, r);
+    probes * PROBE_COST + postings * POSTING_COST
+}
+
+/// The substring count `m` the builder picks for `n` hashes: the `m` in `8..=32` with the
+/// smallest expected cost of a radius-31 query (probes and postings, module docs). `m = 16`
+/// from small lists up to about 30 M hashes, fewer and wider substrings beyond.
 #[must_use]
 pub fn default_num_substrings(n: usize) -> u32 {
-    let bits = (n.max(2) as f64).log2();
-    ((256.0 / bits).round() as u32).clamp(8, 32)
+    let mut best = (f64::INFINITY, 16);
+    for m in 8..=32 {
+        let c = expected_cost(&substrings(m, n), n, 31);
+        if c < best.0 {
+            best = (c, m);
+        }
+    }
+    best.1
 }
 
 /// Key bits per substring for `n` hashes: `ceil(log2 n)`, at least 1, at most
@@ -69,63 +123,104 @@ pub(crate) fn key(hash: &[u8; 32], s: &Substring) -> u32 {
     ((acc >> shift) & ((1u64 << s.key_bits) - 1)) as u32
 }
 
+/// A hash as four big-endian words: bit 0 of the hash is the top bit of word 0.
+#[inline]
+fn be_words(hash: &[u8; 32]) -> [u64; 4] {
+    let mut w = [0u64; 4];
+    for (slot, c) in w.iter_mut().zip(hash.chunks_exact(8)) {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        *slot = u64::from_be_bytes(a);
+    }
+    w
+}
+
+/// The fingerprint of `hash` for substring `s`: hash bits `end..end + 96` (wrapping past bit
+/// 255), where `end = start_bit + width_bits`, as the top 64 and the next 32 of them.
+/// Disjoint from the substring whenever its width is at most 160 bits (`m ≥ 2`).
+#[inline]
+pub(crate) fn fingerprint(hash: &[u8; 32], s: &Substring) -> (u64, u32) {
+    let w = be_words(hash);
+    let shift = (s.start_bit + s.width_bits) % 256;
+    let (q, r) = ((shift / 64) as usize, shift % 64);
+    let word = |i: usize| {
+        let (a, b) = (w[(i + q) % 4], w[(i + q + 1) % 4]);
+        if r == 0 {
+            a
+        } else {
+            (a << r) | (b >> (64 - r))
+        }
+    };
+    (word(0), (word(1) >> 32) as u32)
+}
+
+/// One posting: record id (u32), fingerprint low part (u32), fingerprint high part (u64),
+/// little-endian.
+#[inline]
+fn encode_posting(out: &mut [u8], id: u32, fp: (u64, u32)) {
+    out[0..4].copy_from_slice(&id.to_le_bytes());
+    out[4..8].copy_from_slice(&fp.1.to_le_bytes());
+    out[8..16].copy_from_slice(&fp.0.to_le_bytes());
+}
+
+/// Decodes a posting: (record id, fingerprint).
+#[inline]
+pub(crate) fn decode_posting(p: &[u8; MIH_POSTING_LEN]) -> (u32, (u64, u32)) {
+    let [a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, c4, c5, c6, c7] = *p;
+    (
+        u32::from_le_bytes([a0, a1, a2, a3]),
+        (
+            u64::from_le_bytes([c0, c1, c2, c3, c4, c5, c6, c7]),
+            u32::from_le_bytes([b0, b1, b2, b3]),
+        ),
+    )
+}
+
+/// One probed bucket of a query: its directory position, then its posting range.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Probe {
+    /// Directory position (pass 1), then first posting (pass 2).
+    lo: usize,
+    /// Last posting + 1 (pass 2).
+    hi: usize,
+    /// Substring index.
+    table: u32,
+    /// Key bits flipped to reach this bucket.
+    flips: u32,
+}
+
 /// Read-only view of the three MIH sections.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MihView<'a> {
     pub(crate) substrings: &'a [Substring],
     pub(crate) offsets: &'a [u8],
-    pub(crate) ids: &'a [u8],
+    pub(crate) postings: &'a [u8],
     pub(crate) num_hashes: u32,
 }
 
-/// How many sequential 32-byte comparisons of a flat scan cost as much as one MIH memory
-/// touch (a bucket bound, a posting or a candidate hash, each a likely cache miss). Measured
-/// on the benchmark machine: about 2–4 ns per scanned hash against 40–100 ns per miss.
-const RANDOM_TOUCH_COST: f64 = 16.0;
-
-/// Whether a flat scan is expected to beat MIH for radius `r`: the probed buckets and their
-/// expected postings, weighted by [`RANDOM_TOUCH_COST`], against N sequential comparisons.
-/// Small lists and large radii scan; both paths are exact.
+/// Whether a flat scan is expected to beat MIH for radius `r` (module docs); both are exact.
 fn cheaper_to_scan(view: &MihView<'_>, r: u32) -> bool {
-    let m = view.substrings.len() as u32;
-    let rr = r / m.max(1);
-    let n = f64::from(view.num_hashes);
-    let mut touches = 0.0;
-    for s in view.substrings {
-        let mut c = 1.0f64;
-        let mut probes = 0.0;
-        for i in 0..=rr.min(s.key_bits) {
-            if i > 0 {
-                c = c * f64::from(s.key_bits - i + 1) / f64::from(i);
-            }
-            probes += c;
-        }
-        touches += probes * (1.0 + 2.0 * n / (1u64 << s.key_bits) as f64);
-    }
-    touches * RANDOM_TOUCH_COST >= n
+    let n = view.num_hashes as usize;
+    expected_cost(view.substrings, n, r) >= n as f64 * FLAT_COST
 }
 
 impl MihView<'_> {
-    fn dir(&self, s: &Substring, bucket: u32) -> Result<(u32, u32)> {
-        let at = s.dir_start + bucket as usize;
-        let lo = u32_at(self.offsets, at);
-        let hi = u32_at(self.offsets, at + 1);
-        match (lo, hi) {
-            (Some(lo), Some(hi)) if lo <= hi && hi <= self.num_hashes => Ok((lo, hi)),
-            _ => Err(IndexError::corrupt(
-                "mih_offsets",
-                at as u64,
-                "bucket bounds out of order or past the postings",
-            )),
-        }
+    /// The posting `at` (counted over all substrings), if inside the section.
+    #[inline]
+    pub(crate) fn posting(&self, at: usize) -> Option<&[u8; MIH_POSTING_LEN]> {
+        let start = at.checked_mul(MIH_POSTING_LEN)?;
+        self.postings
+            .get(start..start.checked_add(MIH_POSTING_LEN)?)?
+            .try_into()
+            .ok()
     }
 
     /// Appends the matches within `r` of `q` to `out`, possibly several times each.
     ///
-    /// Works in three passes over caller-owned buffers (bucket bounds, then candidate ids,
-    /// then distances) so that the loads of each pass are independent of one another and
-    /// the CPU can overlap their cache misses, instead of chasing dir → posting → hash one
-    /// candidate at a time.
+    /// Works in passes over caller-owned buffers (probed buckets, their bounds, candidate ids,
+    /// distances) so that no branch depends on a value still being loaded: the directory
+    /// misses of all probes overlap, as do the posting runs, instead of chasing
+    /// directory → posting → hash one candidate at a time.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn radius(
         &self,
@@ -134,7 +229,7 @@ impl MihView<'_> {
         r: u32,
         transform: Dihedral,
         out: &mut Vec<Match>,
-        buckets: &mut Vec<(usize, usize)>,
+        probes: &mut Vec<Probe>,
         cands: &mut Vec<u32>,
         allow_scan: bool,
     ) -> Result<()> {
@@ -142,24 +237,24 @@ impl MihView<'_> {
             flat::radius(hashes, q, r, transform, out);
             return Ok(());
         }
-        let qw = flat::query_words(q);
         let m = self.substrings.len() as u32;
         let rr = r / m;
         let n = self.num_hashes as usize;
-        // Pass 1: the posting ranges of every probed bucket, as absolute posting positions.
-        buckets.clear();
+        // Pass 1: the directory position of every probed bucket. Arithmetic only.
+        probes.clear();
         for (j, s) in self.substrings.iter().enumerate() {
             let qkey = key(q.as_bytes(), s);
             let limit = 1u64 << s.key_bits;
-            let base = j * n;
             for flips in 0..=rr.min(s.key_bits) {
                 // Gosper's hack: every key_bits-bit mask with `flips` bits set, ascending.
                 let mut mask: u64 = (1u64 << flips) - 1;
                 while mask < limit {
-                    let (lo, hi) = self.dir(s, qkey ^ mask as u32)?;
-                    if lo < hi {
-                        buckets.push((base + lo as usize, base + hi as usize));
-                    }
+                    probes.push(Probe {
+                        lo: s.dir_start + (qkey ^ mask as u32) as usize,
+                        hi: 0,
+                        table: j as u32,
+                        flips,
+                    });
                     if mask == 0 {
                         break;
                     }
@@ -169,22 +264,46 @@ impl MihView<'_> {
                 }
             }
         }
-        // Pass 2: candidate record ids.
+        // Pass 2: bucket bounds, turned into absolute posting ranges in place. No branch
+        // depends on a loaded value; a bad bound is remembered and reported after the loop.
+        let mut bad = false;
+        for p in probes.iter_mut() {
+            let lo = u32_at(self.offsets, p.lo).unwrap_or(u32::MAX);
+            let hi = u32_at(self.offsets, p.lo + 1).unwrap_or(u32::MAX);
+            bad |= (lo > hi) | (hi > self.num_hashes);
+            let base = p.table as usize * n;
+            (p.lo, p.hi) = (base + lo as usize, base + hi.max(lo) as usize);
+        }
+        if bad {
+            return Err(IndexError::corrupt(
+                "mih_offsets",
+                0,
+                "bucket bounds out of order or past the postings",
+            ));
+        }
+        // Pass 3: scan the postings; keep the ids whose lower bound is within the radius.
         cands.clear();
-        for &(lo, hi) in buckets.iter() {
-            for at in lo..hi {
-                let id = u32_at(self.ids, at).ok_or(IndexError::corrupt(
-                    "mih_ids",
-                    at as u64,
+        let mut qfp = [(0u64, 0u32); MAX_FINGERPRINT_TABLES];
+        for (slot, s) in qfp.iter_mut().zip(self.substrings) {
+            *slot = fingerprint(q.as_bytes(), s);
+        }
+        for p in probes.iter() {
+            let run = self
+                .postings
+                .get(p.lo * MIH_POSTING_LEN..p.hi * MIH_POSTING_LEN)
+                .ok_or(IndexError::corrupt(
+                    "mih_postings",
+                    p.hi as u64,
                     "posting past the section end",
                 ))?;
-                cands.push(id);
-            }
+            let (fq, budget) = (qfp[p.table as usize], r - p.flips);
+            popcnt::scan_postings(run, fq, budget, cands);
         }
-        // Pass 3: verify against the full hashes.
+        // Pass 4: verify the survivors against the full hashes.
+        let qw = flat::query_words(q);
         for &id in cands.iter() {
             let rec = hashes.get(id).ok_or(IndexError::corrupt(
-                "mih_ids",
+                "mih_postings",
                 u64::from(id),
                 "record id out of range",
             ))?;
@@ -201,15 +320,28 @@ impl MihView<'_> {
     }
 }
 
-/// The directory (`offsets`, u32 per bucket + 1) and postings (`ids`) of every substring, built
-/// by a stable counting sort so that ids ascend within a bucket (deterministic bytes).
-/// O(m·N) time, parallel over substrings.
-pub(crate) fn build(hashes: &[Pdq256], subs: &[Substring]) -> (Vec<u32>, Vec<u32>) {
+/// Upper bound of `m` (the format's [`super::format::MAX_MIH_SUBSTRINGS`]), sizing the
+/// per-query fingerprint array.
+const MAX_FINGERPRINT_TABLES: usize = super::format::MAX_MIH_SUBSTRINGS as usize;
+
+/// The directory (`offsets`, u32 per bucket + 1) and postings (16 bytes each, module docs) of
+/// every substring, built by a stable counting sort so that ids ascend within a bucket
+/// (deterministic bytes). O(m·N) time, parallel over substrings.
+pub(crate) fn build(hashes: &[Pdq256], subs: &[Substring]) -> (Vec<u32>, Vec<u8>) {
     use rayon::prelude::*;
     let n = hashes.len();
-    let parts: Vec<(Vec<u32>, Vec<u32>)> = subs
+    let mut postings = vec![0u8; n * subs.len() * MIH_POSTING_LEN];
+    if n == 0 {
+        let offsets = subs
+            .iter()
+            .flat_map(|s| vec![0u32; (1usize << s.key_bits) + 1])
+            .collect();
+        return (offsets, postings);
+    }
+    let dirs: Vec<Vec<u32>> = subs
         .par_iter()
-        .map(|s| {
+        .zip(postings.par_chunks_mut(n * MIH_POSTING_LEN))
+        .map(|(s, table)| {
             let buckets = 1usize << s.key_bits;
             let mut off = vec![0u32; buckets + 1];
             let keys: Vec<u32> = hashes.iter().map(|h| key(h.as_bytes(), s)).collect();
@@ -220,22 +352,24 @@ pub(crate) fn build(hashes: &[Pdq256], subs: &[Substring]) -> (Vec<u32>, Vec<u32
                 off[b + 1] += off[b];
             }
             let mut fill = off.clone();
-            let mut ids = vec![0u32; n];
-            for (i, &k) in keys.iter().enumerate() {
+            for (i, (&k, h)) in keys.iter().zip(hashes).enumerate() {
                 let slot = &mut fill[k as usize];
-                ids[*slot as usize] = i as u32;
+                let at = *slot as usize * MIH_POSTING_LEN;
+                encode_posting(
+                    &mut table[at..at + MIH_POSTING_LEN],
+                    i as u32,
+                    fingerprint(h.as_bytes(), s),
+                );
                 *slot += 1;
             }
-            (off, ids)
+            off
         })
         .collect();
-    let mut offsets = Vec::new();
-    let mut ids = Vec::with_capacity(n * subs.len());
-    for (o, i) in parts {
-        offsets.extend_from_slice(&o);
-        ids.extend_from_slice(&i);
+    let mut offsets = Vec::with_capacity(dirs.iter().map(Vec::len).sum());
+    for d in dirs {
+        offsets.extend_from_slice(&d);
     }
-    (offsets, ids)
+    (offsets, postings)
 }
 
 #[cfg(test)]
@@ -243,10 +377,80 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_m_follows_256_over_log2_n() {
-        assert_eq!(default_num_substrings(1 << 20), 13);
-        assert_eq!(default_num_substrings(10_000_000), 11);
+    fn default_m_minimises_the_expected_cost() {
+        // One flip per 16-bit key from 100 k to ~30 M hashes, two flips per wider key beyond;
+        // exact keys (no flips) for small lists.
         assert_eq!(default_num_substrings(10), 32);
+        assert_eq!(default_num_substrings(100_000), 16);
+        assert_eq!(default_num_substrings(10_000_000), 16);
+        assert_eq!(default_num_substrings(100_000_000), 11);
+        for n in [1000, 100_000, 10_000_000, 100_000_000] {
+            let best = default_num_substrings(n);
+            let cost = |m| expected_cost(&substrings(m, n), n, 31);
+            assert!((8..=32).all(|m| cost(best) <= cost(m)), "n = {n}");
+        }
+    }
+
+    fn bit(h: &[u8; 32], i: u32) -> u64 {
+        u64::from(h[(i / 8) as usize] >> (7 - i % 8) & 1)
+    }
+
+    fn pseudo_random_hash(seed: u64) -> [u8; 32] {
+        let mut x = seed;
+        let mut h = [0u8; 32];
+        for b in &mut h {
+            x = x
+                .wrapping_mul(0x5851_f42d_4c95_7f2d)
+                .wrapping_add(0x1405_7b7e_f767_814f);
+            *b = (x >> 56) as u8;
+        }
+        h
+    }
+
+    #[test]
+    fn fingerprint_holds_the_96_bits_after_the_substring() {
+        for m in [2, 3, 11, 16, 32, 64] {
+            for (t, s) in substrings(m, 1 << 20).iter().enumerate() {
+                let h = pseudo_random_hash(u64::from(m) * 100 + t as u64);
+                let end = s.start_bit + s.width_bits;
+                let (hi, lo) = fingerprint(&h, s);
+                let want_hi = (0..64).fold(0u64, |a, i| a << 1 | bit(&h, (end + i) % 256));
+                let want_lo = (64..96).fold(0u64, |a, i| a << 1 | bit(&h, (end + i) % 256));
+                assert_eq!(
+                    (hi, u64::from(lo)),
+                    (want_hi, want_lo),
+                    "m {m} substring {t}"
+                );
+                // Disjoint from the substring: 96 + width ≤ 256 for m ≥ 2.
+                assert!(s.width_bits + 96 <= 256);
+            }
+        }
+    }
+
+    #[test]
+    fn key_flips_plus_fingerprint_distance_bound_the_distance() {
+        for seed in 0..2000u64 {
+            let a = pseudo_random_hash(seed);
+            let mut b = a;
+            // Flip a seeded number of bits, clustered or spread.
+            let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            for _ in 0..(seed % 60) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let i = (x % 256) as usize;
+                b[i / 8] ^= 0x80 >> (i % 8);
+            }
+            let full = Pdq256::from_bytes(a).distance(&Pdq256::from_bytes(b));
+            for m in [2, 11, 16, 32] {
+                for s in &substrings(m, 1 << 22) {
+                    let flips = (key(&a, s) ^ key(&b, s)).count_ones();
+                    let (fa, fb) = (fingerprint(&a, s), fingerprint(&b, s));
+                    let fd = (fa.0 ^ fb.0).count_ones() + (fa.1 ^ fb.1).count_ones();
+                    assert!(flips + fd <= full, "seed {seed} m {m}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub mod format;
 mod hnsw;
 mod mih;
 mod mmap;
+mod popcnt;
 mod reader;
 mod scratch;
 pub mod synthetic;

@@ -160,7 +160,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         MihView {
             substrings: &self.layout.substrings,
             offsets: self.section(SectionKind::MihOffsets),
-            ids: self.section(SectionKind::MihIds),
+            postings: self.section(SectionKind::MihPostings),
             num_hashes: self.layout.num_hashes,
         }
     }
@@ -292,7 +292,7 @@ impl<D: AsRef<[u8]>> Index<D> {
             max_distance,
             Dihedral::Original,
             &mut scratch.results,
-            &mut scratch.buckets,
+            &mut scratch.probes,
             &mut scratch.candidate_ids,
             allow_scan,
         )?;
@@ -345,7 +345,7 @@ impl<D: AsRef<[u8]>> Index<D> {
                 max_distance,
                 t,
                 &mut scratch.results,
-                &mut scratch.buckets,
+                &mut scratch.probes,
                 &mut scratch.candidate_ids,
                 true,
             )?;
@@ -539,24 +539,33 @@ impl<D: AsRef<[u8]>> Index<D> {
                 let mut prev: Option<u32> = None;
                 for p in lo..hi {
                     let at = j * n + p as usize;
-                    let id = u32_at(mih.ids, at).unwrap_or(u32::MAX);
+                    let (id, fp) = mih
+                        .posting(at)
+                        .map_or((u32::MAX, (0, 0)), mih::decode_posting);
                     let rec = hashes.get(id).ok_or(IndexError::corrupt(
-                        "mih_ids",
+                        "mih_postings",
                         at as u64,
                         "record id out of range",
                     ))?;
                     if prev.is_some_and(|q| q >= id) {
                         return Err(IndexError::corrupt(
-                            "mih_ids",
+                            "mih_postings",
                             at as u64,
                             "postings not strictly ascending in a bucket",
                         ));
                     }
                     if mih::key(rec, s) as usize != b {
                         return Err(IndexError::corrupt(
-                            "mih_ids",
+                            "mih_postings",
                             at as u64,
                             "record filed under the wrong key",
+                        ));
+                    }
+                    if mih::fingerprint(rec, s) != fp {
+                        return Err(IndexError::corrupt(
+                            "mih_postings",
+                            at as u64,
+                            "fingerprint does not match the record's hash",
                         ));
                     }
                     prev = Some(id);

@@ -19,7 +19,7 @@ pub struct SearchScratch {
     pub(crate) candidates: BinaryHeap<Reverse<(u32, u32)>>,
     pub(crate) best: BinaryHeap<(u32, u32)>,
     pub(crate) neighbours: Vec<u32>,
-    pub(crate) buckets: Vec<(usize, usize)>,
+    pub(crate) probes: Vec<super::mih::Probe>,
     pub(crate) candidate_ids: Vec<u32>,
 }
 

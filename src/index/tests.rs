@@ -148,7 +148,7 @@ fn mih_radius_equals_flat_scan_on_skewed_data() {
 fn mih_radius_equals_flat_scan_for_every_substring_count() {
     let list = near_duplicates(5, 150, 6);
     let qs = queries(6, &list, 60);
-    for m in [1, 2, 3, 7, 8, 11, 13, 16, 31, 32, 33, 64] {
+    for m in [2, 3, 7, 8, 11, 13, 16, 31, 32, 33, 64] {
         let index = build(&list, IndexBuilder::new().hnsw(false).mih_num_substrings(m));
         assert_eq!(index.info().mih_num_substrings, m);
         assert_mih_equals_flat(&index, &qs, &[0, 31, 50], m.into());
@@ -294,6 +294,7 @@ fn builder_rejects_bad_parameters() {
     let list = near_duplicates(16, 3, 2);
     for b in [
         IndexBuilder::new().mih_num_substrings(0),
+        IndexBuilder::new().mih_num_substrings(1),
         IndexBuilder::new().mih_num_substrings(65),
         IndexBuilder::new().m(1),
         IndexBuilder::new().ef_construction(0),
@@ -425,12 +426,12 @@ fn out_of_range_ids_are_reported_by_verify_and_search() {
         reseal(&mut b);
         Index::from_bytes(b).unwrap()
     };
-    // A posting pointing past the records.
-    let index = put(5, 7, n);
+    // A posting pointing past the records (posting 7's id field).
+    let index = put(5, 7 * 4, n);
     assert!(matches!(
         index.verify(),
         Err(IndexError::Corrupt {
-            section: "mih_ids",
+            section: "mih_postings",
             ..
         })
     ));
@@ -439,6 +440,16 @@ fn out_of_range_ids_are_reported_by_verify_and_search() {
         .iter()
         .any(|q| index.radius_via_mih(q, 31, &mut s, false).is_err());
     assert!(any_err, "a search through the bad posting must fail");
+    // A fingerprint that disagrees with its record's hash (posting 3, CRC resealed).
+    let index = put(5, 3 * 4 + 2, 0x5a5a_5a5a);
+    match index.verify() {
+        Err(IndexError::Corrupt {
+            section: "mih_postings",
+            what,
+            ..
+        }) => assert!(what.contains("fingerprint"), "{what}"),
+        other => panic!("expected a fingerprint error, got {other:?}"),
+    }
     // A neighbour pointing past the records.
     let index = put(8, 0, n + 5);
     assert!(matches!(

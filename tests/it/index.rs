@@ -5,7 +5,12 @@ use std::path::Path;
 use imprint::hash::Pdq256;
 use imprint::index::{Index, IndexBuilder, RecordId, SearchScratch, FORMAT_VERSION};
 
-const GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/format/index/v1");
+const GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/format/index/v2");
+/// The last version-1 file, kept to check that older files are refused with a clear error.
+const GOLDEN_V1: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/format/index/v1/golden.idx"
+);
 
 /// The fixed golden input: 48 hashes in 6 clusters (xorshift64*, seed 1), ids `g0..g47`.
 fn golden_input() -> (Vec<Pdq256>, Vec<String>) {
@@ -50,7 +55,7 @@ fn normalise(mut b: Vec<u8>) -> Vec<u8> {
 }
 
 #[test]
-fn golden_v1_file_is_reproduced_byte_for_byte_and_opens() {
+fn golden_v2_file_is_reproduced_byte_for_byte_and_opens() {
     let (hashes, ids) = golden_input();
     let built = golden_builder().build(&hashes, &ids).unwrap();
     let path = Path::new(GOLDEN_DIR).join("golden.idx");
@@ -80,6 +85,22 @@ fn golden_v1_file_is_reproduced_byte_for_byte_and_opens() {
     assert_eq!(index.id(RecordId(20)).unwrap(), "g20");
     let knn = index.search_knn(&hashes[40], 3, 16, &mut s).unwrap();
     assert_eq!(knn[0].record, RecordId(40));
+}
+
+#[test]
+fn version_1_files_are_refused_with_the_supported_range() {
+    let bytes = std::fs::read(GOLDEN_V1).unwrap();
+    match Index::from_bytes(bytes) {
+        Err(imprint::index::IndexError::UnsupportedVersion {
+            found,
+            oldest,
+            newest,
+        }) => assert_eq!((found, oldest, newest), (1, 2, FORMAT_VERSION)),
+        Err(e) => panic!("expected UnsupportedVersion, got {e}"),
+        Ok(_) => panic!("a version 1 file opened"),
+    }
+    let err = Index::open(GOLDEN_V1).expect_err("refused").to_string();
+    assert!(err.contains('1') && err.contains('2'), "{err}");
 }
 
 /// The command-line program (built only with the `cli` feature).

@@ -35,7 +35,7 @@ pub struct BuildArgs {
     /// Hash lists to index, in order; `-` reads stdin.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// MIH substring count (default: round(256 / log2 N), within 8..=32).
+    /// MIH substring count, 2..=64 (default: the cheapest expected radius-31 lookup for N, within 8..=32).
     #[arg(long)]
     mih_substrings: Option<u32>,
     /// Skip the HNSW graph (k-nearest queries then scan).
