@@ -484,3 +484,26 @@ fn open_reports_missing_files_with_their_path() {
         other => panic!("expected Io, got {other:?}"),
     }
 }
+
+#[test]
+fn warmed_mapped_index_answers_like_the_in_memory_one() {
+    let list = near_duplicates(11, 400, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.idx");
+    IndexBuilder::new()
+        .hnsw(false)
+        .write_file::<&str>(&path, &list, &[])
+        .unwrap();
+    let mapped = Index::open(&path).unwrap();
+    mapped.warm();
+    let memory = build(&list, IndexBuilder::new().hnsw(false));
+    let (mut s1, mut s2) = (SearchScratch::new(), SearchScratch::new());
+    for q in queries(11, &list, 50) {
+        let a = mapped.search_radius(&q, 31, &mut s1).unwrap();
+        let b = memory.search_radius(&q, 31, &mut s2).unwrap();
+        assert_eq!(
+            a.iter().map(|m| (m.record, m.distance)).collect::<Vec<_>>(),
+            b.iter().map(|m| (m.record, m.distance)).collect::<Vec<_>>()
+        );
+    }
+}
