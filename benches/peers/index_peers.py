@@ -11,8 +11,10 @@ Measured per engine: build time, single-thread per-query latency (p50/p99), and 
 exactness of radius-31 results against the flat scan, recall@k (tie-aware: a result counts if
 its distance is at most the true k-th distance) for k-nearest searches.
 
-Reproduce (release binary, 2 threads for builds, 1 thread for queries):
+Reproduce (release binary, 2 threads for builds, 1 thread for queries; --hnsw-rs adds the
+`hnsw_rs` crate through the `hnsw_rs_peer` example):
     cargo build --release --no-default-features --features cli
+    cargo build --release --example hnsw_rs_peer
     python3 -m venv /tmp/peervenv && /tmp/peervenv/bin/pip install faiss-cpu usearch numpy
     /tmp/peervenv/bin/python benches/peers/index_peers.py --n 1000000 --queries 1000 \
         --imprint target/release/imprint --out /tmp/index-peers
@@ -91,6 +93,9 @@ def main():
     ap.add_argument("--imprint", default="target/release/imprint")
     ap.add_argument("--out", default="/tmp/index-peers")
     ap.add_argument("--skip", default="", help="comma list: faiss_hnsw,usearch,faiss_mih")
+    ap.add_argument("--hnsw-rs", default="",
+                    help="path of the built hnsw_rs_peer example (cargo build --release --example "
+                         "hnsw_rs_peer) to include hnsw_rs")
     ap.add_argument("--faiss-mih-nhash", default="",
                     help="comma list of FAISS MultiHash table counts to run (default: imprint's m)")
     ap.add_argument("--no-hnsw", action="store_true",
@@ -212,6 +217,15 @@ def main():
                 Dall[i, len(x):] = 10**6
             rows.append(row("usearch", "hnsw_knn", f"k={a.k} ef={ef} M={a.m}", n, nq, bu, None,
                             times, recall_knn(Dall), recall_match(Dall)))
+
+    if a.hnsw_rs and not a.no_hnsw:
+        cmd = [a.hnsw_rs, dpath, qpath, str(a.k), str(a.radius), a.ef, str(a.m),
+               str(a.ef_construction)]
+        print("# " + " ".join(cmd), file=sys.stderr)
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        names = ["engine", "method", "params", "n", "num_queries", "build_s", "open_ms",
+                 "bytes_per_hash", "p50_us", "p99_us", "mean_us", "qps", "recall", "match_recall"]
+        rows += [dict(zip(names, line.split(","))) for line in out.splitlines() if line]
 
     fields = list(rows[0].keys())
     w = csv.DictWriter(sys.stdout, fieldnames=fields)

@@ -30,9 +30,17 @@ pub(crate) fn query_words(q: &Pdq256) -> [u64; 4] {
     words(q.as_bytes())
 }
 
-/// Hamming distance between query words and a stored record.
+/// Hamming distance between query words and a stored record, with the CPU's `POPCNT` when
+/// it has one (a call, not inlined: loops over many records use [`super::popcnt`]'s whole-loop
+/// copies instead).
 #[inline]
 pub(crate) fn distance(q: &[u64; 4], rec: &[u8; HASH_LEN]) -> u32 {
+    super::popcnt::distance(q, rec)
+}
+
+/// [`distance`] in portable code, for inlining into loops that are themselves dispatched.
+#[inline(always)]
+pub(crate) fn distance_portable(q: &[u64; 4], rec: &[u8; HASH_LEN]) -> u32 {
     let r = words(rec);
     (q[0] ^ r[0]).count_ones()
         + (q[1] ^ r[1]).count_ones()

@@ -4,17 +4,36 @@
 //! a dozen shifts and masks. Each loop here is compiled twice: a portable copy, and on x86-64
 //! a copy with the `popcnt` target feature, picked per call by the standard library's cached
 //! CPUID test. On the benchmark machine the `POPCNT` copy makes a 10 M-hash MIH lookup about
-//! 1.6× faster. Calling a `#[target_feature]` function is `unsafe` only because the feature
+//! 1.6× faster. Single distances (the HNSW code) go through [`distance`], a dispatched call:
+//! the call costs less than the dozen instructions it saves. Calling a `#[target_feature]` function is `unsafe` only because the feature
 //! must be present, which the test right before each call establishes; this module and
 //! `crate::mmap` hold the crate's only `unsafe` code.
 
 #![allow(unsafe_code)]
 
-use super::flat::{distance, HashesView};
+use super::flat::{distance_portable, HashesView};
 use super::format::{HASH_LEN, MIH_POSTING_LEN};
 use super::mih::decode_posting;
 use super::{Match, RecordId};
 use crate::hash::Dihedral;
+
+/// Hamming distance between query words and a record (one call per distance, for the graph
+/// code, whose loops interleave distances with heap and visited-set work).
+#[inline]
+pub(crate) fn distance(q: &[u64; 4], rec: &[u8; HASH_LEN]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the CPU supports `popcnt` (checked on the line above).
+        return unsafe { distance_popcnt(q, rec) };
+    }
+    distance_portable(q, rec)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn distance_popcnt(q: &[u64; 4], rec: &[u8; HASH_LEN]) -> u32 {
+    distance_portable(q, rec)
+}
 
 /// Appends the ids of the postings in `run` (whole 16-byte postings) whose fingerprint is
 /// within `budget` bits of `fq`.
@@ -70,7 +89,7 @@ fn radius_scan_portable(
     out: &mut Vec<Match>,
 ) {
     for (i, rec) in records.iter().enumerate() {
-        let d = distance(qw, rec);
+        let d = distance_portable(qw, rec);
         if d <= max_distance {
             out.push(Match {
                 record: RecordId(i as u32),
@@ -102,6 +121,18 @@ fn radius_scan_popcnt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dispatched_distance_equals_the_portable_one() {
+        let mut rec = [0u8; HASH_LEN];
+        for (i, b) in rec.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(37) ^ 0x5a;
+        }
+        for q in [[0u64; 4], [!0; 4], [1, 2, 3, 4], [u64::MAX / 3, 7, 0, 1 << 63]] {
+            assert_eq!(distance(&q, &rec), distance_portable(&q, &rec));
+        }
+        assert_eq!(distance(&super::super::flat::words(&rec), &rec), 0);
+    }
 
     /// Both copies give the same answer (on x86-64 with POPCNT this compares the two).
     #[test]
