@@ -128,7 +128,12 @@ mod tests {
         for (i, b) in rec.iter_mut().enumerate() {
             *b = (i as u8).wrapping_mul(37) ^ 0x5a;
         }
-        for q in [[0u64; 4], [!0; 4], [1, 2, 3, 4], [u64::MAX / 3, 7, 0, 1 << 63]] {
+        for q in [
+            [0u64; 4],
+            [!0; 4],
+            [1, 2, 3, 4],
+            [u64::MAX / 3, 7, 0, 1 << 63],
+        ] {
             assert_eq!(distance(&q, &rec), distance_portable(&q, &rec));
         }
         assert_eq!(distance(&super::super::flat::words(&rec), &rec), 0);

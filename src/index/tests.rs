@@ -207,7 +207,7 @@ fn hnsw_recall_against_flat_knn() {
     let mut s1 = SearchScratch::new();
     let mut s2 = SearchScratch::new();
     let k = 10;
-    for (ef, bound) in [(16usize, 0.80), (64, 0.95), (256, 0.99)] {
+    for (ef, bound) in [(16usize, 0.92), (64, 0.99), (256, 0.999)] {
         let (mut hit, mut total) = (0usize, 0usize);
         for q in &qs {
             let exact = index.search_knn_flat(q, k, &mut s2).unwrap();

@@ -74,12 +74,13 @@ pub(crate) fn draw_level(seed: u64, i: u32, level_mult: f64) -> u8 {
     }
 }
 
-/// Algorithm 4 (SELECT-NEIGHBORS-HEURISTIC, keeping pruned connections to fill the row):
-/// from `cands` sorted by (distance, id), keep a candidate only if it is closer to the query
-/// than to every neighbour kept so far.
+/// Algorithm 4 (SELECT-NEIGHBORS-HEURISTIC, without keeping pruned connections): from `cands`
+/// sorted by (distance, id), keep a candidate only if it is closer to the query than to every
+/// neighbour kept so far; the rest of the row stays empty. Filling it with pruned candidates
+/// (the paper's `keepPrunedConnections`) was measured worse on PDQ-like data: at 100 k hashes
+/// it lowered recall@10 at ef 64 from 0.72 to 0.65, for the same query time.
 fn select(hashes: &HashesView<'_>, cands: &[(u32, u32)], width: usize) -> Vec<u32> {
     let mut kept: Vec<u32> = Vec::with_capacity(width);
-    let mut pruned: Vec<u32> = Vec::new();
     for &(d, c) in cands {
         if kept.len() >= width {
             break;
@@ -87,15 +88,7 @@ fn select(hashes: &HashesView<'_>, cands: &[(u32, u32)], width: usize) -> Vec<u3
         let cw = hashes.get(c).map(flat::words).unwrap_or_default();
         if kept.iter().all(|&s| dist(hashes, &cw, s) >= d) {
             kept.push(c);
-        } else {
-            pruned.push(c);
         }
-    }
-    for c in pruned {
-        if kept.len() >= width {
-            break;
-        }
-        kept.push(c);
     }
     kept
 }
