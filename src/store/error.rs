@@ -101,6 +101,16 @@ pub enum StoreError {
         /// Whether the store holds dihedral hashes.
         store_has: bool,
     },
+    /// Another writer (this process or another) holds the store's write lock.
+    #[error(
+        "{} is being written by another process (it holds the store's write lock); \
+         wait for that run to finish or stop it, then resume",
+        path.display()
+    )]
+    Locked {
+        /// The store.
+        path: PathBuf,
+    },
     /// A writer option is out of range.
     #[error("invalid store option {name} = {value}")]
     InvalidOption {

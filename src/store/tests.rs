@@ -494,3 +494,35 @@ fn golden_v1_files_open_and_match_the_writer_byte_for_byte() {
     assert_eq!(read_items(&plain).expect("read"), golden_items());
     assert_eq!(plain.num_blocks(), 2);
 }
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_is_alive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("locked.imps");
+    let opts = StoreOptions::new();
+    let mut first = StoreWriter::create(&path, &opts).expect("create");
+    first.append_hash("a", &hash_of(1)).expect("append");
+    first.flush().expect("flush");
+    let len = std::fs::metadata(&path).expect("metadata").len();
+    match StoreWriter::resume(&path, &opts) {
+        Err(StoreError::Locked { path: p }) => assert_eq!(p, path),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    // The refused writer changed nothing, and readers take no lock.
+    assert_eq!(std::fs::metadata(&path).expect("metadata").len(), len);
+    let store = Store::open(&path).expect("open while a writer holds the lock");
+    assert_eq!(read_items(&store).expect("read").len(), 1);
+    first.append_hash("b", &hash_of(2)).expect("append");
+    first.finish().expect("finish");
+    // Once the first writer is gone, a resume takes the lock.
+    let (mut again, rec) = StoreWriter::resume(&path, &opts).expect("resume after finish");
+    assert_eq!(rec.truncated_bytes, 0);
+    again.append_hash("c", &hash_of(3)).expect("append");
+    again.finish().expect("finish");
+    let items = read_items(&Store::open(&path).expect("open")).expect("read");
+    let want: Vec<Item> = [("a", 1), ("b", 2), ("c", 3)]
+        .iter()
+        .map(|&(id, s)| Item::Hash(id.to_owned(), hash_of(s)))
+        .collect();
+    assert_eq!(items, want);
+}

@@ -105,6 +105,13 @@ pub struct Recovery {
 
 /// Appends records to a store file. Not `Sync`; one writer per file.
 ///
+/// A writer holds an exclusive advisory lock on the file (`flock` on Unix, `LockFileEx` on
+/// Windows) from [`StoreWriter::create`] or [`StoreWriter::resume`] until it is dropped, so a
+/// second run started on the same store (a retried cluster job while the first is still
+/// alive) fails with [`StoreError::Locked`] instead of interleaving blocks or truncating the
+/// first run's tail. Readers take no lock. On filesystems without lock support the writer
+/// logs a warning and goes on unlocked.
+///
 /// Records become durable when their block is sealed ([`StoreWriter::flush`],
 /// [`StoreWriter::finish`], or a full block). Dropping a writer without `finish` loses the
 /// open block, exactly as a crash would; a resumed run redoes those items.
@@ -119,6 +126,24 @@ pub struct StoreWriter {
     strings_len: usize,
     next_block_index: u64,
     num_appended: u64,
+}
+
+/// Takes the writer's exclusive lock on `file` (the store at `path`), without waiting.
+fn lock(file: &File, path: &Path) -> Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: path.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+            log::warn!(
+                "{}: file locks are not supported here; nothing stops a second writer",
+                path.display()
+            );
+            Ok(())
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(path)(e)),
+    }
 }
 
 impl StoreWriter {
@@ -141,6 +166,8 @@ impl StoreWriter {
             .truncate(true)
             .open(&tmp)
             .map_err(io_err(&tmp))?;
+        // Locked before it gets its real name, so no other writer can ever hold it.
+        lock(&file, path)?;
         let header = HeaderRaw::new(options.dihedral, options.block_size);
         file.write_all(bytemuck::bytes_of(&header))
             .map_err(io_err(&tmp))?;
@@ -166,6 +193,7 @@ impl StoreWriter {
             .write(true)
             .open(path)
             .map_err(io)?;
+        lock(&file, path)?;
         let file_len = file.metadata().map_err(io_err(path))?.len();
         if file_len < HEADER_LEN as u64 {
             return Err(StoreError::Truncated {
