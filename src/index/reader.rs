@@ -126,7 +126,7 @@ impl Index<MappedFile> {
     ///
     /// A freshly opened index pays a page fault the first time each page is read; over a
     /// large index that makes the first few thousand searches slower (at 10 M hashes, the first
-    /// 1 000 radius lookups have a p99 about 2× the steady state). A long-running service can
+    /// 1 000 radius lookups had a p99 2–3× the steady state). A long-running service can
     /// call this once after [`Index::open`]; it costs a pass over the file (and reading it from
     /// disk if it is not cached), so one-off command-line lookups should not.
     pub fn warm(&self) {
