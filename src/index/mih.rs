@@ -123,24 +123,12 @@ pub(crate) fn key(hash: &[u8; 32], s: &Substring) -> u32 {
     ((acc >> shift) & ((1u64 << s.key_bits) - 1)) as u32
 }
 
-/// A hash as four big-endian words: bit 0 of the hash is the top bit of word 0.
+/// The fingerprint for substring `s` of the hash with words `w` ([`Pdq256::to_words`]): hash
+/// bits `end..end + 96` (wrapping past bit 255), where `end = start_bit + width_bits`, as the
+/// top 64 and the next 32 of them. Disjoint from the substring whenever its width is at most
+/// 160 bits (`m ≥ 2`).
 #[inline]
-fn be_words(hash: &[u8; 32]) -> [u64; 4] {
-    let mut w = [0u64; 4];
-    for (slot, c) in w.iter_mut().zip(hash.chunks_exact(8)) {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(c);
-        *slot = u64::from_be_bytes(a);
-    }
-    w
-}
-
-/// The fingerprint of `hash` for substring `s`: hash bits `end..end + 96` (wrapping past bit
-/// 255), where `end = start_bit + width_bits`, as the top 64 and the next 32 of them.
-/// Disjoint from the substring whenever its width is at most 160 bits (`m ≥ 2`).
-#[inline]
-pub(crate) fn fingerprint(hash: &[u8; 32], s: &Substring) -> (u64, u32) {
-    let w = be_words(hash);
+pub(crate) fn fingerprint(w: &[u64; 4], s: &Substring) -> (u64, u32) {
     let shift = (s.start_bit + s.width_bits) % 256;
     let (q, r) = ((shift / 64) as usize, shift % 64);
     let word = |i: usize| {
@@ -284,8 +272,9 @@ impl MihView<'_> {
         // Pass 3: scan the postings; keep the ids whose lower bound is within the radius.
         cands.clear();
         let mut qfp = [(0u64, 0u32); MAX_FINGERPRINT_TABLES];
+        let qwords = q.to_words();
         for (slot, s) in qfp.iter_mut().zip(self.substrings) {
-            *slot = fingerprint(q.as_bytes(), s);
+            *slot = fingerprint(&qwords, s);
         }
         for p in probes.iter() {
             let run = self
@@ -358,7 +347,7 @@ pub(crate) fn build(hashes: &[Pdq256], subs: &[Substring]) -> (Vec<u32>, Vec<u8>
                 encode_posting(
                     &mut table[at..at + MIH_POSTING_LEN],
                     i as u32,
-                    fingerprint(h.as_bytes(), s),
+                    fingerprint(&h.to_words(), s),
                 );
                 *slot += 1;
             }
@@ -413,7 +402,7 @@ mod tests {
             for (t, s) in substrings(m, 1 << 20).iter().enumerate() {
                 let h = pseudo_random_hash(u64::from(m) * 100 + t as u64);
                 let end = s.start_bit + s.width_bits;
-                let (hi, lo) = fingerprint(&h, s);
+                let (hi, lo) = fingerprint(&Pdq256::from_bytes(h).to_words(), s);
                 let want_hi = (0..64).fold(0u64, |a, i| a << 1 | bit(&h, (end + i) % 256));
                 let want_lo = (64..96).fold(0u64, |a, i| a << 1 | bit(&h, (end + i) % 256));
                 assert_eq!(
@@ -445,7 +434,10 @@ mod tests {
             for m in [2, 11, 16, 32] {
                 for s in &substrings(m, 1 << 22) {
                     let flips = (key(&a, s) ^ key(&b, s)).count_ones();
-                    let (fa, fb) = (fingerprint(&a, s), fingerprint(&b, s));
+                    let (fa, fb) = (
+                        fingerprint(&Pdq256::from_bytes(a).to_words(), s),
+                        fingerprint(&Pdq256::from_bytes(b).to_words(), s),
+                    );
                     let fd = (fa.0 ^ fb.0).count_ones() + (fa.1 ^ fb.1).count_ones();
                     assert!(flips + fd <= full, "seed {seed} m {m}");
                 }

@@ -573,7 +573,7 @@ impl<D: AsRef<[u8]>> Index<D> {
                             "record filed under the wrong key",
                         ));
                     }
-                    if mih::fingerprint(rec, s) != fp {
+                    if mih::fingerprint(&Pdq256::from_bytes(*rec).to_words(), s) != fp {
                         return Err(IndexError::corrupt(
                             "mih_postings",
                             at as u64,

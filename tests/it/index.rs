@@ -156,6 +156,24 @@ mod cli {
         (path, hashes)
     }
 
+    /// The list of [`write_list`] indexed by `imprint index build` into `dir/l.idx`.
+    fn build_list_index(dir: &Path) -> (PathBuf, Vec<Pdq256>) {
+        let (list, hashes) = write_list(dir);
+        let idx = dir.join("l.idx");
+        let o = imprint(
+            &[
+                "index",
+                "build",
+                "--out",
+                idx.to_str().unwrap(),
+                list.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(idx.exists(), "index build failed: {}", text(&o.stderr));
+        (idx, hashes)
+    }
+
     #[test]
     fn cli_build_reports_bad_lines_with_numbers_and_indexes_the_rest() {
         let dir = tempfile::tempdir().unwrap();
@@ -201,18 +219,7 @@ mod cli {
     #[test]
     fn cli_verify_fails_on_a_corrupt_file_and_open_errors_are_fatal() {
         let dir = tempfile::tempdir().unwrap();
-        let (list, _) = write_list(dir.path());
-        let out = dir.path().join("l.idx");
-        imprint(
-            &[
-                "index",
-                "build",
-                "--out",
-                out.to_str().unwrap(),
-                list.to_str().unwrap(),
-            ],
-            None,
-        );
+        let (out, _) = build_list_index(dir.path());
         let mut b = std::fs::read(&out).unwrap();
         let last = b.len() - 3;
         b[last] ^= 0xff;
@@ -235,18 +242,7 @@ mod cli {
     #[test]
     fn cli_query_radius_knn_exact_and_dihedral() {
         let dir = tempfile::tempdir().unwrap();
-        let (list, hashes) = write_list(dir.path());
-        let idx = dir.path().join("l.idx");
-        imprint(
-            &[
-                "index",
-                "build",
-                "--out",
-                idx.to_str().unwrap(),
-                list.to_str().unwrap(),
-            ],
-            None,
-        );
+        let (idx, hashes) = build_list_index(dir.path());
         let idx = idx.to_str().unwrap();
         let q = hashes[8].to_string();
         let o = imprint(&["query", "--index", idx, &q], None);
@@ -294,18 +290,7 @@ mod cli {
     #[test]
     fn cli_match_reports_query_id_list_id_distance_transform() {
         let dir = tempfile::tempdir().unwrap();
-        let (list, hashes) = write_list(dir.path());
-        let idx = dir.path().join("l.idx");
-        imprint(
-            &[
-                "index",
-                "build",
-                "--out",
-                idx.to_str().unwrap(),
-                list.to_str().unwrap(),
-            ],
-            None,
-        );
+        let (idx, hashes) = build_list_index(dir.path());
         let mut far = hashes[0];
         for k in 0..100 {
             far.flip_bit(k * 2);
