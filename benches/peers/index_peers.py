@@ -114,6 +114,19 @@ def main():
     data.tofile(dpath)
     queries.tofile(qpath)
     rows = []
+    partial = os.path.join(a.out, "rows.csv")
+
+    def save():
+        # Each finished engine's rows are kept on disk, so a long run that is cut short
+        # still leaves what it measured.
+        names = []
+        for r in rows:
+            names += [k for k in r if k not in names]
+        with open(partial, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=names)
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: r.get(k, "") for k in names})
 
     # imprint (release CLI; builds with the rayon pool, searches single-threaded).
     cmd = [a.imprint, "bench", "index", "--hashes", dpath, "--queries", qpath,
@@ -124,6 +137,7 @@ def main():
     print("# " + " ".join(cmd), file=sys.stderr)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     rows += list(csv.DictReader(io.StringIO(out)))
+    save()
 
     import faiss
     faiss.omp_set_num_threads(2)
@@ -141,6 +155,7 @@ def main():
         times.append(time.perf_counter() - t)
         truth_r.append(set(I.tolist()))
     rows.append(row("faiss", "flat_radius", f"r={a.radius}", n, nq, bflat, 32, times, 1.0))
+    save()
     Dk, _ = flat.search(queries, a.k)
     kth = Dk[:, -1]
 
@@ -180,6 +195,7 @@ def main():
             expected += len(truth_r[i]); found += len(got & truth_r[i])
         rows.append(row("faiss", "multihash_radius", f"r={a.radius} nhash={m} b={b} nflip={nflip}",
                         n, nq, bmh, None, times, found / max(1, expected)))
+        save()
 
     if "faiss_hnsw" not in skip:
         faiss.omp_set_num_threads(2)
@@ -197,6 +213,8 @@ def main():
                 Dall[i] = D[0]
             rows.append(row("faiss", "hnsw_knn", f"k={a.k} ef={ef} M={a.m}", n, nq, bh, None,
                             times, recall_knn(Dall), recall_match(Dall)))
+        save()
+        del hn
 
     if "usearch" not in skip:
         from usearch.index import Index as UIndex
@@ -217,6 +235,8 @@ def main():
                 Dall[i, len(x):] = 10**6
             rows.append(row("usearch", "hnsw_knn", f"k={a.k} ef={ef} M={a.m}", n, nq, bu, None,
                             times, recall_knn(Dall), recall_match(Dall)))
+        save()
+        del u
 
     if a.hnsw_rs and not a.no_hnsw:
         cmd = [a.hnsw_rs, dpath, qpath, str(a.k), str(a.radius), a.ef, str(a.m),
