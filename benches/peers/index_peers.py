@@ -92,7 +92,9 @@ def main():
     ap.add_argument("--ef-construction", type=int, default=64)
     ap.add_argument("--imprint", default="target/release/imprint")
     ap.add_argument("--out", default="/tmp/index-peers")
-    ap.add_argument("--skip", default="", help="comma list: faiss_hnsw,usearch,faiss_mih")
+    ap.add_argument("--skip", default="",
+                    help="comma list: imprint,faiss_hnsw,usearch,faiss_mih (the data is seeded, so "
+                         "a long run can be split into runs of fewer engines on the same bytes)")
     ap.add_argument("--hnsw-rs", default="",
                     help="path of the built hnsw_rs_peer example (cargo build --release --example "
                          "hnsw_rs_peer) to include hnsw_rs")
@@ -134,10 +136,11 @@ def main():
            "--m", str(a.m), "--m0", str(2 * a.m), "--ef-construction", str(a.ef_construction)]
     if a.no_hnsw:
         cmd.append("--no-hnsw")
-    print("# " + " ".join(cmd), file=sys.stderr)
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    rows += list(csv.DictReader(io.StringIO(out)))
-    save()
+    if "imprint" not in skip:
+        print("# " + " ".join(cmd), file=sys.stderr)
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        rows += list(csv.DictReader(io.StringIO(out)))
+        save()
 
     import faiss
     faiss.omp_set_num_threads(2)
@@ -176,8 +179,10 @@ def main():
             times.append(time.perf_counter() - t)
         rows.append(row("faiss", "flat_knn", f"k={a.k}", n, nq, bflat, 32, times, 1.0))
 
-    ours = int(next(r["params"].split("m=")[1] for r in rows if r["method"] == "mih_radius"))
-    nhashes = [int(x) for x in a.faiss_mih_nhash.split(",") if x] or [ours]
+    ours = [int(r["params"].split("m=")[1]) for r in rows if r["method"] == "mih_radius"]
+    nhashes = [int(x) for x in a.faiss_mih_nhash.split(",") if x] or ours[:1]
+    if not nhashes and "faiss_mih" not in skip:
+        sys.exit("--skip imprint needs --faiss-mih-nhash")
     for m in nhashes if "faiss_mih" not in skip else []:
         b = d // m
         nflip = a.radius // m
