@@ -22,6 +22,10 @@ pub struct GpuOptions {
     pub max_batch_bytes: u64,
     /// Upper bound on images per batch. Default [`GpuOptions::DEFAULT_MAX_IMAGES_PER_BATCH`].
     pub max_images_per_batch: u32,
+    /// Time each kernel on the device with timestamp queries, where the adapter has them
+    /// (read with [`GpuHasher::profile`](super::GpuHasher::profile)). Each kernel then runs in
+    /// its own compute pass. Default `false`.
+    pub profile_kernels: bool,
 }
 
 impl GpuOptions {
@@ -54,6 +58,13 @@ impl GpuOptions {
         self.max_images_per_batch = n;
         self
     }
+
+    /// Sets [`GpuOptions::profile_kernels`].
+    #[must_use]
+    pub fn profile_kernels(mut self, on: bool) -> Self {
+        self.profile_kernels = on;
+        self
+    }
 }
 
 impl Default for GpuOptions {
@@ -62,6 +73,7 @@ impl Default for GpuOptions {
             allow_software_adapter: Self::DEFAULT_ALLOW_SOFTWARE_ADAPTER,
             max_batch_bytes: Self::DEFAULT_MAX_BATCH_BYTES,
             max_images_per_batch: Self::DEFAULT_MAX_IMAGES_PER_BATCH,
+            profile_kernels: false,
         }
     }
 }
@@ -72,6 +84,8 @@ pub(crate) struct GpuContext {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    /// Timestamp queries were asked for and the device has them.
+    pub timestamps: bool,
     lost: Arc<AtomicBool>,
     lost_reason: Arc<Mutex<String>>,
 }
@@ -120,8 +134,22 @@ impl GpuContext {
             info.driver,
             info.driver_info
         );
+        let timestamps =
+            options.profile_kernels && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        if options.profile_kernels && !timestamps {
+            log::warn!(
+                "gpu adapter {} has no timestamp queries: no kernel times",
+                info.name
+            );
+        }
+        let required_features = if timestamps {
+            wgpu::Features::TIMESTAMP_QUERY
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("imprint.device"),
+            required_features,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -161,6 +189,7 @@ impl GpuContext {
             queue,
             info,
             limits,
+            timestamps,
             lost,
             lost_reason,
         })

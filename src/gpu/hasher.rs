@@ -3,11 +3,12 @@
 use super::buffers::{read_mapped, start_map, PendingMap, PooledBuffer};
 use super::context::{GpuContext, GpuOptions};
 use super::error::{GpuError, Result};
-use super::kernels::{PdqKernels, ROW_WORKGROUP};
+use super::kernels::{PdqKernels, NUM_KERNELS, ROW_WORKGROUP};
 use super::layout::{
     tables, ImageDescGpu, ParamsGpu, PdqResultGpu, FLAG_SKIP_FILTER, NUM_RECIP, OUT, SMALL_STRIDE,
     TABLE_DCT, TABLE_GRAY, TABLE_RGB,
 };
+use super::profile::{GpuProfile, TIMESTAMP_BYTES};
 use crate::hash::{
     window_size, DihedralHashes, ImageRef, Pdq256, PdqHash, PdqHasher, PixelLayout,
     MIN_HASHABLE_DIM,
@@ -50,8 +51,36 @@ struct Batch {
 
 struct InFlight {
     members: Vec<usize>,
+    /// Result bytes at the start of the readback buffer.
+    results_len: u64,
+    /// Result bytes, then the batch's timestamps when the slot has a [`Timer`].
     readback_len: u64,
     readback: PendingMap,
+}
+
+/// Timestamp queries of one slot: a begin and an end per kernel, resolved into `resolve` and
+/// copied behind the results into the readback buffer.
+struct Timer {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+}
+
+impl Timer {
+    fn new(device: &wgpu::Device) -> Self {
+        Timer {
+            queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("pdq.timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2 * NUM_KERNELS as u32,
+            }),
+            resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("pdq.timestamps_resolve"),
+                size: TIMESTAMP_BYTES,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+        }
+    }
 }
 
 /// The buffers of one batch in flight.
@@ -68,10 +97,11 @@ struct Slot {
     bind_group: Option<wgpu::BindGroup>,
     upload_map: Option<PendingMap>,
     inflight: Option<InFlight>,
+    timer: Option<Timer>,
 }
 
 impl Slot {
-    fn new(device: &wgpu::Device) -> Self {
+    fn new(device: &wgpu::Device, timestamps: bool) -> Self {
         use wgpu::BufferUsages as U;
         Slot {
             params: device.create_buffer(&wgpu::BufferDescriptor {
@@ -91,6 +121,7 @@ impl Slot {
             bind_group: None,
             upload_map: None,
             inflight: None,
+            timer: timestamps.then(|| Timer::new(device)),
         }
     }
 }
@@ -135,6 +166,7 @@ pub struct GpuHasher {
     limits: BatchLimits,
     cpu: PdqHasher,
     bytes: Vec<u8>,
+    profile: GpuProfile,
 }
 
 impl std::fmt::Debug for GpuHasher {
@@ -188,7 +220,12 @@ impl GpuHasher {
             max_groups: l.max_compute_workgroups_per_dimension,
         };
         log::debug!("gpu batch limits: {limits:?}");
-        let slots = (0..NUM_SLOTS).map(|_| Slot::new(&ctx.device)).collect();
+        let timestamps = ctx.timestamps;
+        let slots = ctx.scoped("slot creation", || {
+            (0..NUM_SLOTS)
+                .map(|_| Slot::new(&ctx.device, timestamps))
+                .collect()
+        })?;
         Ok(GpuHasher {
             ctx,
             kernels,
@@ -198,6 +235,7 @@ impl GpuHasher {
             limits,
             cpu: PdqHasher::new(),
             bytes: Vec::new(),
+            profile: GpuProfile::default(),
         })
     }
 
@@ -224,6 +262,18 @@ impl GpuHasher {
     #[must_use]
     pub fn max_images_per_batch(&self) -> u32 {
         self.limits.max_images
+    }
+
+    /// Where the time went since creation or the last [`GpuHasher::reset_profile`]: batches,
+    /// host waits and, with [`GpuOptions::profile_kernels`], device time per kernel.
+    #[must_use]
+    pub fn profile(&self) -> &GpuProfile {
+        &self.profile
+    }
+
+    /// Starts a new [`GpuHasher::profile`].
+    pub fn reset_profile(&mut self) {
+        self.profile = GpuProfile::default();
     }
 
     /// Host→device copy bandwidth in bytes per second, measured the way batches upload
@@ -457,10 +507,17 @@ impl GpuHasher {
         let Some(inflight) = slot.inflight.take() else {
             return Ok(());
         };
+        let waited = std::time::Instant::now();
         inflight.readback.wait(&self.ctx.device)?;
+        self.profile.readback_wait_s += waited.elapsed().as_secs_f64();
         read_mapped(slot.readback.get(), inflight.readback_len, &mut self.bytes)?;
+        let (results, timestamps) = self.bytes.split_at(inflight.results_len as usize);
+        if slot.timer.is_some() {
+            self.profile
+                .add_timestamps(timestamps, self.ctx.queue.get_timestamp_period());
+        }
         let results: &[PdqResultGpu] =
-            bytemuck::try_cast_slice(&self.bytes).map_err(|e| GpuError::Wgpu {
+            bytemuck::try_cast_slice(results).map_err(|e| GpuError::Wgpu {
                 stage: "readback",
                 message: e.to_string(),
             })?;
@@ -492,7 +549,9 @@ impl GpuHasher {
         let n = batch.members.len() as u64;
         let slot = &mut self.slots[s];
         if let Some(m) = slot.upload_map.take() {
+            let waited = std::time::Instant::now();
             m.wait(device)?;
+            self.profile.upload_wait_s += waited.elapsed().as_secs_f64();
         }
         let mut rebind = false;
         rebind |= slot.images.ensure(
@@ -508,8 +567,9 @@ impl GpuHasher {
             .small
             .ensure(device, n * u64::from(SMALL_STRIDE) * 4, cap);
         let results_len = n * std::mem::size_of::<PdqResultGpu>() as u64;
+        let readback_len = results_len + slot.timer.as_ref().map_or(0, |_| TIMESTAMP_BYTES);
         rebind |= slot.results.ensure(device, results_len, u64::MAX);
-        slot.readback.ensure(device, results_len, u64::MAX);
+        slot.readback.ensure(device, readback_len, u64::MAX);
         if rebind || slot.bind_group.is_none() {
             slot.bind_group = Some(device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("pdq.bind_group"),
@@ -567,10 +627,15 @@ impl GpuHasher {
                 max_w = max_w.max(w);
                 max_h = max_h.max(h);
             }
+            let filled = std::time::Instant::now();
             copies.into_par_iter().for_each(|(mut view, px)| {
                 view.slice(..px.len()).copy_from_slice(px);
             });
+            self.profile.fill_s += filled.elapsed().as_secs_f64();
         }
+        self.profile.batches += 1;
+        self.profile.images += n;
+        self.profile.pixel_bytes += batch.pixel_bytes;
         slot.upload.get().unmap();
         let num_variants = if dihedral { 8 } else { 1 };
         let params = ParamsGpu {
@@ -603,32 +668,29 @@ impl GpuHasher {
                 0,
                 batch.pixel_bytes,
             );
-            {
+            let sequence = kernels.sequence(n32, max_w, max_h, num_variants);
+            // One pass for the whole sequence; with timestamps, one pass per kernel, each
+            // timed from its start to its end.
+            let passes = if slot.timer.is_some() { NUM_KERNELS } else { 1 };
+            let per_pass = NUM_KERNELS / passes;
+            for (p, dispatches) in sequence.chunks(per_pass).enumerate() {
+                let timestamp_writes =
+                    slot.timer
+                        .as_ref()
+                        .map(|t| wgpu::ComputePassTimestampWrites {
+                            query_set: &t.queries,
+                            beginning_of_pass_write_index: Some(2 * p as u32),
+                            end_of_pass_write_index: Some(2 * p as u32 + 1),
+                        });
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("pdq.pass"),
-                    timestamp_writes: None,
+                    timestamp_writes,
                 });
-                let rows = max_h.div_ceil(ROW_WORKGROUP);
-                let cols = max_w.div_ceil(ROW_WORKGROUP);
-                kernels
-                    .luma_rows
-                    .dispatch(&mut pass, bind_group, [rows, n32, 1]);
-                kernels
-                    .box_cols
-                    .dispatch(&mut pass, bind_group, [cols, n32, 1]);
-                kernels
-                    .box_rows
-                    .dispatch(&mut pass, bind_group, [rows, n32, 1]);
-                kernels.decimate_cols.dispatch(
-                    &mut pass,
-                    bind_group,
-                    [OUT.div_ceil(ROW_WORKGROUP), n32, 1],
-                );
-                kernels.quality.dispatch(&mut pass, bind_group, [n32, 1, 1]);
-                kernels.dct.dispatch(&mut pass, bind_group, [n32, 1, 1]);
-                kernels
-                    .threshold
-                    .dispatch(&mut pass, bind_group, [n32, num_variants, 1]);
+                pass.set_bind_group(0, bind_group, &[]);
+                for &(pipeline, [x, y, z]) in dispatches {
+                    pass.set_pipeline(pipeline);
+                    pass.dispatch_workgroups(x, y, z);
+                }
             }
             encoder.copy_buffer_to_buffer(
                 slot.results.get(),
@@ -637,6 +699,16 @@ impl GpuHasher {
                 0,
                 results_len,
             );
+            if let Some(t) = &slot.timer {
+                encoder.resolve_query_set(&t.queries, 0..2 * NUM_KERNELS as u32, &t.resolve, 0);
+                encoder.copy_buffer_to_buffer(
+                    &t.resolve,
+                    0,
+                    slot.readback.get(),
+                    results_len,
+                    TIMESTAMP_BYTES,
+                );
+            }
             queue.submit([encoder.finish()])
         })?;
         let upload_size = slot.upload.get().size();
@@ -649,11 +721,12 @@ impl GpuHasher {
         ));
         slot.inflight = Some(InFlight {
             members: batch.members.clone(),
-            readback_len: results_len,
+            results_len,
+            readback_len,
             readback: start_map(
                 slot.readback.get(),
                 slot.readback.label(),
-                results_len,
+                readback_len,
                 wgpu::MapMode::Read,
                 Some(submission),
             ),

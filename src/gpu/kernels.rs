@@ -3,11 +3,12 @@
 //! The layout is explicit (no auto layouts): binding numbers, access and `min_binding_size`
 //! (from the Rust mirror types in `layout`) match the declarations in
 //! `shaders/pdq_common.wgsl`. Workgroup sizes of the per-row and per-column kernels are
-//! `override` constants set here from [`ROW_WORKGROUP`].
+//! `override` constants set here from [`ROW_WORKGROUP`]. [`PdqKernels::sequence`] is the
+//! dispatch order of a batch.
 
 use super::context::GpuContext;
 use super::error::Result;
-use super::layout::{ImageDescGpu, ParamsGpu, PdqResultGpu};
+use super::layout::{ImageDescGpu, ParamsGpu, PdqResultGpu, OUT};
 use super::shaders::{self, ShaderSource};
 use std::num::NonZeroU64;
 
@@ -89,74 +90,40 @@ fn pipeline(
         })
 }
 
-macro_rules! kernel {
-    ($(#[$doc:meta])* $name:ident, $src:path, $wg:expr) => {
-        $(#[$doc])*
-        pub(crate) struct $name {
-            pipeline: wgpu::ComputePipeline,
-        }
+/// The kernels of one batch, in dispatch order: name, source, workgroup size override.
+const KERNELS: [(&str, ShaderSource, Option<u32>); NUM_KERNELS] = [
+    // pixels → luma → pass 1 along rows
+    ("luma_rows", shaders::PDQ_LUMA_ROWS, Some(ROW_WORKGROUP)),
+    // pass 2 along columns
+    ("box_cols", shaders::PDQ_BOX_COLS, Some(ROW_WORKGROUP)),
+    // pass 3 along rows, at the sampled columns
+    ("box_rows", shaders::PDQ_BOX_ROWS, Some(ROW_WORKGROUP)),
+    // pass 4 along the sampled columns, at the sampled rows
+    (
+        "decimate_cols",
+        shaders::PDQ_DECIMATE_COLS,
+        Some(ROW_WORKGROUP),
+    ),
+    // quality metric, one workgroup per image
+    ("quality", shaders::PDQ_QUALITY, Some(ROW_WORKGROUP)),
+    // 16×16 DCT, one workgroup of 256 per image
+    ("dct", shaders::PDQ_DCT, None),
+    // median threshold per image and dihedral variant
+    ("threshold", shaders::PDQ_THRESHOLD, None),
+];
 
-        impl $name {
-            fn new(ctx: &GpuContext, layout: &wgpu::PipelineLayout) -> Self {
-                $name {
-                    pipeline: pipeline(ctx, layout, $src, $wg),
-                }
-            }
+/// How many kernels one batch dispatches.
+pub(crate) const NUM_KERNELS: usize = 7;
 
-            /// Records one dispatch of `groups` workgroups.
-            pub fn dispatch(
-                &self,
-                pass: &mut wgpu::ComputePass<'_>,
-                bind_group: &wgpu::BindGroup,
-                groups: [u32; 3],
-            ) {
-                pass.set_pipeline(&self.pipeline);
-                pass.set_bind_group(0, bind_group, &[]);
-                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-            }
-        }
-    };
+/// The kernel names in dispatch order (for profiles).
+pub(crate) fn kernel_names() -> [&'static str; NUM_KERNELS] {
+    KERNELS.map(|(name, _, _)| name)
 }
-
-kernel!(
-    /// `shaders/pdq_luma_rows.wgsl`: pixels → luma → pass 1 along rows.
-    PdqLumaRowsKernel, shaders::PDQ_LUMA_ROWS, Some(ROW_WORKGROUP)
-);
-kernel!(
-    /// `shaders/pdq_box_cols.wgsl`: pass 2 along columns.
-    PdqBoxColsKernel, shaders::PDQ_BOX_COLS, Some(ROW_WORKGROUP)
-);
-kernel!(
-    /// `shaders/pdq_box_rows.wgsl`: pass 3 along rows, at the sampled columns.
-    PdqBoxRowsKernel, shaders::PDQ_BOX_ROWS, Some(ROW_WORKGROUP)
-);
-kernel!(
-    /// `shaders/pdq_decimate_cols.wgsl`: pass 4 along the sampled columns, at the sampled rows.
-    PdqDecimateColsKernel, shaders::PDQ_DECIMATE_COLS, Some(ROW_WORKGROUP)
-);
-kernel!(
-    /// `shaders/pdq_quality.wgsl`: quality metric, one workgroup per image.
-    PdqQualityKernel, shaders::PDQ_QUALITY, Some(ROW_WORKGROUP)
-);
-kernel!(
-    /// `shaders/pdq_dct.wgsl`: 16×16 DCT, one workgroup of 256 per image.
-    PdqDctKernel, shaders::PDQ_DCT, None
-);
-kernel!(
-    /// `shaders/pdq_threshold.wgsl`: median threshold per image and dihedral variant.
-    PdqThresholdKernel, shaders::PDQ_THRESHOLD, None
-);
 
 /// All PDQ pipelines and their shared layout, built once per device.
 pub(crate) struct PdqKernels {
     pub bind_group_layout: wgpu::BindGroupLayout,
-    pub luma_rows: PdqLumaRowsKernel,
-    pub box_cols: PdqBoxColsKernel,
-    pub box_rows: PdqBoxRowsKernel,
-    pub decimate_cols: PdqDecimateColsKernel,
-    pub quality: PdqQualityKernel,
-    pub dct: PdqDctKernel,
-    pub threshold: PdqThresholdKernel,
+    pipelines: [wgpu::ComputePipeline; NUM_KERNELS],
 }
 
 impl PdqKernels {
@@ -172,16 +139,34 @@ impl PdqKernels {
                     immediate_size: 0,
                 });
             PdqKernels {
-                luma_rows: PdqLumaRowsKernel::new(ctx, &layout),
-                box_cols: PdqBoxColsKernel::new(ctx, &layout),
-                box_rows: PdqBoxRowsKernel::new(ctx, &layout),
-                decimate_cols: PdqDecimateColsKernel::new(ctx, &layout),
-                quality: PdqQualityKernel::new(ctx, &layout),
-                dct: PdqDctKernel::new(ctx, &layout),
-                threshold: PdqThresholdKernel::new(ctx, &layout),
+                pipelines: KERNELS.map(|(_, src, wg)| pipeline(ctx, &layout, src, wg)),
                 bind_group_layout,
             }
         })
+    }
+
+    /// The dispatches of one batch of `n` images at most `max_w` × `max_h` pixels, with
+    /// `variants` hashes each (1, or 8 for the dihedral hashes): each kernel's pipeline and
+    /// workgroup counts, in order.
+    pub fn sequence(
+        &self,
+        n: u32,
+        max_w: u32,
+        max_h: u32,
+        variants: u32,
+    ) -> [(&wgpu::ComputePipeline, [u32; 3]); NUM_KERNELS] {
+        let rows = max_h.div_ceil(ROW_WORKGROUP);
+        let cols = max_w.div_ceil(ROW_WORKGROUP);
+        let groups = [
+            [rows, n, 1],
+            [cols, n, 1],
+            [rows, n, 1],
+            [OUT.div_ceil(ROW_WORKGROUP), n, 1],
+            [n, 1, 1],
+            [n, 1, 1],
+            [n, variants, 1],
+        ];
+        std::array::from_fn(|k| (&self.pipelines[k], groups[k]))
     }
 }
 

@@ -56,6 +56,14 @@
 //! more) are hashed by the CPU reference within the same call. Pixels are copied into the
 //! mapped staging buffer on all cores, one view per image.
 //!
+//! # Profiling
+//!
+//! [`GpuHasher::profile`] counts batches, images and uploaded bytes, and the host's time filling
+//! staging buffers and waiting on the device. With [`GpuOptions::profile_kernels`] (on adapters
+//! with timestamp queries) each kernel also runs in its own compute pass with a timestamp at
+//! either end, and the profile holds the device time per kernel. `examples/gpu_speed.rs
+//! --profile` prints both.
+//!
 //! # Device loss
 //!
 //! A lost device (or any wgpu error outside an error scope) makes every later call return
@@ -68,6 +76,7 @@ mod error;
 mod hasher;
 mod kernels;
 mod layout;
+mod profile;
 mod shaders;
 
 pub use context::GpuOptions;
@@ -75,3 +84,4 @@ pub use error::{GpuError, Result};
 pub use hasher::GpuHasher;
 #[doc(hidden)]
 pub use hasher::UploadBandwidth;
+pub use profile::GpuProfile;

@@ -295,6 +295,66 @@ fn gpu_matches_cpu_at_workgroup_edges_and_over_the_batch_maximum() {
     assert_eq!(a.identical, a.images, "{a:?}");
 }
 
+/// With kernel profiling on, each kernel runs in its own timed compute pass: the hashes stay
+/// identical to the CPU's, the counts are exact, and where the adapter has timestamp queries
+/// every kernel gets a time.
+#[test]
+fn profiled_batches_agree_and_count_their_work() {
+    let options = GpuOptions::default()
+        .profile_kernels(true)
+        .max_batch_bytes(1 << 20);
+    let Some(mut gpu) = gpu_with(options) else {
+        return;
+    };
+    let mut rng = Rng(0x5eed_0004);
+    let mut owned = Vec::new();
+    for (i, (w, h)) in [(300u32, 200u32), (64, 64), (3, 90), (129, 257), (400, 500)]
+        .into_iter()
+        .enumerate()
+    {
+        let layout = if i % 2 == 0 {
+            PixelLayout::Rgb8
+        } else {
+            PixelLayout::Gray8
+        };
+        owned.push(random_image(&mut rng, w, h, layout, format!("{w}x{h}")));
+    }
+    let a = run(&mut gpu, &owned, None);
+    assert_eq!(a.identical, a.images, "{a:?}");
+    let p = gpu.profile().clone();
+    // `run` hashes the set twice (hashes, then dihedral); the 3-pixel-wide image gets the zero
+    // hash without a dispatch. 400 × 500 needs 800 kB per plane, so 1 MiB batches split them.
+    let on_device = 4;
+    assert_eq!(p.images, 2 * on_device, "{p:?}");
+    assert!(p.batches >= 4 && p.batches <= p.images, "{p:?}");
+    let pixel_bytes: u64 = owned
+        .iter()
+        .filter(|o| o.width >= 5 && o.height >= 5)
+        .map(|o| (o.pixels.len() as u64).next_multiple_of(8))
+        .sum();
+    assert_eq!(p.pixel_bytes, 2 * pixel_bytes);
+    if p.kernels.is_empty() {
+        eprintln!("{}: no timestamp queries", gpu.adapter_name());
+    } else {
+        let names: Vec<&str> = p.kernels.iter().map(|k| k.0).collect();
+        assert_eq!(
+            names,
+            [
+                "luma_rows",
+                "box_cols",
+                "box_rows",
+                "decimate_cols",
+                "quality",
+                "dct",
+                "threshold"
+            ]
+        );
+        assert!(p.kernel_total_s() > 0.0, "{p:?}");
+    }
+    gpu.reset_profile();
+    assert_eq!(gpu.profile(), &imprint::gpu::GpuProfile::default());
+}
+
 mod backend {
     use super::*;
     use imprint::{Backend, BackendError, BatchHasher};
