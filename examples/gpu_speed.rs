@@ -3,15 +3,19 @@
 //!
 //! ```text
 //! gpu_speed [--size WxH:COUNT]... [--reps N] [--bandwidth-mib N] [--no-cpu]
+//!           [--batch-mib N] [--profile]
 //! ```
 //!
 //! Defaults: `--size 1000x1000:64 --size 4000x3000:16 --reps 3 --bandwidth-mib 256`. The GPU
 //! time includes packing, upload, all kernels and readback (`GpuHasher::hash_batch` on the
 //! whole set, after one warm-up call); the CPU time is `BatchHasher` with `Backend::Cpu`
 //! (rayon over all cores). Images are seeded RGB gradients with noise. `RUST_LOG` is not read:
-//! the tool prints only its own lines.
+//! the tool prints only its own lines. `--batch-mib` caps the bytes of one batch buffer
+//! (`GpuOptions::max_batch_bytes`; smaller batches overlap upload and compute more, larger ones
+//! fill the device more). `--profile` times each kernel on the device with timestamp queries
+//! (one compute pass per kernel) and prints, per size, where the time of one call went.
 
-use imprint::gpu::{GpuHasher, GpuOptions};
+use imprint::gpu::{GpuHasher, GpuOptions, GpuProfile};
 use imprint::hash::{ImageRef, PixelLayout};
 use imprint::{Backend, BatchHasher};
 use std::process::ExitCode;
@@ -22,6 +26,8 @@ struct Args {
     reps: u32,
     bandwidth_mib: u64,
     cpu: bool,
+    batch_mib: Option<u64>,
+    profile: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -30,6 +36,8 @@ fn parse_args() -> Result<Args, String> {
         reps: 3,
         bandwidth_mib: 256,
         cpu: true,
+        batch_mib: None,
+        profile: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -50,9 +58,14 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--bandwidth-mib: {e}"))?
             }
             "--no-cpu" => args.cpu = false,
+            "--batch-mib" => {
+                args.batch_mib = Some(value()?.parse().map_err(|e| format!("--batch-mib: {e}"))?)
+            }
+            "--profile" => args.profile = true,
             "-h" | "--help" => {
                 return Err(
-                    "gpu_speed [--size WxH:COUNT]... [--reps N] [--bandwidth-mib N] [--no-cpu]"
+                    "gpu_speed [--size WxH:COUNT]... [--reps N] [--bandwidth-mib N] \
+                     [--no-cpu] [--batch-mib N] [--profile]"
                         .into(),
                 )
             }
@@ -103,7 +116,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut gpu = match GpuHasher::new(GpuOptions::default()) {
+    let mut options = GpuOptions::default().profile_kernels(args.profile);
+    if let Some(mib) = args.batch_mib {
+        options = options.max_batch_bytes(mib << 20);
+    }
+    let mut gpu = match GpuHasher::new(options) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("no gpu: {e}");
@@ -133,6 +150,7 @@ fn main() -> ExitCode {
     );
     let h2d = bandwidth.staged;
     let mut rows = Vec::new();
+    let mut profiles = Vec::new();
     let mut failed = false;
     for &(w, h, count) in &args.sizes {
         let pixels: Vec<Vec<u8>> = (0..count).map(|i| image(w, h, i as u64 + 1)).collect();
@@ -158,9 +176,11 @@ fn main() -> ExitCode {
         if identical != count {
             failed = true;
         }
+        gpu.reset_profile();
         let t_gpu = best_of(args.reps, || {
             std::hint::black_box(gpu.hash_batch(std::hint::black_box(&refs)).expect("gpu"));
         });
+        profiles.push((w, h, gpu.profile().clone()));
         let t_cpu = if args.cpu {
             best_of(args.reps, || {
                 std::hint::black_box(cpu.hash_batch(std::hint::black_box(&refs)).expect("cpu"));
@@ -178,11 +198,18 @@ fn main() -> ExitCode {
     for (w, h, count, identical, t_gpu, t_cpu, bytes) in rows {
         let gpu_rate = count as f64 / t_gpu;
         let cpu_rate = count as f64 / t_cpu;
+        let (cpu_col, ratio_col) = if args.cpu {
+            (
+                format!("{cpu_rate:.1}"),
+                format!("{:.2}x", gpu_rate / cpu_rate),
+            )
+        } else {
+            ("-".to_owned(), "-".to_owned())
+        };
         println!(
-            "| {w}x{h} ({:.1} MP) | {count} | {identical} | {gpu_rate:.1} | {:.2} | {cpu_rate:.1} | {:.2}x | {:.0}% |",
+            "| {w}x{h} ({:.1} MP) | {count} | {identical} | {gpu_rate:.1} | {:.2} | {cpu_col} | {ratio_col} | {:.0}% |",
             f64::from(w) * f64::from(h) / 1e6,
             bytes / t_gpu / 1e9,
-            gpu_rate / cpu_rate,
             100.0 * (bytes / t_gpu) / h2d
         );
     }
@@ -191,9 +218,41 @@ fn main() -> ExitCode {
         bandwidth.staged / 1e9,
         bandwidth.copy_only / 1e9
     );
+    if args.profile {
+        print_profiles(&profiles, args.reps);
+    }
     if failed {
         eprintln!("gpu and cpu hashes differ (see the identical column)");
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+/// Per size, where one call's time went (averaged over the timed repetitions).
+fn print_profiles(profiles: &[(u32, u32, GpuProfile)], reps: u32) {
+    let r = f64::from(reps);
+    for (w, h, p) in profiles {
+        println!();
+        println!(
+            "profile {w}x{h}: {:.1} batches/call, {:.1} images/batch; per call: fill {:.2} ms, \
+             upload wait {:.2} ms, readback wait {:.2} ms, kernels {:.2} ms",
+            p.batches as f64 / r,
+            p.images as f64 / p.batches.max(1) as f64,
+            p.fill_s * 1e3 / r,
+            p.upload_wait_s * 1e3 / r,
+            p.readback_wait_s * 1e3 / r,
+            p.kernel_total_s() * 1e3 / r
+        );
+        if p.kernels.is_empty() {
+            println!("  (the adapter has no timestamp queries: no kernel times)");
+        }
+        let total = p.kernel_total_s().max(f64::MIN_POSITIVE);
+        for (name, s) in &p.kernels {
+            println!(
+                "  {name:<14} {:>9.3} ms/call  {:>5.1}%",
+                s * 1e3 / r,
+                100.0 * s / total
+            );
+        }
+    }
 }

@@ -8,8 +8,10 @@
 #   .dev/gpu_speed      the timing tool                  (cargo build --release --example gpu_speed)
 #
 # Usage: benches/gpu/device_check.sh LOG_DIR [gpu_speed arguments...]
-# Default timing: 1 MP ×256 and 12 MP ×48 RGB images, best of 3. Full logs go to LOG_DIR; a
-# short summary is printed last. Exit status: 0 when every step passed.
+# Default timing: 1 MP ×256 and 12 MP ×48 RGB images, best of 3; then, GPU only, the same sets
+# with per-kernel device times (timestamp queries) and with 64 and 256 MiB batch buffers, to
+# show where the time goes and how batch size trades overlap against occupancy. Full logs go
+# to LOG_DIR; a short summary is printed last. Exit status: 0 when every step passed.
 #
 # Building the binaries (x86-64 Linux with the Rust toolchain): benches/gpu/build_dev.sh
 # (release builds of the unit-test and integration-test binaries, gpu_speed and the imprint
@@ -48,10 +50,19 @@ command -v nvidia-smi >/dev/null && nvidia-smi >>"$LOG/machine.txt" 2>&1
 IGNORED=${IGNORED---include-ignored}
 step unit "$BIN/imprint-unit" gpu:: --test-threads=1 $IGNORED
 step it "$BIN/it" gpu:: $IGNORED --nocapture
+SETS="--size 1000x1000:256 --size 4000x3000:48"
+extra=0
 if [ $# -eq 0 ]; then
-  set -- --size 1000x1000:256 --size 4000x3000:48 --reps 3 --bandwidth-mib 1024
+  set -- $SETS --reps 3 --bandwidth-mib 1024
+  extra=1
 fi
 step speed "$BIN/gpu_speed" "$@"
+if [ $extra = 1 ]; then
+  step profile "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --profile
+  for mib in 64 256; do
+    step "batch$mib" "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --batch-mib $mib
+  done
+fi
 
 echo "== agreement =="
 grep -hE "^(conformance|differential|edges)|bits differ|^test result" "$LOG/it.log" | head -40
@@ -59,4 +70,12 @@ echo "== steps =="
 cat "$LOG/summary.txt"
 echo "== hash stage =="
 grep -E "^(adapter|host->device|\||H2D)" "$LOG/speed.log"
+if [ $extra = 1 ]; then
+  echo "== where the time goes (GPU only, one compute pass per kernel) =="
+  grep -E "^(\||profile|  )" "$LOG/profile.log"
+  for mib in 64 256; do
+    echo "== batch buffers of $mib MiB =="
+    grep -E "^(adapter|\|)" "$LOG/batch$mib.log"
+  done
+fi
 exit $status
