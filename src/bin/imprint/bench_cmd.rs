@@ -23,13 +23,13 @@ pub struct IndexBenchArgs {
     #[arg(long, requires = "queries")]
     hashes: Option<PathBuf>,
     /// Raw query hashes (32 bytes each).
-    #[arg(long)]
+    #[arg(long, requires = "hashes")]
     queries: Option<PathBuf>,
     /// Generated list size (without --hashes).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, conflicts_with = "hashes")]
     n: usize,
     /// Generated query count (without --queries).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, conflicts_with = "queries")]
     num_queries: usize,
     /// Seed of the generated data and of the build.
     #[arg(long, default_value_t = DEFAULT_SEED)]
