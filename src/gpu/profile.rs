@@ -38,13 +38,10 @@ impl GpuProfile {
         if self.kernels.is_empty() {
             self.kernels = kernel_names().iter().map(|&name| (name, 0.0)).collect();
         }
-        let ticks: Vec<u64> = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
-            .collect();
-        for (k, pair) in ticks.chunks_exact(2).take(NUM_KERNELS).enumerate() {
+        let tick = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        for (k, pair) in bytes.chunks_exact(16).take(NUM_KERNELS).enumerate() {
             // A driver may report an end before its begin across a clock wrap: count nothing.
-            let dt = pair[1].saturating_sub(pair[0]);
+            let dt = tick(&pair[8..]).saturating_sub(tick(&pair[..8]));
             self.kernels[k].1 += dt as f64 * f64::from(period_ns) * 1e-9;
         }
     }

@@ -156,20 +156,19 @@ mod cli {
         (path, hashes)
     }
 
+    /// `imprint index build FLAGS... --out OUT LIST`.
+    fn index_build(flags: &[&str], out: &Path, list: &Path) -> Output {
+        let mut args = vec!["index", "build"];
+        args.extend_from_slice(flags);
+        args.extend(["--out", out.to_str().unwrap(), list.to_str().unwrap()]);
+        imprint(&args, None)
+    }
+
     /// The list of [`write_list`] indexed by `imprint index build` into `dir/l.idx`.
     fn build_list_index(dir: &Path) -> (PathBuf, Vec<Pdq256>) {
         let (list, hashes) = write_list(dir);
         let idx = dir.join("l.idx");
-        let o = imprint(
-            &[
-                "index",
-                "build",
-                "--out",
-                idx.to_str().unwrap(),
-                list.to_str().unwrap(),
-            ],
-            None,
-        );
+        let o = index_build(&[], &idx, &list);
         assert!(idx.exists(), "index build failed: {}", text(&o.stderr));
         (idx, hashes)
     }
@@ -179,16 +178,7 @@ mod cli {
         let dir = tempfile::tempdir().unwrap();
         let (list, _) = write_list(dir.path());
         let out = dir.path().join("l.idx");
-        let o = imprint(
-            &[
-                "index",
-                "build",
-                "--out",
-                out.to_str().unwrap(),
-                list.to_str().unwrap(),
-            ],
-            None,
-        );
+        let o = index_build(&[], &out, &list);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
         assert!(
             text(&o.stderr).contains("list.csv:50:"),
@@ -201,17 +191,7 @@ mod cli {
         assert!(text(&o.stdout).contains("num_hashes: 48"));
         // --strict writes nothing.
         let strict = dir.path().join("s.idx");
-        let o = imprint(
-            &[
-                "index",
-                "build",
-                "--strict",
-                "--out",
-                strict.to_str().unwrap(),
-                list.to_str().unwrap(),
-            ],
-            None,
-        );
+        let o = index_build(&["--strict"], &strict, &list);
         assert_eq!(o.status.code(), Some(1));
         assert!(!strict.exists());
     }
