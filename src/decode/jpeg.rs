@@ -4,7 +4,6 @@
 use super::{exif, DecodeError, DecodeOptions, DecodedImage, ImageFormat, Result};
 use crate::hash::PixelLayout;
 use mozjpeg::{Decompress, Format, Marker};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 const F: ImageFormat = ImageFormat::Jpeg;
 
@@ -15,17 +14,7 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedIma
     // libjpeg reports fatal errors by unwinding out of its error handler (the mozjpeg crate's
     // error manager raises them with `resume_unwind`, so no panic hook runs); turn them back
     // into values here.
-    match catch_unwind(AssertUnwindSafe(|| decode_inner(bytes, options))) {
-        Ok(result) => result,
-        Err(payload) => {
-            let cause = payload
-                .downcast_ref::<String>()
-                .map(|s| s.trim_start_matches("libjpeg fatal error: ").to_string())
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string()))
-                .unwrap_or_else(|| "decoder error".to_string());
-            Err(DecodeError::Corrupt { format: F, cause })
-        }
-    }
+    super::guarded(F, || decode_inner(bytes, options))
 }
 
 fn io_err(e: std::io::Error) -> DecodeError {

@@ -280,7 +280,29 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
     };
     match format {
         ImageFormat::Jpeg => jpeg::decode(bytes, options),
-        _ => other::decode(bytes, format, options),
+        _ => guarded(format, || other::decode(bytes, format, options)),
+    }
+}
+
+/// Runs a decoder, turning a panic inside it into [`DecodeError::Corrupt`] for `format`.
+///
+/// libjpeg reports fatal errors by unwinding (see `jpeg.rs`); the `image` crate's decoders are
+/// not meant to panic, but one that does on some hostile file must cost that file, not the
+/// batch it is part of.
+fn guarded(format: ImageFormat, f: impl FnOnce() -> Result<DecodedImage>) -> Result<DecodedImage> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let cause = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .map_or_else(
+                    || "the decoder failed".to_string(),
+                    |s| s.trim_start_matches("libjpeg fatal error: ").to_string(),
+                );
+            Err(DecodeError::Corrupt { format, cause })
+        }
     }
 }
 
@@ -318,6 +340,21 @@ mod tests {
             decode(b"this is text, named .jpg", &o),
             Err(DecodeError::UnknownFormat { .. })
         ));
+    }
+
+    #[test]
+    fn a_panicking_decoder_is_a_corrupt_file() {
+        let err = guarded(ImageFormat::Tiff, || panic!("index out of bounds")).unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::Corrupt { format: ImageFormat::Tiff, cause }
+                if cause == "index out of bounds"),
+            "{err}"
+        );
+        let err = guarded(ImageFormat::Jpeg, || {
+            std::panic::resume_unwind(Box::new("libjpeg fatal error: Bogus marker".to_string()))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "corrupt JPEG: Bogus marker");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Decoding of hostile and broken inputs: every one gives a precise error, none panics.
 
+use crate::alloc;
 use imprint::decode::{decode, DecodeError, DecodeOptions, ImageFormat};
 use std::path::Path;
 
@@ -54,22 +55,115 @@ pub fn small_png() -> Vec<u8> {
     out.into_inner()
 }
 
-#[test]
-fn huge_png_header_is_rejected_before_allocating() {
-    let err = decode(&png_claiming(100_000, 100_000), &DecodeOptions::default()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DecodeError::TooLarge {
-                format: ImageFormat::Png,
-                width: 100_000,
-                height: 100_000,
-                ..
+/// The same small picture in each supported format: 40×30 RGB through the `image` crate's
+/// encoders, and a 256×256 conformance JPEG.
+fn one_of_each() -> Vec<(ImageFormat, Vec<u8>)> {
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(40, 30, |x, y| {
+        image::Rgb([x as u8 * 6, y as u8 * 8, (x + y) as u8 * 3])
+    }));
+    let mut out = vec![(ImageFormat::Jpeg, sample("q0122.jpg"))];
+    for (format, encoder) in [
+        (ImageFormat::Png, image::ImageFormat::Png),
+        (ImageFormat::Gif, image::ImageFormat::Gif),
+        (ImageFormat::WebP, image::ImageFormat::WebP),
+        (ImageFormat::Bmp, image::ImageFormat::Bmp),
+        (ImageFormat::Tiff, image::ImageFormat::Tiff),
+    ] {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut bytes, encoder).unwrap();
+        out.push((format, bytes.into_inner()));
+    }
+    out
+}
+
+/// `bytes` with the header's image size replaced by `w × h`, in each format's own fields.
+fn claiming(format: ImageFormat, bytes: &[u8], w: u32, h: u32) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    match format {
+        ImageFormat::Png => return png_claiming(w, h),
+        ImageFormat::Gif => {
+            // Logical screen descriptor: width and height as u16 LE after "GIF89a".
+            b[6..8].copy_from_slice(&(w as u16).to_le_bytes());
+            b[8..10].copy_from_slice(&(h as u16).to_le_bytes());
+        }
+        ImageFormat::Bmp => {
+            // BITMAPINFOHEADER: width and height as i32 LE at 18 and 22.
+            b[18..22].copy_from_slice(&(w as i32).to_le_bytes());
+            b[22..26].copy_from_slice(&(h as i32).to_le_bytes());
+        }
+        ImageFormat::WebP => {
+            // Simple lossless: "VP8L", chunk size, signature 0x2F, then 14 bits each of
+            // width − 1 and height − 1 in a little-endian u32.
+            assert_eq!(&b[12..16], b"VP8L", "the encoder's WebP layout changed");
+            let at = 21;
+            let v = u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+            let v = (v & !0x0FFF_FFFF) | (w - 1) | ((h - 1) << 14);
+            b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        ImageFormat::Tiff => {
+            // The first IFD's ImageWidth (256) and ImageLength (257) entries, and RowsPerStrip
+            // (278) so that the one strip written still covers the image.
+            assert_eq!(&b[..4], b"II*\0", "the encoder's TIFF byte order changed");
+            let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+            let ifd = u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
+            for e in 0..usize::from(u16_at(&b, ifd)) {
+                let entry = ifd + 2 + 12 * e;
+                let value = match u16_at(&b, entry) {
+                    256 => w,
+                    257 | 278 => h,
+                    _ => continue,
+                };
+                match u16_at(&b, entry + 2) {
+                    3 => b[entry + 8..entry + 10].copy_from_slice(&(value as u16).to_le_bytes()),
+                    4 => b[entry + 8..entry + 12].copy_from_slice(&value.to_le_bytes()),
+                    t => panic!("a TIFF size tag of type {t}"),
+                }
             }
-        ),
-        "{err}"
-    );
-    assert!(err.to_string().contains("--max-pixels"));
+        }
+        ImageFormat::Jpeg => {
+            // The frame header (SOF0–SOF2): length, precision, then height and width as
+            // u16 BE.
+            let mut pos = 2;
+            while !(0xC0..=0xC2).contains(&b[pos + 1]) {
+                pos += 2 + usize::from(u16::from_be_bytes([b[pos + 2], b[pos + 3]]));
+            }
+            b[pos + 5..pos + 7].copy_from_slice(&(h as u16).to_be_bytes());
+            b[pos + 7..pos + 9].copy_from_slice(&(w as u16).to_be_bytes());
+        }
+        other => panic!("no header layout for {other}"),
+    }
+    b
+}
+
+#[test]
+fn huge_headers_are_rejected_before_allocating_in_every_format() {
+    for (format, bytes) in one_of_each() {
+        // Sizes each format can express and its decoder accepts, all over the default limit.
+        let (w, h) = match format {
+            ImageFormat::Png => (100_000, 100_000),
+            ImageFormat::Gif => (65_535, 65_535),
+            // The format's maximum is 16 384, which the `image-webp` decoder reads as 0.
+            ImageFormat::WebP => (16_383, 16_383),
+            ImageFormat::Bmp => (20_000, 20_000),
+            ImageFormat::Tiff => (40_000, 40_000),
+            ImageFormat::Jpeg => (65_500, 65_500),
+            other => panic!("no hostile size for {other}"),
+        };
+        let hostile = claiming(format, &bytes, w, h);
+        let (result, peak) = alloc::peak_bytes(|| decode(&hostile, &DecodeOptions::default()));
+        let err = result.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::TooLarge { format: f, width, height, .. }
+                    if f == format && (width, height) == (w, h)
+            ),
+            "{format}: {err}"
+        );
+        assert!(err.to_string().contains("--max-pixels"), "{err}");
+        // A row buffer at most; the image itself would be gigabytes.
+        assert!(peak < 4 << 20, "{format}: {peak} bytes allocated");
+    }
 }
 
 #[test]
@@ -122,21 +216,61 @@ fn truncated_png_is_an_error_at_every_cut() {
 }
 
 #[test]
-fn corrupted_bytes_never_panic() {
-    // Flip bytes all over a JPEG and a PNG: any outcome but a panic is fine.
+fn truncated_files_never_decode_to_other_pixels() {
+    // Each format keeps some bytes after the last pixel (PNG's IEND, GIF's trailer), so a cut
+    // there may still decode; any other cut must fail rather than hand back made-up pixels.
     let o = DecodeOptions::default();
-    for data in [sample("q0122.jpg"), small_png()] {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        for _ in 0..300 {
+    for (format, bytes) in one_of_each() {
+        let full = decode(&bytes, &o).unwrap();
+        let step = if format == ImageFormat::Jpeg { 37 } else { 1 };
+        let mut failed = 0;
+        for cut in (1..bytes.len()).step_by(step) {
+            match decode(&bytes[..cut], &o) {
+                Ok(img) => assert!(img == full, "{format} cut at {cut} of {}", bytes.len()),
+                Err(_) => failed += 1,
+            }
+        }
+        assert!(failed > 0, "{format}");
+    }
+}
+
+#[test]
+fn corrupted_files_never_panic_or_allocate_past_the_pixel_limit() {
+    let o = DecodeOptions {
+        max_pixels: 1 << 20,
+        ..DecodeOptions::default()
+    };
+    // Twice what one allocation of the decoders may take (`image::Limits::max_alloc`, 8 bytes
+    // per allowed pixel plus 64 MiB): room for the decoded image and its converted copy, none
+    // for a buffer sized from a corrupted length field. Not counted: libjpeg's own `malloc`s.
+    let bound = 2 * (8 * (1 << 20) + (64 << 20));
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for (format, data) in one_of_each() {
+        for round in 0..300 {
             let mut d = data.clone();
             for _ in 0..4 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let i = (state % d.len() as u64) as usize;
-                d[i] ^= (state >> 32) as u8 | 1;
+                let r = next();
+                let i = (r % d.len() as u64) as usize;
+                if r >> 63 == 0 {
+                    // A flipped byte.
+                    d[i] ^= (r >> 32) as u8 | 1;
+                } else {
+                    // A length or size field made huge.
+                    let end = (i + 4).min(d.len());
+                    d[i..end].fill(if r >> 62 & 1 == 0 { 0xFF } else { 0x7F });
+                }
             }
-            let _ = decode(&d, &o);
+            let (_, peak) = alloc::peak_bytes(|| decode(&d, &o));
+            assert!(
+                peak <= bound,
+                "{format} mutant {round}: {peak} bytes allocated"
+            );
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The integration-test binary: one module per area.
 
+mod alloc;
 mod bench;
 mod cli;
 mod conformance;
