@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! gpu_speed [--size WxH:COUNT]... [--reps N] [--bandwidth-mib N] [--no-cpu]
-//!           [--batch-mib N] [--profile]
+//!           [--batch-mib N] [--profile] [--row-kernels per-row|tiled]
 //! ```
 //!
 //! Defaults: `--size 1000x1000:64 --size 4000x3000:16 --reps 3 --bandwidth-mib 256`. The GPU
@@ -14,8 +14,9 @@
 //! (`GpuOptions::max_batch_bytes`; smaller batches overlap upload and compute more, larger ones
 //! fill the device more). `--profile` times each kernel on the device with timestamp queries
 //! (one compute pass per kernel) and prints, per size, where the time of one call went.
+//! `--row-kernels` picks the implementation of the two row passes (`GpuOptions::row_kernels`).
 
-use imprint::gpu::{GpuHasher, GpuOptions, GpuProfile};
+use imprint::gpu::{GpuHasher, GpuOptions, GpuProfile, RowKernels};
 use imprint::hash::{ImageRef, PixelLayout};
 use imprint::{Backend, BatchHasher};
 use std::process::ExitCode;
@@ -28,6 +29,7 @@ struct Args {
     cpu: bool,
     batch_mib: Option<u64>,
     profile: bool,
+    row_kernels: RowKernels,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -38,6 +40,7 @@ fn parse_args() -> Result<Args, String> {
         cpu: true,
         batch_mib: None,
         profile: false,
+        row_kernels: RowKernels::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -62,10 +65,11 @@ fn parse_args() -> Result<Args, String> {
                 args.batch_mib = Some(value()?.parse().map_err(|e| format!("--batch-mib: {e}"))?)
             }
             "--profile" => args.profile = true,
+            "--row-kernels" => args.row_kernels = value()?.parse()?,
             "-h" | "--help" => {
                 return Err(
                     "gpu_speed [--size WxH:COUNT]... [--reps N] [--bandwidth-mib N] \
-                     [--no-cpu] [--batch-mib N] [--profile]"
+                     [--no-cpu] [--batch-mib N] [--profile] [--row-kernels per-row|tiled]"
                         .into(),
                 )
             }
@@ -116,7 +120,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut options = GpuOptions::default().profile_kernels(args.profile);
+    let mut options = GpuOptions::default()
+        .profile_kernels(args.profile)
+        .row_kernels(args.row_kernels);
     if let Some(mib) = args.batch_mib {
         options = options.max_batch_bytes(mib << 20);
     }
@@ -130,11 +136,13 @@ fn main() -> ExitCode {
     let mut cpu = BatchHasher::new(Backend::Cpu).expect("the cpu backend does not fail");
     let threads = rayon::current_num_threads();
     println!(
-        "adapter: {} (software: {}); cpu threads: {threads}; max batch {} MiB / {} images",
+        "adapter: {} (software: {}); cpu threads: {threads}; max batch {} MiB / {} images; \
+         row kernels {:?}",
         gpu.adapter_name(),
         gpu.is_software(),
         gpu.max_batch_bytes() >> 20,
-        gpu.max_images_per_batch()
+        gpu.max_images_per_batch(),
+        args.row_kernels
     );
     let bandwidth = match gpu.measure_upload_bandwidth(args.bandwidth_mib << 20, args.reps + 2) {
         Ok(b) => b,

@@ -9,8 +9,9 @@
 #
 # Usage: benches/gpu/device_check.sh LOG_DIR [gpu_speed arguments...]
 # Default timing: 1 MP ×256 and 12 MP ×48 RGB images, best of 3; then, GPU only, the same sets
-# with per-kernel device times (timestamp queries) and with 64 and 256 MiB batch buffers, to
-# show where the time goes and how batch size trades overlap against occupancy. Full logs go
+# with per-kernel device times (timestamp queries) for both implementations of the row passes
+# (per-row and tiled), and with 64 and 256 MiB batch buffers, to show where the time goes, which
+# row kernels to default to, and how batch size trades overlap against occupancy. Full logs go
 # to LOG_DIR; a short summary is printed last. Exit status: 0 when every step passed.
 #
 # Building the binaries (x86-64 Linux with the Rust toolchain): benches/gpu/build_dev.sh
@@ -59,13 +60,15 @@ fi
 step speed "$BIN/gpu_speed" "$@"
 if [ $extra = 1 ]; then
   step profile "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --profile
+  step tiled "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --profile \
+    --row-kernels tiled
   for mib in 64 256; do
     step "batch$mib" "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --batch-mib $mib
   done
 fi
 
 echo "== agreement =="
-grep -hE "^(conformance|differential|edges)|bits differ|^test result" "$LOG/it.log" | head -40
+grep -hE "^(conformance|differential|edges|tiled)|bits differ|^test result" "$LOG/it.log" | head -40
 echo "== steps =="
 cat "$LOG/summary.txt"
 echo "== hash stage =="
@@ -73,6 +76,8 @@ grep -E "^(adapter|host->device|\||H2D)" "$LOG/speed.log"
 if [ $extra = 1 ]; then
   echo "== where the time goes (GPU only, one compute pass per kernel) =="
   grep -E "^(\||profile|  )" "$LOG/profile.log"
+  echo "== the same with the tiled row kernels =="
+  grep -E "^(\||profile|  )" "$LOG/tiled.log"
   for mib in 64 256; do
     echo "== batch buffers of $mib MiB =="
     grep -E "^(adapter|\|)" "$LOG/batch$mib.log"

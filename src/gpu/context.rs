@@ -26,6 +26,36 @@ pub struct GpuOptions {
     /// (read with [`GpuHasher::profile`](super::GpuHasher::profile)). Each kernel then runs in
     /// its own compute pass. Default `false`.
     pub profile_kernels: bool,
+    /// How the two row passes of the filter read and write memory. Default
+    /// [`RowKernels::PerRow`].
+    pub row_kernels: RowKernels,
+}
+
+/// The two implementations of the filter's row passes (pass 1, pixels → luma → rows, and
+/// pass 3). Both run each row's running sum in the reference's order, so their hashes are the
+/// same bit for bit; they differ only in memory access.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RowKernels {
+    /// One invocation walks one row straight from the buffers: neighbouring invocations read
+    /// addresses a row apart.
+    #[default]
+    PerRow,
+    /// A workgroup's 64 rows are staged through workgroup memory 16 steps at a time, so
+    /// neighbouring invocations read and write neighbouring addresses.
+    Tiled,
+}
+
+impl std::str::FromStr for RowKernels {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "per-row" => Ok(RowKernels::PerRow),
+            "tiled" => Ok(RowKernels::Tiled),
+            _ => Err(format!("row kernels are per-row or tiled, not {s:?}")),
+        }
+    }
 }
 
 impl GpuOptions {
@@ -65,6 +95,13 @@ impl GpuOptions {
         self.profile_kernels = on;
         self
     }
+
+    /// Sets [`GpuOptions::row_kernels`].
+    #[must_use]
+    pub fn row_kernels(mut self, rows: RowKernels) -> Self {
+        self.row_kernels = rows;
+        self
+    }
 }
 
 impl Default for GpuOptions {
@@ -74,6 +111,7 @@ impl Default for GpuOptions {
             max_batch_bytes: Self::DEFAULT_MAX_BATCH_BYTES,
             max_images_per_batch: Self::DEFAULT_MAX_IMAGES_PER_BATCH,
             profile_kernels: false,
+            row_kernels: RowKernels::PerRow,
         }
     }
 }

@@ -193,7 +193,7 @@ impl GpuHasher {
     /// created.
     pub fn new(options: GpuOptions) -> Result<Self> {
         let ctx = GpuContext::new(&options)?;
-        let kernels = PdqKernels::new(&ctx)?;
+        let kernels = PdqKernels::new(&ctx, options.row_kernels)?;
         let tables = ctx.scoped("table upload", || {
             ctx.device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -756,6 +756,7 @@ fn hash_from_words(words: &[u32]) -> Pdq256 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::context::RowKernels;
     use super::*;
 
     impl GpuHasher {
@@ -782,7 +783,13 @@ mod tests {
     /// bit.
     #[test]
     fn gpu_dct_coefficients_are_bit_identical_to_cpu() {
-        let mut gpu = match GpuHasher::new(GpuOptions::default()) {
+        for rows in [RowKernels::PerRow, RowKernels::Tiled] {
+            dct_coefficients_are_bit_identical(rows);
+        }
+    }
+
+    fn dct_coefficients_are_bit_identical(rows: RowKernels) {
+        let mut gpu = match GpuHasher::new(GpuOptions::default().row_kernels(rows)) {
             Ok(g) => g,
             Err(e) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => panic!("{e}"),
             Err(e) => return eprintln!("skipping gpu test: {e}"),
@@ -818,7 +825,7 @@ mod tests {
                 assert_eq!(
                     g.to_bits(),
                     c.to_bits(),
-                    "{w}x{h} {layout:?}: coefficient {k}"
+                    "{rows:?} {w}x{h} {layout:?}: coefficient {k}"
                 );
             }
         }

@@ -6,7 +6,7 @@
 //! `override` constants set here from [`ROW_WORKGROUP`]. [`PdqKernels::sequence`] is the
 //! dispatch order of a batch.
 
-use super::context::GpuContext;
+use super::context::{GpuContext, RowKernels};
 use super::error::Result;
 use super::layout::{ImageDescGpu, ParamsGpu, PdqResultGpu, OUT};
 use super::shaders::{self, ShaderSource};
@@ -112,6 +112,17 @@ const KERNELS: [(&str, ShaderSource, Option<u32>); NUM_KERNELS] = [
     ("threshold", shaders::PDQ_THRESHOLD, None),
 ];
 
+/// The kernels with [`RowKernels::Tiled`]: the two row passes replaced, same dispatch counts
+/// (their workgroup size is fixed in the shader at [`ROW_WORKGROUP`], checked by a test).
+fn kernels(rows: RowKernels) -> [(&'static str, ShaderSource, Option<u32>); NUM_KERNELS] {
+    let mut k = KERNELS;
+    if rows == RowKernels::Tiled {
+        k[0] = ("luma_rows", shaders::PDQ_LUMA_ROWS_TILED, None);
+        k[2] = ("box_rows", shaders::PDQ_BOX_ROWS_TILED, None);
+    }
+    k
+}
+
 /// How many kernels one batch dispatches.
 pub(crate) const NUM_KERNELS: usize = 7;
 
@@ -127,8 +138,8 @@ pub(crate) struct PdqKernels {
 }
 
 impl PdqKernels {
-    /// Compiles every kernel inside error scopes.
-    pub fn new(ctx: &GpuContext) -> Result<Self> {
+    /// Compiles every kernel inside error scopes, with the row passes chosen by `rows`.
+    pub fn new(ctx: &GpuContext, rows: RowKernels) -> Result<Self> {
         ctx.scoped("pipeline creation", || {
             let bind_group_layout = bind_group_layout(&ctx.device);
             let layout = ctx
@@ -139,7 +150,7 @@ impl PdqKernels {
                     immediate_size: 0,
                 });
             PdqKernels {
-                pipelines: KERNELS.map(|(_, src, wg)| pipeline(ctx, &layout, src, wg)),
+                pipelines: kernels(rows).map(|(_, src, wg)| pipeline(ctx, &layout, src, wg)),
                 bind_group_layout,
             }
         })

@@ -13,6 +13,12 @@
 //! | `pdq_dct` | 16×16 DCT with the uploaded [`crate::hash::dct_matrix`] | one workgroup per image |
 //! | `pdq_threshold` | lower median and bits, 1 or 8 dihedral variants | one workgroup per image and variant |
 //!
+//! The two row passes have a second implementation, chosen with [`GpuOptions::row_kernels`]:
+//! `pdq_luma_rows_tiled` and `pdq_box_rows_tiled` run the same running sums, but stage the 64
+//! rows of a workgroup through workgroup memory 16 filter steps at a time, so that neighbouring
+//! invocations read and write neighbouring addresses rather than addresses a row apart. Their
+//! hashes are the same bit for bit; which is faster depends on the device's memory system.
+//!
 //! # Agreement with the CPU
 //!
 //! Each row or column pass replays the reference's running-sum schedule (same additions and
@@ -79,7 +85,7 @@ mod layout;
 mod profile;
 mod shaders;
 
-pub use context::GpuOptions;
+pub use context::{GpuOptions, RowKernels};
 pub use error::{GpuError, Result};
 pub use hasher::GpuHasher;
 #[doc(hidden)]

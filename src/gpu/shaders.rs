@@ -28,10 +28,14 @@ macro_rules! shader {
 
 /// Pass 1: pixels → luma → box filter along rows.
 pub(crate) const PDQ_LUMA_ROWS: ShaderSource = shader!("pdq_luma_rows");
+/// Pass 1 with the rows of a workgroup staged through workgroup memory.
+pub(crate) const PDQ_LUMA_ROWS_TILED: ShaderSource = shader!("pdq_luma_rows_tiled");
 /// Pass 2: box filter along columns.
 pub(crate) const PDQ_BOX_COLS: ShaderSource = shader!("pdq_box_cols");
 /// Pass 3: box filter along rows, kept at the 64 sampled columns.
 pub(crate) const PDQ_BOX_ROWS: ShaderSource = shader!("pdq_box_rows");
+/// Pass 3 with the rows of a workgroup staged through workgroup memory.
+pub(crate) const PDQ_BOX_ROWS_TILED: ShaderSource = shader!("pdq_box_rows_tiled");
 /// Pass 4: box filter along the 64 sampled columns, kept at the 64 sampled rows.
 pub(crate) const PDQ_DECIMATE_COLS: ShaderSource = shader!("pdq_decimate_cols");
 /// Quality metric of the 64×64 block.
@@ -41,9 +45,9 @@ pub(crate) const PDQ_DCT: ShaderSource = shader!("pdq_dct");
 /// Median threshold of the original and the seven other dihedral variants.
 pub(crate) const PDQ_THRESHOLD: ShaderSource = shader!("pdq_threshold");
 
-/// Every kernel, in dispatch order.
+/// Every kernel: the dispatch order, then the tiled row passes.
 #[cfg(test)]
-pub(crate) const ALL: [ShaderSource; 7] = [
+pub(crate) const ALL: [ShaderSource; 9] = [
     PDQ_LUMA_ROWS,
     PDQ_BOX_COLS,
     PDQ_BOX_ROWS,
@@ -51,6 +55,8 @@ pub(crate) const ALL: [ShaderSource; 7] = [
     PDQ_QUALITY,
     PDQ_DCT,
     PDQ_THRESHOLD,
+    PDQ_LUMA_ROWS_TILED,
+    PDQ_BOX_ROWS_TILED,
 ];
 
 #[cfg(test)]
@@ -74,6 +80,37 @@ mod tests {
             .unwrap_or_else(|e| panic!("{}: {}", src.name, e.emit_to_string(src.source)));
             assert_eq!(module.entry_points.len(), 1, "{}", src.name);
             assert_eq!(module.entry_points[0].name, "main", "{}", src.name);
+        }
+    }
+
+    /// The tiled row passes fix their workgroup size in the shader: it must be the one the
+    /// dispatch counts assume, and their tiles must fit wgpu's default workgroup storage.
+    #[test]
+    fn tiled_row_kernels_fit_their_dispatch_and_the_default_limits() {
+        let limit = wgpu::Limits::default().max_compute_workgroup_storage_size;
+        for src in [PDQ_LUMA_ROWS_TILED, PDQ_BOX_ROWS_TILED] {
+            let module = parse(&src);
+            assert_eq!(
+                module.entry_points[0].workgroup_size,
+                [super::super::kernels::ROW_WORKGROUP, 1, 1],
+                "{}",
+                src.name
+            );
+            let mut layouter = naga::proc::Layouter::default();
+            layouter
+                .update(module.to_ctx())
+                .expect("layout of a parsed module");
+            let shared: u32 = module
+                .global_variables
+                .iter()
+                .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
+                .map(|(_, v)| layouter[v.ty].size)
+                .sum();
+            assert!(
+                shared > 0 && shared <= limit,
+                "{}: {shared} bytes",
+                src.name
+            );
         }
     }
 

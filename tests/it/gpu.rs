@@ -7,7 +7,7 @@
 
 #![cfg(feature = "gpu")]
 
-use imprint::gpu::{GpuHasher, GpuOptions};
+use imprint::gpu::{GpuHasher, GpuOptions, RowKernels};
 use imprint::hash::{DihedralHashes, ImageRef, PdqHash, PdqHasher, PixelLayout};
 use std::path::{Path, PathBuf};
 
@@ -265,6 +265,20 @@ fn gpu_matches_cpu_on_2000_random_images() {
     differential(2000, 3000, 0x5eed_2000);
 }
 
+/// Squares and strips at the workgroup edges (64 rows or columns per workgroup), both layouts.
+fn edge_images(rng: &mut Rng) -> Vec<Owned> {
+    let wg = 64u32;
+    let mut owned = Vec::new();
+    for s in [1, 4, 5, wg - 1, wg, wg + 1, 137, 285] {
+        for layout in [PixelLayout::Gray8, PixelLayout::Rgb8] {
+            owned.push(random_image(rng, s, s, layout, format!("{s}x{s}")));
+            owned.push(random_image(rng, s, 137, layout, format!("{s}x137")));
+            owned.push(random_image(rng, 137, s, layout, format!("137x{s}")));
+        }
+    }
+    owned
+}
+
 #[test]
 fn gpu_matches_cpu_at_workgroup_edges_and_over_the_batch_maximum() {
     // Batches limited to 1 MiB so that the last image (over 1 MiB of f32 planes) goes to the
@@ -272,16 +286,8 @@ fn gpu_matches_cpu_at_workgroup_edges_and_over_the_batch_maximum() {
     let Some(mut gpu) = gpu_with(GpuOptions::default().max_batch_bytes(1 << 20)) else {
         return;
     };
-    let wg = 64u32;
     let mut rng = Rng(0x5eed_0002);
-    let mut owned = Vec::new();
-    for s in [1, 4, 5, wg - 1, wg, wg + 1, 137, 285] {
-        for layout in [PixelLayout::Gray8, PixelLayout::Rgb8] {
-            owned.push(random_image(&mut rng, s, s, layout, format!("{s}x{s}")));
-            owned.push(random_image(&mut rng, s, 137, layout, format!("{s}x137")));
-            owned.push(random_image(&mut rng, 137, s, layout, format!("137x{s}")));
-        }
-    }
+    let mut owned = edge_images(&mut rng);
     let over = 600u32; // 600 × 600 × 4 bytes = 1.4 MiB per plane
     owned.push(random_image(
         &mut rng,
@@ -292,6 +298,41 @@ fn gpu_matches_cpu_at_workgroup_edges_and_over_the_batch_maximum() {
     ));
     let a = run(&mut gpu, &owned, None);
     eprintln!("edges: {a:?}");
+    assert_eq!(a.identical, a.images, "{a:?}");
+}
+
+#[test]
+fn tiled_row_kernels_match_cpu() {
+    // The tiled row passes run 16 filter steps per tile: rows shorter than a tile, windows
+    // wider than one (sides over 2,048 px), tails of every length, and random sizes.
+    let Some(mut gpu) = gpu_with(GpuOptions::default().row_kernels(RowKernels::Tiled)) else {
+        return;
+    };
+    let mut rng = Rng(0x5eed_0003);
+    let mut owned = edge_images(&mut rng);
+    for (w, h) in [
+        (2500, 70),
+        (70, 2500),
+        (4100, 9),
+        (15, 16),
+        (16, 15),
+        (17, 33),
+    ] {
+        for layout in [PixelLayout::Gray8, PixelLayout::Rgb8] {
+            owned.push(random_image(&mut rng, w, h, layout, format!("{w}x{h}")));
+        }
+    }
+    for i in 0..40 {
+        let (w, h) = (rng.below(700) as u32 + 1, rng.below(700) as u32 + 1);
+        let layout = if i % 2 == 0 {
+            PixelLayout::Gray8
+        } else {
+            PixelLayout::Rgb8
+        };
+        owned.push(random_image(&mut rng, w, h, layout, format!("random #{i}")));
+    }
+    let a = run(&mut gpu, &owned, None);
+    eprintln!("tiled row kernels: {a:?}");
     assert_eq!(a.identical, a.images, "{a:?}");
 }
 
