@@ -9,10 +9,14 @@
 //!   files are read as Adobe-inverted CMYK and converted to RGB with Pillow's formula. A file
 //!   without an end-of-image marker after its scan data is rejected as truncated, as Pillow
 //!   does, instead of being padded with grey.
-//! * **PNG, GIF (first frame), WebP, BMP, TIFF** go through the `image` crate. Alpha is dropped
-//!   (not composited), palettes are expanded to colours, 1-bit images become 0/255, 16-bit grey
-//!   is clipped to 255 (Pillow's `I;16` → `L`), and 16-bit colour keeps the high byte (Pillow's
-//!   `RGB;16B` raw mode).
+//! * **PNG, WebP, BMP, TIFF** go through the `image` crate. Alpha is dropped (not composited),
+//!   palettes are expanded to colours, 1-bit images become 0/255, 16-bit grey is clipped to 255
+//!   (Pillow's `I;16` → `L`), and 16-bit colour keeps the high byte (Pillow's `RGB;16B` raw
+//!   mode).
+//! * **GIF** (first frame) goes through the `gif` crate's palette indices and is composed as
+//!   Pillow composes it: uncovered screen pixels take the transparent index (else index 0), a
+//!   frame reaching past the screen enlarges the image, transparent pixels keep their palette
+//!   colour.
 //!
 //! The format is sniffed from the first bytes, never taken from the file name. The image size is
 //! read from the header and checked against [`DecodeOptions::max_pixels`] before any pixel
@@ -20,6 +24,7 @@
 //! ([`DecodeOptions::apply_exif`]); the reference hashes do not apply it.
 
 mod exif;
+mod gif;
 mod jpeg;
 mod other;
 
@@ -280,6 +285,7 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
     };
     match format {
         ImageFormat::Jpeg => jpeg::decode(bytes, options),
+        ImageFormat::Gif => guarded(format, || gif::decode(bytes, options)),
         _ => guarded(format, || other::decode(bytes, format, options)),
     }
 }

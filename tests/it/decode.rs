@@ -2,6 +2,7 @@
 
 use crate::alloc;
 use imprint::decode::{decode, DecodeError, DecodeOptions, ImageFormat};
+use imprint::hash::PixelLayout;
 use std::path::Path;
 
 pub fn sample(name: &str) -> Vec<u8> {
@@ -310,4 +311,31 @@ fn every_supported_format_decodes_to_the_same_pixels() {
         .unwrap();
     let d = decode(out.get_ref(), &DecodeOptions::default()).unwrap();
     assert_eq!((d.format, d.width, d.height), (ImageFormat::Gif, 70, 50));
+}
+
+#[test]
+fn gif_frames_compose_as_pillow_composes_them() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gif");
+    let expected = std::fs::read_to_string(dir.join("expected.txt")).unwrap();
+    let mut cases = 0;
+    for line in expected.lines() {
+        let [name, w, h] = line.split(' ').collect::<Vec<_>>()[..] else {
+            panic!("bad line {line:?}");
+        };
+        let gif = std::fs::read(dir.join(format!("{name}.gif"))).unwrap();
+        let pillow = std::fs::read(dir.join(format!("{name}.rgb"))).unwrap();
+        let d = decode(&gif, &DecodeOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            (d.format, d.width.to_string(), d.height.to_string()),
+            (ImageFormat::Gif, w.to_string(), h.to_string()),
+            "{name}"
+        );
+        let rgb = match d.layout {
+            PixelLayout::Rgb8 => d.pixels,
+            _ => d.pixels.iter().flat_map(|&v| [v, v, v]).collect(),
+        };
+        assert!(rgb == pillow, "{name}: {rgb:?} != {pillow:?}");
+        cases += 1;
+    }
+    assert_eq!(cases, 7);
 }
