@@ -1,8 +1,8 @@
 """Writes the GIF composition cases of tests/it/decode.rs and Pillow's view of each.
 
 For every case NAME: NAME.gif (written here byte by byte, uncompressed LZW, so that frame
-offsets, palettes and transparency are exactly as stated) and NAME.rgb, the bytes of
-`Image.open(NAME.gif).convert("RGB")`; expected.txt lists `NAME WIDTH HEIGHT` per case.
+offsets, palettes and transparency are exactly as stated) and NAME.gif.rgb, the bytes of
+`Image.open(NAME.gif).convert("RGB")`; expected.txt lists `NAME.gif WIDTH HEIGHT` per case.
 
     python3 -m venv /tmp/pv && /tmp/pv/bin/pip install pillow
     /tmp/pv/bin/python tests/data/gif/make.py tests/data/gif
@@ -112,9 +112,9 @@ def main(out):
             f.write(data)
         with Image.open(path) as im:
             rgb = im.convert("RGB")
-        with open(os.path.join(out, name + ".rgb"), "wb") as f:
+        with open(path + ".rgb", "wb") as f:
             f.write(rgb.tobytes())
-        lines.append(f"{name} {rgb.width} {rgb.height}")
+        lines.append(f"{name}.gif {rgb.width} {rgb.height}")
     with open(os.path.join(out, "expected.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -1,0 +1,62 @@
+"""Writes one small picture in many format variants with Pillow, and Pillow's view of each.
+
+For every FILE: FILE itself (saved by Pillow) and FILE.rgb, the bytes of
+`Image.open(FILE).convert("RGB")`, the decoding the PDQ reference hashes were made with;
+expected.txt lists `FILE WIDTH HEIGHT PILLOW_MODE` per file.
+
+    python3 -m venv /tmp/pv && /tmp/pv/bin/pip install pillow numpy
+    /tmp/pv/bin/python tests/data/pillow/make.py tests/data/pillow
+"""
+import os
+import sys
+
+import numpy as np
+from PIL import Image
+
+
+def main(out):
+    rng = np.random.default_rng(3)
+    h, w = 31, 43
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([(xx * 5) % 256, (yy * 8) % 256, ((xx + yy) * 4) % 256], -1).astype(np.uint8)
+    rgb = (base // 2 + rng.integers(0, 40, size=base.shape, dtype=np.uint8)).astype(np.uint8)
+    alpha = ((xx * 9 + yy * 5) % 256).astype(np.uint8)
+    im = Image.fromarray(rgb)
+    ima = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    grey16 = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257 + 3)
+    palette = im.convert("P", palette=Image.ADAPTIVE, colors=16)
+    cases = [
+        ("webp_lossy.webp", im, dict(format="WEBP", quality=80)),
+        ("webp_lossy_alpha.webp", ima, dict(format="WEBP", quality=80)),
+        ("webp_lossless_alpha.webp", ima, dict(format="WEBP", lossless=True)),
+        ("png_rgba.png", ima, dict(format="PNG")),
+        ("png_palette_trns.png", palette, dict(format="PNG", transparency=3)),
+        ("png_la.png", ima.convert("LA"), dict(format="PNG")),
+        ("png_grey16.png", grey16, dict(format="PNG")),
+        ("png_1bit.png", im.convert("1"), dict(format="PNG")),
+        ("bmp_rgb.bmp", im, dict(format="BMP")),
+        ("bmp_palette.bmp", palette, dict(format="BMP")),
+        ("tiff_rgb.tif", im, dict(format="TIFF")),
+        ("tiff_rgba.tif", ima, dict(format="TIFF")),
+        ("tiff_lzw.tif", im, dict(format="TIFF", compression="tiff_lzw")),
+        ("tiff_deflate.tif", im, dict(format="TIFF", compression="tiff_adobe_deflate")),
+        ("tiff_cmyk.tif", im.convert("CMYK"), dict(format="TIFF")),
+        ("tiff_grey16.tif", grey16, dict(format="TIFF")),
+        ("tiff_grey.tif", im.convert("L"), dict(format="TIFF")),
+    ]
+    lines = []
+    for name, img, options in cases:
+        path = os.path.join(out, name)
+        img.save(path, **options)
+        with Image.open(path) as read:
+            mode = read.mode
+            view = read.convert("RGB")
+        with open(path + ".rgb", "wb") as f:
+            f.write(view.tobytes())
+        lines.append(f"{name} {view.width} {view.height} {mode}")
+    with open(os.path.join(out, "expected.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__)))
