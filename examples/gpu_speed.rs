@@ -152,9 +152,12 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "host->device: {:.2} GB/s staged (map + memcpy on all cores + copy), {:.2} GB/s copy only",
+        "host->device: {:.2} GB/s staged (map + memcpy on all cores + copy), {:.2} GB/s copy only; \
+         fill of the mapped staging buffer {:.2} GB/s against {:.2} GB/s host to host",
         bandwidth.staged / 1e9,
-        bandwidth.copy_only / 1e9
+        bandwidth.copy_only / 1e9,
+        bandwidth.fill / 1e9,
+        bandwidth.host_memcpy / 1e9
     );
     let h2d = bandwidth.staged;
     let mut rows = Vec::new();
@@ -242,11 +245,12 @@ fn print_profiles(profiles: &[(u32, u32, GpuProfile)], reps: u32) {
     for (w, h, p) in profiles {
         println!();
         println!(
-            "profile {w}x{h}: {:.1} batches/call, {:.1} images/batch; per call: fill {:.2} ms, \
-             upload wait {:.2} ms, readback wait {:.2} ms, kernels {:.2} ms",
+            "profile {w}x{h}: {:.1} batches/call, {:.1} images/batch; per call: fill {:.2} ms \
+             ({:.2} GB/s), upload wait {:.2} ms, readback wait {:.2} ms, kernels {:.2} ms",
             p.batches as f64 / r,
             p.images as f64 / p.batches.max(1) as f64,
             p.fill_s * 1e3 / r,
+            p.pixel_bytes as f64 / p.fill_s.max(f64::MIN_POSITIVE) / 1e9,
             p.upload_wait_s * 1e3 / r,
             p.readback_wait_s * 1e3 / r,
             p.kernel_total_s() * 1e3 / r

@@ -132,8 +132,14 @@ impl Slot {
 pub struct UploadBandwidth {
     /// Map, fill from host memory on all cores, copy to the device: the batches' upload path.
     pub staged: f64,
-    /// Copy of an already filled staging buffer to the device: the link alone.
+    /// Copy of an already filled staging buffer to the device buffer. A PCIe transfer when the
+    /// staging buffer is in host memory; a copy within the device when the driver put it in
+    /// device memory the host can write (resizable BAR), and then the fill crossed the bus.
     pub copy_only: f64,
+    /// The fill alone: host memory into the mapped staging buffer, on all cores.
+    pub fill: f64,
+    /// The same parallel copy into ordinary host memory, the base the fill compares with.
+    pub host_memcpy: f64,
 }
 
 /// Computes PDQ hashes on a GPU through wgpu compute shaders, in batches, agreeing with the
@@ -304,6 +310,7 @@ impl GpuHasher {
             (staging, target)
         })?;
         let start = std::time::Instant::now();
+        let mut fill_s = 0.0;
         for _ in 0..reps {
             let pending = start_map(
                 &staging,
@@ -331,9 +338,11 @@ impl GpuHasher {
                 views.push((view, &host[at as usize..end as usize]));
                 at = end;
             }
+            let filled = std::time::Instant::now();
             views.into_par_iter().for_each(|(mut view, src)| {
                 view.slice(..).copy_from_slice(src);
             });
+            fill_s += filled.elapsed().as_secs_f64();
             staging.unmap();
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("pdq.bandwidth_encoder"),
@@ -354,7 +363,22 @@ impl GpuHasher {
         self.ctx.queue.submit([encoder.finish()]);
         device.poll(wgpu::PollType::wait_indefinitely())?;
         let copy_only = bytes as f64 * f64::from(reps) / start.elapsed().as_secs_f64();
-        Ok(UploadBandwidth { staged, copy_only })
+        // Host to host, pages touched beforehand as the staging buffer's are.
+        let mut dst = vec![0xa5u8; bytes as usize];
+        let start = std::time::Instant::now();
+        for _ in 0..reps {
+            dst.par_chunks_mut(8 << 20)
+                .zip(host.par_chunks(8 << 20))
+                .for_each(|(d, s)| d.copy_from_slice(s));
+        }
+        let host_memcpy = bytes as f64 * f64::from(reps) / start.elapsed().as_secs_f64();
+        std::hint::black_box(&dst);
+        Ok(UploadBandwidth {
+            staged,
+            copy_only,
+            fill: bytes as f64 * f64::from(reps) / fill_s.max(f64::MIN_POSITIVE),
+            host_memcpy,
+        })
     }
 
     /// Destroys the device, as a driver reset would; later calls fail with
