@@ -7,8 +7,9 @@
 //! * every index goes through the frame's palette (local, else global), transparent ones
 //!   included; an index past the palette's end is black.
 //!
-//! GIFs with no colour table at all (Pillow reads those as greyscale) are rejected by the `gif`
-//! crate and reported as corrupt.
+//! A GIF with no colour table at all, which Pillow reads as greyscale (each index its own grey
+//! level), is given a grey ramp as its global table first: the `gif` crate refuses a frame
+//! without one.
 
 use super::{DecodeError, DecodeOptions, DecodedImage, ImageFormat, Result};
 use crate::hash::PixelLayout;
@@ -30,7 +31,51 @@ fn convert_error(e: gif::DecodingError) -> DecodeError {
     }
 }
 
+/// `bytes` with a 256-entry grey ramp as global colour table, when neither the header nor the
+/// first image descriptor has a table; `None` otherwise (or when the blocks before the first
+/// image cannot be walked, which the decoder will then report).
+fn with_grey_table(bytes: &[u8]) -> Option<Vec<u8>> {
+    const HEADER: usize = 13;
+    let packed = *bytes.get(10)?;
+    if packed & 0x80 != 0 {
+        return None;
+    }
+    let mut at = HEADER;
+    loop {
+        match *bytes.get(at)? {
+            // Extension: label, then sub-blocks up to an empty one.
+            0x21 => {
+                at += 2;
+                loop {
+                    let len = usize::from(*bytes.get(at)?);
+                    at += 1 + len;
+                    if len == 0 {
+                        break;
+                    }
+                }
+            }
+            // Image descriptor: its packed byte is the tenth.
+            0x2C => {
+                if *bytes.get(at + 9)? & 0x80 != 0 {
+                    return None;
+                }
+                break;
+            }
+            _ => return None,
+        }
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 768);
+    out.extend_from_slice(&bytes[..10]);
+    out.push(packed | 0x87); // a global table of 2^(7 + 1) entries
+    out.extend_from_slice(&bytes[11..HEADER]);
+    out.extend((0..=255u8).flat_map(|v| [v, v, v]));
+    out.extend_from_slice(&bytes[HEADER..]);
+    Some(out)
+}
+
 pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
+    let patched = with_grey_table(bytes);
+    let bytes = patched.as_deref().unwrap_or(bytes);
     let mut gif_options = gif::DecodeOptions::new();
     gif_options.set_color_output(gif::ColorOutput::Indexed);
     // One byte per pixel of the frame, which the size check below keeps within the limit.

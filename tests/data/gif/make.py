@@ -98,6 +98,8 @@ CASES = {
                          trns=1),
     # A frame reaching past the screen enlarges the image.
     "frame_past_screen": gif(4, 4, 2, 2, 4, 4, [i % 4 for i in range(16)], gpal=P4),
+    # No colour table anywhere: Pillow reads the indices as grey levels.
+    "no_palette": gif(5, 4, 0, 0, 5, 4, [i * 13 for i in range(20)], trns=7),
     # Interlaced rows come back in display order.
     "interlaced": gif(7, 13, 0, 0, 7, 13, [(i * 7 + i // 7) % 4 for i in range(91)], gpal=P4,
                       interlaced=True),
