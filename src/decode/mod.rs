@@ -12,7 +12,8 @@
 //! * **PNG, WebP, BMP, TIFF** go through the `image` crate. Alpha is dropped (not composited),
 //!   palettes are expanded to colours, 1-bit images become 0/255, 16-bit grey is clipped to 255
 //!   (Pillow's `I;16` → `L`), and 16-bit colour keeps the high byte (Pillow's `RGB;16B` raw
-//!   mode).
+//!   mode). 8-bit palette TIFFs, which the `image` crate does not read, are read as grey
+//!   indices and looked up in their colour map here.
 //! * **GIF** (first frame) goes through the `gif` crate's palette indices and is composed as
 //!   Pillow composes it: uncovered screen pixels take the transparent index (else index 0), a
 //!   frame reaching past the screen enlarges the image, transparent pixels keep their palette
@@ -27,6 +28,7 @@ mod exif;
 mod gif;
 mod jpeg;
 mod other;
+mod tiff_palette;
 
 use crate::hash::{Dihedral, ImageRef, PixelLayout};
 use std::fmt;
@@ -286,6 +288,10 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
     match format {
         ImageFormat::Jpeg => jpeg::decode(bytes, options),
         ImageFormat::Gif => guarded(format, || gif::decode(bytes, options)),
+        ImageFormat::Tiff => guarded(format, || {
+            tiff_palette::decode(bytes, options)
+                .unwrap_or_else(|| other::decode(bytes, format, options))
+        }),
         _ => guarded(format, || other::decode(bytes, format, options)),
     }
 }

@@ -57,7 +57,7 @@ pub fn small_png() -> Vec<u8> {
 }
 
 /// The same small picture in each supported format: 40×30 RGB through the `image` crate's
-/// encoders, and a 256×256 conformance JPEG.
+/// encoders, a 256×256 conformance JPEG, and a palette TIFF made by Pillow (its own code path).
 fn one_of_each() -> Vec<(ImageFormat, Vec<u8>)> {
     let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(40, 30, |x, y| {
         image::Rgb([x as u8 * 6, y as u8 * 8, (x + y) as u8 * 3])
@@ -74,6 +74,9 @@ fn one_of_each() -> Vec<(ImageFormat, Vec<u8>)> {
         img.write_to(&mut bytes, encoder).unwrap();
         out.push((format, bytes.into_inner()));
     }
+    let palette_tiff =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pillow/tiff_palette.tif");
+    out.push((ImageFormat::Tiff, std::fs::read(palette_tiff).unwrap()));
     out
 }
 
@@ -357,5 +360,5 @@ fn gif_frames_compose_as_pillow_composes_them() {
 
 #[test]
 fn decoded_pixels_equal_pillows_in_every_variant() {
-    assert_eq!(agrees_with_pillow("pillow"), 17);
+    assert_eq!(agrees_with_pillow("pillow"), 19);
 }

@@ -43,6 +43,8 @@ def main(out):
         ("tiff_cmyk.tif", im.convert("CMYK"), dict(format="TIFF")),
         ("tiff_grey16.tif", grey16, dict(format="TIFF")),
         ("tiff_grey.tif", im.convert("L"), dict(format="TIFF")),
+        ("tiff_palette.tif", palette, dict(format="TIFF")),
+        ("tiff_palette_lzw.tif", palette, dict(format="TIFF", compression="tiff_lzw")),
     ]
     lines = []
     for name, img, options in cases:
