@@ -3,6 +3,8 @@
 //! A minimal, bounds-checked reader: it looks only at IFD0, and any malformed structure simply
 //! yields `None` (no orientation).
 
+use super::tiff_ifd::Ifd;
+
 /// Orientation (1–8) from a JPEG APP1 payload starting with `Exif\0\0`.
 pub(super) fn orientation_from_app1(app1: &[u8]) -> Option<u16> {
     let tiff = app1.strip_prefix(b"Exif\0\0")?;
@@ -11,38 +13,11 @@ pub(super) fn orientation_from_app1(app1: &[u8]) -> Option<u16> {
 
 /// Orientation (1–8) from a TIFF-structured EXIF block.
 pub(super) fn orientation_from_tiff(tiff: &[u8]) -> Option<u16> {
-    let big_endian = match tiff.get(..4)? {
-        [b'M', b'M', 0, 42] => true,
-        [b'I', b'I', 42, 0] => false,
-        _ => return None,
-    };
-    let u16_at = |off: usize| -> Option<u16> {
-        let b = tiff.get(off..off.checked_add(2)?)?;
-        Some(if big_endian {
-            u16::from_be_bytes([b[0], b[1]])
-        } else {
-            u16::from_le_bytes([b[0], b[1]])
-        })
-    };
-    let u32_at = |off: usize| -> Option<u32> {
-        let b = tiff.get(off..off.checked_add(4)?)?;
-        Some(if big_endian {
-            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-        } else {
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-        })
-    };
-    let ifd = usize::try_from(u32_at(4)?).ok()?;
-    let count = usize::from(u16_at(ifd)?);
-    for i in 0..count {
-        let entry = ifd.checked_add(2)?.checked_add(i.checked_mul(12)?)?;
-        if u16_at(entry)? == 0x0112 {
-            // Type SHORT, count 1: the value sits in the first two bytes of the value field.
-            let v = u16_at(entry + 8)?;
-            return (1..=8).contains(&v).then_some(v);
-        }
-    }
-    None
+    let ifd = Ifd::parse(tiff)?;
+    // Type SHORT, count 1: the value sits in the first two bytes of the value field.
+    let (entry, ..) = ifd.find(0x0112)?;
+    let v = ifd.u16(entry + 8)?;
+    (1..=8).contains(&v).then_some(v)
 }
 
 #[cfg(test)]

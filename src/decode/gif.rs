@@ -11,7 +11,7 @@
 //! level), is given a grey ramp as its global table first: the `gif` crate refuses a frame
 //! without one.
 
-use super::{DecodeError, DecodeOptions, DecodedImage, ImageFormat, Result};
+use super::{expand_palette, DecodeError, DecodeOptions, DecodedImage, ImageFormat, Result};
 use crate::hash::PixelLayout;
 use std::io::Cursor;
 use std::num::NonZeroU64;
@@ -29,6 +29,15 @@ fn convert_error(e: gif::DecodingError) -> DecodeError {
             cause: other.to_string(),
         },
     }
+}
+
+/// A GIF colour table (RGB triples) as 256 entries; those past its end are black.
+fn colour_table(palette: &[u8]) -> [[u8; 3]; 256] {
+    let mut rgb = [[0u8; 3]; 256];
+    for (entry, colour) in rgb.iter_mut().zip(palette.chunks_exact(3)) {
+        entry.copy_from_slice(colour);
+    }
+    rgb
 }
 
 /// `bytes` with a 256-entry grey ramp as global colour table, when neither the header nor the
@@ -104,9 +113,9 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedIma
     let height = screen_h.max(top + frame_h);
     options.check_size(F, width, height)?;
     let fill = frame.transparent.unwrap_or(0);
-    let palette: Vec<u8> = match &frame.palette {
-        Some(local) => local.clone(),
-        None => decoder.global_palette().unwrap_or_default().to_vec(),
+    let rgb = match &frame.palette {
+        Some(local) => colour_table(local),
+        None => colour_table(decoder.global_palette().unwrap_or_default()),
     };
     let mut indices = vec![0u8; decoder.buffer_size()];
     decoder
@@ -121,19 +130,11 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedIma
             canvas[at..at + fw].copy_from_slice(row);
         }
     }
-    let mut rgb = [[0u8; 3]; 256];
-    for (entry, colour) in rgb.iter_mut().zip(palette.chunks_exact(3)) {
-        entry.copy_from_slice(colour);
-    }
-    let mut pixels = Vec::with_capacity(canvas.len() * 3);
-    for &i in &canvas {
-        pixels.extend_from_slice(&rgb[usize::from(i)]);
-    }
     Ok(DecodedImage {
         width,
         height,
         layout: PixelLayout::Rgb8,
-        pixels,
+        pixels: expand_palette(&canvas, &rgb),
         format: F,
     })
 }

@@ -28,6 +28,7 @@ mod exif;
 mod gif;
 mod jpeg;
 mod other;
+mod tiff_ifd;
 mod tiff_palette;
 
 use crate::hash::{Dihedral, ImageRef, PixelLayout};
@@ -294,6 +295,15 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
         }),
         _ => guarded(format, || other::decode(bytes, format, options)),
     }
+}
+
+/// RGB pixels of palette indices, each looked up in a 256-entry colour table.
+fn expand_palette(indices: &[u8], rgb: &[[u8; 3]; 256]) -> Vec<u8> {
+    let mut pixels = Vec::with_capacity(indices.len() * 3);
+    for &i in indices {
+        pixels.extend_from_slice(&rgb[usize::from(i)]);
+    }
+    pixels
 }
 
 /// Runs a decoder, turning a panic inside it into [`DecodeError::Corrupt`] for `format`.
