@@ -144,3 +144,64 @@ fn decimation_index(i: u32, n: u32) -> u32 {
 fn mul_rounded(a: f32, b: f32) -> f32 {
     return opaque(a * b);
 }
+
+// The tiled row passes (pdq_*_rows_tiled.wgsl). A workgroup filters TILE_ROWS rows of one
+// image, one per invocation (`ROW_WORKGROUP` in src/gpu/kernels.rs), TILE_STEPS filter steps
+// per tile; a tile row is TILE_PITCH values (one more than the steps, so that the invocations
+// reading one column of a tile hit distinct banks).
+const TILE_ROWS: u32 = 64u;
+const TILE_STEPS: u32 = 16u;
+const TILE_PITCH: u32 = 17u;
+
+// The rows workgroup `wg` filters along (`rows` of them from `row0` of image `wg.y`; 0 when
+// there is nothing to do, the same for every invocation) and their running-sum schedule: step
+// k adds value k (k < n), drops value k − window (k ≥ window) and, from k = p1 on, gives
+// output k − p1 — the four loops of the per-row passes, one after another.
+struct RowTile {
+    img: ImageDesc,
+    row0: u32,
+    rows: u32,
+    n: u32,
+    window: u32,
+    p1: u32,
+    steps: u32,
+}
+
+fn row_tile(wg: vec3<u32>) -> RowTile {
+    var tile: RowTile;
+    if (wg.y >= params.num_images) {
+        return tile;
+    }
+    tile.img = images[wg.y];
+    tile.row0 = wg.x * TILE_ROWS;
+    if (tile.row0 >= tile.img.height || (tile.img.flags & FLAG_SKIP_FILTER) != 0u) {
+        return tile;
+    }
+    tile.n = tile.img.width;
+    tile.rows = min(TILE_ROWS, tile.img.height - tile.row0);
+    tile.window = clamp(tile.img.win_w, 1u, tile.n);
+    tile.p1 = (tile.window + 2u) / 2u - 1u;
+    tile.steps = tile.n + tile.p1;
+    return tile;
+}
+
+// The running sum after step j, from the sum before it and the values entering and leaving
+// the window at that step (each used only when the step has one).
+fn tile_sum(tile: RowTile, j: u32, sum: f32, entering: f32, leaving: f32) -> f32 {
+    var s = sum;
+    if (j < tile.n) {
+        s = opaque(s + entering);
+    }
+    if (j >= tile.window) {
+        s = opaque(s - leaving);
+    }
+    return s;
+}
+
+// How many values the window holds after step j.
+fn tile_count(tile: RowTile, j: u32) -> u32 {
+    if (j < tile.n) {
+        return min(j + 1u, tile.window);
+    }
+    return tile.window - (j + 1u - tile.n);
+}

@@ -351,7 +351,9 @@ impl GpuHasher {
             self.ctx.queue.submit([encoder.finish()]);
         }
         device.poll(wgpu::PollType::wait_indefinitely())?;
-        let staged = bytes as f64 * f64::from(reps) / start.elapsed().as_secs_f64();
+        // Bytes moved by each measurement, over its seconds.
+        let moved = bytes as f64 * f64::from(reps);
+        let staged = moved / start.elapsed().as_secs_f64();
         // The link alone: the same staging buffer, already filled, copied again.
         let start = std::time::Instant::now();
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -362,7 +364,7 @@ impl GpuHasher {
         }
         self.ctx.queue.submit([encoder.finish()]);
         device.poll(wgpu::PollType::wait_indefinitely())?;
-        let copy_only = bytes as f64 * f64::from(reps) / start.elapsed().as_secs_f64();
+        let copy_only = moved / start.elapsed().as_secs_f64();
         // Host to host, pages touched beforehand as the staging buffer's are.
         let mut dst = vec![0xa5u8; bytes as usize];
         let start = std::time::Instant::now();
@@ -371,12 +373,12 @@ impl GpuHasher {
                 .zip(host.par_chunks(8 << 20))
                 .for_each(|(d, s)| d.copy_from_slice(s));
         }
-        let host_memcpy = bytes as f64 * f64::from(reps) / start.elapsed().as_secs_f64();
+        let host_memcpy = moved / start.elapsed().as_secs_f64();
         std::hint::black_box(&dst);
         Ok(UploadBandwidth {
             staged,
             copy_only,
-            fill: bytes as f64 * f64::from(reps) / fill_s.max(f64::MIN_POSITIVE),
+            fill: moved / fill_s.max(f64::MIN_POSITIVE),
             host_memcpy,
         })
     }
