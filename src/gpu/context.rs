@@ -294,3 +294,16 @@ impl GpuContext {
         GpuError::DeviceLost { reason }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RowKernels;
+
+    #[test]
+    fn row_kernels_parse_from_their_names() {
+        assert_eq!("per-row".parse(), Ok(RowKernels::PerRow));
+        assert_eq!("tiled".parse(), Ok(RowKernels::Tiled));
+        let err = "Tiled".parse::<RowKernels>().unwrap_err();
+        assert!(err.contains("per-row or tiled"), "{err}");
+    }
+}
