@@ -4,6 +4,7 @@
 //! ```text
 //! gpu_speed [--size WxH:COUNT]... [--reps N] [--bandwidth-mib N] [--no-cpu]
 //!           [--batch-mib N] [--profile] [--row-kernels per-row|tiled]
+//!           [--upload mapped|host-copy|host-direct[,...]]
 //! ```
 //!
 //! Defaults: `--size 1000x1000:64 --size 4000x3000:16 --reps 3 --bandwidth-mib 256`. The GPU
@@ -15,8 +16,14 @@
 //! fill the device more). `--profile` times each kernel on the device with timestamp queries
 //! (one compute pass per kernel) and prints, per size, where the time of one call went.
 //! `--row-kernels` picks the implementation of the two row passes (`GpuOptions::row_kernels`).
+//! `--upload` lists the upload paths to time (`GpuOptions::upload`), each with its own device,
+//! bandwidth probe and table rows, against the same CPU timing.
+//!
+//! The last column compares the GPU's input rate with the host→device link: the device's own
+//! copy out of a host-memory staging buffer ("copy only" of the `host-copy` probe) when a
+//! `host-copy` path was timed, otherwise each path's staged probe.
 
-use imprint::gpu::{GpuHasher, GpuOptions, GpuProfile, RowKernels};
+use imprint::gpu::{GpuHasher, GpuOptions, GpuProfile, RowKernels, Upload, UploadBandwidth};
 use imprint::hash::{ImageRef, PixelLayout};
 use imprint::{Backend, BatchHasher};
 use std::process::ExitCode;
@@ -30,6 +37,7 @@ struct Args {
     batch_mib: Option<u64>,
     profile: bool,
     row_kernels: RowKernels,
+    uploads: Vec<Upload>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -41,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
         batch_mib: None,
         profile: false,
         row_kernels: RowKernels::default(),
+        uploads: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -66,10 +75,16 @@ fn parse_args() -> Result<Args, String> {
             }
             "--profile" => args.profile = true,
             "--row-kernels" => args.row_kernels = value()?.parse()?,
+            "--upload" => {
+                for u in value()?.split(',') {
+                    args.uploads.push(u.parse()?);
+                }
+            }
             "-h" | "--help" => {
                 return Err(
                     "gpu_speed [--size WxH:COUNT]... [--reps N] [--bandwidth-mib N] \
-                     [--no-cpu] [--batch-mib N] [--profile] [--row-kernels per-row|tiled]"
+                     [--no-cpu] [--batch-mib N] [--profile] [--row-kernels per-row|tiled] \
+                     [--upload mapped|host-copy|host-direct[,...]]"
                         .into(),
                 )
             }
@@ -78,6 +93,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.sizes.is_empty() {
         args.sizes = vec![(1000, 1000, 64), (4000, 3000, 16)];
+    }
+    if args.uploads.is_empty() {
+        args.uploads.push(Upload::default());
     }
     args.reps = args.reps.max(1);
     Ok(args)
@@ -126,40 +144,52 @@ fn main() -> ExitCode {
     if let Some(mib) = args.batch_mib {
         options = options.max_batch_bytes(mib << 20);
     }
-    let mut gpu = match GpuHasher::new(options) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("no gpu: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut cpu = BatchHasher::new(Backend::Cpu).expect("the cpu backend does not fail");
     let threads = rayon::current_num_threads();
-    println!(
-        "adapter: {} (software: {}); cpu threads: {threads}; max batch {} MiB / {} images; \
-         row kernels {:?}",
-        gpu.adapter_name(),
-        gpu.is_software(),
-        gpu.max_batch_bytes() >> 20,
-        gpu.max_images_per_batch(),
-        args.row_kernels
-    );
-    let bandwidth = match gpu.measure_upload_bandwidth(args.bandwidth_mib << 20, args.reps + 2) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("bandwidth probe failed: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    println!(
-        "host->device: {:.2} GB/s staged (map + memcpy on all cores + copy), {:.2} GB/s copy only; \
-         fill of the mapped staging buffer {:.2} GB/s against {:.2} GB/s host to host",
-        bandwidth.staged / 1e9,
-        bandwidth.copy_only / 1e9,
-        bandwidth.fill / 1e9,
-        bandwidth.host_memcpy / 1e9
-    );
-    let h2d = bandwidth.staged;
+    let mut gpus: Vec<(GpuHasher, UploadBandwidth)> = Vec::new();
+    for &upload in &args.uploads {
+        let mut gpu = match GpuHasher::new(options.clone().upload(upload)) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("no gpu: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        println!(
+            "adapter: {} (software: {}); cpu threads: {threads}; max batch {} MiB / {} images; \
+             row kernels {:?}; upload {:?}",
+            gpu.adapter_name(),
+            gpu.is_software(),
+            gpu.max_batch_bytes() >> 20,
+            gpu.max_images_per_batch(),
+            args.row_kernels,
+            gpu.upload()
+        );
+        let bandwidth = match gpu.measure_upload_bandwidth(args.bandwidth_mib << 20, args.reps + 2)
+        {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("bandwidth probe failed: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        println!(
+            "host->device ({:?} staging): {:.2} GB/s staged (map + memcpy on all cores + copy), \
+             {:.2} GB/s copy only; fill of the mapped staging buffer {:.2} GB/s against {:.2} GB/s \
+             host to host",
+            gpu.upload(),
+            bandwidth.staged / 1e9,
+            bandwidth.copy_only / 1e9,
+            bandwidth.fill / 1e9,
+            bandwidth.host_memcpy / 1e9
+        );
+        gpus.push((gpu, bandwidth));
+    }
+    // The link: the device pulling from host memory, where that was measured.
+    let link = gpus
+        .iter()
+        .find(|(g, _)| g.upload() == Upload::HostCopy)
+        .map(|(_, b)| b.copy_only);
+    let mut cpu = BatchHasher::new(Backend::Cpu).expect("the cpu backend does not fail");
     let mut rows = Vec::new();
     let mut profiles = Vec::new();
     let mut failed = false;
@@ -170,28 +200,7 @@ fn main() -> ExitCode {
             .map(|p| ImageRef::new(w, h, PixelLayout::Rgb8, p).expect("sized pixels"))
             .collect();
         let bytes = (w as f64) * (h as f64) * 3.0 * count as f64;
-        // Warm-up: pipelines, buffer size classes, and the agreement check.
         let reference = cpu.hash_batch(&refs).expect("cpu");
-        let gpu_out = match gpu.hash_batch(&refs) {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("gpu failed: {e}");
-                return ExitCode::from(1);
-            }
-        };
-        let identical = gpu_out
-            .iter()
-            .zip(&reference)
-            .filter(|(a, b)| a == b)
-            .count();
-        if identical != count {
-            failed = true;
-        }
-        gpu.reset_profile();
-        let t_gpu = best_of(args.reps, || {
-            std::hint::black_box(gpu.hash_batch(std::hint::black_box(&refs)).expect("gpu"));
-        });
-        profiles.push((w, h, gpu.profile().clone()));
         let t_cpu = if args.cpu {
             best_of(args.reps, || {
                 std::hint::black_box(cpu.hash_batch(std::hint::black_box(&refs)).expect("cpu"));
@@ -199,14 +208,39 @@ fn main() -> ExitCode {
         } else {
             f64::NAN
         };
-        rows.push((w, h, count, identical, t_gpu, t_cpu, bytes));
+        for (gpu, bandwidth) in &mut gpus {
+            // Warm-up: pipelines, buffer size classes, and the agreement check.
+            let gpu_out = match gpu.hash_batch(&refs) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("gpu failed: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let identical = gpu_out
+                .iter()
+                .zip(&reference)
+                .filter(|(a, b)| a == b)
+                .count();
+            if identical != count {
+                failed = true;
+            }
+            gpu.reset_profile();
+            let t_gpu = best_of(args.reps, || {
+                std::hint::black_box(gpu.hash_batch(std::hint::black_box(&refs)).expect("gpu"));
+            });
+            let upload = gpu.upload();
+            profiles.push((w, h, upload, gpu.profile().clone()));
+            let base = link.unwrap_or(bandwidth.staged);
+            rows.push((w, h, upload, count, identical, t_gpu, t_cpu, bytes, base));
+        }
     }
     println!();
     println!(
-        "| size | images | identical | GPU img/s | GPU GB/s in | CPU ({threads} thr) img/s | GPU/CPU | GPU in / H2D |"
+        "| size | upload | images | identical | GPU img/s | GPU GB/s in | CPU ({threads} thr) img/s | GPU/CPU | GPU in / H2D |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for (w, h, count, identical, t_gpu, t_cpu, bytes) in rows {
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (w, h, upload, count, identical, t_gpu, t_cpu, bytes, base) in rows {
         let gpu_rate = count as f64 / t_gpu;
         let cpu_rate = count as f64 / t_cpu;
         let (cpu_col, ratio_col) = if args.cpu {
@@ -218,17 +252,22 @@ fn main() -> ExitCode {
             ("-".to_owned(), "-".to_owned())
         };
         println!(
-            "| {w}x{h} ({:.1} MP) | {count} | {identical} | {gpu_rate:.1} | {:.2} | {cpu_col} | {ratio_col} | {:.0}% |",
+            "| {w}x{h} ({:.1} MP) | {upload:?} | {count} | {identical} | {gpu_rate:.1} | {:.2} | {cpu_col} | {ratio_col} | {:.0}% |",
             f64::from(w) * f64::from(h) / 1e6,
             bytes / t_gpu / 1e9,
-            100.0 * (bytes / t_gpu) / h2d
+            100.0 * (bytes / t_gpu) / base
         );
     }
-    println!(
-        "H2D bandwidth: {:.2} GB/s staged (the ratio's base), {:.2} GB/s copy only",
-        bandwidth.staged / 1e9,
-        bandwidth.copy_only / 1e9
-    );
+    match link {
+        Some(l) => println!(
+            "H2D bandwidth (the last column's base): {:.2} GB/s, the device copying out of host memory",
+            l / 1e9
+        ),
+        None => println!(
+            "H2D bandwidth (the last column's base): each upload's staged probe above; \
+             time --upload host-copy as well for the link's own figure"
+        ),
+    }
     if args.profile {
         print_profiles(&profiles, args.reps);
     }
@@ -240,12 +279,12 @@ fn main() -> ExitCode {
 }
 
 /// Per size, where one call's time went (averaged over the timed repetitions).
-fn print_profiles(profiles: &[(u32, u32, GpuProfile)], reps: u32) {
+fn print_profiles(profiles: &[(u32, u32, Upload, GpuProfile)], reps: u32) {
     let r = f64::from(reps);
-    for (w, h, p) in profiles {
+    for (w, h, upload, p) in profiles {
         println!();
         println!(
-            "profile {w}x{h}: {:.1} batches/call, {:.1} images/batch; per call: fill {:.2} ms \
+            "profile {w}x{h} {upload:?}: {:.1} batches/call, {:.1} images/batch; per call: fill {:.2} ms \
              ({:.2} GB/s), upload wait {:.2} ms, readback wait {:.2} ms, kernels {:.2} ms",
             p.batches as f64 / r,
             p.images as f64 / p.batches.max(1) as f64,

@@ -8,10 +8,12 @@
 #   .dev/gpu_speed      the timing tool                  (cargo build --release --example gpu_speed)
 #
 # Usage: benches/gpu/device_check.sh LOG_DIR [gpu_speed arguments...]
-# Default timing: 1 MP ×256 and 12 MP ×48 RGB images, best of 3; then, GPU only, the same sets
-# with per-kernel device times (timestamp queries) for both implementations of the row passes
-# (per-row and tiled), and with 64 and 256 MiB batch buffers, to show where the time goes, which
-# row kernels to default to, and how batch size trades overlap against occupancy. Full logs go
+# Default timing: 1 MP ×256 and 12 MP ×48 RGB images, best of 3, for each upload path (mapped
+# staging, host memory copied by the device, host memory read in place); then, GPU only, the
+# same sets with per-kernel device times (timestamp queries) for both implementations of the row
+# passes (per-row and tiled), and with 64 and 256 MiB batch buffers, to show where the time
+# goes, which row kernels and upload path to default to, and how batch size trades overlap
+# against occupancy. Full logs go
 # to LOG_DIR; a short summary is printed last. Exit status: 0 when every step passed.
 #
 # Building the binaries (x86-64 Linux with the Rust toolchain): benches/gpu/build_dev.sh
@@ -55,14 +57,15 @@ step it "$BIN/it" gpu:: $IGNORED --nocapture
 SETS=${SETS:-"--size 1000x1000:256 --size 4000x3000:48"}
 extra=0
 if [ $# -eq 0 ]; then
-  set -- $SETS --reps 3 --bandwidth-mib 1024
+  set -- $SETS --reps 3 --bandwidth-mib 1024 --upload mapped,host-copy,host-direct
   extra=1
 fi
 step speed "$BIN/gpu_speed" "$@"
 if [ $extra = 1 ]; then
-  step profile "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --profile
+  step profile "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --profile \
+    --upload mapped,host-copy,host-direct
   step tiled "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --profile \
-    --row-kernels tiled
+    --row-kernels tiled --upload mapped,host-copy,host-direct
   for mib in 64 256; do
     step "batch$mib" "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --batch-mib $mib
   done

@@ -3,9 +3,9 @@
 //! Every buffer a batch needs belongs to a [`Slot`]; two slots alternate so that one batch is
 //! uploaded and computed while the previous one is read back. A slot's buffers are kept from
 //! batch to batch and replaced only when a batch needs a larger size class (powers of two,
-//! capped at the adapter's limits), so after warm-up nothing is allocated per batch. Uploads
-//! go through the slot's own `MAP_WRITE | COPY_SRC` staging buffer, which is mapped again as
-//! soon as the GPU has copied out of it; results come back through a `MAP_READ | COPY_DST`
+//! capped at the adapter's limits), so after warm-up nothing is allocated per batch. Pixels
+//! are written into the slot's mapped upload buffer (see [`super::Upload`]), which is mapped
+//! again as soon as the GPU has read it; results come back through a `MAP_READ | COPY_DST`
 //! staging buffer read by [`read_mapped`].
 
 use super::error::{GpuError, Result};
@@ -38,7 +38,8 @@ impl PooledBuffer {
     }
 
     /// Makes sure the buffer holds `len` bytes; returns whether it was (re)allocated.
-    /// Staging buffers for upload are created mapped.
+    /// `MAP_WRITE` buffers are created mapped. (A `MAP_READ` buffer created mapped would be
+    /// filled through a hidden staging copy, so those are mapped by the caller.)
     pub fn ensure(&mut self, device: &wgpu::Device, len: u64, cap: u64) -> bool {
         if self.buffer.as_ref().is_some_and(|b| b.size() >= len) {
             return false;
@@ -63,6 +64,12 @@ impl PooledBuffer {
 
     pub fn label(&self) -> &'static str {
         self.label
+    }
+
+    /// Drops the buffer, whatever its map state; the next [`PooledBuffer::ensure`] allocates
+    /// a new one.
+    pub fn clear(&mut self) {
+        self.buffer = None;
     }
 }
 

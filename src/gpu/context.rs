@@ -29,6 +29,56 @@ pub struct GpuOptions {
     /// How the two row passes of the filter read and write memory. Default
     /// [`RowKernels::PerRow`].
     pub row_kernels: RowKernels,
+    /// Where the host writes pixels and how they reach the kernels. Default
+    /// [`Upload::Mapped`].
+    pub upload: Upload,
+}
+
+/// How a batch's 8-bit pixels travel from the host to the kernels. The hashes are the same
+/// whichever is used; the speed depends on the device and the bus.
+///
+/// The two host-memory paths need a Vulkan adapter with
+/// [`wgpu::Features::MAPPABLE_PRIMARY_BUFFERS`] (every native Vulkan adapter has it); elsewhere
+/// [`Upload::Mapped`] is used instead, which [`GpuHasher::upload`](super::GpuHasher::upload)
+/// reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Upload {
+    /// A `MAP_WRITE` staging buffer, then a copy into device memory. wgpu's Vulkan allocator
+    /// places `MAP_WRITE` buffers in device-local memory the host can write when the device
+    /// offers it (resizable BAR, as on data-centre GPUs): the host's own stores then cross the
+    /// bus, and the copy stays on the device.
+    #[default]
+    Mapped,
+    /// A staging buffer in cached host memory, filled at memory speed, then copied into device
+    /// memory by the device, which pulls the bytes over the bus.
+    HostCopy,
+    /// The pixel buffer itself lives in cached host memory, and the first filter pass reads it
+    /// over the bus: no copy at all.
+    HostDirect,
+}
+
+impl Upload {
+    /// Whether pixels are written to host memory (the two paths that need
+    /// [`wgpu::Features::MAPPABLE_PRIMARY_BUFFERS`]).
+    pub(crate) fn in_host_memory(self) -> bool {
+        self != Upload::Mapped
+    }
+}
+
+impl std::str::FromStr for Upload {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "mapped" => Ok(Upload::Mapped),
+            "host-copy" => Ok(Upload::HostCopy),
+            "host-direct" => Ok(Upload::HostDirect),
+            _ => Err(format!(
+                "uploads are mapped, host-copy or host-direct, not {s:?}"
+            )),
+        }
+    }
 }
 
 /// The two implementations of the filter's row passes (pass 1, pixels → luma → rows, and
@@ -102,6 +152,13 @@ impl GpuOptions {
         self.row_kernels = rows;
         self
     }
+
+    /// Sets [`GpuOptions::upload`].
+    #[must_use]
+    pub fn upload(mut self, upload: Upload) -> Self {
+        self.upload = upload;
+        self
+    }
 }
 
 impl Default for GpuOptions {
@@ -112,6 +169,7 @@ impl Default for GpuOptions {
             max_images_per_batch: Self::DEFAULT_MAX_IMAGES_PER_BATCH,
             profile_kernels: false,
             row_kernels: RowKernels::PerRow,
+            upload: Upload::Mapped,
         }
     }
 }
@@ -124,6 +182,9 @@ pub(crate) struct GpuContext {
     pub limits: wgpu::Limits,
     /// Timestamp queries were asked for and the device has them.
     pub timestamps: bool,
+    /// The upload path in use: the one asked for, or [`Upload::Mapped`] where the adapter
+    /// cannot place buffers in host memory.
+    pub upload: Upload,
     lost: Arc<AtomicBool>,
     lost_reason: Arc<Mutex<String>>,
 }
@@ -180,11 +241,32 @@ impl GpuContext {
                 info.name
             );
         }
-        let required_features = if timestamps {
-            wgpu::Features::TIMESTAMP_QUERY
+        // Host-memory buffers: wgpu's Vulkan allocator places a `MAP_READ` buffer in cached
+        // host memory, and this feature lets such a buffer also be a copy source or a storage
+        // binding. Other backends place them elsewhere (DX12's readback heap cannot be read by
+        // the device), so only Vulkan uses them.
+        let host_memory = info.backend == wgpu::Backend::Vulkan
+            && adapter
+                .features()
+                .contains(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS);
+        let upload = if options.upload.in_host_memory() && !host_memory {
+            log::warn!(
+                "gpu adapter {} cannot place buffers in host memory: {:?} uploads instead of {:?}",
+                info.name,
+                Upload::Mapped,
+                options.upload
+            );
+            Upload::Mapped
         } else {
-            wgpu::Features::empty()
+            options.upload
         };
+        let mut required_features = wgpu::Features::empty();
+        if timestamps {
+            required_features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
+        if upload.in_host_memory() {
+            required_features |= wgpu::Features::MAPPABLE_PRIMARY_BUFFERS;
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("imprint.device"),
             required_features,
@@ -228,6 +310,7 @@ impl GpuContext {
             info,
             limits,
             timestamps,
+            upload,
             lost,
             lost_reason,
         })
@@ -297,7 +380,7 @@ impl GpuContext {
 
 #[cfg(test)]
 mod tests {
-    use super::RowKernels;
+    use super::{RowKernels, Upload};
 
     #[test]
     fn row_kernels_parse_from_their_names() {
@@ -305,5 +388,14 @@ mod tests {
         assert_eq!("tiled".parse(), Ok(RowKernels::Tiled));
         let err = "Tiled".parse::<RowKernels>().unwrap_err();
         assert!(err.contains("per-row or tiled"), "{err}");
+    }
+
+    #[test]
+    fn uploads_parse_from_their_names() {
+        assert_eq!("mapped".parse(), Ok(Upload::Mapped));
+        assert_eq!("host-copy".parse(), Ok(Upload::HostCopy));
+        assert_eq!("host-direct".parse(), Ok(Upload::HostDirect));
+        let err = "host".parse::<Upload>().unwrap_err();
+        assert!(err.contains("mapped, host-copy or host-direct"), "{err}");
     }
 }

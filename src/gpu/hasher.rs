@@ -1,7 +1,7 @@
 //! [`GpuHasher`]: batching, double buffering and the dispatch sequence.
 
 use super::buffers::{read_mapped, start_map, PendingMap, PooledBuffer};
-use super::context::{GpuContext, GpuOptions};
+use super::context::{GpuContext, GpuOptions, Upload};
 use super::error::{GpuError, Result};
 use super::kernels::{PdqKernels, NUM_KERNELS, ROW_WORKGROUP};
 use super::layout::{
@@ -87,8 +87,13 @@ impl Timer {
 struct Slot {
     params: wgpu::Buffer,
     images: PooledBuffer,
-    upload: PooledBuffer,
+    /// The staging buffer pixels are written to and copied from; `None` when the kernels
+    /// read the host-memory `pixels` buffer directly ([`Upload::HostDirect`]).
+    upload: Option<PooledBuffer>,
     pixels: PooledBuffer,
+    /// How the buffer the host fills is mapped: `Write` for a `MAP_WRITE` staging buffer,
+    /// `Read` for a host-memory buffer (a `MAP_READ` buffer, written through its mapping).
+    fill_mode: wgpu::MapMode,
     plane_a: PooledBuffer,
     plane_b: PooledBuffer,
     small: PooledBuffer,
@@ -101,8 +106,21 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(device: &wgpu::Device, timestamps: bool) -> Self {
+    fn new(device: &wgpu::Device, timestamps: bool, upload: Upload) -> Self {
         use wgpu::BufferUsages as U;
+        let (staging, pixels, fill_mode) = match upload {
+            Upload::Mapped => (
+                Some(U::MAP_WRITE | U::COPY_SRC),
+                U::STORAGE | U::COPY_DST,
+                wgpu::MapMode::Write,
+            ),
+            Upload::HostCopy => (
+                Some(U::MAP_READ | U::COPY_SRC),
+                U::STORAGE | U::COPY_DST,
+                wgpu::MapMode::Read,
+            ),
+            Upload::HostDirect => (None, U::MAP_READ | U::STORAGE, wgpu::MapMode::Read),
+        };
         Slot {
             params: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("pdq.params"),
@@ -111,8 +129,9 @@ impl Slot {
                 mapped_at_creation: false,
             }),
             images: PooledBuffer::new("pdq.images", U::STORAGE | U::COPY_DST),
-            upload: PooledBuffer::new("pdq.upload_staging", U::MAP_WRITE | U::COPY_SRC),
-            pixels: PooledBuffer::new("pdq.pixels", U::STORAGE | U::COPY_DST),
+            upload: staging.map(|usage| PooledBuffer::new("pdq.upload_staging", usage)),
+            pixels: PooledBuffer::new("pdq.pixels", pixels),
+            fill_mode,
             plane_a: PooledBuffer::new("pdq.plane_a", U::STORAGE),
             plane_b: PooledBuffer::new("pdq.plane_b", U::STORAGE),
             small: PooledBuffer::new("pdq.small", U::STORAGE | U::COPY_SRC),
@@ -124,17 +143,25 @@ impl Slot {
             timer: timestamps.then(|| Timer::new(device)),
         }
     }
+
+    /// The buffer the host writes pixels into.
+    fn fill(&self) -> &PooledBuffer {
+        self.upload.as_ref().unwrap_or(&self.pixels)
+    }
 }
 
 /// Host→device bandwidth from [`GpuHasher::measure_upload_bandwidth`], in bytes per second.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug)]
 pub struct UploadBandwidth {
-    /// Map, fill from host memory on all cores, copy to the device: the batches' upload path.
+    /// Map, fill from host memory on all cores, copy to the device: the batches' upload path
+    /// (with a staging buffer of the hasher's [`Upload`] kind; [`Upload::HostDirect`] is
+    /// probed as [`Upload::HostCopy`]).
     pub staged: f64,
-    /// Copy of an already filled staging buffer to the device buffer. A PCIe transfer when the
-    /// staging buffer is in host memory; a copy within the device when the driver put it in
-    /// device memory the host can write (resizable BAR), and then the fill crossed the bus.
+    /// Copy of an already filled staging buffer to the device buffer. A transfer over the bus
+    /// when the staging buffer is in host memory ([`Upload::HostCopy`], and
+    /// [`Upload::Mapped`] on devices without resizable BAR); a copy within the device when the
+    /// driver put it in device memory the host can write, and then the fill crossed the bus.
     pub copy_only: f64,
     /// The fill alone: host memory into the mapped staging buffer, on all cores.
     pub fill: f64,
@@ -229,7 +256,7 @@ impl GpuHasher {
         let timestamps = ctx.timestamps;
         let slots = ctx.scoped("slot creation", || {
             (0..NUM_SLOTS)
-                .map(|_| Slot::new(&ctx.device, timestamps))
+                .map(|_| Slot::new(&ctx.device, timestamps, ctx.upload))
                 .collect()
         })?;
         Ok(GpuHasher {
@@ -249,6 +276,13 @@ impl GpuHasher {
     #[must_use]
     pub fn adapter_name(&self) -> &str {
         &self.ctx.info.name
+    }
+
+    /// The upload path in use: [`GpuOptions::upload`], or [`Upload::Mapped`] where the adapter
+    /// cannot place buffers in host memory.
+    #[must_use]
+    pub fn upload(&self) -> Upload {
+        self.ctx.upload
     }
 
     /// Whether the adapter is a software rasteriser (lavapipe), far slower than the CPU path.
@@ -294,11 +328,17 @@ impl GpuHasher {
         let device = &self.ctx.device;
         let bytes = bytes.next_multiple_of(4).min(self.limits.max_binding_bytes);
         let host = vec![0x5au8; bytes as usize];
+        let (map, mode) = match self.ctx.upload {
+            Upload::Mapped => (wgpu::BufferUsages::MAP_WRITE, wgpu::MapMode::Write),
+            Upload::HostCopy | Upload::HostDirect => {
+                (wgpu::BufferUsages::MAP_READ, wgpu::MapMode::Read)
+            }
+        };
         let (staging, target) = self.ctx.scoped("bandwidth probe", || {
             let staging = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("pdq.bandwidth_staging"),
                 size: bytes,
-                usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
+                usage: map | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             });
             let target = device.create_buffer(&wgpu::BufferDescriptor {
@@ -312,13 +352,7 @@ impl GpuHasher {
         let start = std::time::Instant::now();
         let mut fill_s = 0.0;
         for _ in 0..reps {
-            let pending = start_map(
-                &staging,
-                "pdq.bandwidth_staging",
-                bytes,
-                wgpu::MapMode::Write,
-                None,
-            );
+            let pending = start_map(&staging, "pdq.bandwidth_staging", bytes, mode, None);
             device.poll(wgpu::PollType::wait_indefinitely())?;
             pending.wait(device)?;
             // Filled on all cores in 8 MiB views, as batches fill theirs.
@@ -509,14 +543,11 @@ impl GpuHasher {
                 slot.inflight = None;
                 slot.upload_map = None;
                 slot.bind_group = None;
-                slot.upload = PooledBuffer::new(
-                    slot.upload.label(),
-                    wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
-                );
-                slot.readback = PooledBuffer::new(
-                    slot.readback.label(),
-                    wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                );
+                if let Some(upload) = &mut slot.upload {
+                    upload.clear();
+                }
+                slot.pixels.clear();
+                slot.readback.clear();
             }
             self.ctx.poll_lost()?;
             return Err(match e {
@@ -585,8 +616,19 @@ impl GpuHasher {
             n * std::mem::size_of::<ImageDescGpu>() as u64,
             u64::MAX,
         );
-        rebind |= slot.pixels.ensure(device, batch.pixel_bytes, cap);
-        slot.upload.ensure(device, batch.pixel_bytes, cap);
+        let new_pixels = slot.pixels.ensure(device, batch.pixel_bytes, cap);
+        rebind |= new_pixels;
+        let new_fill = match &mut slot.upload {
+            Some(upload) => upload.ensure(device, batch.pixel_bytes, cap),
+            None => new_pixels,
+        };
+        if new_fill && slot.fill_mode == wgpu::MapMode::Read {
+            // A new host-memory buffer: mapped here rather than at creation (see
+            // `PooledBuffer::ensure`). Only after growth, so the wait for all work is rare.
+            let fill = slot.fill();
+            let size = fill.get().size();
+            start_map(fill.get(), fill.label(), size, wgpu::MapMode::Read, None).wait(device)?;
+        }
         rebind |= slot.plane_a.ensure(device, batch.plane_len * 4, cap);
         rebind |= slot.plane_b.ensure(device, batch.plane_len * 4, cap);
         rebind |= slot
@@ -613,7 +655,7 @@ impl GpuHasher {
             }));
         }
 
-        // Pixels into the mapped staging buffer, image descriptors alongside.
+        // Pixels into the mapped upload buffer, image descriptors alongside.
         let mut descs = Vec::with_capacity(batch.members.len());
         let (mut pixel_offset, mut plane_offset) = (0u64, 0u64);
         let (mut max_w, mut max_h) = (0u32, 0u32);
@@ -625,7 +667,7 @@ impl GpuHasher {
                 let image = &images[i];
                 let (w, h) = (image.width(), image.height());
                 let view = slot
-                    .upload
+                    .fill()
                     .get()
                     .slice(pixel_offset..pixel_offset + pixel_bytes(image))
                     .get_mapped_range_mut()
@@ -662,7 +704,7 @@ impl GpuHasher {
         self.profile.batches += 1;
         self.profile.images += n;
         self.profile.pixel_bytes += batch.pixel_bytes;
-        slot.upload.get().unmap();
+        slot.fill().get().unmap();
         let num_variants = if dihedral { 8 } else { 1 };
         let params = ParamsGpu {
             num_images: n as u32,
@@ -687,13 +729,15 @@ impl GpuHasher {
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("pdq.encoder"),
             });
-            encoder.copy_buffer_to_buffer(
-                slot.upload.get(),
-                0,
-                slot.pixels.get(),
-                0,
-                batch.pixel_bytes,
-            );
+            if let Some(upload) = &slot.upload {
+                encoder.copy_buffer_to_buffer(
+                    upload.get(),
+                    0,
+                    slot.pixels.get(),
+                    0,
+                    batch.pixel_bytes,
+                );
+            }
             let sequence = kernels.sequence(n32, max_w, max_h, num_variants);
             // One pass for the whole sequence; with timestamps, one pass per kernel, each
             // timed from its start to its end.
@@ -737,12 +781,12 @@ impl GpuHasher {
             }
             queue.submit([encoder.finish()])
         })?;
-        let upload_size = slot.upload.get().size();
+        let fill = slot.fill();
         slot.upload_map = Some(start_map(
-            slot.upload.get(),
-            slot.upload.label(),
-            upload_size,
-            wgpu::MapMode::Write,
+            fill.get(),
+            fill.label(),
+            fill.get().size(),
+            slot.fill_mode,
             Some(submission.clone()),
         ));
         slot.inflight = Some(InFlight {

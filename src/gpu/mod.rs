@@ -60,7 +60,17 @@
 //! while the previous one is read back. Images with a side under 5 pixels get the zero hash
 //! without a dispatch; images too large for one binding (or with a filter window of 4,096 or
 //! more) are hashed by the CPU reference within the same call. Pixels are copied into the
-//! mapped staging buffer on all cores, one view per image.
+//! mapped upload buffer on all cores, one view per image.
+//!
+//! Where that buffer lives is [`GpuOptions::upload`]: by default a `MAP_WRITE` staging buffer,
+//! which wgpu's Vulkan allocator puts in device memory the host can write when the device has
+//! a resizable BAR (the host's stores then cross the bus); or, on Vulkan, cached host memory,
+//! copied by the device ([`Upload::HostCopy`]) or read in place by the first kernel
+//! ([`Upload::HostDirect`]). wgpu has no host-memory upload buffer as such: these are
+//! `MAP_READ` buffers (which its allocator places in cached host memory), allowed as copy
+//! sources and storage bindings by [`wgpu::Features::MAPPABLE_PRIMARY_BUFFERS`] and written
+//! through their mapping, which on Vulkan is the memory itself (the allocator only picks
+//! host-coherent types, so no flush is needed).
 //!
 //! # Profiling
 //!
@@ -85,7 +95,7 @@ mod layout;
 mod profile;
 mod shaders;
 
-pub use context::{GpuOptions, RowKernels};
+pub use context::{GpuOptions, RowKernels, Upload};
 pub use error::{GpuError, Result};
 pub use hasher::GpuHasher;
 #[doc(hidden)]

@@ -7,7 +7,7 @@
 
 #![cfg(feature = "gpu")]
 
-use imprint::gpu::{GpuHasher, GpuOptions, RowKernels};
+use imprint::gpu::{GpuHasher, GpuOptions, RowKernels, Upload};
 use imprint::hash::{DihedralHashes, ImageRef, PdqHash, PdqHasher, PixelLayout};
 use std::path::{Path, PathBuf};
 
@@ -334,6 +334,46 @@ fn tiled_row_kernels_match_cpu() {
     let a = run(&mut gpu, &owned, None);
     eprintln!("tiled row kernels: {a:?}");
     assert_eq!(a.identical, a.images, "{a:?}");
+}
+
+#[test]
+fn host_memory_uploads_match_cpu() {
+    // Pixels written to host memory, then copied by the device or read by the first kernel
+    // in place. 1 MiB batches of growing images: many batches per call, so each slot's buffer
+    // is refilled after the device has read it, and grows (and is mapped anew) mid-call.
+    for upload in [Upload::HostCopy, Upload::HostDirect] {
+        let options = GpuOptions::default()
+            .upload(upload)
+            .max_batch_bytes(1 << 20);
+        let Some(mut gpu) = gpu_with(options) else {
+            return;
+        };
+        if cfg!(target_os = "linux") {
+            // Linux adapters are Vulkan ones, which all have host-memory buffers.
+            assert_eq!(gpu.upload(), upload);
+        }
+        let mut rng = Rng(0x5eed_0005);
+        let mut owned = edge_images(&mut rng);
+        for i in 0..24u32 {
+            let side = 40 + 20 * i;
+            let layout = if i % 2 == 0 {
+                PixelLayout::Rgb8
+            } else {
+                PixelLayout::Gray8
+            };
+            owned.push(random_image(
+                &mut rng,
+                side,
+                side + i,
+                layout,
+                format!("#{i}"),
+            ));
+        }
+        let a = run(&mut gpu, &owned, None);
+        eprintln!("{upload:?}: {a:?}");
+        assert_eq!(a.identical, a.images, "{upload:?}: {a:?}");
+        assert!(gpu.profile().batches >= 8, "{:?}", gpu.profile());
+    }
 }
 
 /// With kernel profiling on, each kernel runs in its own timed compute pass: the hashes stay
