@@ -4,7 +4,7 @@
 //! ```text
 //! gpu_speed [--size WxH:COUNT]... [--reps N] [--bandwidth-mib N] [--no-cpu]
 //!           [--batch-mib N] [--profile] [--row-kernels per-row|tiled]
-//!           [--upload mapped|host-copy|host-direct[,...]]
+//!           [--upload mapped|host-copy|host-direct[,...]] [--batches-per-call N]
 //! ```
 //!
 //! Defaults: `--size 1000x1000:64 --size 4000x3000:16 --reps 3 --bandwidth-mib 256`. The GPU
@@ -16,6 +16,8 @@
 //! fill the device more). `--profile` times each kernel on the device with timestamp queries
 //! (one compute pass per kernel) and prints, per size, where the time of one call went.
 //! `--row-kernels` picks the implementation of the two row passes (`GpuOptions::row_kernels`).
+//! `--batches-per-call` is `GpuOptions::batches_per_call` (1: each call in as few batches as
+//! the limits allow, so the host's fill and the device's work do not overlap within a call).
 //! `--upload` lists the upload paths to time (`GpuOptions::upload`), each with its own device,
 //! bandwidth probe and table rows, against the same CPU timing.
 //!
@@ -26,6 +28,7 @@
 use imprint::gpu::{GpuHasher, GpuOptions, GpuProfile, RowKernels, Upload, UploadBandwidth};
 use imprint::hash::{ImageRef, PixelLayout};
 use imprint::{Backend, BatchHasher};
+use rayon::prelude::*;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -35,6 +38,7 @@ struct Args {
     bandwidth_mib: u64,
     cpu: bool,
     batch_mib: Option<u64>,
+    batches_per_call: Option<u32>,
     profile: bool,
     row_kernels: RowKernels,
     uploads: Vec<Upload>,
@@ -47,6 +51,7 @@ fn parse_args() -> Result<Args, String> {
         bandwidth_mib: 256,
         cpu: true,
         batch_mib: None,
+        batches_per_call: None,
         profile: false,
         row_kernels: RowKernels::default(),
         uploads: Vec::new(),
@@ -73,6 +78,13 @@ fn parse_args() -> Result<Args, String> {
             "--batch-mib" => {
                 args.batch_mib = Some(value()?.parse().map_err(|e| format!("--batch-mib: {e}"))?)
             }
+            "--batches-per-call" => {
+                args.batches_per_call = Some(
+                    value()?
+                        .parse()
+                        .map_err(|e| format!("--batches-per-call: {e}"))?,
+                )
+            }
             "--profile" => args.profile = true,
             "--row-kernels" => args.row_kernels = value()?.parse()?,
             "--upload" => {
@@ -84,7 +96,7 @@ fn parse_args() -> Result<Args, String> {
                 return Err(
                     "gpu_speed [--size WxH:COUNT]... [--reps N] [--bandwidth-mib N] \
                      [--no-cpu] [--batch-mib N] [--profile] [--row-kernels per-row|tiled] \
-                     [--upload mapped|host-copy|host-direct[,...]]"
+                     [--upload mapped|host-copy|host-direct[,...]] [--batches-per-call N]"
                         .into(),
                 )
             }
@@ -144,14 +156,20 @@ fn main() -> ExitCode {
     if let Some(mib) = args.batch_mib {
         options = options.max_batch_bytes(mib << 20);
     }
+    if let Some(n) = args.batches_per_call {
+        options = options.batches_per_call(n);
+    }
     let threads = rayon::current_num_threads();
+    // A path that fails is reported and left out; the others are still timed.
+    let mut failed = false;
     let mut gpus: Vec<(GpuHasher, UploadBandwidth)> = Vec::new();
     for &upload in &args.uploads {
         let mut gpu = match GpuHasher::new(options.clone().upload(upload)) {
             Ok(g) => g,
             Err(e) => {
-                eprintln!("no gpu: {e}");
-                return ExitCode::from(2);
+                eprintln!("no gpu for {upload:?}: {e}");
+                failed = true;
+                continue;
             }
         };
         println!(
@@ -168,8 +186,9 @@ fn main() -> ExitCode {
         {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("bandwidth probe failed: {e}");
-                return ExitCode::from(1);
+                eprintln!("bandwidth probe failed for {upload:?}: {e}");
+                failed = true;
+                continue;
             }
         };
         println!(
@@ -184,6 +203,9 @@ fn main() -> ExitCode {
         );
         gpus.push((gpu, bandwidth));
     }
+    if gpus.is_empty() {
+        return ExitCode::from(2);
+    }
     // The link: the device pulling from host memory, where that was measured.
     let link = gpus
         .iter()
@@ -192,9 +214,12 @@ fn main() -> ExitCode {
     let mut cpu = BatchHasher::new(Backend::Cpu).expect("the cpu backend does not fail");
     let mut rows = Vec::new();
     let mut profiles = Vec::new();
-    let mut failed = false;
+    let mut working = vec![true; gpus.len()];
     for &(w, h, count) in &args.sizes {
-        let pixels: Vec<Vec<u8>> = (0..count).map(|i| image(w, h, i as u64 + 1)).collect();
+        let pixels: Vec<Vec<u8>> = (0..count)
+            .into_par_iter()
+            .map(|i| image(w, h, i as u64 + 1))
+            .collect();
         let refs: Vec<ImageRef<'_>> = pixels
             .iter()
             .map(|p| ImageRef::new(w, h, PixelLayout::Rgb8, p).expect("sized pixels"))
@@ -208,13 +233,18 @@ fn main() -> ExitCode {
         } else {
             f64::NAN
         };
-        for (gpu, bandwidth) in &mut gpus {
+        for ((gpu, bandwidth), working) in gpus.iter_mut().zip(&mut working) {
+            if !*working {
+                continue;
+            }
             // Warm-up: pipelines, buffer size classes, and the agreement check.
             let gpu_out = match gpu.hash_batch(&refs) {
                 Ok(o) => o,
                 Err(e) => {
-                    eprintln!("gpu failed: {e}");
-                    return ExitCode::from(1);
+                    eprintln!("gpu failed with {:?} uploads: {e}", gpu.upload());
+                    failed = true;
+                    *working = false;
+                    continue;
                 }
             };
             let identical = gpu_out

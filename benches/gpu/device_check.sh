@@ -12,8 +12,8 @@
 # staging, host memory copied by the device, host memory read in place); then, GPU only, the
 # same sets with per-kernel device times (timestamp queries) for both implementations of the row
 # passes (per-row and tiled), and with 64 and 256 MiB batch buffers, to show where the time
-# goes, which row kernels and upload path to default to, and how batch size trades overlap
-# against occupancy. Full logs go
+# goes, which row kernels and upload path to default to, and how batch size (and spreading a
+# call over several batches) trades overlap against occupancy. Full logs go
 # to LOG_DIR; a short summary is printed last. Exit status: 0 when every step passed.
 #
 # Building the binaries (x86-64 Linux with the Rust toolchain): benches/gpu/build_dev.sh
@@ -67,16 +67,19 @@ if [ $extra = 1 ]; then
   step tiled "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --profile \
     --row-kernels tiled --upload mapped,host-copy,host-direct
   for mib in 64 256; do
-    step "batch$mib" "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --batch-mib $mib
+    step "batch$mib" "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --batch-mib $mib \
+      --upload mapped,host-copy
   done
+  step calls1 "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --batches-per-call 1 \
+    --upload mapped,host-copy
 fi
 
 echo "== agreement =="
-grep -hE "^(conformance|differential|edges|tiled)|bits differ|^test result" "$LOG/it.log" | head -40
+grep -hE "^(conformance|differential|edges|tiled|Host)|bits differ|^test result|panicked" "$LOG/it.log" | head -40
 echo "== steps =="
 cat "$LOG/summary.txt"
 echo "== hash stage =="
-grep -E "^(adapter|host->device|\||H2D)" "$LOG/speed.log"
+grep -E "^(adapter|host->device|\||H2D|no gpu|gpu failed|bandwidth probe)" "$LOG/speed.log"
 if [ $extra = 1 ]; then
   echo "== where the time goes (GPU only, one compute pass per kernel) =="
   grep -E "^(\||profile|  )" "$LOG/profile.log"
@@ -86,5 +89,7 @@ if [ $extra = 1 ]; then
     echo "== batch buffers of $mib MiB =="
     grep -E "^(adapter|\|)" "$LOG/batch$mib.log"
   done
+  echo "== each call in as few batches as the limits allow (no overlap within a call) =="
+  grep -E "^(adapter|\|)" "$LOG/calls1.log"
 fi
 exit $status

@@ -22,6 +22,11 @@ pub struct GpuOptions {
     pub max_batch_bytes: u64,
     /// Upper bound on images per batch. Default [`GpuOptions::DEFAULT_MAX_IMAGES_PER_BATCH`].
     pub max_images_per_batch: u32,
+    /// A call's pixels are spread over at least this many batches, as long as each keeps
+    /// 32 MiB, so that the host fills one batch while the device works on the previous one.
+    /// 1 keeps a call in as few batches as the limits allow. Default
+    /// [`GpuOptions::DEFAULT_BATCHES_PER_CALL`].
+    pub batches_per_call: u32,
     /// Time each kernel on the device with timestamp queries, where the adapter has them
     /// (read with [`GpuHasher::profile`](super::GpuHasher::profile)). Each kernel then runs in
     /// its own compute pass. Default `false`.
@@ -117,6 +122,8 @@ impl GpuOptions {
     /// 4,096 images: a batch of small images then still fills the device, while the
     /// per-image tables stay small.
     pub const DEFAULT_MAX_IMAGES_PER_BATCH: u32 = 4096;
+    /// 4: the host's fill and the device's work then overlap for all but a quarter of a call.
+    pub const DEFAULT_BATCHES_PER_CALL: u32 = 4;
 
     /// Sets [`GpuOptions::allow_software_adapter`].
     #[must_use]
@@ -136,6 +143,13 @@ impl GpuOptions {
     #[must_use]
     pub fn max_images_per_batch(mut self, n: u32) -> Self {
         self.max_images_per_batch = n;
+        self
+    }
+
+    /// Sets [`GpuOptions::batches_per_call`].
+    #[must_use]
+    pub fn batches_per_call(mut self, n: u32) -> Self {
+        self.batches_per_call = n;
         self
     }
 
@@ -167,6 +181,7 @@ impl Default for GpuOptions {
             allow_software_adapter: Self::DEFAULT_ALLOW_SOFTWARE_ADAPTER,
             max_batch_bytes: Self::DEFAULT_MAX_BATCH_BYTES,
             max_images_per_batch: Self::DEFAULT_MAX_IMAGES_PER_BATCH,
+            batches_per_call: Self::DEFAULT_BATCHES_PER_CALL,
             profile_kernels: false,
             row_kernels: RowKernels::PerRow,
             upload: Upload::Mapped,

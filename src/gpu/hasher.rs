@@ -19,6 +19,11 @@ use wgpu::util::DeviceExt;
 /// How many batches are in flight at once (upload/compute of one, readback of the other).
 const NUM_SLOTS: usize = 2;
 
+/// Pixel bytes below which a call is not split further to reach
+/// [`GpuOptions::batches_per_call`]: smaller batches would leave a large device idle for the
+/// fixed cost of a submission.
+pub(crate) const MIN_SPLIT_BYTES: u64 = 32 << 20;
+
 /// Batch size limits derived from the adapter and the options.
 #[derive(Clone, Copy, Debug)]
 struct BatchLimits {
@@ -28,6 +33,8 @@ struct BatchLimits {
     max_images: u32,
     /// Workgroups per dispatch dimension.
     max_groups: u32,
+    /// Batches a call's pixels are spread over, at least (see [`MIN_SPLIT_BYTES`]).
+    batches_per_call: u32,
 }
 
 /// Where one image of a call goes.
@@ -251,6 +258,7 @@ impl GpuHasher {
             max_binding_bytes,
             max_images,
             max_groups: l.max_compute_workgroups_per_dimension,
+            batches_per_call: options.batches_per_call.max(1),
         };
         log::debug!("gpu batch limits: {limits:?}");
         let timestamps = ctx.timestamps;
@@ -482,32 +490,8 @@ impl GpuHasher {
             };
             images.len()
         ];
-        let mut batches = Vec::new();
-        let mut cpu = Vec::new();
-        let mut batch = Batch::default();
-        for (i, image) in images.iter().enumerate() {
-            match self.route(image) {
-                Route::Degenerate => {}
-                Route::Cpu => cpu.push(i),
-                Route::Gpu {
-                    pixel_bytes,
-                    plane_len,
-                } => {
-                    let full = batch.members.len() as u32 >= self.limits.max_images
-                        || batch.pixel_bytes + pixel_bytes > self.limits.max_binding_bytes
-                        || (batch.plane_len + plane_len) * 4 > self.limits.max_binding_bytes;
-                    if full && !batch.members.is_empty() {
-                        batches.push(std::mem::take(&mut batch));
-                    }
-                    batch.members.push(i);
-                    batch.pixel_bytes += pixel_bytes;
-                    batch.plane_len += plane_len;
-                }
-            }
-        }
-        if !batch.members.is_empty() {
-            batches.push(batch);
-        }
+        let routes: Vec<Route> = images.iter().map(|image| self.route(image)).collect();
+        let (batches, cpu) = plan(&routes, &self.limits);
         let result = (|| {
             for batch in &batches {
                 self.submit(batch, images, dihedral, &mut out)?;
@@ -805,6 +789,53 @@ impl GpuHasher {
     }
 }
 
+/// The batches of one call, and the images left to the CPU, in input order.
+///
+/// Batches are bounded by the limits, and a call's pixels are spread over at least
+/// `batches_per_call` of them while each keeps [`MIN_SPLIT_BYTES`]: with two slots, the host
+/// fills one batch while the device works on the previous one, and a call held in a single
+/// batch would leave each idle while the other works.
+fn plan(routes: &[Route], limits: &BatchLimits) -> (Vec<Batch>, Vec<usize>) {
+    let gpu_bytes: u64 = routes
+        .iter()
+        .map(|r| match r {
+            Route::Gpu { pixel_bytes, .. } => *pixel_bytes,
+            _ => 0,
+        })
+        .sum();
+    let split = gpu_bytes
+        .div_ceil(u64::from(limits.batches_per_call))
+        .max(MIN_SPLIT_BYTES)
+        .min(limits.max_binding_bytes);
+    let mut batches = Vec::new();
+    let mut cpu = Vec::new();
+    let mut batch = Batch::default();
+    for (i, route) in routes.iter().enumerate() {
+        match *route {
+            Route::Degenerate => {}
+            Route::Cpu => cpu.push(i),
+            Route::Gpu {
+                pixel_bytes,
+                plane_len,
+            } => {
+                let full = batch.members.len() as u32 >= limits.max_images
+                    || batch.pixel_bytes + pixel_bytes > split
+                    || (batch.plane_len + plane_len) * 4 > limits.max_binding_bytes;
+                if full && !batch.members.is_empty() {
+                    batches.push(std::mem::take(&mut batch));
+                }
+                batch.members.push(i);
+                batch.pixel_bytes += pixel_bytes;
+                batch.plane_len += plane_len;
+            }
+        }
+    }
+    if !batch.members.is_empty() {
+        batches.push(batch);
+    }
+    (batches, cpu)
+}
+
 fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
     wgpu::BindGroupEntry {
         binding,
@@ -898,6 +929,99 @@ mod tests {
                     "{rows:?} {w}x{h} {layout:?}: coefficient {k}"
                 );
             }
+        }
+    }
+
+    fn limits(max_binding_bytes: u64, max_images: u32, batches_per_call: u32) -> BatchLimits {
+        BatchLimits {
+            max_binding_bytes,
+            max_images,
+            max_groups: 65_535,
+            batches_per_call,
+        }
+    }
+
+    fn gpu_route(pixel_bytes: u64) -> Route {
+        Route::Gpu {
+            pixel_bytes,
+            // A quarter of the pixel bytes in f32s: pixels, not planes, fill these batches.
+            plane_len: pixel_bytes / 16,
+        }
+    }
+
+    /// Every image routed to the GPU is in exactly one batch, in input order, within the
+    /// limits; returns the batches' pixel bytes.
+    fn check_plan(routes: &[Route], l: &BatchLimits) -> Vec<u64> {
+        let (batches, cpu) = plan(routes, l);
+        let mut gpu_members: Vec<usize> = Vec::new();
+        for b in &batches {
+            assert!(!b.members.is_empty());
+            assert!(b.members.len() as u32 <= l.max_images);
+            assert!(b.plane_len * 4 <= l.max_binding_bytes || b.members.len() == 1);
+            let sum: u64 = b
+                .members
+                .iter()
+                .map(|&i| match routes[i] {
+                    Route::Gpu { pixel_bytes, .. } => pixel_bytes,
+                    _ => panic!("image {i} is not for the gpu"),
+                })
+                .sum();
+            assert_eq!(sum, b.pixel_bytes);
+            assert!(b.pixel_bytes <= l.max_binding_bytes);
+            gpu_members.extend(&b.members);
+        }
+        let want: Vec<usize> = (0..routes.len())
+            .filter(|&i| matches!(routes[i], Route::Gpu { .. }))
+            .collect();
+        assert_eq!(gpu_members, want);
+        let want_cpu: Vec<usize> = (0..routes.len())
+            .filter(|&i| matches!(routes[i], Route::Cpu))
+            .collect();
+        assert_eq!(cpu, want_cpu);
+        batches.iter().map(|b| b.pixel_bytes).collect()
+    }
+
+    #[test]
+    fn a_large_call_is_spread_over_batches_per_call() {
+        // 256 one-megapixel RGB images, 768 MB: four batches of 64 under a 1 GiB binding.
+        let routes = vec![gpu_route(3_000_000); 256];
+        let sizes = check_plan(&routes, &limits(1 << 30, 4096, 4));
+        assert_eq!(sizes, vec![64 * 3_000_000; 4]);
+        // One batch when asked for one, as large as the binding allows.
+        let sizes = check_plan(&routes, &limits(1 << 30, 4096, 1));
+        assert_eq!(sizes, vec![256 * 3_000_000]);
+        // The binding still bounds each batch.
+        let sizes = check_plan(&routes, &limits(300_000_000, 4096, 1));
+        assert_eq!(
+            sizes,
+            vec![100 * 3_000_000, 100 * 3_000_000, 56 * 3_000_000]
+        );
+    }
+
+    #[test]
+    fn a_small_call_is_not_split_below_the_minimum() {
+        // 20 MB in all: one batch, however many are asked for.
+        let routes = vec![gpu_route(1_000_000); 20];
+        assert_eq!(check_plan(&routes, &limits(1 << 30, 4096, 8)).len(), 1);
+        // 96 MiB over 8 batches would be 12 MiB each: held at the 32 MiB minimum instead.
+        let routes = vec![gpu_route(1 << 20); 96];
+        let sizes = check_plan(&routes, &limits(1 << 30, 4096, 8));
+        assert_eq!(sizes, vec![MIN_SPLIT_BYTES; 3]);
+    }
+
+    #[test]
+    fn plans_keep_order_and_send_the_rest_to_the_cpu() {
+        let mut routes = Vec::new();
+        for i in 0..300u64 {
+            routes.push(match i % 7 {
+                0 => Route::Degenerate,
+                1 => Route::Cpu,
+                _ => gpu_route(1 + (i * 7919) % (9 << 20)),
+            });
+        }
+        for per_call in [1, 2, 4, 16] {
+            let sizes = check_plan(&routes, &limits(64 << 20, 50, per_call));
+            assert!(sizes.len() >= 2, "{sizes:?}");
         }
     }
 
