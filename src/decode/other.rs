@@ -60,9 +60,12 @@ fn convert_error(format: ImageFormat, e: ImageError) -> DecodeError {
             format,
             cause: u.to_string(),
         },
-        ImageError::Limits(l) => DecodeError::Unsupported {
+        // The size was checked against the pixel limit first, so a decoder that still needs
+        // more memory than allowed was sent there by the file's contents (a strip or chunk
+        // claiming far more data than the image holds).
+        ImageError::Limits(l) => DecodeError::Corrupt {
             format,
-            cause: l.to_string(),
+            cause: format!("it asks for more memory than an image of its size needs ({l})"),
         },
         other => {
             let cause = other.to_string();

@@ -170,6 +170,38 @@ fn huge_headers_are_rejected_before_allocating_in_every_format() {
     }
 }
 
+/// A small TIFF whose one strip claims nearly 4 GiB of data: the decoder's memory limit stops
+/// it, and the file is reported corrupt (its size is fine; its contents are not).
+#[test]
+fn a_strip_larger_than_its_image_is_corrupt() {
+    let mut b =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pillow/tiff_rgb.tif"))
+            .unwrap();
+    assert_eq!(&b[..4], b"II*\0", "the encoder's TIFF byte order changed");
+    let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+    let ifd = u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
+    let strip_bytes = (0..usize::from(u16_at(&b, ifd)))
+        .map(|e| ifd + 2 + 12 * e)
+        .find(|&entry| u16_at(&b, entry) == 279 && u16_at(&b, entry + 4) == 1)
+        .expect("one StripByteCounts entry");
+    b[strip_bytes + 2..strip_bytes + 4].copy_from_slice(&4u16.to_le_bytes()); // LONG
+    b[strip_bytes + 8..strip_bytes + 12].copy_from_slice(&0xFFFF_FF00u32.to_le_bytes());
+    let (result, peak) = alloc::peak_bytes(|| decode(&b, &DecodeOptions::default()));
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DecodeError::Corrupt {
+                format: ImageFormat::Tiff,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("more memory than"), "{err}");
+    assert!(peak < 4 << 20, "{peak} bytes allocated");
+}
+
 #[test]
 fn pixel_limit_is_settable() {
     let jpeg = sample("q0122.jpg"); // 256×256
