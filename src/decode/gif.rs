@@ -123,13 +123,19 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedIma
         .map_err(convert_error)?;
 
     let (w, fw) = (width as usize, frame_w as usize);
-    let mut canvas = vec![fill; w * height as usize];
-    if fw > 0 {
-        for (r, row) in indices.chunks_exact(fw).enumerate() {
-            let at = (top as usize + r) * w + left as usize;
-            canvas[at..at + fw].copy_from_slice(row);
+    let canvas = if (frame_w, frame_h) == (width, height) {
+        // The frame covers the canvas (the common case): its indices are the canvas.
+        indices
+    } else {
+        let mut canvas = vec![fill; w * height as usize];
+        if fw > 0 {
+            for (r, row) in indices.chunks_exact(fw).enumerate() {
+                let at = (top as usize + r) * w + left as usize;
+                canvas[at..at + fw].copy_from_slice(row);
+            }
         }
-    }
+        canvas
+    };
     Ok(DecodedImage {
         width,
         height,
