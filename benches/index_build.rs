@@ -8,21 +8,12 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hnsw_rs::prelude::{Distance, Hnsw};
+use hnsw_rs::prelude::Hnsw;
 use imprint::index::IndexBuilder;
 
-/// Popcount Hamming distance for `hnsw_rs` over four `u64` words.
-#[derive(Clone, Copy, Default)]
-struct Popcount;
-
-impl Distance<u64> for Popcount {
-    fn eval(&self, a: &[u64], b: &[u64]) -> f32 {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x ^ y).count_ones())
-            .sum::<u32>() as f32
-    }
-}
+#[path = "common/popcount.rs"]
+mod popcount;
+use popcount::Popcount;
 
 fn build(c: &mut Criterion) {
     let n = std::env::var("IMPRINT_BENCH_BUILD_N")

@@ -10,21 +10,12 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use hnsw_rs::prelude::{Distance, Hnsw};
+use hnsw_rs::prelude::Hnsw;
 use imprint::index::{Index, IndexBuilder, SearchScratch};
 
-/// Popcount Hamming distance for `hnsw_rs` over four `u64` words.
-#[derive(Clone, Copy, Default)]
-struct Popcount;
-
-impl Distance<u64> for Popcount {
-    fn eval(&self, a: &[u64], b: &[u64]) -> f32 {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x ^ y).count_ones())
-            .sum::<u32>() as f32
-    }
-}
+#[path = "common/popcount.rs"]
+mod popcount;
+use popcount::Popcount;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

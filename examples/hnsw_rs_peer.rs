@@ -15,20 +15,11 @@
 
 use std::time::Instant;
 
-use hnsw_rs::prelude::{Distance, Hnsw};
+use hnsw_rs::prelude::Hnsw;
 
-#[derive(Clone, Copy, Default)]
-struct Popcount;
-
-impl Distance<u64> for Popcount {
-    fn eval(&self, a: &[u64], b: &[u64]) -> f32 {
-        ham(a, b) as f32
-    }
-}
-
-fn ham(a: &[u64], b: &[u64]) -> u32 {
-    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
-}
+#[path = "../benches/common/popcount.rs"]
+mod popcount;
+use popcount::{ham, Popcount};
 
 fn read(path: &str) -> Vec<Vec<u64>> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
