@@ -28,6 +28,7 @@ mod exif;
 mod gif;
 mod jpeg;
 mod other;
+mod png_palette;
 mod tiff_ifd;
 mod tiff_palette;
 

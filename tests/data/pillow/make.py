@@ -1,6 +1,7 @@
 """Writes one small picture in many format variants with Pillow, and Pillow's view of each.
 
-For every FILE: FILE itself (saved by Pillow) and FILE.rgb, the bytes of
+For every FILE: FILE itself (saved by Pillow, some then edited into shapes Pillow does not
+write) and FILE.rgb, the bytes of
 `Image.open(FILE).convert("RGB")`, the decoding the PDQ reference hashes were made with;
 expected.txt lists `FILE WIDTH HEIGHT PILLOW_MODE` per file.
 
@@ -8,10 +9,30 @@ expected.txt lists `FILE WIDTH HEIGHT PILLOW_MODE` per file.
     /tmp/pv/bin/python tests/data/pillow/make.py tests/data/pillow
 """
 import os
+import struct
 import sys
+import zlib
 
 import numpy as np
 from PIL import Image
+
+
+def cut_palette(path):
+    """Drops the last byte of the PNG's PLTE chunk (CRC recomputed): a palette that ends
+    inside an entry, which Pillow reads as the whole entries before it."""
+    with open(path, "rb") as f:
+        data = f.read()
+    out, at = bytearray(data[:8]), 8
+    while at < len(data):
+        (n,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + n]
+        if kind == b"PLTE":
+            body = body[:-1]
+        out += struct.pack(">I", len(body)) + kind + body
+        out += struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        at += 12 + n
+    with open(path, "wb") as f:
+        f.write(out)
 
 
 def main(out):
@@ -34,6 +55,7 @@ def main(out):
         ("png_la.png", ima.convert("LA"), dict(format="PNG")),
         ("png_grey16.png", grey16, dict(format="PNG")),
         ("png_1bit.png", im.convert("1"), dict(format="PNG")),
+        ("png_palette_partial.png", palette, dict(format="PNG"), cut_palette),
         ("bmp_rgb.bmp", im, dict(format="BMP")),
         ("bmp_palette.bmp", palette, dict(format="BMP")),
         ("tiff_rgb.tif", im, dict(format="TIFF")),
@@ -47,9 +69,11 @@ def main(out):
         ("tiff_palette_lzw.tif", palette, dict(format="TIFF", compression="tiff_lzw")),
     ]
     lines = []
-    for name, img, options in cases:
+    for name, img, options, *edit in cases:
         path = os.path.join(out, name)
         img.save(path, **options)
+        for e in edit:
+            e(path)
         with Image.open(path) as read:
             mode = read.mode
             view = read.convert("RGB")
