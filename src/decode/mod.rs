@@ -307,13 +307,39 @@ fn expand_palette(indices: &[u8], rgb: &[[u8; 3]; 256]) -> Vec<u8> {
     pixels
 }
 
+thread_local! {
+    static IN_GUARD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is running a decoder whose panics become [`DecodeError::Corrupt`] for
+/// their file. A program's panic hook can stay quiet about those panics, which [`decode`]
+/// already reports as that file's error, and report all others as usual.
+///
+/// # Examples
+/// ```
+/// let default_hook = std::panic::take_hook();
+/// std::panic::set_hook(Box::new(move |info| {
+///     if !imprint::decode::in_decoder_guard() {
+///         default_hook(info);
+///     }
+/// }));
+/// # let _ = std::panic::take_hook();
+/// ```
+#[must_use]
+pub fn in_decoder_guard() -> bool {
+    IN_GUARD.with(std::cell::Cell::get)
+}
+
 /// Runs a decoder, turning a panic inside it into [`DecodeError::Corrupt`] for `format`.
 ///
 /// libjpeg reports fatal errors by unwinding (see `jpeg.rs`); the `image` crate's decoders are
 /// not meant to panic, but one that does on some hostile file must cost that file, not the
 /// batch it is part of.
 fn guarded(format: ImageFormat, f: impl FnOnce() -> Result<DecodedImage>) -> Result<DecodedImage> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    let outer = IN_GUARD.with(|g| g.replace(true));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_GUARD.with(|g| g.set(outer));
+    match caught {
         Ok(result) => result,
         Err(payload) => {
             let cause = payload
@@ -378,6 +404,21 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.to_string(), "corrupt JPEG: Bogus marker");
+    }
+
+    #[test]
+    fn the_guard_is_visible_to_panic_hooks_while_it_runs() {
+        assert!(!in_decoder_guard());
+        let seen = std::cell::Cell::new(None);
+        let _ = guarded(ImageFormat::Png, || {
+            seen.set(Some(in_decoder_guard()));
+            let _ = guarded(ImageFormat::Gif, || panic!("nested"));
+            // Still inside the outer guard after the inner one caught its panic.
+            assert!(in_decoder_guard());
+            panic!("outer")
+        });
+        assert_eq!(seen.get(), Some(true));
+        assert!(!in_decoder_guard());
     }
 
     #[test]

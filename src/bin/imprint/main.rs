@@ -48,6 +48,16 @@ pub const EXIT_FATAL: u8 = 2;
 
 fn main() -> ExitCode {
     env_logger_init();
+    // A decoder that panics on a hostile file costs that file, which is reported as corrupt
+    // with the panic's message; the default hook's lines for it would only repeat that.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if imprint::decode::in_decoder_guard() {
+            log::debug!("decoder panic (reported as a corrupt file): {info}");
+        } else {
+            default_hook(info);
+        }
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
