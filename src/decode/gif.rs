@@ -122,11 +122,11 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedIma
         .read_into_buffer(&mut indices)
         .map_err(convert_error)?;
 
-    let (w, fw) = (width as usize, frame_w as usize);
     let canvas = if (frame_w, frame_h) == (width, height) {
         // The frame covers the canvas (the common case): its indices are the canvas.
         indices
     } else {
+        let (w, fw) = (width as usize, frame_w as usize);
         let mut canvas = vec![fill; w * height as usize];
         if fw > 0 {
             for (r, row) in indices.chunks_exact(fw).enumerate() {

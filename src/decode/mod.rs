@@ -294,6 +294,10 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
             tiff_palette::decode(bytes, options)
                 .unwrap_or_else(|| other::decode(bytes, format, options))
         }),
+        ImageFormat::Png => guarded(format, || {
+            let patched = png_palette::with_whole_entries(bytes);
+            other::decode(patched.as_deref().unwrap_or(bytes), format, options)
+        }),
         _ => guarded(format, || other::decode(bytes, format, options)),
     }
 }

@@ -20,11 +20,6 @@ pub(super) fn decode(
         ImageFormat::Jpeg => image::ImageFormat::Jpeg,
     };
     let err = |e: ImageError| convert_error(format, e);
-    let patched = match format {
-        ImageFormat::Png => super::png_palette::with_whole_entries(bytes),
-        _ => None,
-    };
-    let bytes = patched.as_deref().unwrap_or(bytes);
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), fmt)
         .into_decoder()
         .map_err(err)?;

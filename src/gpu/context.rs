@@ -69,6 +69,17 @@ impl Upload {
     pub(crate) fn in_host_memory(self) -> bool {
         self != Upload::Mapped
     }
+
+    /// The map usage of the buffer the host fills, and the mode it is mapped in: `MAP_WRITE`
+    /// for the staging buffer of [`Upload::Mapped`]; `MAP_READ`, written through its mapping,
+    /// for a host-memory buffer.
+    pub(crate) fn host_map(self) -> (wgpu::BufferUsages, wgpu::MapMode) {
+        if self.in_host_memory() {
+            (wgpu::BufferUsages::MAP_READ, wgpu::MapMode::Read)
+        } else {
+            (wgpu::BufferUsages::MAP_WRITE, wgpu::MapMode::Write)
+        }
+    }
 }
 
 impl std::str::FromStr for Upload {

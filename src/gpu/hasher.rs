@@ -115,18 +115,10 @@ struct Slot {
 impl Slot {
     fn new(device: &wgpu::Device, timestamps: bool, upload: Upload) -> Self {
         use wgpu::BufferUsages as U;
-        let (staging, pixels, fill_mode) = match upload {
-            Upload::Mapped => (
-                Some(U::MAP_WRITE | U::COPY_SRC),
-                U::STORAGE | U::COPY_DST,
-                wgpu::MapMode::Write,
-            ),
-            Upload::HostCopy => (
-                Some(U::MAP_READ | U::COPY_SRC),
-                U::STORAGE | U::COPY_DST,
-                wgpu::MapMode::Read,
-            ),
-            Upload::HostDirect => (None, U::MAP_READ | U::STORAGE, wgpu::MapMode::Read),
+        let (map, fill_mode) = upload.host_map();
+        let (staging, pixels) = match upload {
+            Upload::HostDirect => (None, map | U::STORAGE),
+            _ => (Some(map | U::COPY_SRC), U::STORAGE | U::COPY_DST),
         };
         Slot {
             params: device.create_buffer(&wgpu::BufferDescriptor {
@@ -336,12 +328,7 @@ impl GpuHasher {
         let device = &self.ctx.device;
         let bytes = bytes.next_multiple_of(4).min(self.limits.max_binding_bytes);
         let host = vec![0x5au8; bytes as usize];
-        let (map, mode) = match self.ctx.upload {
-            Upload::Mapped => (wgpu::BufferUsages::MAP_WRITE, wgpu::MapMode::Write),
-            Upload::HostCopy | Upload::HostDirect => {
-                (wgpu::BufferUsages::MAP_READ, wgpu::MapMode::Read)
-            }
-        };
+        let (map, mode) = self.ctx.upload.host_map();
         let (staging, target) = self.ctx.scoped("bandwidth probe", || {
             let staging = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("pdq.bandwidth_staging"),

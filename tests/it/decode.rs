@@ -80,6 +80,17 @@ fn one_of_each() -> Vec<(ImageFormat, Vec<u8>)> {
     out
 }
 
+/// Offset and tag of each entry of the first IFD of a little-endian TIFF (as Pillow writes).
+fn tiff_entries(b: &[u8]) -> Vec<(usize, u16)> {
+    assert_eq!(&b[..4], b"II*\0", "the encoder's TIFF byte order changed");
+    let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+    let ifd = u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
+    (0..usize::from(u16_at(ifd)))
+        .map(|e| ifd + 2 + 12 * e)
+        .map(|entry| (entry, u16_at(entry)))
+        .collect()
+}
+
 /// `bytes` with the header's image size replaced by `w × h`, in each format's own fields.
 fn claiming(format: ImageFormat, bytes: &[u8], w: u32, h: u32) -> Vec<u8> {
     let mut b = bytes.to_vec();
@@ -107,17 +118,13 @@ fn claiming(format: ImageFormat, bytes: &[u8], w: u32, h: u32) -> Vec<u8> {
         ImageFormat::Tiff => {
             // The first IFD's ImageWidth (256) and ImageLength (257) entries, and RowsPerStrip
             // (278) so that the one strip written still covers the image.
-            assert_eq!(&b[..4], b"II*\0", "the encoder's TIFF byte order changed");
-            let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
-            let ifd = u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
-            for e in 0..usize::from(u16_at(&b, ifd)) {
-                let entry = ifd + 2 + 12 * e;
-                let value = match u16_at(&b, entry) {
+            for (entry, tag) in tiff_entries(&b) {
+                let value = match tag {
                     256 => w,
                     257 | 278 => h,
                     _ => continue,
                 };
-                match u16_at(&b, entry + 2) {
+                match u16::from_le_bytes([b[entry + 2], b[entry + 3]]) {
                     3 => b[entry + 8..entry + 10].copy_from_slice(&(value as u16).to_le_bytes()),
                     4 => b[entry + 8..entry + 12].copy_from_slice(&value.to_le_bytes()),
                     t => panic!("a TIFF size tag of type {t}"),
@@ -177,12 +184,10 @@ fn a_strip_larger_than_its_image_is_corrupt() {
     let mut b =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pillow/tiff_rgb.tif"))
             .unwrap();
-    assert_eq!(&b[..4], b"II*\0", "the encoder's TIFF byte order changed");
-    let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
-    let ifd = u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
-    let strip_bytes = (0..usize::from(u16_at(&b, ifd)))
-        .map(|e| ifd + 2 + 12 * e)
-        .find(|&entry| u16_at(&b, entry) == 279 && u16_at(&b, entry + 4) == 1)
+    let strip_bytes = tiff_entries(&b)
+        .into_iter()
+        .find(|&(entry, tag)| tag == 279 && b[entry + 4..entry + 8] == 1u32.to_le_bytes())
+        .map(|(entry, _)| entry)
         .expect("one StripByteCounts entry");
     b[strip_bytes + 2..strip_bytes + 4].copy_from_slice(&4u16.to_le_bytes()); // LONG
     b[strip_bytes + 8..strip_bytes + 12].copy_from_slice(&0xFFFF_FF00u32.to_le_bytes());
