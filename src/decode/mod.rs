@@ -291,6 +291,8 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
         ImageFormat::Jpeg => jpeg::decode(bytes, options),
         ImageFormat::Gif => guarded(format, || gif::decode(bytes, options)),
         ImageFormat::Tiff => guarded(format, || {
+            let trimmed = tiff_ifd::without_values_past_end(bytes);
+            let bytes = trimmed.as_deref().unwrap_or(bytes);
             tiff_palette::decode(bytes, options)
                 .unwrap_or_else(|| other::decode(bytes, format, options))
         }),

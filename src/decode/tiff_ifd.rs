@@ -65,3 +65,122 @@ impl<'a> Ifd<'a> {
         })
     }
 }
+
+/// Bytes of one value of TIFF field type `kind`; 0 for a type the format does not define,
+/// which decoders skip.
+fn type_size(kind: u16) -> u64 {
+    match kind {
+        1 | 2 | 6 | 7 => 1,
+        3 | 8 => 2,
+        4 | 9 | 11 | 13 => 4,
+        5 | 10 | 12 | 16 | 17 | 18 => 8,
+        _ => 0,
+    }
+}
+
+/// `bytes`, a classic TIFF, without the first IFD's entries whose values reach past the end of
+/// the file, as Pillow skips such entries; `None` when there are none (or no readable IFD).
+///
+/// The `tiff` crate sizes a list from an entry's count before it reads the values, and it
+/// reads the first IFD before it takes any limit, so one corrupted count would cost up to
+/// 256 MiB; a count that fits in the file costs at most a small multiple of the file's size.
+pub(super) fn without_values_past_end(bytes: &[u8]) -> Option<Vec<u8>> {
+    let ifd = Ifd::parse(bytes)?;
+    let past_end = |e: usize| -> Option<bool> {
+        let size = type_size(ifd.u16(e + 2)?) * u64::from(ifd.u32(e + 4)?);
+        Some(size > 4 && u64::from(ifd.u32(e + 8)?) + size > bytes.len() as u64)
+    };
+    // Entries only: the next-IFD offset after them is not read for the first page.
+    let end = ifd.entries.checked_add(12 * ifd.count)?.min(bytes.len());
+    let kept: Vec<usize> = (0..ifd.count)
+        .map(|i| ifd.entries + 12 * i)
+        .filter(|&e| e + 12 > end || past_end(e) != Some(true))
+        .collect();
+    if kept.len() == ifd.count {
+        return None;
+    }
+    let mut out = bytes.to_vec();
+    let mut to = ifd.entries;
+    for &e in &kept {
+        let entry = e..(e + 12).min(end);
+        let n = entry.len();
+        out.copy_within(entry, to);
+        to += n;
+    }
+    out[to..end].fill(0);
+    let count = u16::try_from(kept.len()).ok()?;
+    let count = if ifd.big_endian {
+        count.to_be_bytes()
+    } else {
+        count.to_le_bytes()
+    };
+    out[ifd.entries - 2..ifd.entries].copy_from_slice(&count);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little-endian TIFF header and one IFD of `entries` (tag, type, count, value) at 8.
+    fn tiff(entries: &[(u16, u16, u32, u32)], tail: usize) -> Vec<u8> {
+        let mut b = b"II*\0".to_vec();
+        b.extend(8u32.to_le_bytes());
+        b.extend((entries.len() as u16).to_le_bytes());
+        for &(tag, kind, count, value) in entries {
+            b.extend(tag.to_le_bytes());
+            b.extend(kind.to_le_bytes());
+            b.extend(count.to_le_bytes());
+            b.extend(value.to_le_bytes());
+        }
+        b.extend(0u32.to_le_bytes());
+        b.resize(b.len() + tail, 7);
+        b
+    }
+
+    #[test]
+    fn entries_whose_values_reach_past_the_end_are_dropped() {
+        let entries = [
+            (256, 4, 1, 40),
+            // 4,000 LONGs at offset 60 of a 100-byte file.
+            (273, 4, 4000, 60),
+            (277, 3, 1, 1),
+            // A RATIONAL at offset 99: one byte of eight in the file.
+            (282, 5, 1, 99),
+            // Ten SHORTs at 70..90, inside the file.
+            (320, 3, 10, 70),
+        ];
+        let bytes = tiff(&entries, 100 - 14 - 12 * entries.len());
+        assert_eq!(bytes.len(), 100);
+        let out = without_values_past_end(&bytes).expect("two entries reach past the end");
+        assert_eq!(out.len(), bytes.len());
+        let ifd = Ifd::parse(&out).unwrap();
+        assert_eq!(ifd.count, 3);
+        for (tag, kind, count, _) in [entries[0], entries[2], entries[4]] {
+            let (e, k, c) = ifd.find(tag).unwrap();
+            assert_eq!((k, c), (kind, count), "tag {tag} at {e}");
+        }
+        assert!(ifd.find(273).is_none() && ifd.find(282).is_none());
+        // What followed the IFD is untouched; the freed entries are zeros.
+        let after = 8 + 2 + 12 * entries.len() + 4;
+        assert_eq!(out[after..], bytes[after..]);
+        assert!(out[8 + 2 + 12 * 3..8 + 2 + 12 * 5].iter().all(|&b| b == 0));
+        assert_eq!(without_values_past_end(&out), None);
+    }
+
+    #[test]
+    fn sound_or_unreadable_ifds_are_left_alone() {
+        // Inline values, values inside the file, and a type no decoder reads.
+        let sound = tiff(
+            &[(256, 4, 1, 1 << 30), (273, 4, 2, 20), (999, 77, 1 << 30, 0)],
+            8,
+        );
+        assert_eq!(without_values_past_end(&sound), None);
+        // An IFD offset past the end, and an IFD whose last entry is cut off.
+        let mut far = sound.clone();
+        far[4..8].copy_from_slice(&1000u32.to_le_bytes());
+        assert_eq!(without_values_past_end(&far), None);
+        let cut = &sound[..8 + 2 + 12 * 2 + 5];
+        assert_eq!(without_values_past_end(cut), None);
+    }
+}

@@ -35,6 +35,24 @@ def cut_palette(path):
         f.write(out)
 
 
+def tag_past_end(tag):
+    """An edit that makes the count of a little-endian TIFF's `tag` entry claim 2**30 values,
+    far past the end of the file; Pillow skips such an entry (as if absent)."""
+
+    def edit(path):
+        with open(path, "rb") as f:
+            data = bytearray(f.read())
+        (ifd,) = struct.unpack("<I", data[4:8])
+        (count,) = struct.unpack("<H", data[ifd : ifd + 2])
+        for e in range(ifd + 2, ifd + 2 + 12 * count, 12):
+            if struct.unpack("<H", data[e : e + 2])[0] == tag:
+                data[e + 4 : e + 12] = struct.pack("<II", 1 << 30, 8)
+        with open(path, "wb") as f:
+            f.write(data)
+
+    return edit
+
+
 def main(out):
     rng = np.random.default_rng(3)
     h, w = 31, 43
@@ -65,6 +83,8 @@ def main(out):
         ("tiff_cmyk.tif", im.convert("CMYK"), dict(format="TIFF")),
         ("tiff_grey16.tif", grey16, dict(format="TIFF")),
         ("tiff_grey.tif", im.convert("L"), dict(format="TIFF")),
+        # PlanarConfiguration (284), which Pillow writes and decoders read.
+        ("tiff_grey_tag_past_end.tif", im.convert("L"), dict(format="TIFF"), tag_past_end(284)),
         ("tiff_palette.tif", palette, dict(format="TIFF")),
         ("tiff_palette_lzw.tif", palette, dict(format="TIFF", compression="tiff_lzw")),
     ]
