@@ -12,8 +12,8 @@
 //! * **PNG, WebP, BMP, TIFF** go through the `image` crate. Alpha is dropped (not composited),
 //!   palettes are expanded to colours, 1-bit images become 0/255, 16-bit grey is clipped to 255
 //!   (Pillow's `I;16` → `L`), and 16-bit colour keeps the high byte (Pillow's `RGB;16B` raw
-//!   mode). 8-bit palette TIFFs, which the `image` crate does not read, are read as grey
-//!   indices and looked up in their colour map here.
+//!   mode). Palette TIFFs (1, 2, 4 or 8 bits), which the `image` crate does not read, are read
+//!   as grey indices by the `tiff` crate and looked up in their colour map here.
 //! * **GIF** (first frame) goes through the `gif` crate's palette indices and is composed as
 //!   Pillow composes it: uncovered screen pixels take the transparent index (else index 0), a
 //!   frame reaching past the screen enlarges the image, transparent pixels keep their palette

@@ -67,19 +67,18 @@ fn convert_error(format: ImageFormat, e: ImageError) -> DecodeError {
             format,
             cause: format!("it asks for more memory than an image of its size needs ({l})"),
         },
-        other => {
-            let cause = other.to_string();
-            // Decoders report running out of data in their own words.
-            let lower = cause.to_ascii_lowercase();
-            if lower.contains("eof")
-                || lower.contains("end of file")
-                || lower.contains("unexpected end")
-            {
-                DecodeError::Truncated { format }
-            } else {
-                DecodeError::Corrupt { format, cause }
-            }
-        }
+        other => corrupt_or_truncated(format, other.to_string()),
+    }
+}
+
+/// A decoder's error in its own words: truncated when it reads as running out of data,
+/// otherwise corrupt.
+pub(super) fn corrupt_or_truncated(format: ImageFormat, cause: String) -> DecodeError {
+    let lower = cause.to_ascii_lowercase();
+    if lower.contains("eof") || lower.contains("end of file") || lower.contains("unexpected end") {
+        DecodeError::Truncated { format }
+    } else {
+        DecodeError::Corrupt { format, cause }
     }
 }
 

@@ -1,14 +1,19 @@
-//! Palette TIFFs (`PhotometricInterpretation` = RGBPalette, 8 bits per sample), which the `tiff`
-//! crate does not decode: the file is decoded as 8-bit grey, which leaves the palette indices
-//! as they are, and each index is then looked up in the `ColorMap`, keeping the high byte of
-//! its 16-bit entries as Pillow does.
+//! Palette TIFFs (`PhotometricInterpretation` = RGBPalette, 1, 2, 4 or 8 bits per index), which
+//! neither the `image` crate nor the `tiff` crate decodes. The file is read by the `tiff` crate
+//! as grey of the same depth, which leaves the indices as they are, packed high bits first in
+//! rows of whole bytes; each index is then looked up in the `ColorMap`, keeping the high byte
+//! of its 16-bit entries as Pillow does.
 
 use super::tiff_ifd::Ifd;
 use super::{expand_palette, DecodeError, DecodeOptions, DecodedImage, ImageFormat, Result};
 use crate::hash::PixelLayout;
+use std::io::Cursor;
+use tiff::decoder::{Decoder, DecodingResult, Limits};
+use tiff::{ColorType, TiffError};
 
 const PHOTOMETRIC: u16 = 262;
 const BITS_PER_SAMPLE: u16 = 258;
+const ORIENTATION: u16 = 274;
 const COLOR_MAP: u16 = 320;
 const SHORT: u16 = 3;
 const PALETTE: u16 = 3;
@@ -29,31 +34,48 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Option<Result<Dec
     let (photometric_at, PALETTE) = short(&ifd, PHOTOMETRIC)? else {
         return None;
     };
-    if short(&ifd, BITS_PER_SAMPLE).map(|(_, bits)| bits) != Some(8) {
-        return Some(Err(DecodeError::Unsupported {
-            format: F,
-            cause: "palette images of other than 8 bits per sample".into(),
-        }));
-    }
+    // Absent, BitsPerSample is 1.
+    let bits = match ifd
+        .find(BITS_PER_SAMPLE)
+        .map(|_| short(&ifd, BITS_PER_SAMPLE))
+    {
+        None => 1,
+        Some(Some((_, bits @ (1 | 2 | 4 | 8)))) => bits as u8,
+        _ => {
+            return Some(Err(DecodeError::Unsupported {
+                format: F,
+                cause: "palette images of other than 1, 2, 4 or 8 bits per sample".into(),
+            }))
+        }
+    };
+    let colours = 1usize << bits;
     let map = match ifd.find(COLOR_MAP) {
-        Some((e, SHORT, 768)) => ifd.u32(e + 8).map(|at| at as usize),
+        Some((e, SHORT, count)) if count as usize == 3 * colours => ifd.u32(e + 8),
         _ => None,
     };
-    let Some(map) = map.filter(|&at| at.checked_add(1536).is_some_and(|end| end <= bytes.len()))
-    else {
+    let map = map.and_then(|at| usize::try_from(at).ok()).filter(|&at| {
+        at.checked_add(6 * colours)
+            .is_some_and(|end| end <= bytes.len())
+    });
+    let Some(map) = map else {
         return Some(Err(DecodeError::Corrupt {
             format: F,
-            cause: "a palette image without a colour map of 256 entries".into(),
+            cause: format!("a palette image without a colour map of {colours} entries"),
         }));
     };
     let mut rgb = [[0u8; 3]; 256];
-    for (i, entry) in rgb.iter_mut().enumerate() {
+    for (i, entry) in rgb.iter_mut().take(colours).enumerate() {
         for (c, channel) in entry.iter_mut().enumerate() {
             // 16-bit entries, all reds, then all greens, then all blues.
-            *channel = (ifd.u16(map + 2 * (256 * c + i))? >> 8) as u8;
+            *channel = (ifd.u16(map + 2 * (colours * c + i))? >> 8) as u8;
         }
     }
-    // The same file read as 8-bit grey gives the indices.
+    let orientation = if options.apply_exif {
+        short(&ifd, ORIENTATION).map_or(1, |(_, o)| o)
+    } else {
+        1
+    };
+    // The same file read as grey gives the indices.
     let mut grey = bytes.to_vec();
     let patched = if ifd.big_endian {
         BLACK_IS_ZERO.to_be_bytes()
@@ -61,17 +83,81 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Option<Result<Dec
         BLACK_IS_ZERO.to_le_bytes()
     };
     grey[photometric_at..photometric_at + 2].copy_from_slice(&patched);
-    Some(super::other::decode(&grey, F, options).and_then(|indices| {
-        if indices.layout != PixelLayout::Gray8 {
-            return Err(DecodeError::Unsupported {
+    Some(
+        indices(&grey, bits, options).map(|(width, height, indices)| {
+            let mut image = DecodedImage {
+                width,
+                height,
+                layout: PixelLayout::Rgb8,
+                pixels: expand_palette(&indices, &rgb),
                 format: F,
-                cause: "palette image with more than one sample per pixel".into(),
-            });
+            };
+            image.orient(orientation);
+            image
+        }),
+    )
+}
+
+/// Width, height and one byte per palette index of `grey`, a palette TIFF relabelled as grey.
+fn indices(grey: &[u8], bits: u8, options: &DecodeOptions) -> Result<(u32, u32, Vec<u8>)> {
+    let mut decoder = Decoder::new(Cursor::new(grey)).map_err(convert_error)?;
+    let (width, height) = decoder.dimensions().map_err(convert_error)?;
+    options.check_size(F, width, height)?;
+    // One byte per index at most, plus slack for the compressed strips read on the way.
+    let budget = usize::try_from(options.max_pixels)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1 << 26);
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = budget;
+    limits.intermediate_buffer_size = budget;
+    decoder = decoder.with_limits(limits);
+    if decoder.colortype().map_err(convert_error)? != ColorType::Gray(bits) {
+        return Err(DecodeError::Unsupported {
+            format: F,
+            cause: "palette image with more than one sample per pixel".into(),
+        });
+    }
+    let DecodingResult::U8(packed) = decoder.read_image().map_err(convert_error)? else {
+        return Err(DecodeError::Unsupported {
+            format: F,
+            cause: "palette image of signed or floating-point indices".into(),
+        });
+    };
+    let (w, h) = (width as usize, height as usize);
+    let bits = usize::from(bits);
+    let row_bytes = (w * bits).div_ceil(8);
+    if packed.len() < row_bytes * h {
+        return Err(DecodeError::Truncated { format: F });
+    }
+    if bits == 8 {
+        let mut packed = packed;
+        packed.truncate(w * h);
+        return Ok((width, height, packed));
+    }
+    let mask = (1u8 << bits) - 1;
+    let mut out = Vec::with_capacity(w * h);
+    for row in packed.chunks_exact(row_bytes).take(h) {
+        out.extend((0..w).map(|x| {
+            let bit = x * bits;
+            (row[bit / 8] >> (8 - bits - bit % 8)) & mask
+        }));
+    }
+    Ok((width, height, out))
+}
+
+fn convert_error(e: TiffError) -> DecodeError {
+    match e {
+        TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            DecodeError::Truncated { format: F }
         }
-        Ok(DecodedImage {
-            layout: PixelLayout::Rgb8,
-            pixels: expand_palette(&indices.pixels, &rgb),
-            ..indices
-        })
-    }))
+        TiffError::UnsupportedError(u) => DecodeError::Unsupported {
+            format: F,
+            cause: u.to_string(),
+        },
+        TiffError::LimitsExceeded => DecodeError::Corrupt {
+            format: F,
+            cause: "it asks for more memory than an image of its size needs".into(),
+        },
+        other => super::other::corrupt_or_truncated(F, other.to_string()),
+    }
 }

@@ -57,7 +57,8 @@ pub fn small_png() -> Vec<u8> {
 }
 
 /// The same small picture in each supported format: 40×30 RGB through the `image` crate's
-/// encoders, a 256×256 conformance JPEG, and a palette TIFF made by Pillow (its own code path).
+/// encoders, a 256×256 conformance JPEG, and two palette TIFFs from `tests/data/pillow` (their
+/// own code path): 8-bit, and 2-bit PackBits.
 fn one_of_each() -> Vec<(ImageFormat, Vec<u8>)> {
     let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(40, 30, |x, y| {
         image::Rgb([x as u8 * 6, y as u8 * 8, (x + y) as u8 * 3])
@@ -74,9 +75,10 @@ fn one_of_each() -> Vec<(ImageFormat, Vec<u8>)> {
         img.write_to(&mut bytes, encoder).unwrap();
         out.push((format, bytes.into_inner()));
     }
-    let palette_tiff =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pillow/tiff_palette.tif");
-    out.push((ImageFormat::Tiff, std::fs::read(palette_tiff).unwrap()));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pillow");
+    for name in ["tiff_palette.tif", "tiff_palette2_packbits.tif"] {
+        out.push((ImageFormat::Tiff, std::fs::read(dir.join(name)).unwrap()));
+    }
     out
 }
 
@@ -397,5 +399,5 @@ fn gif_frames_compose_as_pillow_composes_them() {
 
 #[test]
 fn decoded_pixels_equal_pillows_in_every_variant() {
-    assert_eq!(agrees_with_pillow("pillow"), 21);
+    assert_eq!(agrees_with_pillow("pillow"), 24);
 }

@@ -35,6 +35,61 @@ def cut_palette(path):
         f.write(out)
 
 
+def repack_palette(bits, packbits=False):
+    """An edit that rewrites a Pillow palette TIFF (always 8 bits per index) with `bits`-bit
+    indices, rows packed high bits first and padded to whole bytes, the colour map cut to
+    2**bits entries and, with `packbits`, each row PackBits-compressed as literal runs. At 1
+    bit, BitsPerSample is left out: 1 is its default."""
+
+    def edit(path):
+        with Image.open(path) as im:
+            indices = np.array(im) & ((1 << bits) - 1)
+            palette = im.getpalette()[: 3 << bits]
+        per_byte = 8 // bits
+        rows = []
+        for row in indices:
+            row = np.concatenate([row, np.zeros(-len(row) % per_byte, row.dtype)])
+            shifts = 8 - bits * (1 + np.arange(per_byte))
+            packed = (row.reshape(-1, per_byte).astype(np.uint8) << shifts).sum(1)
+            row = packed.astype(np.uint8).tobytes()
+            if packbits:
+                row = b"".join(
+                    bytes([len(row[i : i + 128]) - 1]) + row[i : i + 128]
+                    for i in range(0, len(row), 128)
+                )
+            rows.append(row)
+        data = b"".join(rows)
+        # 16-bit entries: all reds, then all greens, then all blues.
+        colours = [palette[c::3][i] * 257 for c in range(3) for i in range(1 << bits)]
+        colour_map = struct.pack(f"<{len(colours)}H", *colours)
+        h, w = indices.shape
+        data_at, map_at = 8, 8 + len(data) + len(data) % 2
+        ifd_at = map_at + len(colour_map)
+        long, short = 4, 3
+        entries = [
+            (256, long, 1, w),
+            (257, long, 1, h),
+            *([(258, short, 1, bits)] if bits > 1 else []),
+            (259, short, 1, 32773 if packbits else 1),
+            (262, short, 1, 3),
+            (273, long, 1, data_at),
+            (277, short, 1, 1),
+            (278, long, 1, h),
+            (279, long, 1, len(data)),
+            (320, short, len(colours), map_at),
+        ]
+        ifd = struct.pack("<H", len(entries))
+        for tag, kind, count, value in entries:
+            packed = struct.pack("<H" if kind == short and count == 1 else "<I", value)
+            ifd += struct.pack("<HHI", tag, kind, count) + packed.ljust(4, b"\0")
+        ifd += struct.pack("<I", 0)
+        with open(path, "wb") as f:
+            f.write(b"II*\0" + struct.pack("<I", ifd_at))
+            f.write(data.ljust(map_at - data_at, b"\0") + colour_map + ifd)
+
+    return edit
+
+
 def tag_past_end(tag):
     """An edit that makes the count of a little-endian TIFF's `tag` entry claim 2**30 values,
     far past the end of the file; Pillow skips such an entry (as if absent)."""
@@ -87,6 +142,9 @@ def main(out):
         ("tiff_grey_tag_past_end.tif", im.convert("L"), dict(format="TIFF"), tag_past_end(284)),
         ("tiff_palette.tif", palette, dict(format="TIFF")),
         ("tiff_palette_lzw.tif", palette, dict(format="TIFF", compression="tiff_lzw")),
+        ("tiff_palette4.tif", palette, dict(format="TIFF"), repack_palette(4)),
+        ("tiff_palette2_packbits.tif", palette, dict(format="TIFF"), repack_palette(2, True)),
+        ("tiff_palette1_default_bits.tif", palette, dict(format="TIFF"), repack_palette(1)),
     ]
     lines = []
     for name, img, options, *edit in cases:
