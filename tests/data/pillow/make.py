@@ -5,7 +5,7 @@ write) and FILE.rgb, the bytes of
 `Image.open(FILE).convert("RGB")`, the decoding the PDQ reference hashes were made with;
 expected.txt lists `FILE WIDTH HEIGHT PILLOW_MODE` per file.
 
-    python3 -m venv /tmp/pv && /tmp/pv/bin/pip install pillow numpy
+    python3 -m venv /tmp/pv && /tmp/pv/bin/pip install pillow==13.0.0 numpy simplejpeg==1.9.0
     /tmp/pv/bin/python tests/data/pillow/make.py tests/data/pillow
 """
 import os
@@ -108,6 +108,22 @@ def tag_past_end(tag):
     return edit
 
 
+def jpeg_subsampled(factors):
+    """An edit that re-encodes the saved picture as a JPEG with chroma subsampling `factors`
+    ("411" or "440", which Pillow does not write), through simplejpeg's libjpeg-turbo."""
+
+    def edit(path):
+        import simplejpeg
+
+        with Image.open(path) as im:
+            rgb = np.ascontiguousarray(np.array(im.convert("RGB")))
+        data = simplejpeg.encode_jpeg(rgb, quality=90, colorspace="RGB", colorsubsampling=factors)
+        with open(path, "wb") as f:
+            f.write(data)
+
+    return edit
+
+
 def main(out):
     rng = np.random.default_rng(3)
     h, w = 31, 43
@@ -120,6 +136,9 @@ def main(out):
     grey16 = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257 + 3)
     palette = im.convert("P", palette=Image.ADAPTIVE, colors=16)
     cases = [
+        ("jpeg_422_progressive.jpg", im, dict(format="JPEG", subsampling=1, progressive=True)),
+        ("jpeg_411.jpg", im, dict(format="JPEG"), jpeg_subsampled("411")),
+        ("jpeg_440.jpg", im, dict(format="JPEG"), jpeg_subsampled("440")),
         ("webp_lossy.webp", im, dict(format="WEBP", quality=80)),
         ("webp_lossy_alpha.webp", ima, dict(format="WEBP", quality=80)),
         ("webp_lossless_alpha.webp", ima, dict(format="WEBP", lossless=True)),
