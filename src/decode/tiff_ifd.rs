@@ -90,11 +90,16 @@ pub(super) fn without_values_past_end(bytes: &[u8]) -> Option<Vec<u8>> {
         let size = type_size(ifd.u16(e + 2)?) * u64::from(ifd.u32(e + 4)?);
         Some(size > 4 && u64::from(ifd.u32(e + 8)?) + size > bytes.len() as u64)
     };
-    // Entries only: the next-IFD offset after them is not read for the first page.
-    let end = ifd.entries.checked_add(12 * ifd.count)?.min(bytes.len());
+    // Entries only: the next-IFD offset after them is not read for the first page. An IFD
+    // that does not fit in the file is left to the decoders, which reject it before reading
+    // any value.
+    let end = ifd.entries.checked_add(12 * ifd.count)?;
+    if end > bytes.len() {
+        return None;
+    }
     let kept: Vec<usize> = (0..ifd.count)
         .map(|i| ifd.entries + 12 * i)
-        .filter(|&e| e + 12 > end || past_end(e) != Some(true))
+        .filter(|&e| past_end(e) != Some(true))
         .collect();
     if kept.len() == ifd.count {
         return None;
@@ -102,10 +107,8 @@ pub(super) fn without_values_past_end(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut out = bytes.to_vec();
     let mut to = ifd.entries;
     for &e in &kept {
-        let entry = e..(e + 12).min(end);
-        let n = entry.len();
-        out.copy_within(entry, to);
-        to += n;
+        out.copy_within(e..e + 12, to);
+        to += 12;
     }
     out[to..end].fill(0);
     let count = u16::try_from(kept.len()).ok()?;
@@ -182,5 +185,10 @@ mod tests {
         assert_eq!(without_values_past_end(&far), None);
         let cut = &sound[..8 + 2 + 12 * 2 + 5];
         assert_eq!(without_values_past_end(cut), None);
+        // An entry count far past the end of the file, with an entry whose values reach past
+        // it among those present (found by fuzzing: it made the rewrite slice out of bounds).
+        let mut long = tiff(&[(256, 4, 1, 40), (273, 4, 4000, 20)], 0);
+        long[8..10].copy_from_slice(&266u16.to_le_bytes());
+        assert_eq!(without_values_past_end(&long), None);
     }
 }
