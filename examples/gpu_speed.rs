@@ -5,6 +5,7 @@
 //! gpu_speed [--size WxH:COUNT]... [--reps N] [--bandwidth-mib N] [--no-cpu]
 //!           [--batch-mib N] [--profile] [--row-kernels per-row|tiled]
 //!           [--upload mapped|host-copy|host-direct[,...]] [--batches-per-call N]
+//!           [--calls N | --stream N]
 //! ```
 //!
 //! Defaults: `--size 1000x1000:64 --size 4000x3000:16 --reps 3 --bandwidth-mib 256`. The GPU
@@ -19,14 +20,19 @@
 //! `--batches-per-call` is `GpuOptions::batches_per_call` (1: each call in as few batches as
 //! the limits allow, so the host's fill and the device's work do not overlap within a call).
 //! `--upload` lists the upload paths to time (`GpuOptions::upload`), each with its own device,
-//! bandwidth probe and table rows, against the same CPU timing.
+//! bandwidth probe and table rows, against the same CPU timing. `--calls N` hands the GPU the
+//! set as `hash_batch` calls of N images, each waited for, instead of one call; `--stream N`
+//! as calls of N images through `GpuHasher::submit` and one `flush`, as the bulk pipeline does
+//! (64 images a call).
 //!
 //! The last column compares the GPU's input rate with the host→device link: the device's own
 //! copy out of a host-memory staging buffer ("copy only" of the `host-copy` probe) when a
 //! `host-copy` path was timed, otherwise each path's staged probe.
 
-use imprint::gpu::{GpuHasher, GpuOptions, GpuProfile, RowKernels, Upload, UploadBandwidth};
-use imprint::hash::{ImageRef, PixelLayout};
+use imprint::gpu::{
+    GpuError, GpuHasher, GpuOptions, GpuProfile, RowKernels, Upload, UploadBandwidth,
+};
+use imprint::hash::{ImageRef, Pdq256, PdqHash, PixelLayout};
 use imprint::{Backend, BatchHasher};
 use rayon::prelude::*;
 use std::process::ExitCode;
@@ -42,6 +48,8 @@ struct Args {
     profile: bool,
     row_kernels: RowKernels,
     uploads: Vec<Upload>,
+    /// Images per call, and whether calls are streamed.
+    calls: Option<(usize, bool)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -55,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
         profile: false,
         row_kernels: RowKernels::default(),
         uploads: Vec::new(),
+        calls: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -86,6 +95,10 @@ fn parse_args() -> Result<Args, String> {
                 )
             }
             "--profile" => args.profile = true,
+            "--calls" | "--stream" => {
+                let n: usize = value()?.parse().map_err(|e| format!("{a}: {e}"))?;
+                args.calls = Some((n.max(1), a == "--stream"));
+            }
             "--row-kernels" => args.row_kernels = value()?.parse()?,
             "--upload" => {
                 for u in value()?.split(',') {
@@ -96,7 +109,8 @@ fn parse_args() -> Result<Args, String> {
                 return Err(
                     "gpu_speed [--size WxH:COUNT]... [--reps N] [--bandwidth-mib N] \
                      [--no-cpu] [--batch-mib N] [--profile] [--row-kernels per-row|tiled] \
-                     [--upload mapped|host-copy|host-direct[,...]] [--batches-per-call N]"
+                     [--upload mapped|host-copy|host-direct[,...]] [--batches-per-call N] \
+                     [--calls N | --stream N]"
                         .into(),
                 )
             }
@@ -238,7 +252,7 @@ fn main() -> ExitCode {
                 continue;
             }
             // Warm-up: pipelines, buffer size classes, and the agreement check.
-            let gpu_out = match gpu.hash_batch(&refs) {
+            let gpu_out = match hash_set(gpu, &refs, args.calls) {
                 Ok(o) => o,
                 Err(e) => {
                     eprintln!("gpu failed with {:?} uploads: {e}", gpu.upload());
@@ -257,7 +271,8 @@ fn main() -> ExitCode {
             }
             gpu.reset_profile();
             let t_gpu = best_of(args.reps, || {
-                std::hint::black_box(gpu.hash_batch(std::hint::black_box(&refs)).expect("gpu"));
+                let out = hash_set(gpu, std::hint::black_box(&refs), args.calls);
+                std::hint::black_box(out.expect("gpu"));
             });
             let upload = gpu.upload();
             profiles.push((w, h, upload, gpu.profile().clone()));
@@ -306,6 +321,43 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+/// The hashes of `refs`: one `hash_batch` call, or calls of `n` images, each a `hash_batch`
+/// call or, streamed, through `submit` and one `flush`.
+fn hash_set(
+    gpu: &mut GpuHasher,
+    refs: &[ImageRef<'_>],
+    calls: Option<(usize, bool)>,
+) -> Result<Vec<PdqHash>, GpuError> {
+    let n = match calls {
+        None => return gpu.hash_batch(refs),
+        Some((n, false)) => {
+            let mut out = Vec::with_capacity(refs.len());
+            for call in refs.chunks(n) {
+                out.extend(gpu.hash_batch(call)?);
+            }
+            return Ok(out);
+        }
+        Some((n, _)) => n,
+    };
+    let mut ready = Vec::with_capacity(refs.len());
+    for (k, call) in refs.chunks(n).enumerate() {
+        gpu.submit((k * n) as u64, call, false, &mut ready)?;
+    }
+    gpu.flush(&mut ready)?;
+    let zero = PdqHash {
+        hash: Pdq256::ZERO,
+        quality: 0,
+    };
+    let mut out = vec![zero; refs.len()];
+    for (ticket, d) in ready {
+        out[ticket as usize] = PdqHash {
+            hash: d.hashes[0],
+            quality: d.quality,
+        };
+    }
+    Ok(out)
 }
 
 /// Per size, where one call's time went (averaged over the timed repetitions).

@@ -244,6 +244,64 @@ impl BatchHasher {
             .collect())
     }
 
+    /// Streaming form of [`BatchHasher::hash_batch_dihedral`], for a caller that keeps each
+    /// image until its result comes back, as the bulk pipeline does: hashes `images`, numbered
+    /// `first_ticket`, `first_ticket + 1`, …, and pushes `(ticket, hashes)` for every result
+    /// that is ready, of these images or of earlier calls'; the GPU's last batches can still be
+    /// running when it returns (see [`GpuHasher::submit`](crate::gpu::GpuHasher::submit)). On
+    /// the CPU every result is ready when the call returns. With `dihedral` false only
+    /// `hashes[0]` is computed.
+    ///
+    /// # Errors
+    /// [`BackendError::Gpu`] when the GPU fails, under `Auto` too: every result not pushed by
+    /// then is lost, and its image must be hashed again. Under `Auto` the hasher has moved to
+    /// the CPU, so later calls succeed.
+    pub fn submit(
+        &mut self,
+        first_ticket: u64,
+        images: &[ImageRef<'_>],
+        dihedral: bool,
+        ready: &mut Vec<(u64, DihedralHashes)>,
+    ) -> Result<(), BackendError> {
+        #[cfg(feature = "gpu")]
+        if let Engine::Gpu(g) = &mut self.engine {
+            let done = g.submit(first_ticket, images, dihedral, ready);
+            return done.map_err(|e| self.stream_failed(e));
+        }
+        let hashes: Vec<DihedralHashes> = images
+            .par_iter()
+            .map_init(PdqHasher::new, |h, image| {
+                if dihedral {
+                    h.hash_dihedral(*image)
+                } else {
+                    let p = h.hash(*image);
+                    let mut hashes = [crate::hash::Pdq256::ZERO; 8];
+                    hashes[0] = p.hash;
+                    DihedralHashes {
+                        hashes,
+                        quality: p.quality,
+                    }
+                }
+            })
+            .collect();
+        ready.extend((first_ticket..).zip(hashes));
+        Ok(())
+    }
+
+    /// Pushes every result still to come from [`BatchHasher::submit`].
+    ///
+    /// # Errors
+    /// As [`BatchHasher::submit`].
+    pub fn flush(&mut self, ready: &mut Vec<(u64, DihedralHashes)>) -> Result<(), BackendError> {
+        #[cfg(feature = "gpu")]
+        if let Engine::Gpu(g) = &mut self.engine {
+            let done = g.flush(ready);
+            return done.map_err(|e| self.stream_failed(e));
+        }
+        let _ = ready;
+        Ok(())
+    }
+
     /// Destroys the GPU device, if any, as a driver reset would. For testing recovery.
     #[doc(hidden)]
     pub fn simulate_device_loss(&mut self) {
@@ -251,6 +309,17 @@ impl BatchHasher {
         if let Engine::Gpu(g) = &mut self.engine {
             g.simulate_device_loss();
         }
+    }
+
+    /// A streamed call's failure: reported in any case, as results were lost; under `Auto` the
+    /// hasher moves to the CPU.
+    #[cfg(feature = "gpu")]
+    fn stream_failed(&mut self, e: crate::gpu::GpuError) -> BackendError {
+        if self.requested == Backend::Auto {
+            log::warn!("gpu failed ({e}); finishing on the cpu");
+            self.engine = Engine::Cpu;
+        }
+        e.into()
     }
 
     /// Under `Auto`, switches to the CPU and returns `Ok`; otherwise returns the error.

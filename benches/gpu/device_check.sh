@@ -72,6 +72,11 @@ if [ $extra = 1 ]; then
   done
   step calls1 "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --batches-per-call 1 \
     --upload mapped,host-copy
+  # The bulk pipeline's way: calls of 64 images, streamed; then the same calls, each waited for.
+  step stream64 "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --stream 64 \
+    --upload mapped,host-copy
+  step calls64 "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --calls 64 \
+    --upload mapped,host-copy
 fi
 
 echo "== agreement =="
@@ -91,5 +96,9 @@ if [ $extra = 1 ]; then
   done
   echo "== each call in as few batches as the limits allow (no overlap within a call) =="
   grep -E "^(adapter|\|)" "$LOG/calls1.log"
+  echo "== calls of 64 images (the bulk pipeline's), streamed =="
+  grep -E "^(adapter|\|)" "$LOG/stream64.log"
+  echo "== the same calls, each waited for =="
+  grep -E "^(adapter|\|)" "$LOG/calls64.log"
 fi
 exit $status

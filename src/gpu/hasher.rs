@@ -57,7 +57,8 @@ struct Batch {
 }
 
 struct InFlight {
-    members: Vec<usize>,
+    /// The tickets of the batch's images, in batch order.
+    members: Vec<u64>,
     /// Result bytes at the start of the readback buffer.
     results_len: u64,
     /// Result bytes, then the batch's timestamps when the slot has a [`Timer`].
@@ -199,6 +200,9 @@ pub struct GpuHasher {
     cpu: PdqHasher,
     bytes: Vec<u8>,
     profile: GpuProfile,
+    /// Results of streamed images that finished during a [`GpuHasher::hash_batch`] call,
+    /// handed out by the next [`GpuHasher::submit`] or [`GpuHasher::flush`].
+    stashed: Vec<(u64, DihedralHashes)>,
 }
 
 impl std::fmt::Debug for GpuHasher {
@@ -269,6 +273,7 @@ impl GpuHasher {
             cpu: PdqHasher::new(),
             bytes: Vec::new(),
             profile: GpuProfile::default(),
+            stashed: Vec::new(),
         })
     }
 
@@ -468,8 +473,56 @@ impl GpuHasher {
         }
     }
 
+    /// Starts hashing `images`, the images numbered `first_ticket`, `first_ticket + 1`, …, and
+    /// pushes into `ready` the results that are ready, each with its image's ticket: those of
+    /// images of this call or earlier ones whose batches have finished, and those of images
+    /// this call hashes on the CPU or gives the zero hash. Results of the call's last batches
+    /// can still be on the device when it returns; a later call or [`GpuHasher::flush`] pushes
+    /// them. Each image's result is pushed exactly once, equal to what
+    /// [`GpuHasher::hash_batch_dihedral`] gives (with `dihedral` false only `hashes[0]` is
+    /// computed, the others are zero).
+    ///
+    /// Unlike [`GpuHasher::hash_batch`], a call does not wait for its own batches, so the host
+    /// prepares the next call's pixels while the device works on this one's. Tickets are the
+    /// caller's: give each image in flight a different one.
+    ///
+    /// # Errors
+    /// As [`GpuHasher::hash_batch`]. Every result not pushed before the error is lost (all
+    /// batches in flight are dropped): hash those images again, on the CPU or on a new device.
+    pub fn submit(
+        &mut self,
+        first_ticket: u64,
+        images: &[ImageRef<'_>],
+        dihedral: bool,
+        ready: &mut Vec<(u64, DihedralHashes)>,
+    ) -> Result<()> {
+        ready.append(&mut self.stashed);
+        let result = self.submit_all(first_ticket, images, dihedral, ready);
+        result.map_err(|e| self.abandon(e))
+    }
+
+    /// Waits for every batch in flight and pushes its results into `ready`, as
+    /// [`GpuHasher::submit`] does.
+    ///
+    /// # Errors
+    /// As [`GpuHasher::submit`].
+    pub fn flush(&mut self, ready: &mut Vec<(u64, DihedralHashes)>) -> Result<()> {
+        ready.append(&mut self.stashed);
+        let result = self.drain(ready);
+        result.map_err(|e| self.abandon(e))
+    }
+
     fn run(&mut self, images: &[ImageRef<'_>], dihedral: bool) -> Result<Vec<DihedralHashes>> {
-        self.ctx.poll_lost()?;
+        // Batches streamed before this call finish first, their results kept for the stream.
+        let mut earlier = std::mem::take(&mut self.stashed);
+        let drained = self.drain(&mut earlier);
+        self.stashed = earlier;
+        drained.map_err(|e| self.abandon(e))?;
+        let mut ready = Vec::with_capacity(images.len());
+        let result = self
+            .submit_all(0, images, dihedral, &mut ready)
+            .and_then(|()| self.drain(&mut ready));
+        result.map_err(|e| self.abandon(e))?;
         let mut out = vec![
             DihedralHashes {
                 hashes: [Pdq256::ZERO; 8],
@@ -477,60 +530,91 @@ impl GpuHasher {
             };
             images.len()
         ];
-        let routes: Vec<Route> = images.iter().map(|image| self.route(image)).collect();
-        let (batches, cpu) = plan(&routes, &self.limits);
-        let result = (|| {
-            for batch in &batches {
-                self.submit(batch, images, dihedral, &mut out)?;
-            }
-            for &i in &cpu {
-                log::debug!(
-                    "image {i} ({}x{}) exceeds a gpu batch buffer: hashed on the cpu",
-                    images[i].width(),
-                    images[i].height()
-                );
-                out[i] = if dihedral {
-                    self.cpu.hash_dihedral(images[i])
-                } else {
-                    let h = self.cpu.hash(images[i]);
-                    let mut hashes = [Pdq256::ZERO; 8];
-                    hashes[0] = h.hash;
-                    DihedralHashes {
-                        hashes,
-                        quality: h.quality,
-                    }
-                };
-            }
-            for _ in 0..NUM_SLOTS {
-                let s = self.next_slot;
-                self.next_slot = (s + 1) % NUM_SLOTS;
-                self.finish(s, &mut out)?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            // Leave no slot half-used: a later call starts clean (or fails the same way).
-            for slot in &mut self.slots {
-                slot.inflight = None;
-                slot.upload_map = None;
-                slot.bind_group = None;
-                if let Some(upload) = &mut slot.upload {
-                    upload.clear();
-                }
-                slot.pixels.clear();
-                slot.readback.clear();
-            }
-            self.ctx.poll_lost()?;
-            return Err(match e {
-                GpuError::Poll(p) => self.ctx.mark_lost(p.to_string()),
-                e => e,
-            });
+        for (ticket, hashes) in ready {
+            out[ticket as usize] = hashes;
         }
         Ok(out)
     }
 
-    /// Waits for the batch in slot `s`, if any, and stores its results.
-    fn finish(&mut self, s: usize, out: &mut [DihedralHashes]) -> Result<()> {
+    fn submit_all(
+        &mut self,
+        first_ticket: u64,
+        images: &[ImageRef<'_>],
+        dihedral: bool,
+        ready: &mut Vec<(u64, DihedralHashes)>,
+    ) -> Result<()> {
+        self.ctx.poll_lost()?;
+        let routes: Vec<Route> = images.iter().map(|image| self.route(image)).collect();
+        let (batches, cpu) = plan(&routes, &self.limits);
+        for batch in &batches {
+            self.submit_batch(batch, first_ticket, images, dihedral, ready)?;
+        }
+        // While the device works: the images it does not take.
+        for &i in &cpu {
+            log::debug!(
+                "image {i} ({}x{}) exceeds a gpu batch buffer: hashed on the cpu",
+                images[i].width(),
+                images[i].height()
+            );
+            let hashes = if dihedral {
+                self.cpu.hash_dihedral(images[i])
+            } else {
+                let h = self.cpu.hash(images[i]);
+                let mut hashes = [Pdq256::ZERO; 8];
+                hashes[0] = h.hash;
+                DihedralHashes {
+                    hashes,
+                    quality: h.quality,
+                }
+            };
+            ready.push((first_ticket + i as u64, hashes));
+        }
+        for (i, route) in routes.iter().enumerate() {
+            if matches!(route, Route::Degenerate) {
+                let zero = DihedralHashes {
+                    hashes: [Pdq256::ZERO; 8],
+                    quality: 0,
+                };
+                ready.push((first_ticket + i as u64, zero));
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for both slots, oldest batch first.
+    fn drain(&mut self, ready: &mut Vec<(u64, DihedralHashes)>) -> Result<()> {
+        for _ in 0..NUM_SLOTS {
+            let s = self.next_slot;
+            self.next_slot = (s + 1) % NUM_SLOTS;
+            self.finish(s, ready)?;
+        }
+        Ok(())
+    }
+
+    /// Drops every batch in flight after `e`, so that a later call starts clean (or fails the
+    /// same way), and returns the error to report: the device's loss if it is lost.
+    fn abandon(&mut self, e: GpuError) -> GpuError {
+        for slot in &mut self.slots {
+            slot.inflight = None;
+            slot.upload_map = None;
+            slot.bind_group = None;
+            if let Some(upload) = &mut slot.upload {
+                upload.clear();
+            }
+            slot.pixels.clear();
+            slot.readback.clear();
+        }
+        if let Err(lost) = self.ctx.poll_lost() {
+            return lost;
+        }
+        match e {
+            GpuError::Poll(p) => self.ctx.mark_lost(p.to_string()),
+            e => e,
+        }
+    }
+
+    /// Waits for the batch in slot `s`, if any, and pushes its results.
+    fn finish(&mut self, s: usize, ready: &mut Vec<(u64, DihedralHashes)>) -> Result<()> {
         let slot = &mut self.slots[s];
         let Some(inflight) = slot.inflight.take() else {
             return Ok(());
@@ -549,29 +633,28 @@ impl GpuHasher {
                 stage: "readback",
                 message: e.to_string(),
             })?;
-        for (&i, r) in inflight.members.iter().zip(results) {
+        for (&ticket, r) in inflight.members.iter().zip(results) {
             let mut hashes = [Pdq256::ZERO; 8];
             for (v, hash) in hashes.iter_mut().enumerate() {
                 *hash = hash_from_words(&r.bits[v * 8..v * 8 + 8]);
             }
-            out[i] = DihedralHashes {
-                hashes,
-                quality: r.quality.min(100) as u8,
-            };
+            let quality = r.quality.min(100) as u8;
+            ready.push((ticket, DihedralHashes { hashes, quality }));
         }
         self.ctx.check_lost()
     }
 
-    fn submit(
+    fn submit_batch(
         &mut self,
         batch: &Batch,
+        first_ticket: u64,
         images: &[ImageRef<'_>],
         dihedral: bool,
-        out: &mut [DihedralHashes],
+        ready: &mut Vec<(u64, DihedralHashes)>,
     ) -> Result<()> {
         let s = self.next_slot;
         self.next_slot = (s + 1) % NUM_SLOTS;
-        self.finish(s, out)?;
+        self.finish(s, ready)?;
         let device = &self.ctx.device;
         let cap = self.limits.max_binding_bytes;
         let n = batch.members.len() as u64;
@@ -761,7 +844,11 @@ impl GpuHasher {
             Some(submission.clone()),
         ));
         slot.inflight = Some(InFlight {
-            members: batch.members.clone(),
+            members: batch
+                .members
+                .iter()
+                .map(|&i| first_ticket + i as u64)
+                .collect(),
             results_len,
             readback_len,
             readback: start_map(

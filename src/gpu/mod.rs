@@ -62,6 +62,12 @@
 //! more) are hashed by the CPU reference within the same call. Pixels are copied into the
 //! mapped upload buffer on all cores, one view per image.
 //!
+//! [`GpuHasher::hash_batch`] waits for its last batches before it returns, which leaves the
+//! device idle while the caller gathers the next call and the host idle while the device
+//! finishes. [`GpuHasher::submit`] streams instead: it returns with its last batch still on the
+//! device and hands out results by ticket as their batches finish, in that call or a later one
+//! ([`GpuHasher::flush`] collects the rest). The bulk pipeline streams.
+//!
 //! Where that buffer lives is [`GpuOptions::upload`]: by default a `MAP_WRITE` staging buffer,
 //! which wgpu's Vulkan allocator puts in device memory the host can write when the device has
 //! a resizable BAR (the host's stores then cross the bus); or, on Vulkan, cached host memory,
@@ -84,7 +90,8 @@
 //!
 //! A lost device (or any wgpu error outside an error scope) makes every later call return
 //! [`GpuError::DeviceLost`]; [`crate::BatchHasher`] under `Backend::Auto` then hashes that call
-//! and all later ones on the CPU.
+//! and all later ones on the CPU. A streamed call that fails loses the results still on the
+//! device; the bulk pipeline hashes those images on the CPU.
 
 mod buffers;
 mod context;

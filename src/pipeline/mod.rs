@@ -24,5 +24,6 @@ pub use run::{Pipeline, DEFAULT_QUEUE_LEN};
 pub use sink::{Progress, Report, Sink, StoreSink, VecSink};
 pub use source::{Source, DEFAULT_MAX_ITEM_BYTES};
 pub use stage::{
-    BatchHasher, CpuHasher, DecodeFailure, Decoder, Hashes, ItemError, OwnedImage, StandardDecoder,
+    BatchHasher, CpuHasher, DecodeFailure, Decoder, HasherError, Hashes, ItemError, OwnedImage,
+    StandardDecoder,
 };

@@ -3,10 +3,10 @@
 use super::partition::{Shard, SkipSet};
 use super::sink::{Progress, Report, Sink};
 use super::source::{self, RawItem, ReadFailure, Source, DEFAULT_MAX_ITEM_BYTES};
-use super::stage::{BatchHasher, CpuHasher, Decoder, Hashes, ItemError, OwnedImage};
+use super::stage::{BatchHasher, CpuHasher, Decoder, HasherError, Hashes, ItemError, OwnedImage};
 use crate::error::{Error, Result};
 use crate::hash::ImageRef;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,8 @@ type Outcome = std::result::Result<Hashes, ItemError>;
 ///
 /// Memory is bounded by the queues, whatever the corpus size: at most `queue_len` raw items
 /// (each at most `max_item_bytes`), `threads` items being decoded, with a batch hasher up to
-/// `threads + max_batch` decoded images, and up to `2 × queue_len + threads` small results
+/// `threads + 2 × max_batch` decoded images (a streaming hasher's batches in flight keep
+/// theirs until their results come back), and up to `2 × queue_len + threads` small results
 /// waiting to be put back in input order. Outcomes reach the sink in input order, so the same
 /// inputs give the same store bytes.
 ///
@@ -366,15 +367,32 @@ fn batch_stage(
 ) {
     let max = hasher.max_batch().max(1);
     let mut batch: Vec<(u64, String, OwnedImage)> = Vec::with_capacity(max);
-    let mut out = Vec::with_capacity(max);
+    // Items handed to the hasher and not yet back, by ticket (numbered in submission order).
+    let mut pending: HashMap<u64, (u64, String, OwnedImage)> = HashMap::new();
+    let mut next_ticket = 0u64;
+    let mut ready = Vec::with_capacity(max);
     loop {
-        // Block for the first item, then take what is ready, up to a full batch.
+        // The first item: when none is waiting, every result in flight goes out before the
+        // wait, so that slow input never holds finished hashes back.
+        let first = match rx.try_recv() {
+            Err(TryRecvError::Empty) => {
+                if !pending.is_empty() {
+                    let done = hasher.flush(dihedral, &mut ready);
+                    if !deliver(done, &mut ready, &mut pending, tx, dihedral) {
+                        return;
+                    }
+                }
+                rx.recv().ok()
+            }
+            other => other.ok(),
+        };
+        // Then what is ready, up to a full batch.
         let mut closed = false;
-        let mut first = Some(rx.recv());
+        let mut first = Some(first);
         while batch.len() < max {
             let msg = match first.take() {
-                Some(Ok(m)) => m,
-                Some(Err(_)) => {
+                Some(Some(m)) => m,
+                Some(None) => {
                     closed = true;
                     break;
                 }
@@ -405,21 +423,70 @@ fn batch_stage(
                 .iter()
                 .filter_map(|(_, _, i)| i.as_image_ref().ok())
                 .collect();
-            hasher.hash_batch(&refs, dihedral, &mut out);
+            let done = hasher.submit(next_ticket, &refs, dihedral, &mut ready);
             drop(refs);
-            let mut results = out.drain(..);
-            for (seq, id, _) in batch.drain(..) {
-                // A hasher that returns too few results fails the rest, so no item is lost.
-                let outcome = results.next().ok_or(ItemError::MissingResult);
-                if tx.send((seq, id, outcome)).is_err() {
-                    return;
-                }
+            for item in batch.drain(..) {
+                pending.insert(next_ticket, item);
+                next_ticket += 1;
+            }
+            if !deliver(done, &mut ready, &mut pending, tx, dihedral) {
+                return;
             }
         }
         if closed {
+            let done = hasher.flush(dihedral, &mut ready);
+            if !deliver(done, &mut ready, &mut pending, tx, dihedral) {
+                return;
+            }
+            // A hasher that never returned some results fails those items, so no item is lost.
+            let mut missing: Vec<_> = pending.drain().collect();
+            missing.sort_unstable_by_key(|(ticket, _)| *ticket);
+            for (_, (seq, id, _)) in missing {
+                if tx.send((seq, id, Err(ItemError::MissingResult))).is_err() {
+                    return;
+                }
+            }
             return;
         }
     }
+}
+
+/// Sends the `ready` results of `pending` items; after a hasher error, hashes every item still
+/// pending on the CPU, as its results were lost. False when the receiver is gone.
+fn deliver(
+    done: std::result::Result<(), HasherError>,
+    ready: &mut Vec<(u64, Hashes)>,
+    pending: &mut HashMap<u64, (u64, String, OwnedImage)>,
+    tx: &SyncSender<(u64, String, Outcome)>,
+    dihedral: bool,
+) -> bool {
+    for (ticket, hashes) in ready.drain(..) {
+        // A ticket not pending (unknown, or returned twice) has nowhere to go.
+        if let Some((seq, id, _)) = pending.remove(&ticket) {
+            if tx.send((seq, id, Ok(hashes))).is_err() {
+                return false;
+            }
+        }
+    }
+    if let Err(e) = done {
+        log::warn!(
+            "{e}; hashing the {} images in flight on the CPU",
+            pending.len()
+        );
+        let mut lost: Vec<_> = pending.drain().collect();
+        lost.sort_unstable_by_key(|(ticket, _)| *ticket);
+        let (mut cpu, mut out) = (CpuHasher::new(), Vec::with_capacity(1));
+        for (_, (seq, id, img)) in lost {
+            let outcome = img.as_image_ref().map_err(ItemError::from).and_then(|r| {
+                cpu.hash_batch(&[r], dihedral, &mut out);
+                out.pop().ok_or(ItemError::MissingResult)
+            });
+            if tx.send((seq, id, outcome)).is_err() {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -501,6 +568,79 @@ mod tests {
             .map(|s| s.path().to_string_lossy().into_owned())
             .collect();
         assert_eq!(ids, want);
+    }
+
+    /// A streaming hasher that hands each call's results back one call late, in reverse
+    /// order, and from its `fail_at`-th call on fails, losing what it holds.
+    struct Late {
+        cpu: CpuHasher,
+        held: Vec<(u64, Hashes)>,
+        calls: usize,
+        fail_at: usize,
+    }
+
+    impl BatchHasher for Late {
+        fn max_batch(&self) -> usize {
+            5
+        }
+        fn hash_batch(&mut self, _: &[ImageRef<'_>], _: bool, _: &mut Vec<Hashes>) {
+            unreachable!("the pipeline streams")
+        }
+        fn submit(
+            &mut self,
+            first_ticket: u64,
+            images: &[ImageRef<'_>],
+            dihedral: bool,
+            ready: &mut Vec<(u64, Hashes)>,
+        ) -> std::result::Result<(), HasherError> {
+            self.calls += 1;
+            if self.calls >= self.fail_at {
+                self.held.clear();
+                return Err("device lost".into());
+            }
+            ready.extend(self.held.drain(..).rev());
+            let mut out = Vec::new();
+            self.cpu.hash_batch(images, dihedral, &mut out);
+            self.held.extend((first_ticket..).zip(out));
+            Ok(())
+        }
+        fn flush(
+            &mut self,
+            _: bool,
+            ready: &mut Vec<(u64, Hashes)>,
+        ) -> std::result::Result<(), HasherError> {
+            ready.extend(self.held.drain(..).rev());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn streamed_results_arriving_late_or_lost_reach_the_sink_in_order() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let sources = corpus(d.path(), 60);
+        let mut want = VecSink::default();
+        let fused = Pipeline::new()
+            .threads(2)
+            .run(&sources, &synthetic, &mut want, &mut |_| {})
+            .expect("run");
+        // Never failing, failing at once, and failing midway with results held.
+        for fail_at in [usize::MAX, 1, 4] {
+            let mut got = VecSink::default();
+            let late = Late {
+                cpu: CpuHasher::new(),
+                held: Vec::new(),
+                calls: 0,
+                fail_at,
+            };
+            let r = Pipeline::new()
+                .threads(2)
+                .queue_len(4)
+                .batch_hasher(Box::new(late))
+                .run(&sources, &synthetic, &mut got, &mut |_| {})
+                .expect("run");
+            assert_eq!(got.items, want.items, "fail_at {fail_at}");
+            assert_eq!((r.num_ok, r.num_failed), (fused.num_ok, fused.num_failed));
+        }
     }
 
     #[test]

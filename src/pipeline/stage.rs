@@ -71,6 +71,18 @@ pub enum Hashes {
 }
 
 impl Hashes {
+    /// `Dihedral(d)`, or with `dihedral` false `Plain` of `d`'s first hash.
+    fn from_dihedral(d: DihedralHashes, dihedral: bool) -> Self {
+        if dihedral {
+            Hashes::Dihedral(d)
+        } else {
+            Hashes::Plain(PdqHash {
+                hash: d.hashes[0],
+                quality: d.quality,
+            })
+        }
+    }
+
     /// The hash of the image as it is, with its quality.
     #[must_use]
     pub fn primary(&self) -> PdqHash {
@@ -84,10 +96,14 @@ impl Hashes {
     }
 }
 
-/// Hashes batches of decoded images: the CPU now, a GPU backend later.
+/// Why a [`BatchHasher`] lost the results still to come.
+pub type HasherError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Hashes batches of decoded images on a stage of their own (a GPU backend).
 ///
 /// The pipeline hands each implementation batches of at most [`BatchHasher::max_batch`]
-/// images and stores the results in order.
+/// images through [`BatchHasher::submit`], keeps every image until its result comes back, and
+/// stores the results in input order.
 pub trait BatchHasher: Send {
     /// The largest batch this hasher takes; the pipeline sends smaller ones when input is slow.
     fn max_batch(&self) -> usize;
@@ -95,6 +111,38 @@ pub trait BatchHasher: Send {
     /// Hashes `images` in order, pushing one result per image into `out` (which is cleared
     /// first).
     fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>);
+
+    /// Starts hashing `images`, numbered `first_ticket`, `first_ticket + 1`, …, and pushes
+    /// `(ticket, result)` for every result that is ready: of these images or of earlier calls'.
+    /// The others come from later calls or [`BatchHasher::flush`], so a hasher can keep working
+    /// on one call while the pipeline gathers the next. The default hashes the whole call with
+    /// [`BatchHasher::hash_batch`].
+    ///
+    /// # Errors
+    /// Every result not pushed by the time of the error is lost; the pipeline hashes those
+    /// images on the CPU.
+    fn submit(
+        &mut self,
+        first_ticket: u64,
+        images: &[ImageRef<'_>],
+        dihedral: bool,
+        ready: &mut Vec<(u64, Hashes)>,
+    ) -> Result<(), HasherError> {
+        let mut out = Vec::with_capacity(images.len());
+        self.hash_batch(images, dihedral, &mut out);
+        ready.extend((first_ticket..).zip(out));
+        Ok(())
+    }
+
+    /// Pushes every result still to come, as [`BatchHasher::submit`] does. The default has
+    /// none.
+    ///
+    /// # Errors
+    /// As [`BatchHasher::submit`].
+    fn flush(&mut self, dihedral: bool, ready: &mut Vec<(u64, Hashes)>) -> Result<(), HasherError> {
+        let _ = (dihedral, ready);
+        Ok(())
+    }
 }
 
 /// The CPU reference hasher as a [`BatchHasher`]: hashes a batch sequentially on the calling
@@ -188,8 +236,8 @@ impl Decoder for StandardDecoder {
 }
 
 /// The backend-choosing hasher ([`crate::BatchHasher`]) as a pipeline stage: batches go to the
-/// GPU when one is in use. Should the GPU fail under `Backend::Gpu`, the batch is hashed on the
-/// CPU and the failure logged, so no item is lost.
+/// GPU when one is in use, streamed (see [`crate::BatchHasher::submit`]). Should the GPU fail,
+/// the images in flight are hashed on the CPU and the failure logged, so no item is lost.
 impl BatchHasher for crate::BatchHasher {
     fn max_batch(&self) -> usize {
         if self.is_gpu() {
@@ -213,6 +261,32 @@ impl BatchHasher for crate::BatchHasher {
             out.clear();
             CpuHasher::new().hash_batch(images, dihedral, out);
         }
+    }
+
+    fn submit(
+        &mut self,
+        first_ticket: u64,
+        images: &[ImageRef<'_>],
+        dihedral: bool,
+        ready: &mut Vec<(u64, Hashes)>,
+    ) -> Result<(), HasherError> {
+        let mut raw = Vec::with_capacity(images.len());
+        let done = crate::BatchHasher::submit(self, first_ticket, images, dihedral, &mut raw);
+        ready.extend(
+            raw.into_iter()
+                .map(|(t, d)| (t, Hashes::from_dihedral(d, dihedral))),
+        );
+        done.map_err(Into::into)
+    }
+
+    fn flush(&mut self, dihedral: bool, ready: &mut Vec<(u64, Hashes)>) -> Result<(), HasherError> {
+        let mut raw = Vec::new();
+        let done = crate::BatchHasher::flush(self, &mut raw);
+        ready.extend(
+            raw.into_iter()
+                .map(|(t, d)| (t, Hashes::from_dihedral(d, dihedral))),
+        );
+        done.map_err(Into::into)
     }
 }
 

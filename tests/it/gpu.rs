@@ -376,6 +376,81 @@ fn host_memory_uploads_match_cpu() {
     }
 }
 
+/// Streamed calls return while their last batch is still on the device; every image's result
+/// comes back exactly once under its ticket, equal to the CPU's, also when a `hash_batch` call
+/// comes between two streamed calls (the stream's results wait for the next one).
+#[test]
+fn streamed_calls_return_every_result_once_by_ticket() {
+    // 1 MiB batches: several per call; degenerate, strip, and over-the-maximum images too.
+    let Some(mut gpu) = gpu_with(GpuOptions::default().max_batch_bytes(1 << 20)) else {
+        return;
+    };
+    let mut rng = Rng(0x5eed_0006);
+    let mut owned: Vec<Owned> = (0..12u32)
+        .map(|i| {
+            let name = format!("#{i}");
+            random_image(&mut rng, 300 + 7 * i, 200, PixelLayout::Rgb8, name)
+        })
+        .collect();
+    owned.extend(edge_images(&mut rng));
+    owned.push(random_image(
+        &mut rng,
+        600,
+        600,
+        PixelLayout::Rgb8,
+        "over".into(),
+    ));
+    let refs: Vec<ImageRef<'_>> = owned.iter().map(Owned::as_ref).collect();
+    let first_ticket = 1_000;
+    let mut streamed: Vec<Vec<Option<DihedralHashes>>> = vec![vec![None; refs.len()]; 2];
+    for (pass, dihedral) in [false, true].into_iter().enumerate() {
+        let mut ready = Vec::new();
+        let mut store = |ready: &mut Vec<(u64, DihedralHashes)>| {
+            for (ticket, hashes) in ready.drain(..) {
+                let slot = &mut streamed[pass][(ticket - first_ticket) as usize];
+                assert!(slot.is_none(), "ticket {ticket} returned twice");
+                *slot = Some(hashes);
+            }
+        };
+        let mut start = 0;
+        for (call, len) in [7usize, 1, 13, 20, 5, 40].into_iter().enumerate() {
+            let end = (start + len).min(refs.len());
+            let ticket = first_ticket + start as u64;
+            gpu.submit(ticket, &refs[start..end], dihedral, &mut ready)
+                .expect("streamed call");
+            if call == 0 {
+                // Seven images of 180 KiB: two batches, the second still on the device.
+                assert!(ready.len() < end, "call 0 waited for all its batches");
+            }
+            store(&mut ready);
+            if call == 2 {
+                let between = gpu.hash_batch(&refs[..3]).expect("hash_batch mid-stream");
+                assert_eq!(between.len(), 3);
+            }
+            start = end;
+        }
+        assert_eq!(start, refs.len(), "the calls cover every image");
+        gpu.flush(&mut ready).expect("flush");
+        store(&mut ready);
+    }
+    let [plain, dihedral] = [0, 1].map(|pass| {
+        streamed[pass]
+            .iter()
+            .enumerate()
+            .map(|(i, h)| h.unwrap_or_else(|| panic!("no result for image {i}")))
+            .collect::<Vec<_>>()
+    });
+    let plain: Vec<PdqHash> = plain
+        .iter()
+        .map(|d| PdqHash {
+            hash: d.hashes[0],
+            quality: d.quality,
+        })
+        .collect();
+    let a = compare(&owned, &plain, &dihedral, None);
+    assert_eq!(a.identical, a.images, "{a:?}");
+}
+
 /// With kernel profiling on, each kernel runs in its own timed compute pass: the hashes stay
 /// identical to the CPU's, the counts are exact, and where the adapter has timestamp queries
 /// every kernel gets a time.
@@ -494,6 +569,84 @@ mod backend {
             }
             other => panic!("expected DeviceLost, got {other:?}"),
         }
+    }
+
+    /// Streamed calls on the CPU backend: every result ready at once, under its ticket.
+    #[test]
+    fn cpu_backend_streams_every_result_at_once() {
+        let owned = sample();
+        let refs: Vec<_> = owned.iter().map(Owned::as_ref).collect();
+        let mut hasher = BatchHasher::new(Backend::Cpu).expect("cpu does not fail");
+        let mut ready = Vec::new();
+        hasher.submit(7, &refs, false, &mut ready).expect("cpu");
+        let tickets: Vec<u64> = ready.iter().map(|(t, _)| *t).collect();
+        assert_eq!(tickets, (7..7 + refs.len() as u64).collect::<Vec<_>>());
+        let plain: Vec<PdqHash> = ready
+            .iter()
+            .map(|(_, d)| PdqHash {
+                hash: d.hashes[0],
+                quality: d.quality,
+            })
+            .collect();
+        assert_eq!(plain, cpu_hashes(&owned));
+    }
+
+    /// A device lost between streamed calls: the next call fails, and every result handed out,
+    /// by either call, is the right one for its ticket.
+    #[test]
+    fn lost_device_mid_stream_hands_out_only_right_results() {
+        let mut hasher = match BatchHasher::new(Backend::Gpu) {
+            Ok(h) => h,
+            Err(e) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => panic!("{e}"),
+            Err(e) => return eprintln!("skipping gpu test: {e}"),
+        };
+        let owned = sample();
+        let refs: Vec<_> = owned.iter().map(Owned::as_ref).collect();
+        let n = refs.len() as u64;
+        let mut ready = Vec::new();
+        // Three calls of one batch each, two slots: the third returns the first's results.
+        for call in 0..3 {
+            hasher
+                .submit(call * n, &refs, false, &mut ready)
+                .expect("gpu");
+        }
+        assert!(
+            ready.len() as u64 >= n,
+            "{} results after three calls",
+            ready.len()
+        );
+        hasher.simulate_device_loss();
+        // The loss shows in a later call or in the flush (a batch already on the device can
+        // still finish), and not always as `DeviceLost`: wgpu reports a destroyed device as
+        // lost only once its queue is empty.
+        let mut failed = None;
+        for call in 3..6 {
+            let done = if call < 5 {
+                hasher.submit(call * n, &refs, false, &mut ready)
+            } else {
+                hasher.flush(&mut ready)
+            };
+            if let Err(e) = done {
+                failed = Some(e);
+                break;
+            }
+        }
+        match failed {
+            Some(BackendError::Gpu(e)) => eprintln!("failed: {e}"),
+            other => panic!("expected a gpu error, got {other:?}"),
+        }
+        let cpu = cpu_hashes(&owned);
+        let mut seen = std::collections::HashSet::new();
+        for (ticket, d) in &ready {
+            assert!(*ticket < 4 * n && seen.insert(*ticket), "ticket {ticket}");
+            let want = cpu[(*ticket % n) as usize];
+            assert_eq!(
+                (d.hashes[0], d.quality),
+                (want.hash, want.quality),
+                "ticket {ticket}"
+            );
+        }
+        eprintln!("{} of {} results handed out", ready.len(), 5 * n);
     }
 
     #[test]
