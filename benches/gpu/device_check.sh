@@ -6,6 +6,7 @@
 #   .dev/imprint-unit   the library's unit-test binary   (cargo test --release --lib --no-run)
 #   .dev/it             the integration-test binary      (cargo test --release --test it --no-run)
 #   .dev/gpu_speed      the timing tool                  (cargo build --release --example gpu_speed)
+#   .dev/imprint        the CLI, with the gpu feature    (cargo build --release)
 #
 # Usage: benches/gpu/device_check.sh LOG_DIR [gpu_speed arguments...]
 # Default timing: 1 MP ×256 and 12 MP ×48 RGB images, best of 3, for each upload path (mapped
@@ -13,8 +14,10 @@
 # same sets with per-kernel device times (timestamp queries) for both implementations of the row
 # passes (per-row and tiled), and with 64 and 256 MiB batch buffers, to show where the time
 # goes, which row kernels and upload path to default to, and how batch size (and spreading a
-# call over several batches) trades overlap against occupancy. Full logs go
-# to LOG_DIR; a short summary is printed last. Exit status: 0 when every step passed.
+# call over several batches, and streaming calls into one another) trades overlap against
+# occupancy; last, `imprint hash` end to end on a generated dataset with the cpu and the gpu
+# backend (same output required). Full logs go to LOG_DIR; a short summary is printed last.
+# Exit status: 0 when every step passed.
 #
 # Building the binaries (x86-64 Linux with the Rust toolchain): benches/gpu/build_dev.sh
 # (release builds of the unit-test and integration-test binaries, gpu_speed and the imprint
@@ -78,6 +81,21 @@ if [ $extra = 1 ]; then
   step calls64 "$BIN/gpu_speed" $SETS --reps 3 --bandwidth-mib 64 --no-cpu --calls 64 \
     --upload mapped,host-copy
 fi
+# End to end, the product's own run: a generated dataset (1 MP scenes, mostly PNG) hashed by
+# `imprint hash` on all cores with each backend; the two outputs must be the same bytes.
+# BULK="--originals 4 --distractors 8 --scene-width 320" (say) makes it small.
+BULK=${BULK:-"--originals 200 --distractors 1000 --scene-width 1152"}
+if [ $extra = 1 ] && [ -x "$BIN/imprint" ]; then
+  DS=$(mktemp -d)
+  step bulk_data "$BIN/imprint" bench make-dataset --out "$DS/set" --photos none $BULK
+  export TIMEFORMAT="%R s wall, %U s user"
+  for backend in cpu gpu; do
+    step "bulk_$backend" bash -c "time '$BIN/imprint' hash '$DS/set' --backend $backend \
+      >'$LOG/bulk_$backend.txt'"
+  done
+  step bulk_same cmp "$LOG/bulk_cpu.txt" "$LOG/bulk_gpu.txt"
+  rm -rf "$DS"
+fi
 
 echo "== agreement =="
 grep -hE "^(conformance|differential|edges|tiled|Host)|bits differ|^test result|panicked" "$LOG/it.log" | head -40
@@ -100,5 +118,9 @@ if [ $extra = 1 ]; then
   grep -E "^(adapter|\|)" "$LOG/stream64.log"
   echo "== the same calls, each waited for =="
   grep -E "^(adapter|\|)" "$LOG/calls64.log"
+  echo "== end to end: imprint hash on a generated dataset, cpu then gpu backend =="
+  tail -n 1 "$LOG/bulk_data.log"
+  wc -l <"$LOG/bulk_cpu.txt"
+  for backend in cpu gpu; do grep -E "wall" "$LOG/bulk_$backend.log"; done
 fi
 exit $status
