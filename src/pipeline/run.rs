@@ -23,8 +23,8 @@ type Outcome = std::result::Result<Hashes, ItemError>;
 ///
 /// Memory is bounded by the queues, whatever the corpus size: at most `queue_len` raw items
 /// (each at most `max_item_bytes`), `threads` items being decoded, with a batch hasher up to
-/// `threads + 2 × max_batch` decoded images (a streaming hasher's batches in flight keep
-/// theirs until their results come back), and up to `2 × queue_len + threads` small results
+/// `threads + 2 × max_batch` decoded images and about `2 × max_batch_bytes` of their pixels (a
+/// streaming hasher's batches in flight keep theirs until their results come back), and up to `2 × queue_len + threads` small results
 /// waiting to be put back in input order. Outcomes reach the sink in input order, so the same
 /// inputs give the same store bytes.
 ///
@@ -366,6 +366,7 @@ fn batch_stage(
     dihedral: bool,
 ) {
     let max = hasher.max_batch().max(1);
+    let max_bytes = hasher.max_batch_bytes();
     let mut batch: Vec<(u64, String, OwnedImage)> = Vec::with_capacity(max);
     // Items handed to the hasher and not yet back, by ticket (numbered in submission order).
     let mut pending: HashMap<u64, (u64, String, OwnedImage)> = HashMap::new();
@@ -389,7 +390,8 @@ fn batch_stage(
         // Then what is ready, up to a full batch.
         let mut closed = false;
         let mut first = Some(first);
-        while batch.len() < max {
+        let mut bytes = 0u64;
+        while batch.len() < max && bytes < max_bytes {
             let msg = match first.take() {
                 Some(Some(m)) => m,
                 Some(None) => {
@@ -410,7 +412,10 @@ fn batch_stage(
                 i.as_image_ref()?;
                 Ok(i)
             }) {
-                Ok(i) => batch.push((seq, id, i)),
+                Ok(i) => {
+                    bytes += i.pixels.len() as u64;
+                    batch.push((seq, id, i));
+                }
                 Err(e) => {
                     if tx.send((seq, id, Err(e))).is_err() {
                         return;
@@ -641,6 +646,56 @@ mod tests {
             assert_eq!(got.items, want.items, "fail_at {fail_at}");
             assert_eq!((r.num_ok, r.num_failed), (fused.num_ok, fused.num_failed));
         }
+    }
+
+    /// Records the pixel bytes of each image of each call. The first call takes a while, so
+    /// that the decoded queue is full for the next ones.
+    struct Recording(Arc<Mutex<Vec<Vec<usize>>>>);
+
+    impl BatchHasher for Recording {
+        fn max_batch(&self) -> usize {
+            8
+        }
+        fn max_batch_bytes(&self) -> u64 {
+            10_000
+        }
+        fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>) {
+            let sizes = images.iter().map(|i| i.pixels().len()).collect();
+            let mut calls = self.0.lock().expect("not poisoned");
+            if calls.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            calls.push(sizes);
+            Batched(CpuHasher::new()).hash_batch(images, dihedral, out);
+        }
+    }
+
+    #[test]
+    fn batches_end_once_their_pixels_reach_the_hasher_limit() {
+        let d = tempfile::tempdir().expect("tempdir");
+        // Images of 2,800 to 6,230 bytes: at most four a batch under 10,000.
+        let sources = corpus(d.path(), 60);
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let mut sink = VecSink::default();
+        let r = Pipeline::new()
+            .threads(2)
+            .queue_len(16)
+            .batch_hasher(Box::new(Recording(Arc::clone(&calls))))
+            .run(&sources, &synthetic, &mut sink, &mut |_| {})
+            .expect("run");
+        let calls = calls.lock().expect("not poisoned");
+        assert_eq!(calls.iter().map(Vec::len).sum::<usize>() as u64, r.num_ok);
+        for sizes in calls.iter() {
+            let before_last: usize = sizes[..sizes.len() - 1].iter().sum();
+            assert!(
+                before_last < 10_000,
+                "a batch went on past the limit: {sizes:?}"
+            );
+        }
+        assert!(
+            calls.iter().any(|s| s.len() > 2),
+            "no batch of several images"
+        );
     }
 
     #[test]

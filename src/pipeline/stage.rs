@@ -108,6 +108,12 @@ pub trait BatchHasher: Send {
     /// The largest batch this hasher takes; the pipeline sends smaller ones when input is slow.
     fn max_batch(&self) -> usize;
 
+    /// The most pixel bytes of one batch: the pipeline ends a batch once its images reach this
+    /// (a batch holds at least one image). Unbounded by default.
+    fn max_batch_bytes(&self) -> u64 {
+        u64::MAX
+    }
+
     /// Hashes `images` in order, pushing one result per image into `out` (which is cleared
     /// first).
     fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>);
@@ -247,6 +253,10 @@ impl BatchHasher for crate::BatchHasher {
         }
     }
 
+    fn max_batch_bytes(&self) -> u64 {
+        GPU_PIPELINE_BATCH_BYTES
+    }
+
     fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>) {
         out.clear();
         let done = if dihedral {
@@ -293,3 +303,8 @@ impl BatchHasher for crate::BatchHasher {
 /// Images per GPU batch in the bulk pipeline: enough to keep the device busy, few enough that
 /// the decoded pixels waiting for it stay within a few hundred megabytes.
 pub const GPU_PIPELINE_BATCH: usize = 64;
+
+/// Pixel bytes per GPU batch in the bulk pipeline: 64 images of 1 MP (192 MB) fit, while 12 MP
+/// photos make batches of about 14, so that the pixels a streamed GPU stage holds (its batch
+/// and the one before, still on the device) stay near 1 GiB whatever the image size.
+pub const GPU_PIPELINE_BATCH_BYTES: u64 = 512 << 20;
