@@ -352,10 +352,7 @@ fn hash_set(
     };
     let mut out = vec![zero; refs.len()];
     for (ticket, d) in ready {
-        out[ticket as usize] = PdqHash {
-            hash: d.hashes[0],
-            quality: d.quality,
-        };
+        out[ticket as usize] = d.primary();
     }
     Ok(out)
 }

@@ -274,13 +274,7 @@ impl BatchHasher {
                 if dihedral {
                     h.hash_dihedral(*image)
                 } else {
-                    let p = h.hash(*image);
-                    let mut hashes = [crate::hash::Pdq256::ZERO; 8];
-                    hashes[0] = p.hash;
-                    DihedralHashes {
-                        hashes,
-                        quality: p.quality,
-                    }
+                    DihedralHashes::from_primary(h.hash(*image))
                 }
             })
             .collect();

@@ -432,13 +432,7 @@ impl GpuHasher {
     /// or [`GpuError::Poll`] on other device failures. No partial results are returned.
     pub fn hash_batch(&mut self, images: &[ImageRef<'_>]) -> Result<Vec<PdqHash>> {
         let out = self.run(images, false)?;
-        Ok(out
-            .into_iter()
-            .map(|d| PdqHash {
-                hash: d.hashes[0],
-                quality: d.quality,
-            })
-            .collect())
+        Ok(out.iter().map(DihedralHashes::primary).collect())
     }
 
     /// The eight dihedral hashes of each image, equal to [`PdqHasher::hash_dihedral`].
@@ -559,13 +553,7 @@ impl GpuHasher {
             let hashes = if dihedral {
                 self.cpu.hash_dihedral(images[i])
             } else {
-                let h = self.cpu.hash(images[i]);
-                let mut hashes = [Pdq256::ZERO; 8];
-                hashes[0] = h.hash;
-                DihedralHashes {
-                    hashes,
-                    quality: h.quality,
-                }
+                DihedralHashes::from_primary(self.cpu.hash(images[i]))
             };
             ready.push((first_ticket + i as u64, hashes));
         }

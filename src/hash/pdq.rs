@@ -208,6 +208,27 @@ impl DihedralHashes {
     pub fn get(&self, d: Dihedral) -> Pdq256 {
         self.hashes[d as usize]
     }
+
+    /// The hash of the image as it is (the original orientation), with the quality.
+    #[must_use]
+    pub fn primary(&self) -> PdqHash {
+        PdqHash {
+            hash: self.hashes[0],
+            quality: self.quality,
+        }
+    }
+
+    /// `h` as the original orientation's hash, the other seven zero: the shape of a result
+    /// computed without the dihedral hashes.
+    #[must_use]
+    pub fn from_primary(h: PdqHash) -> Self {
+        let mut hashes = [Pdq256::ZERO; 8];
+        hashes[0] = h.hash;
+        DihedralHashes {
+            hashes,
+            quality: h.quality,
+        }
+    }
 }
 
 /// The 16×16 DCT output before thresholding, with the quality score.
@@ -437,6 +458,19 @@ mod tests {
         let h = PdqHasher::new().hash(img);
         assert_eq!((h.hash, h.quality), (Pdq256::ZERO, 0));
         assert!(ImageRef::new(4, 100, PixelLayout::Rgb8, &px[1..]).is_err());
+    }
+
+    #[test]
+    fn the_primary_hash_is_the_original_orientations() {
+        let px = noise(64, 48, 3, 7);
+        let img = ImageRef::new(64, 48, PixelLayout::Rgb8, &px).unwrap();
+        let mut hasher = PdqHasher::new();
+        let (plain, all) = (hasher.hash(img), hasher.hash_dihedral(img));
+        assert_eq!(all.primary(), plain);
+        let only = DihedralHashes::from_primary(plain);
+        assert_eq!(only.primary(), plain);
+        assert_eq!((only.hashes[0], only.quality), (all.hashes[0], all.quality));
+        assert!(only.hashes[1..].iter().all(|h| *h == Pdq256::ZERO));
     }
 
     #[test]

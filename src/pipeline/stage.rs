@@ -76,10 +76,7 @@ impl Hashes {
         if dihedral {
             Hashes::Dihedral(d)
         } else {
-            Hashes::Plain(PdqHash {
-                hash: d.hashes[0],
-                quality: d.quality,
-            })
+            Hashes::Plain(d.primary())
         }
     }
 
@@ -88,10 +85,7 @@ impl Hashes {
     pub fn primary(&self) -> PdqHash {
         match self {
             Hashes::Plain(h) => *h,
-            Hashes::Dihedral(d) => PdqHash {
-                hash: d.hashes[0],
-                quality: d.quality,
-            },
+            Hashes::Dihedral(d) => d.primary(),
         }
     }
 }

@@ -439,10 +439,7 @@ impl Record<'_> {
     pub fn hash(&self) -> Option<PdqHash> {
         match self.outcome {
             Outcome::Hash(h) => Some(h),
-            Outcome::Dihedral(d) => Some(PdqHash {
-                hash: d.hashes[0],
-                quality: d.quality,
-            }),
+            Outcome::Dihedral(d) => Some(d.primary()),
             Outcome::Failed { .. } => None,
         }
     }

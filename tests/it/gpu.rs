@@ -440,13 +440,7 @@ fn streamed_calls_return_every_result_once_by_ticket() {
             .map(|(i, h)| h.unwrap_or_else(|| panic!("no result for image {i}")))
             .collect::<Vec<_>>()
     });
-    let plain: Vec<PdqHash> = plain
-        .iter()
-        .map(|d| PdqHash {
-            hash: d.hashes[0],
-            quality: d.quality,
-        })
-        .collect();
+    let plain: Vec<PdqHash> = plain.iter().map(DihedralHashes::primary).collect();
     let a = compare(&owned, &plain, &dihedral, None);
     assert_eq!(a.identical, a.images, "{a:?}");
 }
@@ -581,13 +575,7 @@ mod backend {
         hasher.submit(7, &refs, false, &mut ready).expect("cpu");
         let tickets: Vec<u64> = ready.iter().map(|(t, _)| *t).collect();
         assert_eq!(tickets, (7..7 + refs.len() as u64).collect::<Vec<_>>());
-        let plain: Vec<PdqHash> = ready
-            .iter()
-            .map(|(_, d)| PdqHash {
-                hash: d.hashes[0],
-                quality: d.quality,
-            })
-            .collect();
+        let plain: Vec<PdqHash> = ready.iter().map(|(_, d)| d.primary()).collect();
         assert_eq!(plain, cpu_hashes(&owned));
     }
 
