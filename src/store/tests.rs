@@ -7,6 +7,11 @@ use crate::hash::{DihedralHashes, Pdq256, PdqHash};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 
+thread_local! {
+    /// Makes this thread's store creations find no hard links, as on FAT or a FUSE mount.
+    pub(super) static NO_HARD_LINKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn hash_of(seed: u64) -> PdqHash {
     let mut b = [0u8; 32];
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -525,4 +530,43 @@ fn a_second_writer_is_refused_while_the_first_is_alive() {
         .map(|&(id, s)| Item::Hash(id.to_owned(), hash_of(s)))
         .collect();
     assert_eq!(items, want);
+}
+
+#[test]
+fn without_hard_links_a_store_is_created_in_place_and_never_over_a_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let items: Vec<Item> = (0..50)
+        .map(|i| Item::Hash(format!("img/{i}"), hash_of(i)))
+        .collect();
+    let opts = StoreOptions::new().block_size(MIN_BLOCK_SIZE);
+    let linked = dir.path().join("linked.imps");
+    write_items(&linked, &items, &opts, 7);
+    NO_HARD_LINKS.set(true);
+    let in_place = dir.path().join("in-place.imps");
+    write_items(&in_place, &items, &opts, 7);
+    // The same bytes, and no temporary file left.
+    assert_eq!(
+        std::fs::read(&in_place).expect("read"),
+        std::fs::read(&linked).expect("read")
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    // Never over an existing file, whose bytes stay as they were.
+    let before = std::fs::read(&linked).expect("read");
+    assert!(matches!(
+        StoreWriter::create(&linked, &opts),
+        Err(StoreError::Io { path, .. }) if path == linked
+    ));
+    assert_eq!(std::fs::read(&linked).expect("read"), before);
+    // And locked like a linked store.
+    let other = dir.path().join("other.imps");
+    let _writer = StoreWriter::create(&other, &opts).expect("create");
+    assert!(matches!(
+        StoreWriter::resume(&other, &opts),
+        Err(StoreError::Locked { .. })
+    ));
+    NO_HARD_LINKS.set(false);
 }

@@ -128,6 +128,17 @@ pub struct StoreWriter {
     num_appended: u64,
 }
 
+/// Whether a failed hard link may say the filesystem has none: `EPERM` (FAT's answer, which
+/// a real permission problem shares: creating in place then fails with it too), `ENOSYS` or,
+/// on Linux, `EOPNOTSUPP` (network and FUSE filesystems).
+fn no_hard_links(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::PermissionDenied | ErrorKind::Unsupported
+    ) || (cfg!(target_os = "linux") && e.raw_os_error() == Some(95))
+}
+
 /// Takes the writer's exclusive lock on `file` (the store at `path`), without waiting.
 fn lock(file: &File, path: &Path) -> Result<()> {
     match file.try_lock() {
@@ -151,11 +162,29 @@ impl StoreWriter {
     ///
     /// The header is written and fsynced under a temporary name (`path` + `.creating`) that
     /// is then linked to `path`, so a crash never leaves a store without a complete header.
+    /// On a filesystem without hard links (FAT, some network and FUSE mounts) the store is
+    /// created at `path` directly, still never replacing a file there; a crash while its
+    /// header is written can then leave a file that [`StoreWriter::resume`] rejects as
+    /// truncated.
     ///
     /// # Errors
     /// [`StoreError::InvalidOption`], or [`StoreError::Io`] naming the path.
     pub fn create(path: &Path, options: &StoreOptions) -> Result<Self> {
         options.validate()?;
+        match Self::create_linked(path, options) {
+            Err(StoreError::Io { source, .. }) if no_hard_links(&source) => {
+                log::warn!(
+                    "{}: no hard links on this filesystem ({source}); creating the store in place",
+                    path.display()
+                );
+                Self::create_in_place(path, options)
+            }
+            other => other,
+        }
+    }
+
+    /// The header written and fsynced under a temporary name, then linked to `path`.
+    fn create_linked(path: &Path, options: &StoreOptions) -> Result<Self> {
         let mut tmp_name = path.as_os_str().to_owned();
         tmp_name.push(".creating");
         let tmp = PathBuf::from(tmp_name);
@@ -173,9 +202,33 @@ impl StoreWriter {
             .map_err(io_err(&tmp))?;
         file.sync_all().map_err(io_err(&tmp))?;
         // A hard link fails if `path` exists, unlike a rename, which would replace it.
-        let linked = std::fs::hard_link(&tmp, path).map_err(io_err(path));
+        #[cfg(not(test))]
+        let linked = std::fs::hard_link(&tmp, path);
+        #[cfg(test)]
+        let linked = if super::tests::NO_HARD_LINKS.get() {
+            Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+        } else {
+            std::fs::hard_link(&tmp, path)
+        };
         let _ = std::fs::remove_file(&tmp);
-        linked?;
+        linked.map_err(io_err(path))?;
+        let info = parse_header(bytemuck::bytes_of(&header))?;
+        Ok(Self::with_file(file, path, info, options.sync, 0))
+    }
+
+    /// The store created at `path` itself (which must not exist), header written and fsynced.
+    fn create_in_place(path: &Path, options: &StoreOptions) -> Result<Self> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        lock(&file, path)?;
+        let header = HeaderRaw::new(options.dihedral, options.block_size);
+        file.write_all(bytemuck::bytes_of(&header))
+            .map_err(io_err(path))?;
+        file.sync_all().map_err(io_err(path))?;
         let info = parse_header(bytemuck::bytes_of(&header))?;
         Ok(Self::with_file(file, path, info, options.sync, 0))
     }
