@@ -401,3 +401,69 @@ fn gif_frames_compose_as_pillow_composes_them() {
 fn decoded_pixels_equal_pillows_in_every_variant() {
     assert_eq!(agrees_with_pillow("pillow"), 27);
 }
+
+/// `bytes`, a little-endian TIFF, with an Orientation entry of `value` added: its first IFD
+/// copied, with the entry, to the end of the file, and the header pointed there.
+fn with_tiff_orientation(bytes: &[u8], value: u16) -> Vec<u8> {
+    let mut entries: Vec<[u8; 12]> = tiff_entries(bytes)
+        .into_iter()
+        .filter(|&(_, tag)| tag != 274)
+        .map(|(at, _)| bytes[at..at + 12].try_into().unwrap())
+        .collect();
+    let mut orientation = [0u8; 12];
+    orientation[..2].copy_from_slice(&274u16.to_le_bytes());
+    orientation[2..4].copy_from_slice(&3u16.to_le_bytes());
+    orientation[4..8].copy_from_slice(&1u32.to_le_bytes());
+    orientation[8..10].copy_from_slice(&value.to_le_bytes());
+    entries.push(orientation);
+    entries.sort_by_key(|e| u16::from_le_bytes([e[0], e[1]]));
+    let mut out = bytes.to_vec();
+    out.resize(out.len().next_multiple_of(2), 0);
+    let ifd = out.len() as u32;
+    out.extend((entries.len() as u16).to_le_bytes());
+    out.extend(entries.concat());
+    out.extend(0u32.to_le_bytes());
+    out[4..8].copy_from_slice(&ifd.to_le_bytes());
+    out
+}
+
+#[test]
+fn tiff_orientation_is_applied_only_when_asked() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pillow");
+    // The palette reader and the `image` crate's reader, each with its own orientation code.
+    for name in ["tiff_palette4.tif", "tiff_rgb.tif", "tiff_grey.tif"] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let upright = decode(&bytes, &DecodeOptions::default()).unwrap();
+        // EXIF 6: shown turned 90° clockwise, so the displayed row y, column x is stored row
+        // h - 1 - x, column y.
+        let turned = with_tiff_orientation(&bytes, 6);
+        let ignored = decode(&turned, &DecodeOptions::default()).unwrap();
+        assert!(
+            ignored == upright,
+            "{name}: orientation applied without being asked"
+        );
+        let exif = DecodeOptions {
+            apply_exif: true,
+            ..DecodeOptions::default()
+        };
+        let shown = decode(&turned, &exif).unwrap();
+        let (w, h) = (upright.width as usize, upright.height as usize);
+        assert_eq!(
+            (shown.width, shown.height),
+            (upright.height, upright.width),
+            "{name}"
+        );
+        let bpp = upright.layout.bytes_per_pixel();
+        for y in 0..w {
+            for x in 0..h {
+                let at = |row: usize, col: usize, width: usize| (row * width + col) * bpp;
+                let (s, u) = (at(y, x, h), at(h - 1 - x, y, w));
+                assert_eq!(
+                    shown.pixels[s..s + bpp],
+                    upright.pixels[u..u + bpp],
+                    "{name} at ({x}, {y})"
+                );
+            }
+        }
+    }
+}
