@@ -31,6 +31,7 @@ mod other;
 mod png_palette;
 mod tiff_ifd;
 mod tiff_palette;
+mod webp_wide;
 
 use crate::hash::{Dihedral, ImageRef, PixelLayout};
 use std::fmt;
@@ -299,6 +300,10 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
         ImageFormat::Png => guarded(format, || {
             let patched = png_palette::with_whole_entries(bytes);
             other::decode(patched.as_deref().unwrap_or(bytes), format, options)
+        }),
+        ImageFormat::WebP => guarded(format, || {
+            let wrapped = webp_wide::with_canvas_header(bytes);
+            other::decode(wrapped.as_deref().unwrap_or(bytes), format, options)
         }),
         _ => guarded(format, || other::decode(bytes, format, options)),
     }

@@ -155,8 +155,8 @@ fn huge_headers_are_rejected_before_allocating_in_every_format() {
         let (w, h) = match format {
             ImageFormat::Png => (100_000, 100_000),
             ImageFormat::Gif => (65_535, 65_535),
-            // The format's maximum is 16 384, which the `image-webp` decoder reads as 0.
-            ImageFormat::WebP => (16_383, 16_383),
+            // The format's maximum.
+            ImageFormat::WebP => (16_384, 16_384),
             ImageFormat::Bmp => (20_000, 20_000),
             ImageFormat::Tiff => (40_000, 40_000),
             ImageFormat::Jpeg => (65_500, 65_500),
@@ -465,5 +465,26 @@ fn tiff_orientation_is_applied_only_when_asked() {
                 );
             }
         }
+    }
+}
+
+/// Lossless WebPs at the format's maximum side, 16,384 pixels, decode to their pixels (the
+/// `image-webp` decoder alone reads that side as 0).
+#[test]
+fn lossless_webp_at_the_maximum_side_decodes() {
+    for (w, h) in [(16_384u32, 3u32), (2, 16_384)] {
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x % 251) as u8, (y % 241) as u8, ((x + y) % 239) as u8])
+        });
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(img.clone())
+            .write_to(&mut bytes, image::ImageFormat::WebP)
+            .unwrap();
+        let bytes = bytes.into_inner();
+        assert_eq!(&bytes[12..16], b"VP8L", "the encoder's WebP layout changed");
+        let d =
+            decode(&bytes, &DecodeOptions::default()).unwrap_or_else(|e| panic!("{w}x{h}: {e}"));
+        assert_eq!((d.width, d.height, d.layout), (w, h, PixelLayout::Rgb8));
+        assert!(d.pixels == img.into_raw(), "{w}x{h}: pixels differ");
     }
 }
