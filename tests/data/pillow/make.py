@@ -135,6 +135,9 @@ def main(out):
     ima = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
     grey16 = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257 + 3)
     palette = im.convert("P", palette=Image.ADAPTIVE, colors=16)
+    # A second frame for the animated files; their first frame is what is hashed.
+    second = dict(save_all=True, duration=100, append_images=[Image.fromarray(255 - rgb)])
+    second_rgba = dict(second, append_images=[Image.fromarray(255 - rgb).convert("RGBA")])
     cases = [
         ("jpeg_422_progressive.jpg", im, dict(format="JPEG", subsampling=1, progressive=True)),
         ("jpeg_411.jpg", im, dict(format="JPEG"), jpeg_subsampled("411")),
@@ -142,12 +145,17 @@ def main(out):
         ("webp_lossy.webp", im, dict(format="WEBP", quality=80)),
         ("webp_lossy_alpha.webp", ima, dict(format="WEBP", quality=80)),
         ("webp_lossless_alpha.webp", ima, dict(format="WEBP", lossless=True)),
+        ("webp_animated.webp", im, dict(format="WEBP", quality=80, **second)),
+        ("webp_animated_alpha.webp", ima, dict(format="WEBP", lossless=True, **second_rgba)),
         ("png_rgba.png", ima, dict(format="PNG")),
         ("png_palette_trns.png", palette, dict(format="PNG", transparency=3)),
         ("png_la.png", ima.convert("LA"), dict(format="PNG")),
         ("png_grey16.png", grey16, dict(format="PNG")),
         ("png_1bit.png", im.convert("1"), dict(format="PNG")),
         ("png_palette_partial.png", palette, dict(format="PNG"), cut_palette),
+        ("png_animated.png", im, dict(format="PNG", **second)),
+        # The first image is the default image, outside the animation.
+        ("png_animated_default.png", im, dict(format="PNG", default_image=True, **second)),
         ("bmp_rgb.bmp", im, dict(format="BMP")),
         ("bmp_palette.bmp", palette, dict(format="BMP")),
         ("tiff_rgb.tif", im, dict(format="TIFF")),
