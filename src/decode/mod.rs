@@ -13,7 +13,10 @@
 //!   palettes are expanded to colours, 1-bit images become 0/255, 16-bit grey is clipped to 255
 //!   (Pillow's `I;16` → `L`), and 16-bit colour keeps the high byte (Pillow's `RGB;16B` raw
 //!   mode). Palette TIFFs (1, 2, 4 or 8 bits), which the `image` crate does not read, are read
-//!   as grey indices by the `tiff` crate and looked up in their colour map here.
+//!   as grey indices by the `tiff` crate and looked up in their colour map here. A few shapes
+//!   the decoders misread are repaired first, each where Pillow reads the file: a PNG palette
+//!   ending inside an entry, TIFF entries whose values reach past the end of the file, and a
+//!   lossless WebP 16,384 pixels wide or high.
 //! * **GIF** (first frame) goes through the `gif` crate's palette indices and is composed as
 //!   Pillow composes it: uncovered screen pixels take the transparent index (else index 0), a
 //!   frame reaching past the screen enlarges the image, transparent pixels keep their palette
