@@ -139,6 +139,30 @@ fn no_hard_links(e: &std::io::Error) -> bool {
     ) || (cfg!(target_os = "linux") && e.raw_os_error() == Some(95))
 }
 
+/// A new file at `at` (truncated, or with `create_new` a file that must not exist yet), locked
+/// as the store at `path`, holding the header for `options`, written and fsynced.
+fn new_store_file(
+    at: &Path,
+    path: &Path,
+    options: &StoreOptions,
+    create_new: bool,
+) -> Result<(File, StoreInfo)> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(!create_new)
+        .truncate(!create_new)
+        .create_new(create_new)
+        .open(at)
+        .map_err(io_err(at))?;
+    lock(&file, path)?;
+    let header = HeaderRaw::new(options.dihedral, options.block_size);
+    file.write_all(bytemuck::bytes_of(&header))
+        .map_err(io_err(at))?;
+    file.sync_all().map_err(io_err(at))?;
+    Ok((file, parse_header(bytemuck::bytes_of(&header))?))
+}
+
 /// Takes the writer's exclusive lock on `file` (the store at `path`), without waiting.
 fn lock(file: &File, path: &Path) -> Result<()> {
     match file.try_lock() {
@@ -171,36 +195,11 @@ impl StoreWriter {
     /// [`StoreError::InvalidOption`], or [`StoreError::Io`] naming the path.
     pub fn create(path: &Path, options: &StoreOptions) -> Result<Self> {
         options.validate()?;
-        match Self::create_linked(path, options) {
-            Err(StoreError::Io { source, .. }) if no_hard_links(&source) => {
-                log::warn!(
-                    "{}: no hard links on this filesystem ({source}); creating the store in place",
-                    path.display()
-                );
-                Self::create_in_place(path, options)
-            }
-            other => other,
-        }
-    }
-
-    /// The header written and fsynced under a temporary name, then linked to `path`.
-    fn create_linked(path: &Path, options: &StoreOptions) -> Result<Self> {
         let mut tmp_name = path.as_os_str().to_owned();
         tmp_name.push(".creating");
         let tmp = PathBuf::from(tmp_name);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
         // Locked before it gets its real name, so no other writer can ever hold it.
-        lock(&file, path)?;
-        let header = HeaderRaw::new(options.dihedral, options.block_size);
-        file.write_all(bytemuck::bytes_of(&header))
-            .map_err(io_err(&tmp))?;
-        file.sync_all().map_err(io_err(&tmp))?;
+        let (file, info) = new_store_file(&tmp, path, options, false)?;
         // A hard link fails if `path` exists, unlike a rename, which would replace it.
         #[cfg(not(test))]
         let linked = std::fs::hard_link(&tmp, path);
@@ -211,26 +210,19 @@ impl StoreWriter {
             std::fs::hard_link(&tmp, path)
         };
         let _ = std::fs::remove_file(&tmp);
-        linked.map_err(io_err(path))?;
-        let info = parse_header(bytemuck::bytes_of(&header))?;
-        Ok(Self::with_file(file, path, info, options.sync, 0))
-    }
-
-    /// The store created at `path` itself (which must not exist), header written and fsynced.
-    fn create_in_place(path: &Path, options: &StoreOptions) -> Result<Self> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(io_err(path))?;
-        lock(&file, path)?;
-        let header = HeaderRaw::new(options.dihedral, options.block_size);
-        file.write_all(bytemuck::bytes_of(&header))
-            .map_err(io_err(path))?;
-        file.sync_all().map_err(io_err(path))?;
-        let info = parse_header(bytemuck::bytes_of(&header))?;
-        Ok(Self::with_file(file, path, info, options.sync, 0))
+        match linked {
+            Ok(()) => Ok(Self::with_file(file, path, info, options.sync, 0)),
+            Err(e) if no_hard_links(&e) => {
+                drop(file);
+                log::warn!(
+                    "{}: no hard links on this filesystem ({e}); creating the store in place",
+                    path.display()
+                );
+                let (file, info) = new_store_file(path, path, options, true)?;
+                Ok(Self::with_file(file, path, info, options.sync, 0))
+            }
+            Err(e) => Err(io_err(path)(e)),
+        }
     }
 
     /// Opens an existing store to append to it, truncating a torn tail left by a crash (and
