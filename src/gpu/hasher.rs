@@ -517,13 +517,7 @@ impl GpuHasher {
             .submit_all(0, images, dihedral, &mut ready)
             .and_then(|()| self.drain(&mut ready));
         result.map_err(|e| self.abandon(e))?;
-        let mut out = vec![
-            DihedralHashes {
-                hashes: [Pdq256::ZERO; 8],
-                quality: 0,
-            };
-            images.len()
-        ];
+        let mut out = vec![DihedralHashes::ZERO; images.len()];
         for (ticket, hashes) in ready {
             out[ticket as usize] = hashes;
         }
@@ -559,11 +553,7 @@ impl GpuHasher {
         }
         for (i, route) in routes.iter().enumerate() {
             if matches!(route, Route::Degenerate) {
-                let zero = DihedralHashes {
-                    hashes: [Pdq256::ZERO; 8],
-                    quality: 0,
-                };
-                ready.push((first_ticket + i as u64, zero));
+                ready.push((first_ticket + i as u64, DihedralHashes::ZERO));
             }
         }
         Ok(())

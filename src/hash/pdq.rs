@@ -203,6 +203,12 @@ pub struct DihedralHashes {
 }
 
 impl DihedralHashes {
+    /// The result for an image too small to hash: zero hashes, quality 0.
+    pub const ZERO: DihedralHashes = DihedralHashes {
+        hashes: [Pdq256::ZERO; 8],
+        quality: 0,
+    };
+
     /// The hash for one transform.
     #[must_use]
     pub fn get(&self, d: Dihedral) -> Pdq256 {
@@ -301,10 +307,7 @@ impl PdqHasher {
     /// image `hashes[0]` can differ from `hash().hash` by rounding.
     pub fn hash_dihedral(&mut self, image: ImageRef<'_>) -> DihedralHashes {
         if !hashable(&image) {
-            return DihedralHashes {
-                hashes: [Pdq256::ZERO; 8],
-                quality: 0,
-            };
+            return DihedralHashes::ZERO;
         }
         dihedral_from_dct(&self.float_impl(image, false))
     }

@@ -71,15 +71,6 @@ pub enum Hashes {
 }
 
 impl Hashes {
-    /// `Dihedral(d)`, or with `dihedral` false `Plain` of `d`'s first hash.
-    fn from_dihedral(d: DihedralHashes, dihedral: bool) -> Self {
-        if dihedral {
-            Hashes::Dihedral(d)
-        } else {
-            Hashes::Plain(d.primary())
-        }
-    }
-
     /// The hash of the image as it is, with its quality.
     #[must_use]
     pub fn primary(&self) -> PdqHash {
@@ -276,22 +267,29 @@ impl BatchHasher for crate::BatchHasher {
     ) -> Result<(), HasherError> {
         let mut raw = Vec::with_capacity(images.len());
         let done = crate::BatchHasher::submit(self, first_ticket, images, dihedral, &mut raw);
-        ready.extend(
-            raw.into_iter()
-                .map(|(t, d)| (t, Hashes::from_dihedral(d, dihedral))),
-        );
+        push_results(ready, raw, dihedral);
         done.map_err(Into::into)
     }
 
     fn flush(&mut self, dihedral: bool, ready: &mut Vec<(u64, Hashes)>) -> Result<(), HasherError> {
         let mut raw = Vec::new();
         let done = crate::BatchHasher::flush(self, &mut raw);
-        ready.extend(
-            raw.into_iter()
-                .map(|(t, d)| (t, Hashes::from_dihedral(d, dihedral))),
-        );
+        push_results(ready, raw, dihedral);
         done.map_err(Into::into)
     }
+}
+
+/// `raw` results into `ready` in the pipeline's form: `Dihedral`, or with `dihedral` false
+/// `Plain` of the first hash.
+fn push_results(ready: &mut Vec<(u64, Hashes)>, raw: Vec<(u64, DihedralHashes)>, dihedral: bool) {
+    ready.extend(raw.into_iter().map(|(ticket, d)| {
+        let hashes = if dihedral {
+            Hashes::Dihedral(d)
+        } else {
+            Hashes::Plain(d.primary())
+        };
+        (ticket, hashes)
+    }));
 }
 
 /// Images per GPU batch in the bulk pipeline: enough to keep the device busy, few enough that
