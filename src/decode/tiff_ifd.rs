@@ -6,7 +6,7 @@
 pub(super) struct Ifd<'a> {
     bytes: &'a [u8],
     /// `MM` byte order.
-    pub(super) big_endian: bool,
+    big_endian: bool,
     /// Offset of the first 12-byte entry.
     entries: usize,
     count: usize,
@@ -44,6 +44,15 @@ impl<'a> Ifd<'a> {
         } else {
             u16::from_le_bytes(b)
         })
+    }
+
+    /// `v` as two bytes in the file's byte order, to write a SHORT into it.
+    pub(super) fn u16_bytes(&self, v: u16) -> [u8; 2] {
+        if self.big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
 
     /// The `u32` at byte offset `at`.
@@ -111,12 +120,7 @@ pub(super) fn without_values_past_end(bytes: &[u8]) -> Option<Vec<u8>> {
         to += 12;
     }
     out[to..end].fill(0);
-    let count = u16::try_from(kept.len()).ok()?;
-    let count = if ifd.big_endian {
-        count.to_be_bytes()
-    } else {
-        count.to_le_bytes()
-    };
+    let count = ifd.u16_bytes(u16::try_from(kept.len()).ok()?);
     out[ifd.entries - 2..ifd.entries].copy_from_slice(&count);
     Some(out)
 }

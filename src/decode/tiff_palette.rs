@@ -77,12 +77,7 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Option<Result<Dec
     };
     // The same file read as grey gives the indices.
     let mut grey = bytes.to_vec();
-    let patched = if ifd.big_endian {
-        BLACK_IS_ZERO.to_be_bytes()
-    } else {
-        BLACK_IS_ZERO.to_le_bytes()
-    };
-    grey[photometric_at..photometric_at + 2].copy_from_slice(&patched);
+    grey[photometric_at..photometric_at + 2].copy_from_slice(&ifd.u16_bytes(BLACK_IS_ZERO));
     Some(
         indices(&grey, bits, options).map(|(width, height, indices)| {
             let mut image = DecodedImage {
