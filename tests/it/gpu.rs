@@ -523,6 +523,19 @@ mod backend {
             .collect()
     }
 
+    /// `Backend::Gpu` on any adapter; `None` (with the reason printed) without one, unless
+    /// `REQUIRE_GPU=1`.
+    fn gpu_backend() -> Option<BatchHasher> {
+        match BatchHasher::new(Backend::Gpu) {
+            Ok(h) => Some(h),
+            Err(e) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => panic!("{e}"),
+            Err(e) => {
+                eprintln!("skipping gpu test: {e}");
+                None
+            }
+        }
+    }
+
     fn cpu_hashes(owned: &[Owned]) -> Vec<PdqHash> {
         let mut cpu = PdqHasher::new();
         owned.iter().map(|o| cpu.hash(o.as_ref())).collect()
@@ -548,10 +561,8 @@ mod backend {
 
     #[test]
     fn lost_device_is_an_error_under_gpu() {
-        let mut hasher = match BatchHasher::new(Backend::Gpu) {
-            Ok(h) => h,
-            Err(e) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => panic!("{e}"),
-            Err(e) => return eprintln!("skipping gpu test: {e}"),
+        let Some(mut hasher) = gpu_backend() else {
+            return;
         };
         let owned = sample();
         let refs: Vec<_> = owned.iter().map(Owned::as_ref).collect();
@@ -583,10 +594,8 @@ mod backend {
     /// by either call, is the right one for its ticket.
     #[test]
     fn lost_device_mid_stream_hands_out_only_right_results() {
-        let mut hasher = match BatchHasher::new(Backend::Gpu) {
-            Ok(h) => h,
-            Err(e) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => panic!("{e}"),
-            Err(e) => return eprintln!("skipping gpu test: {e}"),
+        let Some(mut hasher) = gpu_backend() else {
+            return;
         };
         let owned = sample();
         let refs: Vec<_> = owned.iter().map(Owned::as_ref).collect();
