@@ -268,16 +268,16 @@ impl BatchHasher {
             let done = g.submit(first_ticket, images, dihedral, ready);
             return done.map_err(|e| self.stream_failed(e));
         }
-        let hashes: Vec<DihedralHashes> = images
-            .par_iter()
-            .map_init(PdqHasher::new, |h, image| {
-                if dihedral {
-                    h.hash_dihedral(*image)
-                } else {
-                    DihedralHashes::from_primary(h.hash(*image))
-                }
-            })
-            .collect();
+        // On the CPU: all cores, every result at once.
+        let hashes = if dihedral {
+            self.hash_batch_dihedral(images)?
+        } else {
+            let plain = self.hash_batch(images)?;
+            plain
+                .into_iter()
+                .map(DihedralHashes::from_primary)
+                .collect()
+        };
         ready.extend((first_ticket..).zip(hashes));
         Ok(())
     }
