@@ -32,7 +32,7 @@
 use imprint::gpu::{
     GpuError, GpuHasher, GpuOptions, GpuProfile, RowKernels, Upload, UploadBandwidth,
 };
-use imprint::hash::{ImageRef, Pdq256, PdqHash, PixelLayout};
+use imprint::hash::{DihedralHashes, ImageRef, PdqHash, PixelLayout};
 use imprint::{Backend, BatchHasher};
 use rayon::prelude::*;
 use std::process::ExitCode;
@@ -346,11 +346,7 @@ fn hash_set(
         gpu.submit((k * n) as u64, call, false, &mut ready)?;
     }
     gpu.flush(&mut ready)?;
-    let zero = PdqHash {
-        hash: Pdq256::ZERO,
-        quality: 0,
-    };
-    let mut out = vec![zero; refs.len()];
+    let mut out = vec![DihedralHashes::ZERO.primary(); refs.len()];
     for (ticket, d) in ready {
         out[ticket as usize] = d.primary();
     }
