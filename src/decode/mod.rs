@@ -9,14 +9,16 @@
 //!   files are read as Adobe-inverted CMYK and converted to RGB with Pillow's formula. A file
 //!   without an end-of-image marker after its scan data is rejected as truncated, as Pillow
 //!   does, instead of being padded with grey.
-//! * **PNG, WebP, BMP, TIFF** go through the `image` crate. Alpha is dropped (not composited),
+//! * **WebP** stills (lossy or lossless) are decoded by libwebp, Pillow's own decoder, built from
+//!   source by the `libwebp-sys` crate; alpha is dropped. Animated WebPs (first frame, composed
+//!   on the canvas as Pillow composes it) go through the `image` crate.
+//! * **PNG, BMP, TIFF** go through the `image` crate. Alpha is dropped (not composited),
 //!   palettes are expanded to colours, 1-bit images become 0/255, 16-bit grey is clipped to 255
 //!   (Pillow's `I;16` → `L`), and 16-bit colour keeps the high byte (Pillow's `RGB;16B` raw
 //!   mode). Palette TIFFs (1, 2, 4 or 8 bits), which the `image` crate does not read, are read
 //!   as grey indices by the `tiff` crate and looked up in their colour map here. A few shapes
 //!   the decoders misread are repaired first, each where Pillow reads the file: a PNG palette
-//!   ending inside an entry, TIFF entries whose values reach past the end of the file, and a
-//!   lossless WebP 16,384 pixels wide or high.
+//!   ending inside an entry, and TIFF entries whose values reach past the end of the file.
 //! * **GIF** (first frame) goes through the `gif` crate's palette indices and is composed as
 //!   Pillow composes it: uncovered screen pixels take the transparent index (else index 0), a
 //!   frame reaching past the screen enlarges the image, transparent pixels keep their palette
@@ -34,7 +36,7 @@ mod other;
 mod png_palette;
 mod tiff_ifd;
 mod tiff_palette;
-mod webp_wide;
+mod webp;
 
 use crate::hash::{Dihedral, ImageRef, PixelLayout};
 use std::fmt;
@@ -304,10 +306,8 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
             let patched = png_palette::with_whole_entries(bytes);
             other::decode(patched.as_deref().unwrap_or(bytes), format, options)
         }),
-        ImageFormat::WebP => guarded(format, || {
-            let wrapped = webp_wide::with_canvas_header(bytes);
-            other::decode(wrapped.as_deref().unwrap_or(bytes), format, options)
-        }),
+        ImageFormat::WebP => webp::decode(bytes, options)
+            .unwrap_or_else(|| guarded(format, || other::decode(bytes, format, options))),
         _ => guarded(format, || other::decode(bytes, format, options)),
     }
 }

@@ -1,7 +1,7 @@
 //! Decoding of hostile and broken inputs: every one gives a precise error, none panics.
 
 use crate::alloc;
-use imprint::decode::{decode, DecodeError, DecodeOptions, ImageFormat};
+use imprint::decode::{decode, DecodeError, DecodeOptions, DecodedImage, ImageFormat};
 use imprint::hash::PixelLayout;
 use std::path::Path;
 
@@ -447,25 +447,156 @@ fn tiff_orientation_is_applied_only_when_asked() {
             ..DecodeOptions::default()
         };
         let shown = decode(&turned, &exif).unwrap();
-        let (w, h) = (upright.width as usize, upright.height as usize);
-        assert_eq!(
-            (shown.width, shown.height),
-            (upright.height, upright.width),
-            "{name}"
+        assert_turned_clockwise(name, &upright, &shown);
+    }
+}
+
+/// `shown` is `upright` as EXIF orientation 6 displays it: turned 90° clockwise, so the
+/// displayed row y, column x is stored row h - 1 - x, column y.
+fn assert_turned_clockwise(name: &str, upright: &DecodedImage, shown: &DecodedImage) {
+    let (w, h) = (upright.width as usize, upright.height as usize);
+    assert_eq!(
+        (shown.width, shown.height),
+        (upright.height, upright.width),
+        "{name}"
+    );
+    let bpp = upright.layout.bytes_per_pixel();
+    for y in 0..w {
+        for x in 0..h {
+            let at = |row: usize, col: usize, width: usize| (row * width + col) * bpp;
+            let (s, u) = (at(y, x, h), at(h - 1 - x, y, w));
+            assert_eq!(
+                shown.pixels[s..s + bpp],
+                upright.pixels[u..u + bpp],
+                "{name} at ({x}, {y})"
+            );
+        }
+    }
+}
+
+/// A simple-format WebP rewrapped in the extended format with an `EXIF` chunk after the
+/// image: `VP8X` (EXIF flag, canvas size), the image chunk unchanged, then `EXIF`.
+fn with_webp_exif(simple: &[u8], width: u32, height: u32, exif: &[u8]) -> Vec<u8> {
+    let mut chunks = b"VP8X".to_vec();
+    chunks.extend_from_slice(&10u32.to_le_bytes());
+    chunks.extend_from_slice(&[0x08, 0, 0, 0]);
+    chunks.extend_from_slice(&(width - 1).to_le_bytes()[..3]);
+    chunks.extend_from_slice(&(height - 1).to_le_bytes()[..3]);
+    chunks.extend_from_slice(&simple[12..]);
+    chunks.extend_from_slice(b"EXIF");
+    chunks.extend_from_slice(&(exif.len() as u32).to_le_bytes());
+    chunks.extend_from_slice(exif);
+    if exif.len() % 2 == 1 {
+        chunks.push(0);
+    }
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(4 + chunks.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WEBP");
+    out.extend_from_slice(&chunks);
+    out
+}
+
+#[test]
+fn webp_orientation_is_applied_only_when_asked() {
+    let img = image::RgbImage::from_fn(23, 17, |x, y| {
+        image::Rgb([(x * 11) as u8, (y * 13) as u8, (x * y) as u8])
+    });
+    let mut simple = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut simple, image::ImageFormat::WebP)
+        .unwrap();
+    let simple = simple.into_inner();
+    let upright = decode(&simple, &DecodeOptions::default()).unwrap();
+    // A little-endian TIFF block whose IFD0 holds Orientation = 6, bare and with JPEG's
+    // `Exif\0\0` in front (writers do both).
+    let mut tiff = b"II*\0\x08\0\0\0\x01\0".to_vec();
+    tiff.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]);
+    let prefixed = [&b"Exif\0\0"[..], &tiff].concat();
+    let exif = DecodeOptions {
+        apply_exif: true,
+        ..DecodeOptions::default()
+    };
+    for (name, block) in [("bare", &tiff), ("prefixed", &prefixed)] {
+        let turned = with_webp_exif(&simple, 23, 17, block);
+        let ignored = decode(&turned, &DecodeOptions::default()).unwrap();
+        assert!(
+            ignored == upright,
+            "{name}: orientation applied without being asked"
         );
-        let bpp = upright.layout.bytes_per_pixel();
-        for y in 0..w {
-            for x in 0..h {
-                let at = |row: usize, col: usize, width: usize| (row * width + col) * bpp;
-                let (s, u) = (at(y, x, h), at(h - 1 - x, y, w));
-                assert_eq!(
-                    shown.pixels[s..s + bpp],
-                    upright.pixels[u..u + bpp],
-                    "{name} at ({x}, {y})"
-                );
+        assert_turned_clockwise(name, &upright, &decode(&turned, &exif).unwrap());
+    }
+}
+
+/// WebPs of every kind, each through its own decoder path (lossy, lossy with alpha and
+/// lossless with alpha through libwebp; animated through `image-webp`): a cut file fails or
+/// gives the whole image, a corrupted one never panics, and a hostile size is refused before
+/// the pixel buffer is allocated.
+#[test]
+fn webp_files_of_every_kind_fail_cleanly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pillow");
+    let o = DecodeOptions::default();
+    for name in [
+        "webp_lossy.webp",
+        "webp_lossy_alpha.webp",
+        "webp_lossless_alpha.webp",
+        "webp_animated_alpha.webp",
+    ] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let full = decode(&bytes, &o).unwrap();
+        for cut in 1..bytes.len() {
+            if let Ok(img) = decode(&bytes[..cut], &o) {
+                assert!(img == full, "{name} cut at {cut} of {}", bytes.len());
+            }
+        }
+        // A still image's data runs to the end of the file (libwebp checks the RIFF size); an
+        // animated one's first frame is whole long before.
+        let longest_failing_cut = (1..bytes.len())
+            .rev()
+            .find(|&cut| decode(&bytes[..cut], &o).is_err());
+        if !name.contains("animated") {
+            assert_eq!(longest_failing_cut, Some(bytes.len() - 1), "{name}");
+        } else {
+            assert!(longest_failing_cut.is_some(), "{name}");
+        }
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for round in 0..500 {
+            let mut d = bytes.clone();
+            for _ in 0..3 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let i = (state % d.len() as u64) as usize;
+                d[i] ^= (state >> 32) as u8 | 1;
+            }
+            if let Ok(img) = decode(&d, &o) {
+                let pixels = u64::from(img.width) * u64::from(img.height);
+                assert!(pixels <= o.max_pixels, "{name} mutant {round}");
             }
         }
     }
+    // The lossy frame header: start code, then 14 bits of width and of height (and 2 of
+    // scale each) at 26 and 28.
+    let mut lossy = std::fs::read(dir.join("webp_lossy.webp")).unwrap();
+    assert_eq!(
+        &lossy[23..26],
+        b"\x9d\x01\x2a",
+        "the fixture's WebP layout changed"
+    );
+    lossy[26..30].copy_from_slice(&[0xFF, 0x3F, 0xFF, 0x3F]);
+    let (result, peak) = alloc::peak_bytes(|| decode(&lossy, &o));
+    assert!(
+        matches!(
+            result,
+            Err(DecodeError::TooLarge {
+                format: ImageFormat::WebP,
+                width: 16_383,
+                height: 16_383,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert!(peak < 1 << 20, "{peak} bytes allocated");
 }
 
 /// Lossless WebPs at the format's maximum side, 16,384 pixels, decode to their pixels (the
