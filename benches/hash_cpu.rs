@@ -4,6 +4,9 @@
 //! * `decode_jpeg/<decoder>/<size>`: imprint's decoder (libjpeg-turbo via `mozjpeg`, the one that
 //!   reproduces the reference pixels) vs `zune-jpeg` vs `jpeg-decoder`, all on the same bytes
 //!   (a seeded scene, JPEG quality 90, 4:2:0), all producing RGB.
+//! * `decode_webp/<decoder>/<kind>/<size>`: imprint's decoder (libwebp, as Pillow uses) vs
+//!   `image-webp` through the `image` crate, both producing RGB, on the same scene as a lossy
+//!   WebP (libwebp's encoder, quality 90) and a lossless one (the `image` crate's encoder).
 //! * `hash/<hasher>/<size>`: imprint's `PdqHasher::hash` and `hash_dihedral` vs
 //!   `pdqhash::generate_pdq_full_size` (same full-resolution convention) on the same decoded
 //!   pixels.
@@ -24,6 +27,8 @@ use std::time::Duration;
 struct Input {
     label: String,
     jpeg: Vec<u8>,
+    webp_lossy: Vec<u8>,
+    webp_lossless: Vec<u8>,
     decoded: DecodedImage,
 }
 
@@ -51,13 +56,52 @@ fn inputs() -> Vec<Input> {
                 .encode_image(&img)
                 .expect("encoding to memory succeeds");
             let decoded = decode(&jpeg, &DecodeOptions::default()).expect("our own JPEG decodes");
+            let mut webp_lossless = Vec::new();
+            image::codecs::webp::WebPEncoder::new_lossless(&mut webp_lossless)
+                .encode(img.as_raw(), width, height, image::ExtendedColorType::Rgb8)
+                .expect("encoding to memory succeeds");
             Input {
                 label: format!("{mp}MP"),
                 jpeg,
+                webp_lossy: lossy_webp(&img),
+                webp_lossless,
                 decoded,
             }
         })
         .collect()
+}
+
+/// `img` as a lossy WebP of quality 90, through libwebp's encoder.
+#[allow(unsafe_code)]
+fn lossy_webp(img: &image::RgbImage) -> Vec<u8> {
+    let side = |v: u32| std::ffi::c_int::try_from(v).expect("a bench-sized side");
+    let mut out = std::ptr::null_mut();
+    // SAFETY: the input is `height` rows of `3 × width` bytes, alive for the call; libwebp
+    // allocates `out` and returns its length (0 on failure, with `out` null).
+    let len = unsafe {
+        libwebp_sys::WebPEncodeRGB(
+            img.as_raw().as_ptr(),
+            side(img.width()),
+            side(img.height()),
+            side(img.width() * 3),
+            90.0,
+            &mut out,
+        )
+    };
+    assert!(len > 0 && !out.is_null(), "libwebp encodes the bench input");
+    // SAFETY: `out` holds `len` bytes written by libwebp, freed once copied.
+    let bytes = unsafe { std::slice::from_raw_parts(out, len) }.to_vec();
+    // SAFETY: `out` came from libwebp's allocator and is not used again.
+    unsafe { libwebp_sys::WebPFree(out.cast()) };
+    bytes
+}
+
+/// RGB through `image-webp` (alpha dropped, as imprint does).
+fn image_webp_rgb(bytes: &[u8]) -> Vec<u8> {
+    image::load_from_memory_with_format(bytes, image::ImageFormat::WebP)
+        .expect("image-webp decodes the bench input")
+        .into_rgb8()
+        .into_raw()
 }
 
 fn zune_rgb(bytes: &[u8]) -> Vec<u8> {
@@ -93,6 +137,29 @@ fn benches(c: &mut Criterion) {
         g.bench_function(format!("jpeg_decoder/{}", input.label), |b| {
             b.iter(|| jpeg_decoder_rgb(black_box(bytes)));
         });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("decode_webp");
+    g.throughput(Throughput::Elements(1));
+    for input in &inputs {
+        for (kind, bytes) in [
+            ("lossy", input.webp_lossy.as_slice()),
+            ("lossless", input.webp_lossless.as_slice()),
+        ] {
+            let ours = decode(bytes, &options).expect("decodes");
+            assert!(
+                ours.pixels == image_webp_rgb(bytes),
+                "{kind} {}: the two decoders disagree",
+                input.label
+            );
+            g.bench_function(format!("imprint_libwebp/{kind}/{}", input.label), |b| {
+                b.iter(|| decode(black_box(bytes), &options).expect("decodes"));
+            });
+            g.bench_function(format!("image_webp/{kind}/{}", input.label), |b| {
+                b.iter(|| image_webp_rgb(black_box(bytes)));
+            });
+        }
     }
     g.finish();
 
