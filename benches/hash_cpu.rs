@@ -18,7 +18,7 @@
 //! Images are 4:3.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use imprint::bench::scene;
+use imprint::bench::{encode_webp, scene};
 use imprint::decode::{decode, DecodeOptions, DecodedImage};
 use imprint::hash::PdqHasher;
 use std::hint::black_box;
@@ -63,37 +63,12 @@ fn inputs() -> Vec<Input> {
             Input {
                 label: format!("{mp}MP"),
                 jpeg,
-                webp_lossy: lossy_webp(&img),
+                webp_lossy: encode_webp(&img, 90).expect("libwebp encodes the bench input"),
                 webp_lossless,
                 decoded,
             }
         })
         .collect()
-}
-
-/// `img` as a lossy WebP of quality 90, through libwebp's encoder.
-#[allow(unsafe_code)]
-fn lossy_webp(img: &image::RgbImage) -> Vec<u8> {
-    let side = |v: u32| std::ffi::c_int::try_from(v).expect("a bench-sized side");
-    let mut out = std::ptr::null_mut();
-    // SAFETY: the input is `height` rows of `3 × width` bytes, alive for the call; libwebp
-    // allocates `out` and returns its length (0 on failure, with `out` null).
-    let len = unsafe {
-        libwebp_sys::WebPEncodeRGB(
-            img.as_raw().as_ptr(),
-            side(img.width()),
-            side(img.height()),
-            side(img.width() * 3),
-            90.0,
-            &mut out,
-        )
-    };
-    assert!(len > 0 && !out.is_null(), "libwebp encodes the bench input");
-    // SAFETY: `out` holds `len` bytes written by libwebp, freed once copied.
-    let bytes = unsafe { std::slice::from_raw_parts(out, len) }.to_vec();
-    // SAFETY: `out` came from libwebp's allocator and is not used again.
-    unsafe { libwebp_sys::WebPFree(out.cast()) };
-    bytes
 }
 
 /// RGB through `image-webp` (alpha dropped, as imprint does).

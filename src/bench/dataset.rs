@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the same seed and settings would give different bytes.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 2;
 /// Default number of generated original scenes: enough for ~20 queries per edit parameter.
 pub const DEFAULT_NUM_ORIGINALS: u32 = 100;
 /// Default number of distractors: 10 per original, so false matches have room to show.
@@ -393,7 +393,7 @@ impl DatasetBuilder {
         };
         let img = scene(rng.next_u64(), w, h);
         let path = format!("references/{id}.png");
-        let bytes = encode(&img, None, &path)?;
+        let bytes = encode(&img, Encoding::Png, &path)?;
         let entry = Entry {
             id,
             path,
@@ -432,12 +432,14 @@ impl DatasetBuilder {
             (original_bytes.to_vec(), ext, img.dimensions())
         } else {
             let out = edit.apply(img, &mut rng);
-            let (quality, ext) = match edit {
-                Edit::Jpeg { quality } => (Some(quality), "jpg"),
-                _ => (None, "png"),
+            let encoding = match edit {
+                Edit::Jpeg { quality } => Encoding::Jpeg(quality),
+                Edit::WebP { quality } => Encoding::WebP(quality),
+                _ => Encoding::Png,
             };
+            let ext = encoding.extension();
             let path = format!("queries/{id}.{ext}");
-            (encode(&out, quality, &path)?, ext, out.dimensions())
+            (encode(&out, encoding, &path)?, ext, out.dimensions())
         };
         Ok(Made {
             entry: Entry {
@@ -456,14 +458,55 @@ impl DatasetBuilder {
     }
 }
 
-/// PNG (lossless), or JPEG at `quality`.
-fn encode(img: &RgbImage, jpeg_quality: Option<u8>, path: &str) -> Result<Vec<u8>> {
+/// How a generated image is stored.
+#[derive(Clone, Copy)]
+enum Encoding {
+    /// Lossless (references, distractors and most queries).
+    Png,
+    /// JPEG of this quality (the `image` crate's encoder, 4:2:0).
+    Jpeg(u8),
+    /// Lossy WebP of this quality (libwebp).
+    WebP(u8),
+}
+
+impl Encoding {
+    fn extension(self) -> &'static str {
+        match self {
+            Encoding::Png => "png",
+            Encoding::Jpeg(_) => "jpg",
+            Encoding::WebP(_) => "webp",
+        }
+    }
+}
+
+/// `img` as a lossy WebP of `quality` (0–100): libwebp's encoder with its default settings, as
+/// the `webp` edit stores its queries. `None` when libwebp refuses the image (a side over
+/// 16,383 pixels).
+#[must_use]
+pub fn encode_webp(img: &RgbImage, quality: u8) -> Option<Vec<u8>> {
+    let (w, h) = img.dimensions();
+    crate::decode::webp::encode_lossy(img.as_raw(), w, h, f32::from(quality))
+}
+
+fn encode(img: &RgbImage, encoding: Encoding, path: &str) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    let result = match jpeg_quality {
-        Some(q) => {
+    let result = match encoding {
+        Encoding::Png => img.write_with_encoder(image::codecs::png::PngEncoder::new(&mut bytes)),
+        Encoding::Jpeg(q) => {
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, q).encode_image(img)
         }
-        None => img.write_with_encoder(image::codecs::png::PngEncoder::new(&mut bytes)),
+        Encoding::WebP(q) => match encode_webp(img, q) {
+            Some(webp) => {
+                bytes = webp;
+                Ok(())
+            }
+            None => Err(image::ImageError::Encoding(
+                image::error::EncodingError::new(
+                    image::ImageFormat::WebP.into(),
+                    "libwebp refused the image",
+                ),
+            )),
+        },
     };
     result.map_err(|source| BenchError::Encode {
         path: path.into(),

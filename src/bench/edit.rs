@@ -22,6 +22,12 @@ pub enum Edit {
         /// libjpeg-style quality, 10–95.
         quality: u8,
     },
+    /// Re-encode as lossy WebP (libwebp's encoder, default settings), as image hosts and
+    /// messaging apps do.
+    WebP {
+        /// libwebp quality, 10–95.
+        quality: u8,
+    },
     /// Keep a random window without `fraction` of each side.
     Crop {
         /// Fraction of width and of height removed, 0.05–0.4.
@@ -106,6 +112,13 @@ pub const EDIT_FAMILIES: &[&[Edit]] = &[
         Edit::Jpeg { quality: 95 },
     ],
     &[
+        Edit::WebP { quality: 10 },
+        Edit::WebP { quality: 30 },
+        Edit::WebP { quality: 50 },
+        Edit::WebP { quality: 75 },
+        Edit::WebP { quality: 95 },
+    ],
+    &[
         Edit::Crop { fraction: 0.05 },
         Edit::Crop { fraction: 0.1 },
         Edit::Crop { fraction: 0.2 },
@@ -185,6 +198,7 @@ impl Edit {
             Edit::Identical => "identical",
             Edit::Resize { .. } => "resize",
             Edit::Jpeg { .. } => "jpeg",
+            Edit::WebP { .. } => "webp",
             Edit::Crop { .. } => "crop",
             Edit::Border { .. } => "border",
             Edit::Rotate { .. } => "rotate",
@@ -218,7 +232,7 @@ impl Edit {
             | Edit::Text { size: v }
             | Edit::Logo { size: v }
             | Edit::Aspect { factor: v } => format!("{v}"),
-            Edit::Jpeg { quality } => quality.to_string(),
+            Edit::Jpeg { quality } | Edit::WebP { quality } => quality.to_string(),
             Edit::Rotate { degrees } => degrees.to_string(),
             Edit::Brightness { delta } => delta.to_string(),
         }
@@ -237,13 +251,13 @@ impl Edit {
         matches!(self, Edit::Jpeg { .. })
     }
 
-    /// Applies the edit. [`Edit::Jpeg`] and [`Edit::Identical`] return the pixels unchanged:
-    /// the encoding is the writer's job.
+    /// Applies the edit. [`Edit::Jpeg`], [`Edit::WebP`] and [`Edit::Identical`] return the
+    /// pixels unchanged: the encoding is the writer's job.
     #[must_use]
     pub fn apply(&self, img: &RgbImage, rng: &mut Rng) -> RgbImage {
         let (w, h) = img.dimensions();
         match *self {
-            Edit::Identical | Edit::Jpeg { .. } => img.clone(),
+            Edit::Identical | Edit::Jpeg { .. } | Edit::WebP { .. } => img.clone(),
             Edit::Resize { scale } => {
                 let (nw, nh) = (scaled(w, scale), scaled(h, scale));
                 imageops::resize(img, nw, nh, FilterType::Triangle)

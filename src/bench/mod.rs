@@ -13,6 +13,8 @@
 //!
 //! Everything is reproducible: images come from [`Rng`], a portable SplitMix64, each image
 //! from its own stream, so one seed gives the same bytes on every machine and thread count.
+//! (The `webp` edit's bytes also depend on libwebp's encoder, the version `libwebp-sys`
+//! vendors; the manifest's checksums show whether a copy matches.)
 //!
 //! # Examples
 //! ```no_run
@@ -37,8 +39,8 @@ mod speed;
 mod svg;
 
 pub use dataset::{
-    Dataset, DatasetBuilder, Entry, Role, DEFAULT_NUM_DISTRACTORS, DEFAULT_NUM_ORIGINALS,
-    DEFAULT_SCENE_WIDTH, GENERATOR_VERSION, PHOTO_DUPLICATE_DISTANCE,
+    encode_webp, Dataset, DatasetBuilder, Entry, Role, DEFAULT_NUM_DISTRACTORS,
+    DEFAULT_NUM_ORIGINALS, DEFAULT_SCENE_WIDTH, GENERATOR_VERSION, PHOTO_DUPLICATE_DISTANCE,
 };
 pub use edit::{Edit, EDIT_FAMILIES};
 pub use error::{BenchError, Result};

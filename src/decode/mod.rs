@@ -36,7 +36,7 @@ mod other;
 mod png_palette;
 mod tiff_ifd;
 mod tiff_palette;
-mod webp;
+pub(crate) mod webp;
 
 use crate::hash::{Dihedral, ImageRef, PixelLayout};
 use std::fmt;

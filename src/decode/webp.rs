@@ -7,8 +7,9 @@
 //! pixels (both match Pillow; `tests/data/pillow`). Its own allocations are sized from the
 //! header, which has been checked against the pixel limit before it decodes.
 //!
-//! The calls into libwebp are this module's only `unsafe` code: three functions taking a
-//! pointer and length of the input, and an output buffer owned by the caller.
+//! The calls into libwebp are this module's only `unsafe` code: the decoder's three functions
+//! take a pointer and length of the input and an output buffer owned by the caller. The
+//! benchmark dataset's WebP edit encodes through libwebp here too ([`encode_lossy`]).
 
 #![allow(unsafe_code)]
 
@@ -137,6 +138,29 @@ fn exif_orientation(chunk: &[u8]) -> Option<u16> {
     exif::orientation_from_tiff(chunk.strip_prefix(b"Exif\0\0").unwrap_or(chunk))
 }
 
+/// `rgb` (`width × height` pixels, rows packed) as a lossy WebP of `quality` (0–100), with
+/// libwebp's default settings, which give the same bytes on every run and machine; `None`
+/// when libwebp refuses it (a side over 16,383, or `rgb` of the wrong length).
+pub(crate) fn encode_lossy(rgb: &[u8], width: u32, height: u32, quality: f32) -> Option<Vec<u8>> {
+    let side = |v: u32| std::ffi::c_int::try_from(v).ok();
+    let (w, h, stride) = (side(width)?, side(height)?, side(width.checked_mul(3)?)?);
+    if rgb.len() != usize::try_from(u64::from(width) * 3 * u64::from(height)).ok()? {
+        return None;
+    }
+    let mut out = std::ptr::null_mut();
+    // SAFETY: `rgb` holds `height` rows of `stride` bytes (checked above) and outlives the
+    // call; libwebp allocates `out` and returns its length, or 0 with `out` left null.
+    let len = unsafe { webp::WebPEncodeRGB(rgb.as_ptr(), w, h, stride, quality, &mut out) };
+    if out.is_null() {
+        return None;
+    }
+    // SAFETY: on success `out` points to `len` bytes that libwebp wrote.
+    let bytes = (len > 0).then(|| unsafe { std::slice::from_raw_parts(out, len) }.to_vec());
+    // SAFETY: `out` came from libwebp's allocator and is not used after this.
+    unsafe { webp::WebPFree(out.cast()) };
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +198,28 @@ mod tests {
         let at = huge.len() - 4;
         huge[at..].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(exif_chunk(&huge), None);
+    }
+
+    #[test]
+    fn encodes_what_decodes_to_nearly_the_same_pixels() {
+        let (w, h) = (37u32, 21u32);
+        let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i % 97 * 2) as u8).collect();
+        let bytes = encode_lossy(&rgb, w, h, 90.0).expect("encodes");
+        assert_eq!(encode_lossy(&rgb, w, h, 90.0).as_ref(), Some(&bytes));
+        let back = decode(&bytes, &DecodeOptions::default())
+            .expect("a still WebP")
+            .expect("decodes");
+        assert_eq!((back.width, back.height), (w, h));
+        let mean_error = back
+            .pixels
+            .iter()
+            .zip(&rgb)
+            .map(|(&a, &b)| u64::from(a.abs_diff(b)))
+            .sum::<u64>()
+            / rgb.len() as u64;
+        assert!(mean_error < 12, "mean error {mean_error}");
+        assert_eq!(encode_lossy(&rgb[1..], w, h, 90.0), None);
+        assert_eq!(encode_lossy(&[0; 3 * 16_384], 16_384, 1, 90.0), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use imprint::bench::{
     evaluate, hash_dataset, sha256_hex, Dataset, DatasetBuilder, EditRecall, RobustnessReport,
     RobustnessSettings, Role, EDIT_FAMILIES,
 };
+use imprint::decode::ImageFormat;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -15,7 +16,7 @@ fn sample_photos() -> Vec<PathBuf> {
     vec![dir.join("q0122.jpg"), dir.join("q0746.jpg")]
 }
 
-/// 12 scenes × 17 edits = 204 queries, plus 100 distractors: 316 images.
+/// 12 scenes × 18 edits = 216 queries, plus 100 distractors: 328 images.
 ///
 /// Scenes are 96×72: PDQ samples such small images without filtering, symmetrically, so its
 /// dihedral hashes are exact. (At 256×192 the Jarosz window is 2 and the 64 samples sit one
@@ -60,6 +61,16 @@ fn dataset_has_every_edit_for_every_original() {
     for e in &ds.entries {
         let bytes = std::fs::read(ds.dir.join(&e.path)).unwrap();
         assert_eq!(sha256_hex(&bytes), e.sha256, "{}", e.path);
+        // Re-encoding edits are stored in their format; the rest losslessly (or as the photo).
+        let format = imprint::decode::sniff(&bytes);
+        let want = match e.edit.as_str() {
+            "jpeg" => ImageFormat::Jpeg,
+            "webp" => ImageFormat::WebP,
+            "identical" => format.unwrap(),
+            _ if e.role == Role::Original && e.path.ends_with(".jpg") => ImageFormat::Jpeg,
+            _ => ImageFormat::Png,
+        };
+        assert_eq!(format, Some(want), "{}", e.path);
     }
     let truth = std::fs::read_to_string(ds.dir.join("ground_truth.csv")).unwrap();
     assert_eq!(truth.lines().next(), Some("query_id,reference_id"));
