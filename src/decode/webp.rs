@@ -3,13 +3,14 @@
 //! builds libjpeg-turbo). Animated WebPs are left to the caller, which composes their first
 //! frame through `image-webp`.
 //!
-//! libwebp is two to four times as fast as `image-webp` on lossy files, and gives the same
-//! pixels (both match Pillow; `tests/data/pillow`). Its own allocations are sized from the
-//! header, which has been checked against the pixel limit before it decodes.
+//! libwebp decodes lossy files two to three times as fast as `image-webp` (BENCHMARKS.md, CPU
+//! hashing), and gives the same pixels (both match Pillow; `tests/data/pillow`). Its own
+//! allocations are sized from the header, which has been checked against the pixel limit
+//! before it decodes.
 //!
-//! The calls into libwebp are this module's only `unsafe` code: the decoder's three functions
-//! take a pointer and length of the input and an output buffer owned by the caller. The
-//! benchmark dataset's WebP edit encodes through libwebp here too ([`encode_lossy`]).
+//! The calls into libwebp are this module's only `unsafe` code, each with its invariants: the
+//! input as a pointer and length, and an output buffer owned by the caller. The benchmark
+//! dataset's WebP edit encodes through libwebp here too ([`encode_lossy`]).
 
 #![allow(unsafe_code)]
 
