@@ -9,9 +9,9 @@
 //!   files are read as Adobe-inverted CMYK and converted to RGB with Pillow's formula. A file
 //!   without an end-of-image marker after its scan data is rejected as truncated, as Pillow
 //!   does, instead of being padded with grey.
-//! * **WebP** stills (lossy or lossless) are decoded by libwebp, Pillow's own decoder, built from
-//!   source by the `libwebp-sys` crate; alpha is dropped. Animated WebPs (first frame, composed
-//!   on the canvas as Pillow composes it) go through the `image` crate.
+//! * **WebP** is decoded by libwebp, Pillow's own decoder, built from source by the
+//!   `libwebp-sys` crate: stills directly, animations by its animation decoder (the first frame
+//!   on its canvas, as Pillow composes it); alpha is dropped.
 //! * **PNG, BMP, TIFF** go through the `image` crate. Alpha is dropped (not composited),
 //!   palettes are expanded to colours, 1-bit images become 0/255, 16-bit grey is clipped to 255
 //!   (Pillow's `I;16` → `L`), and 16-bit colour keeps the high byte (Pillow's `RGB;16B` raw
@@ -306,8 +306,7 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
             let patched = png_palette::with_whole_entries(bytes);
             other::decode(patched.as_deref().unwrap_or(bytes), format, options)
         }),
-        ImageFormat::WebP => webp::decode(bytes, options)
-            .unwrap_or_else(|| guarded(format, || other::decode(bytes, format, options))),
+        ImageFormat::WebP => webp::decode(bytes, options),
         _ => guarded(format, || other::decode(bytes, format, options)),
     }
 }

@@ -1,4 +1,4 @@
-//! PNG, WebP, BMP and TIFF through the `image` crate, converted to what Pillow's
+//! PNG, BMP and TIFF through the `image` crate, converted to what Pillow's
 //! `convert("RGB")` (or its grey equivalent) would give.
 
 use super::{DecodeError, DecodeOptions, DecodedImage, ImageFormat, Result};

@@ -1,16 +1,17 @@
-//! Still WebPs — lossy, lossless, with or without alpha — through libwebp, the decoder Pillow
-//! itself uses (the `libwebp-sys` crate builds it from source with the C compiler, as `mozjpeg`
-//! builds libjpeg-turbo). Animated WebPs are left to the caller, which composes their first
-//! frame through `image-webp`.
+//! WebP — lossy, lossless, with or without alpha, still or animated — through libwebp, the
+//! decoder Pillow itself uses (the `libwebp-sys` crate builds it from source with the C
+//! compiler, as `mozjpeg` builds libjpeg-turbo). Animations go through libwebp's animation
+//! decoder, as in Pillow, so their first frame is composed exactly as Pillow composes it.
 //!
 //! libwebp decodes lossy files two to three times as fast as `image-webp` (BENCHMARKS.md, CPU
-//! hashing), and gives the same pixels (both match Pillow; `tests/data/pillow`). Its own
-//! allocations are sized from the header, which has been checked against the pixel limit
+//! hashing) with the same pixels; `image-webp` also blends an animation's first frame onto
+//! the canvas where libwebp copies it (`tests/data/pillow/webp_animated_offset.webp`). libwebp's
+//! own allocations are sized from the header, which has been checked against the pixel limit
 //! before it decodes.
 //!
 //! The calls into libwebp are this module's only `unsafe` code, each with its invariants: the
-//! input as a pointer and length, and an output buffer owned by the caller. The benchmark
-//! dataset's WebP edit encodes through libwebp here too ([`encode_lossy`]).
+//! input as a pointer and length, and an output buffer owned by the caller or the decoder. The
+//! benchmark dataset's WebP edit encodes through libwebp here too ([`encode_lossy`]).
 
 #![allow(unsafe_code)]
 
@@ -21,9 +22,10 @@ use webp::VP8StatusCode as Status;
 
 const FORMAT: ImageFormat = ImageFormat::WebP;
 
-/// The first frame of a still WebP as RGB (alpha dropped, as Pillow's `convert("RGB")`), or
-/// `None` for an animated file.
-pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Option<Result<DecodedImage>> {
+/// The first frame of a WebP as RGB (alpha dropped, as Pillow's `convert("RGB")`): a still
+/// image decoded directly, an animated one composed on its canvas by libwebp's animation
+/// decoder, as Pillow does.
+pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
     let mut config = std::mem::MaybeUninit::<webp::WebPDecoderConfig>::zeroed();
     // SAFETY: `config` points to writable memory of the right type; libwebp fills in its
     // defaults. All-zero bytes are a valid `WebPDecoderConfig` (integers, null pointers and
@@ -32,31 +34,131 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Option<Result<Dec
     // SAFETY: see above.
     let mut config = unsafe { config.assume_init() };
     if !initialised {
-        return Some(Err(DecodeError::Unsupported {
-            format: FORMAT,
-            cause: "libwebp was built with another decoder ABI".to_string(),
-        }));
+        return Err(abi_mismatch());
     }
     // SAFETY: `bytes` is valid for reads of its length and `config.input` for writes.
     let status = unsafe { webp::WebPGetFeatures(bytes.as_ptr(), bytes.len(), &mut config.input) };
     if status != Status::VP8_STATUS_OK {
-        return Some(Err(error(status)));
+        return Err(error(status));
     }
-    if config.input.has_animation != 0 {
-        return None;
-    }
-    Some(decode_still(bytes, options, &mut config))
-}
-
-fn decode_still(
-    bytes: &[u8],
-    options: &DecodeOptions,
-    config: &mut webp::WebPDecoderConfig,
-) -> Result<DecodedImage> {
     // libwebp reports sides of at least 1 (a VP8X canvas reaches 2^24).
     let side = |v: std::ffi::c_int| u32::try_from(v).unwrap_or(0);
     let (width, height) = (side(config.input.width), side(config.input.height));
     options.check_size(FORMAT, width, height)?;
+    let pixels = if config.input.has_animation != 0 {
+        first_frame(bytes, width, height)?
+    } else {
+        decode_still(bytes, width, height, &mut config)?
+    };
+    let mut out = DecodedImage {
+        width,
+        height,
+        layout: PixelLayout::Rgb8,
+        pixels,
+        format: FORMAT,
+    };
+    if options.apply_exif {
+        if let Some(orientation) = exif_chunk(bytes).and_then(exif_orientation) {
+            out.orient(orientation);
+        }
+    }
+    Ok(out)
+}
+
+fn abi_mismatch() -> DecodeError {
+    DecodeError::Unsupported {
+        format: FORMAT,
+        cause: "libwebp was built with another decoder ABI".to_string(),
+    }
+}
+
+/// Frees a `WebPAnimDecoder` on every path out of [`first_frame`].
+struct AnimDecoder(*mut webp::WebPAnimDecoder);
+
+impl Drop for AnimDecoder {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `WebPAnimDecoderNew`, is not null, and is freed once.
+        unsafe { webp::WebPAnimDecoderDelete(self.0) };
+    }
+}
+
+/// The first frame of an animated WebP, `width × height` (its canvas, checked against the
+/// pixel limit), as RGB. libwebp's animation decoder starts from a transparent black canvas and
+/// copies the first frame onto it without blending, as Pillow shows it.
+fn first_frame(bytes: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
+    let mut options = std::mem::MaybeUninit::<webp::WebPAnimDecoderOptions>::zeroed();
+    // SAFETY: `options` points to writable memory of the right type, and all-zero bytes are a
+    // valid value of it (`MODE_RGB`, integers), so it is initialised whatever the call does.
+    let initialised = unsafe { webp::WebPAnimDecoderOptionsInit(options.as_mut_ptr()) };
+    // SAFETY: see above.
+    let mut options = unsafe { options.assume_init() };
+    if initialised == 0 {
+        return Err(abi_mismatch());
+    }
+    // Not premultiplied, as Pillow asks for it: colour channels are the file's own.
+    options.color_mode = webp::WEBP_CSP_MODE::MODE_RGBA;
+    options.use_threads = 0;
+    let data = webp::WebPData {
+        bytes: bytes.as_ptr(),
+        size: bytes.len(),
+    };
+    // SAFETY: `data` points to `bytes`, which outlives the decoder (dropped at the end of this
+    // function); libwebp reads the options during the call only.
+    let decoder = unsafe { webp::WebPAnimDecoderNew(&data, &options) };
+    if decoder.is_null() {
+        return Err(if riff_truncated(bytes) {
+            DecodeError::Truncated { format: FORMAT }
+        } else {
+            corrupt("invalid animation")
+        });
+    }
+    let decoder = AnimDecoder(decoder);
+    let mut info = webp::WebPAnimInfo::default();
+    // SAFETY: a live decoder, and `info` valid for writes.
+    if unsafe { webp::WebPAnimDecoderGetInfo(decoder.0, &mut info) } == 0
+        || (info.canvas_width, info.canvas_height) != (width, height)
+    {
+        return Err(corrupt("invalid animation"));
+    }
+    let (mut canvas, mut timestamp) = (std::ptr::null_mut(), 0);
+    // SAFETY: a live decoder; `canvas` and `timestamp` valid for writes.
+    let decoded = unsafe { webp::WebPAnimDecoderGetNext(decoder.0, &mut canvas, &mut timestamp) };
+    if decoded == 0 || canvas.is_null() {
+        return Err(corrupt("the first frame does not decode"));
+    }
+    let len = width as usize * height as usize * 4;
+    // SAFETY: on success `canvas` points to the decoder's RGBA canvas, `width × height` pixels
+    // of 4 bytes (the size checked above), valid until the decoder's next call or deletion,
+    // both after this borrow ends.
+    let rgba = unsafe { std::slice::from_raw_parts(canvas, len) };
+    Ok(rgba
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect())
+}
+
+/// Whether the RIFF header claims more bytes than the file has.
+fn riff_truncated(bytes: &[u8]) -> bool {
+    bytes.get(4..8).is_some_and(|size| {
+        let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]);
+        u64::from(size) + 8 > bytes.len() as u64
+    })
+}
+
+fn corrupt(cause: &str) -> DecodeError {
+    DecodeError::Corrupt {
+        format: FORMAT,
+        cause: cause.to_string(),
+    }
+}
+
+/// A still WebP's pixels as RGB.
+fn decode_still(
+    bytes: &[u8],
+    width: u32,
+    height: u32,
+    config: &mut webp::WebPDecoderConfig,
+) -> Result<Vec<u8>> {
     let stride = width as usize * 3;
     let mut pixels = vec![0u8; stride * height as usize];
     config.output.colorspace = webp::WEBP_CSP_MODE::MODE_RGB;
@@ -76,19 +178,7 @@ fn decode_still(
     if status != Status::VP8_STATUS_OK {
         return Err(error(status));
     }
-    let mut out = DecodedImage {
-        width,
-        height,
-        layout: PixelLayout::Rgb8,
-        pixels,
-        format: FORMAT,
-    };
-    if options.apply_exif {
-        if let Some(orientation) = exif_chunk(bytes).and_then(exif_orientation) {
-            out.orient(orientation);
-        }
-    }
-    Ok(out)
+    Ok(pixels)
 }
 
 fn error(status: Status) -> DecodeError {
@@ -107,10 +197,7 @@ fn error(status: Status) -> DecodeError {
         Status::VP8_STATUS_INVALID_PARAM => "invalid header",
         Status::VP8_STATUS_USER_ABORT | Status::VP8_STATUS_OK => "the decoder failed",
     };
-    DecodeError::Corrupt {
-        format: FORMAT,
-        cause: cause.to_string(),
-    }
+    corrupt(cause)
 }
 
 /// The payload of the first `EXIF` chunk of an extended-format (`VP8X`) WebP; a chunk cut
@@ -207,9 +294,7 @@ mod tests {
         let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i % 97 * 2) as u8).collect();
         let bytes = encode_lossy(&rgb, w, h, 90.0).expect("encodes");
         assert_eq!(encode_lossy(&rgb, w, h, 90.0).as_ref(), Some(&bytes));
-        let back = decode(&bytes, &DecodeOptions::default())
-            .expect("a still WebP")
-            .expect("decodes");
+        let back = decode(&bytes, &DecodeOptions::default()).expect("decodes");
         assert_eq!((back.width, back.height), (w, h));
         let mean_error = back
             .pixels

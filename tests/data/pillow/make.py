@@ -108,6 +108,37 @@ def tag_past_end(tag):
     return edit
 
 
+def first_frame_offset_blended(dx, dy):
+    """Grows an animated WebP's canvas by dx × dy (even) and moves its first frame there, with the
+    frame's blend flag set: Pillow (libwebp) copies a first frame onto a transparent canvas
+    without blending, so uncovered pixels are black and translucent ones keep their colour."""
+
+    def edit(path):
+        with open(path, "rb") as f:
+            d = bytearray(f.read())
+        pos, first = 12, True
+        while pos + 8 <= len(d):
+            fourcc = bytes(d[pos:pos + 4])
+            size = struct.unpack("<I", d[pos + 4:pos + 8])[0]
+            body = pos + 8
+            if fourcc == b"VP8X":
+                for at, grow in ((body + 4, dx), (body + 7, dy)):
+                    side = int.from_bytes(d[at:at + 3], "little") + grow
+                    d[at:at + 3] = side.to_bytes(3, "little")
+            elif fourcc == b"ANMF" and first:
+                # X / 2 and Y / 2, then width − 1, height − 1, duration and the flags byte,
+                # whose bit 1 set means "do not blend".
+                d[body:body + 3] = (dx // 2).to_bytes(3, "little")
+                d[body + 3:body + 6] = (dy // 2).to_bytes(3, "little")
+                d[body + 15] &= ~2 & 0xFF
+                first = False
+            pos = body + size + (size & 1)
+        with open(path, "wb") as f:
+            f.write(d)
+
+    return edit
+
+
 def jpeg_subsampled(factors):
     """An edit that re-encodes the saved picture as a JPEG with chroma subsampling `factors`
     ("411" or "440", which Pillow does not write), through simplejpeg's libjpeg-turbo."""
@@ -147,6 +178,8 @@ def main(out):
         ("webp_lossless_alpha.webp", ima, dict(format="WEBP", lossless=True)),
         ("webp_animated.webp", im, dict(format="WEBP", quality=80, **second)),
         ("webp_animated_alpha.webp", ima, dict(format="WEBP", lossless=True, **second_rgba)),
+        ("webp_animated_offset.webp", ima, dict(format="WEBP", lossless=True, exact=True,
+                                                 **second_rgba), first_frame_offset_blended(8, 6)),
         ("png_rgba.png", ima, dict(format="PNG")),
         ("png_palette_trns.png", palette, dict(format="PNG", transparency=3)),
         ("png_la.png", ima.convert("LA"), dict(format="PNG")),
