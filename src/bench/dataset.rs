@@ -495,18 +495,12 @@ fn encode(img: &RgbImage, encoding: Encoding, path: &str) -> Result<Vec<u8>> {
         Encoding::Jpeg(q) => {
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, q).encode_image(img)
         }
-        Encoding::WebP(q) => match encode_webp(img, q) {
-            Some(webp) => {
-                bytes = webp;
-                Ok(())
-            }
-            None => Err(image::ImageError::Encoding(
-                image::error::EncodingError::new(
-                    image::ImageFormat::WebP.into(),
-                    "libwebp refused the image",
-                ),
-            )),
-        },
+        Encoding::WebP(q) => encode_webp(img, q).map(|webp| bytes = webp).ok_or_else(|| {
+            image::ImageError::Encoding(image::error::EncodingError::new(
+                image::ImageFormat::WebP.into(),
+                "libwebp refused the image",
+            ))
+        }),
     };
     result.map_err(|source| BenchError::Encode {
         path: path.into(),
