@@ -18,7 +18,8 @@
 //!   mode). Palette TIFFs (1, 2, 4 or 8 bits), which the `image` crate does not read, are read
 //!   as grey indices by the `tiff` crate and looked up in their colour map here. A few shapes
 //!   the decoders misread are repaired first, each where Pillow reads the file: a PNG palette
-//!   ending inside an entry, and TIFF entries whose values reach past the end of the file.
+//!   ending inside an entry, TIFF entries whose values reach past the end of the file, and
+//!   TIFF data stored lowest bit first (`FillOrder` 2).
 //! * **GIF** (first frame) goes through the `gif` crate's palette indices and is composed as
 //!   Pillow composes it: uncovered screen pixels take the transparent index (else index 0), a
 //!   frame reaching past the screen enlarges the image, transparent pixels keep their palette
@@ -299,6 +300,8 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
         ImageFormat::Tiff => guarded(format, || {
             let trimmed = tiff_ifd::without_values_past_end(bytes);
             let bytes = trimmed.as_deref().unwrap_or(bytes);
+            let refilled = tiff_ifd::with_msb_fill_order(bytes);
+            let bytes = refilled.as_deref().unwrap_or(bytes);
             tiff_palette::decode(bytes, options)
                 .unwrap_or_else(|| other::decode(bytes, format, options))
         }),

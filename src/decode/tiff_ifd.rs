@@ -65,6 +65,31 @@ impl<'a> Ifd<'a> {
         })
     }
 
+    /// The values of a SHORT or LONG entry, read from the entry itself when they fit in its 4
+    /// bytes, else from the offset it gives; `None` for another type, or values not all in the
+    /// file (so the list is never longer than the file).
+    pub(super) fn values(&self, tag: u16) -> Option<Vec<u32>> {
+        let (e, kind, count) = self.find(tag)?;
+        let size = match kind {
+            3 => 2,
+            4 => 4,
+            _ => return None,
+        };
+        let len = usize::try_from(count).ok()?.checked_mul(size)?;
+        let at = if len <= 4 {
+            e + 8
+        } else {
+            usize::try_from(self.u32(e + 8)?).ok()?
+        };
+        self.bytes.get(at..at.checked_add(len)?)?;
+        (0..count as usize)
+            .map(|i| match size {
+                2 => self.u16(at + 2 * i).map(u32::from),
+                _ => self.u32(at + 4 * i),
+            })
+            .collect()
+    }
+
     /// Offset of the entry for `tag`, with its type and count. A value of up to 4 bytes sits
     /// at the entry's offset + 8, first bytes first.
     pub(super) fn find(&self, tag: u16) -> Option<(usize, u16, u32)> {
@@ -125,6 +150,46 @@ pub(super) fn without_values_past_end(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// `bytes`, a classic TIFF whose first IFD gives `FillOrder` 2 (each byte's lowest bit first),
+/// with the bits of every byte of its strips (or tiles) reversed and `FillOrder` set to 1, as
+/// libtiff reverses them before decoding (so Pillow shows such files); `None` for any other
+/// file. The `tiff` crate ignores the tag and would decode such data wrongly or not at all.
+pub(super) fn with_msb_fill_order(bytes: &[u8]) -> Option<Vec<u8>> {
+    let ifd = Ifd::parse(bytes)?;
+    let (fill, kind, count) = ifd.find(266)?;
+    if kind != 3 || count != 1 || ifd.u16(fill + 8)? != 2 {
+        return None;
+    }
+    let (offsets, lengths) = match (ifd.values(273), ifd.values(279)) {
+        (Some(o), Some(n)) => (o, n),
+        _ => (ifd.values(324)?, ifd.values(325)?),
+    };
+    // Each byte once, even where strips overlap or repeat (writers may point blank strips at
+    // the same data).
+    let mut ranges: Vec<(usize, usize)> = offsets
+        .iter()
+        .zip(&lengths)
+        .filter_map(|(&o, &n)| {
+            let start = usize::try_from(o).ok()?.min(bytes.len());
+            let end = start
+                .saturating_add(usize::try_from(n).ok()?)
+                .min(bytes.len());
+            Some((start, end))
+        })
+        .collect();
+    ranges.sort_unstable();
+    let mut out = bytes.to_vec();
+    let mut done = 0;
+    for (start, end) in ranges {
+        for b in &mut out[start.max(done)..end.max(done)] {
+            *b = b.reverse_bits();
+        }
+        done = done.max(end);
+    }
+    out[fill + 8..fill + 10].copy_from_slice(&ifd.u16_bytes(1));
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +238,50 @@ mod tests {
         assert_eq!(out[after..], bytes[after..]);
         assert!(out[8 + 2 + 12 * 3..8 + 2 + 12 * 5].iter().all(|&b| b == 0));
         assert_eq!(without_values_past_end(&out), None);
+    }
+
+    #[test]
+    fn fill_order_2_data_is_reversed_once_and_the_tag_reset() {
+        // Two strips, the second listed twice and overlapping the first by one byte; data at
+        // 80..90 of a 100-byte file.
+        let mut bytes = tiff(
+            &[(266, 3, 1, 2), (273, 4, 3, 60), (279, 3, 3, 72)],
+            100 - 14 - 36,
+        );
+        for (i, v) in [80u32, 85, 85].iter().enumerate() {
+            bytes[60 + 4 * i..64 + 4 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        for (i, n) in [6u16, 5, 5].iter().enumerate() {
+            bytes[72 + 2 * i..74 + 2 * i].copy_from_slice(&n.to_le_bytes());
+        }
+        for (i, b) in bytes[80..90].iter_mut().enumerate() {
+            *b = 0b0000_0001 << (i % 8);
+        }
+        let out = with_msb_fill_order(&bytes).expect("FillOrder is 2");
+        for i in 80..90 {
+            assert_eq!(out[i], bytes[i].reverse_bits(), "byte {i}");
+        }
+        assert_eq!(
+            out[..80],
+            {
+                let mut head = bytes[..80].to_vec();
+                head[8 + 2 + 8..8 + 2 + 10].copy_from_slice(&1u16.to_le_bytes());
+                head
+            }[..]
+        );
+        assert_eq!(out[90..], bytes[90..]);
+        assert_eq!(with_msb_fill_order(&out), None);
+        // Strips past the end of the file are cut to it; a missing strip list leaves the file.
+        let far = tiff(&[(266, 3, 1, 2), (273, 4, 1, 90), (279, 4, 1, 1000)], 80);
+        let out = with_msb_fill_order(&far).expect("FillOrder is 2");
+        assert_eq!(
+            out[90..],
+            far[90..]
+                .iter()
+                .map(|b| b.reverse_bits())
+                .collect::<Vec<_>>()[..]
+        );
+        assert_eq!(with_msb_fill_order(&tiff(&[(266, 3, 1, 2)], 8)), None);
     }
 
     #[test]

@@ -205,6 +205,14 @@ def main(out):
         ("tiff_palette4.tif", palette, dict(format="TIFF"), repack_palette(4)),
         ("tiff_palette2_packbits.tif", palette, dict(format="TIFF"), repack_palette(2, True)),
         ("tiff_palette1_default_bits.tif", palette, dict(format="TIFF"), repack_palette(1)),
+        # FillOrder 2: each byte's lowest bit first. libtiff reverses the bits of compressed
+        # data as it writes; uncompressed, Pillow writes the bytes unchanged and reverses them
+        # as it reads.
+        ("tiff_fill2_packbits.tif", im, dict(format="TIFF", compression="packbits",
+                                             tiffinfo={266: 2})),
+        ("tiff_fill2_palette_lzw.tif", palette, dict(format="TIFF", compression="tiff_lzw",
+                                                     tiffinfo={266: 2})),
+        ("tiff_fill2_raw.tif", im, dict(format="TIFF", tiffinfo={266: 2})),
     ]
     lines = []
     for name, img, options, *edit in cases:
