@@ -25,8 +25,8 @@ type Outcome = std::result::Result<Hashes, ItemError>;
 /// (each at most `max_item_bytes`), `threads` items being decoded, with a batch hasher up to
 /// `threads + 2 × max_batch` decoded images and about `2 × max_batch_bytes` of their pixels (a
 /// streaming hasher's batches in flight keep theirs until their results come back), and up to
-/// `2 × queue_len + threads` small results waiting to be put back in input order. Outcomes reach the sink in input order, so the same
-/// inputs give the same store bytes.
+/// `2 × queue_len + threads` small results waiting to be put back in input order. Outcomes
+/// reach the sink in input order, so the same inputs give the same store bytes.
 ///
 /// # Examples
 /// ```
