@@ -49,14 +49,11 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Option<Result<Dec
         }
     };
     let colours = 1usize << bits;
+    // All in the file, or none.
     let map = match ifd.find(COLOR_MAP) {
-        Some((e, SHORT, count)) if count as usize == 3 * colours => ifd.u32(e + 8),
+        Some((_, SHORT, count)) if count as usize == 3 * colours => ifd.values(COLOR_MAP),
         _ => None,
     };
-    let map = map.and_then(|at| usize::try_from(at).ok()).filter(|&at| {
-        at.checked_add(6 * colours)
-            .is_some_and(|end| end <= bytes.len())
-    });
     let Some(map) = map else {
         return Some(Err(DecodeError::Corrupt {
             format: F,
@@ -67,7 +64,7 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Option<Result<Dec
     for (i, entry) in rgb.iter_mut().take(colours).enumerate() {
         for (c, channel) in entry.iter_mut().enumerate() {
             // 16-bit entries, all reds, then all greens, then all blues.
-            *channel = (ifd.u16(map + 2 * (colours * c + i))? >> 8) as u8;
+            *channel = (map[colours * c + i] >> 8) as u8;
         }
     }
     let orientation = if options.apply_exif {
