@@ -314,6 +314,13 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
     }
 }
 
+/// RGB pixels of RGBA ones, alpha dropped (not composited), as Pillow's `convert("RGB")`.
+fn drop_alpha(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect()
+}
+
 /// RGB pixels of palette indices, each looked up in a 256-entry colour table.
 fn expand_palette(indices: &[u8], rgb: &[[u8; 3]; 256]) -> Vec<u8> {
     let mut pixels = Vec::with_capacity(indices.len() * 3);

@@ -92,13 +92,7 @@ fn to_pillow_view(img: DynamicImage) -> (PixelLayout, Vec<u8>) {
             b.into_raw().chunks_exact(2).map(|p| p[0]).collect(),
         ),
         DynamicImage::ImageRgb8(b) => (PixelLayout::Rgb8, b.into_raw()),
-        DynamicImage::ImageRgba8(b) => (
-            PixelLayout::Rgb8,
-            b.into_raw()
-                .chunks_exact(4)
-                .flat_map(|p| [p[0], p[1], p[2]])
-                .collect(),
-        ),
+        DynamicImage::ImageRgba8(b) => (PixelLayout::Rgb8, super::drop_alpha(&b.into_raw())),
         DynamicImage::ImageLuma16(b) => (
             PixelLayout::Gray8,
             b.into_raw().iter().map(|&v| v.min(255) as u8).collect(),

@@ -131,10 +131,7 @@ fn first_frame(bytes: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
     // of 4 bytes (the size checked above), valid until the decoder's next call or deletion,
     // both after this borrow ends.
     let rgba = unsafe { std::slice::from_raw_parts(canvas, len) };
-    Ok(rgba
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect())
+    Ok(super::drop_alpha(rgba))
 }
 
 /// Whether the RIFF header claims more bytes than the file has.
