@@ -245,7 +245,7 @@ impl Edit {
         matches!(self, Edit::Rotate { .. } | Edit::Mirror)
     }
 
-    /// Whether the result is stored as JPEG (the JPEG edit) rather than PNG.
+    /// Whether the result is stored as JPEG (the JPEG edit), not PNG or WebP.
     #[must_use]
     pub fn is_jpeg(&self) -> bool {
         matches!(self, Edit::Jpeg { .. })
