@@ -8,17 +8,22 @@
 //!   ([`CpuHasher`] is the reference).
 //! * [`Sink`] receives each outcome in input order ([`StoreSink`] appends to a hash store);
 //!   the run returns a [`Report`].
+//! * [`Journal`]: which items are being decoded, so that a file that ends the whole process
+//!   (a crash in a C decoder, an out-of-memory kill) is found on resume and cannot end every
+//!   resumed run.
 //!
 //! Invariants: a bad item never stops a run (it becomes a failure outcome); memory is bounded
 //! by the queue lengths, not the corpus size; the same inputs give the same outcomes in the
-//! same order.
+//! same order (a run resumed with a [`Journal`]'s suspects takes those first).
 
+mod journal;
 mod partition;
 mod run;
 mod sink;
 mod source;
 mod stage;
 
+pub use journal::{Journal, STRIKES_TO_FAIL};
 pub use partition::{id_hash, Shard, ShardError, SkipSet};
 pub use run::{Pipeline, DEFAULT_QUEUE_LEN};
 pub use sink::{Progress, Report, Sink, StoreSink, VecSink};

@@ -1,5 +1,6 @@
 //! [`Pipeline`]: read → decode (+ hash) → (batch hash) → sink, over bounded queues.
 
+use super::journal::{Journal, STRIKES_TO_FAIL};
 use super::partition::{Shard, SkipSet};
 use super::sink::{Progress, Report, Sink};
 use super::source::{self, RawItem, ReadFailure, Source, DEFAULT_MAX_ITEM_BYTES};
@@ -53,6 +54,7 @@ pub struct Pipeline {
     skip: Option<SkipSet>,
     max_item_bytes: u64,
     batch_hasher: Option<Box<dyn BatchHasher>>,
+    journal: Option<Journal>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -65,6 +67,7 @@ impl std::fmt::Debug for Pipeline {
             .field("skip", &self.skip.as_ref().map(SkipSet::len))
             .field("max_item_bytes", &self.max_item_bytes)
             .field("batch_hasher", &self.batch_hasher.is_some())
+            .field("journal", &self.journal.as_ref().map(Journal::path))
             .finish()
     }
 }
@@ -79,6 +82,7 @@ impl Default for Pipeline {
             skip: None,
             max_item_bytes: DEFAULT_MAX_ITEM_BYTES,
             batch_hasher: None,
+            journal: None,
         }
     }
 }
@@ -142,6 +146,17 @@ impl Pipeline {
         self
     }
 
+    /// Keep a crash journal (default: none): the items that an earlier run with this journal
+    /// was decoding when it ended are decoded first, one at a time, so that a file that ends
+    /// the process is found and, after [`STRIKES_TO_FAIL`] such ends, recorded as a failure
+    /// instead of ending every resumed run (see [`Journal`]). The journal is removed when the
+    /// run completes.
+    #[must_use]
+    pub fn journal(mut self, journal: Journal) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
     fn wants(&self, id: &str) -> bool {
         wants(self.shard, self.skip.as_ref(), id)
     }
@@ -159,7 +174,9 @@ impl Pipeline {
     /// exactly once, in input order, as hashes or as a failure; `progress` is called after each.
     ///
     /// One bad item never stops the run. Time is linear in the input; memory is bounded as
-    /// described on [`Pipeline`].
+    /// described on [`Pipeline`]. With a [`Pipeline::journal`] holding suspects from an
+    /// earlier run, those items reach the sink first, in input order, and the sink is flushed
+    /// after them.
     ///
     /// # Errors
     /// A source that cannot be listed or opened ([`Error::Io`], [`Error::BadInput`]) or a sink
@@ -183,6 +200,28 @@ impl Pipeline {
         let shard = self.shard;
         let skip = self.skip.take();
         let skip = skip.as_ref();
+        let journal = self.journal.take();
+        let mut report = Report::default();
+        let mut careful_done = SkipSet::new();
+        if let Some(j) = &journal {
+            let mut careful = Careful {
+                journal: j,
+                decoder,
+                dihedral,
+                sink: &mut *sink,
+                report: &mut report,
+                progress: &mut *progress,
+                total,
+                done: &mut careful_done,
+            };
+            if let Err(e) = careful.run(sources, max_item_bytes, &|id| wants(shard, skip, id)) {
+                // Keep what was done; the journal keeps the suspects for the next run.
+                let _ = sink.finish();
+                return Err(e);
+            }
+        }
+        let careful_done = &careful_done;
+        let journal_ref = journal.as_ref();
         let (raw_tx, raw_rx) = sync_channel::<(u64, RawItem)>(queue_len);
         let (res_tx, res_rx) = sync_channel::<(u64, String, Outcome)>(queue_len);
         // Only the workers own the receiver, so when they all stop (the sink failed) the
@@ -193,7 +232,6 @@ impl Pipeline {
             .thread_name(|i| format!("imprint-decode-{i}"))
             .build()?;
 
-        let mut report = Report::default();
         let mut sink_error = None;
         let reader_result = std::thread::scope(|s| {
             let skipped = &skipped;
@@ -205,6 +243,9 @@ impl Pipeline {
                         sources,
                         max_item_bytes,
                         &mut |id| {
+                            if !careful_done.is_empty() && careful_done.contains(id) {
+                                return false;
+                            }
                             let w = wants(shard, skip, id);
                             if !w {
                                 skipped.fetch_add(1, Ordering::Relaxed);
@@ -233,7 +274,7 @@ impl Pipeline {
                                 let res_tx = res_tx.clone();
                                 let raw_rx = Arc::clone(&raw_rx);
                                 ps.spawn(move |_| {
-                                    fused_worker(&raw_rx, &res_tx, decoder, dihedral)
+                                    fused_worker(&raw_rx, &res_tx, decoder, dihedral, journal_ref)
                                 });
                             }
                         });
@@ -247,7 +288,9 @@ impl Pipeline {
                             for _ in 0..threads {
                                 let dec_tx = dec_tx.clone();
                                 let raw_rx = Arc::clone(&raw_rx);
-                                ps.spawn(move |_| decode_worker(&raw_rx, &dec_tx, decoder));
+                                ps.spawn(move |_| {
+                                    decode_worker(&raw_rx, &dec_tx, decoder, journal_ref)
+                                });
                             }
                         });
                     });
@@ -293,7 +336,100 @@ impl Pipeline {
         }
         reader_result?;
         finished?;
+        if let Some(j) = journal {
+            // A journal left behind costs the next resume nothing: its items are all stored.
+            let _ = j.remove();
+        }
         Ok(report)
+    }
+}
+
+/// The pass over a journal's suspects, before the parallel pass.
+struct Careful<'a> {
+    journal: &'a Journal,
+    decoder: &'a dyn Decoder,
+    dihedral: bool,
+    sink: &'a mut dyn Sink,
+    report: &'a mut Report,
+    progress: &'a mut dyn FnMut(&Progress),
+    total: Option<u64>,
+    /// Ids settled here, for the parallel pass to leave out.
+    done: &'a mut SkipSet,
+}
+
+impl Careful<'_> {
+    /// Decodes and hashes each suspect that `want`s, alone, in input order, between journal
+    /// marks; then flushes the sink and clears the journal.
+    fn run(
+        &mut self,
+        sources: &[Source],
+        max_item_bytes: u64,
+        want: &dyn Fn(&str) -> bool,
+    ) -> Result<()> {
+        let journal = self.journal;
+        let targets = journal.suspects().filter(|id| want(id)).count();
+        let mut found = 0;
+        let mut failure = None;
+        let mut hasher = CpuHasher::new();
+        let mut out = Vec::with_capacity(1);
+        if targets > 0 {
+            source::walk(
+                sources,
+                max_item_bytes,
+                &mut |id| journal.is_suspect(id) && want(id),
+                &mut |raw| {
+                    let id = raw.id.clone();
+                    match self.settle(raw, &mut hasher, &mut out) {
+                        Ok(()) => {}
+                        Err(e) => {
+                            failure = Some(e);
+                            return false;
+                        }
+                    }
+                    self.done.insert(&id);
+                    found += 1;
+                    found < targets
+                },
+            )?;
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        // The suspects' outcomes must be durable before the journal forgets them.
+        self.sink.flush()?;
+        journal.clear()
+    }
+
+    fn settle(
+        &mut self,
+        raw: RawItem,
+        hasher: &mut CpuHasher,
+        out: &mut Vec<Hashes>,
+    ) -> Result<()> {
+        let id = raw.id.clone();
+        let times = self.journal.strikes(&id);
+        let outcome = if times >= STRIKES_TO_FAIL {
+            Err(ItemError::EndedProcess { times })
+        } else {
+            self.journal.alone(&id)?;
+            let (_, img) = decode_one(self.decoder, raw);
+            let outcome = hash_one(hasher, img, self.dihedral, out);
+            self.journal.alone_done(&id)?;
+            outcome
+        };
+        if outcome.is_ok() {
+            self.report.num_ok += 1;
+        } else {
+            self.report.num_failed += 1;
+        }
+        self.sink.accept(&id, &outcome)?;
+        (self.progress)(&Progress {
+            num_ok: self.report.num_ok,
+            num_failed: self.report.num_failed,
+            num_skipped: 0,
+            total: self.total,
+        });
+        Ok(())
     }
 }
 
@@ -304,6 +440,22 @@ fn wants(shard: Option<Shard>, skip: Option<&SkipSet>, id: &str) -> bool {
 fn next_raw(rx: &Mutex<Receiver<(u64, RawItem)>>) -> Option<(u64, RawItem)> {
     // A poisoned lock means another worker panicked; the scope re-raises that panic.
     rx.lock().ok()?.recv().ok()
+}
+
+/// Decodes one item between the journal's marks.
+fn decode_noted(
+    decoder: &dyn Decoder,
+    journal: Option<&Journal>,
+    seq: u64,
+    raw: RawItem,
+) -> (String, std::result::Result<OwnedImage, ItemError>) {
+    let Some(j) = journal else {
+        return decode_one(decoder, raw);
+    };
+    j.started(seq, &raw.id);
+    let decoded = decode_one(decoder, raw);
+    j.ended(seq);
+    decoded
 }
 
 fn read_outcome(
@@ -323,21 +475,31 @@ fn decode_one(
     (raw.id, img)
 }
 
+fn hash_one(
+    hasher: &mut CpuHasher,
+    img: std::result::Result<OwnedImage, ItemError>,
+    dihedral: bool,
+    out: &mut Vec<Hashes>,
+) -> Outcome {
+    img.and_then(|img| {
+        let r = img.as_image_ref()?;
+        hasher.hash_batch(&[r], dihedral, out);
+        out.first().copied().ok_or(ItemError::MissingResult)
+    })
+}
+
 fn fused_worker(
     rx: &Mutex<Receiver<(u64, RawItem)>>,
     tx: &SyncSender<(u64, String, Outcome)>,
     decoder: &dyn Decoder,
     dihedral: bool,
+    journal: Option<&Journal>,
 ) {
     let mut hasher = CpuHasher::new();
     let mut out = Vec::with_capacity(1);
     while let Some((seq, raw)) = next_raw(rx) {
-        let (id, img) = decode_one(decoder, raw);
-        let outcome = img.and_then(|img| {
-            let r = img.as_image_ref()?;
-            hasher.hash_batch(&[r], dihedral, &mut out);
-            Ok(out[0])
-        });
+        let (id, img) = decode_noted(decoder, journal, seq, raw);
+        let outcome = hash_one(&mut hasher, img, dihedral, &mut out);
         if tx.send((seq, id, outcome)).is_err() {
             return;
         }
@@ -350,9 +512,10 @@ fn decode_worker(
     rx: &Mutex<Receiver<(u64, RawItem)>>,
     tx: &SyncSender<Decoded>,
     decoder: &dyn Decoder,
+    journal: Option<&Journal>,
 ) {
     while let Some((seq, raw)) = next_raw(rx) {
-        let (id, img) = decode_one(decoder, raw);
+        let (id, img) = decode_noted(decoder, journal, seq, raw);
         if tx.send((seq, id, img)).is_err() {
             return;
         }

@@ -12,6 +12,15 @@ pub trait Sink {
     /// Whatever makes the sink unusable (e.g. the store cannot be written).
     fn accept(&mut self, id: &str, outcome: &Result<Hashes, ItemError>) -> crate::Result<()>;
 
+    /// Makes every accepted outcome durable (default: nothing to do). A run with a
+    /// [`super::Journal`] calls it after the journal's suspects, before it forgets them.
+    ///
+    /// # Errors
+    /// As [`Sink::accept`].
+    fn flush(&mut self) -> crate::Result<()> {
+        Ok(())
+    }
+
     /// Called once after the last item, before the run returns.
     ///
     /// # Errors
@@ -46,6 +55,13 @@ impl Sink for StoreSink {
             Ok(Hashes::Plain(h)) => w.append_hash(id, h)?,
             Ok(Hashes::Dihedral(d)) => w.append_dihedral(id, d)?,
             Err(e) => w.append_error(id, &e.to_string())?,
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> crate::Result<()> {
+        if let Some(w) = self.writer.as_mut() {
+            w.flush()?;
         }
         Ok(())
     }

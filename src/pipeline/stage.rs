@@ -189,6 +189,16 @@ pub enum ItemError {
     /// The batch hasher returned fewer results than it was given images.
     #[error("the hashing backend returned no result for this item")]
     MissingResult,
+    /// It ended the process this many times while decoded alone (a crash inside a decoder,
+    /// or the memory limit), so it was not decoded again; see [`super::Journal`].
+    #[error(
+        "ended the process {times} times while decoded alone (a crash in the decoder, or the \
+         memory limit); not decoded again so that the run can finish"
+    )]
+    EndedProcess {
+        /// How many times.
+        times: u32,
+    },
     /// The decoder returned inconsistent pixels.
     #[error(transparent)]
     Hash(#[from] HashError),

@@ -1,7 +1,7 @@
 //! Bulk runs end to end through the CLI: crash and resume, shards, merge, bad files, tar input.
 
 use imprint::hash::PdqHash;
-use imprint::pipeline::{Pipeline, Source, StandardDecoder, VecSink};
+use imprint::pipeline::{Decoder, Pipeline, Source, StandardDecoder, VecSink};
 use imprint::store::{Outcome, Store};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -287,4 +287,156 @@ fn fast_mode_decodes_jpegs_smaller_but_above_the_minimum_side_with_close_hashes(
         "distance {}",
         a.hash.distance(&b.hash)
     );
+}
+
+/// Marks the files that end the process in [`child_crash_run`].
+const BOMB: &[u8] = b"BOMB";
+/// Set to the working directory when this binary runs as [`child_crash_run`].
+const CRASH_RUN_DIR: &str = "IMPRINT_IT_CRASH_RUN_DIR";
+
+/// The body of the child processes of
+/// `a_file_that_ends_the_process_is_found_and_failed_after_two_ends_alone`: one resumable run
+/// into `run.imps` whose decoder aborts the process on files starting with [`BOMB`], as a crash
+/// inside a C decoder would. Does nothing unless started by that test.
+#[test]
+#[ignore = "a child process of the crash-journal test"]
+fn child_crash_run() {
+    use imprint::pipeline::{Journal, SkipSet, StoreSink};
+    use imprint::store::{StoreOptions, StoreWriter};
+    let Some(dir) = std::env::var_os(CRASH_RUN_DIR) else {
+        eprintln!("{CRASH_RUN_DIR} is not set: nothing to do outside the crash-journal test");
+        return;
+    };
+    let dir = Path::new(&dir);
+    let out = dir.join("run.imps");
+    let opts = StoreOptions::new().block_size(8192);
+    let (writer, skip) = if out.exists() {
+        let (w, _) = StoreWriter::resume(&out, &opts).expect("resume");
+        let skip = SkipSet::from_store(&Store::open(&out).expect("open")).expect("records");
+        (w, skip)
+    } else {
+        (
+            StoreWriter::create(&out, &opts).expect("create"),
+            SkipSet::new(),
+        )
+    };
+    let journal = Journal::open(&dir.join("run.imps.journal")).expect("journal");
+    let standard = StandardDecoder::default();
+    let decoder = |bytes: &[u8]| {
+        if bytes.starts_with(BOMB) {
+            std::process::abort();
+        }
+        standard.decode(bytes)
+    };
+    Pipeline::new()
+        .threads(2)
+        .queue_len(4)
+        .skip(skip)
+        .journal(journal)
+        .run(
+            &[Source::Dir(dir.join("corpus"))],
+            &decoder,
+            &mut StoreSink::new(writer),
+            &mut |_| {},
+        )
+        .expect("run");
+}
+
+#[test]
+fn a_file_that_ends_the_process_is_found_and_failed_after_two_ends_alone() {
+    use imprint::pipeline::{Journal, STRIKES_TO_FAIL};
+    let d = tempfile::tempdir().expect("tempdir");
+    let corpus = d.path().join("corpus");
+    make_corpus(&corpus, 240, 0x5eed_0002);
+    // Two bombs, each well past a few sealed blocks of records.
+    let bombs = [corpus.join("a/img00101.bin"), corpus.join("b/img00171.bin")];
+    for b in &bombs {
+        std::fs::write(b, [BOMB, b" and then some bytes"].concat()).expect("write");
+    }
+    let mut reference = VecSink::default();
+    Pipeline::new()
+        .threads(2)
+        .run(
+            &[Source::Dir(corpus.clone())],
+            &|bytes: &[u8]| {
+                if bytes.starts_with(BOMB) {
+                    Err(imprint::pipeline::DecodeFailure("bomb".into()))
+                } else {
+                    StandardDecoder::default().decode(bytes)
+                }
+            },
+            &mut reference,
+            &mut |_| {},
+        )
+        .expect("reference run");
+    assert_eq!(reference.items.len(), 242);
+    let bombs_ids: Vec<String> = bombs.iter().map(|b| b.display().to_string()).collect();
+
+    let name = module_path!()
+        .split_once("::")
+        .map_or("", |(_, m)| m)
+        .to_owned();
+    let child = format!("{name}::child_crash_run");
+    let journal = d.path().join("run.imps.journal");
+    let mut ended = 0;
+    let mut suspects_after_first_end = None;
+    for run in 0..12 {
+        let status = Command::new(std::env::current_exe().expect("test binary"))
+            .args([child.as_str(), "--exact", "--ignored", "--test-threads=1"])
+            .env(CRASH_RUN_DIR, d.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("spawn");
+        eprintln!("run {run}: {status}");
+        if status.success() {
+            break;
+        }
+        ended += 1;
+        if ended == 1 {
+            let j = Journal::open(&journal).expect("journal after the first end");
+            suspects_after_first_end = Some(j.suspects().count());
+        }
+    }
+    // Each bomb: once in the parallel pass, then STRIKES_TO_FAIL times alone.
+    assert_eq!(ended, 2 * (1 + STRIKES_TO_FAIL));
+    // The suspects are the items being decoded (one per thread), not the run so far.
+    let suspects = suspects_after_first_end.expect("ended at least once");
+    assert!((1..=2).contains(&suspects), "{suspects} suspects");
+    assert!(
+        !journal.exists(),
+        "the journal is removed when the run completes"
+    );
+
+    let store = Store::open(&d.path().join("run.imps")).expect("open");
+    store.verify().expect("verifies");
+    let got: Vec<(String, Result<PdqHash, String>)> = store
+        .records()
+        .map(|r| {
+            let r = r.expect("record");
+            let v = match r.outcome {
+                Outcome::Failed { cause } => Err(cause.to_owned()),
+                _ => Ok(r.hash().expect("hash record")),
+            };
+            (r.id.to_owned(), v)
+        })
+        .collect();
+    // Every item once, with the reference's hash; each bomb failed.
+    let got: BTreeMap<_, _> = got.into_iter().collect();
+    let reference: BTreeMap<_, _> = reference.items.into_iter().collect();
+    assert_eq!(got.len(), reference.len(), "an item stored twice or lost");
+    for ((id, v), (ref_id, ref_v)) in got.iter().zip(&reference) {
+        assert_eq!(id, ref_id);
+        match (v, ref_v) {
+            (Ok(h), Ok(r)) => assert_eq!(*h, r.primary(), "{id}"),
+            (Err(cause), Err(_)) => {
+                assert!(bombs_ids.contains(id), "{id}");
+                assert!(
+                    cause.contains(&format!("ended the process {STRIKES_TO_FAIL} times")),
+                    "{id}: {cause}"
+                );
+            }
+            _ => panic!("{id}: {v:?} against {ref_v:?}"),
+        }
+    }
 }
