@@ -120,8 +120,15 @@ fn killed_and_resumed_runs_store_every_item_once_with_the_same_hashes() {
             // A killed run leaves a readable store (the torn tail is ignored).
             Store::open(&d.path().join("crash.imps")).expect("store opens after SIGKILL");
         }
+        let journal = d.path().join("crash.imps.journal");
+        if journal.exists() {
+            // And a journal naming at most the items being decoded, one per thread.
+            let j = imprint::pipeline::Journal::open(&journal).expect("journal opens");
+            assert!(j.suspects().count() <= 2, "seed {seed:#x}");
+        }
     }
     run_ok(hash_cmd(&args, d.path()));
+    assert!(!d.path().join("crash.imps.journal").exists());
     let resumed = read_store(&d.path().join("crash.imps"));
     assert!(
         kills >= 2,
@@ -439,4 +446,71 @@ fn a_file_that_ends_the_process_is_found_and_failed_after_two_ends_alone() {
             _ => panic!("{id}: {v:?} against {ref_v:?}"),
         }
     }
+}
+
+/// One journal entry in the documented format (`imprint::pipeline::Journal`).
+fn journal_entry(kind: u8, seq: u64, id: &str) -> Vec<u8> {
+    let mut e = vec![kind];
+    e.extend_from_slice(&seq.to_le_bytes());
+    e.extend_from_slice(&(id.len() as u32).to_le_bytes());
+    e.extend_from_slice(id.as_bytes());
+    e
+}
+
+#[test]
+fn resume_decodes_the_journal_suspects_alone_and_fails_a_file_that_ended_it_twice() {
+    let d = tempfile::tempdir().expect("tempdir");
+    make_corpus(&d.path().join("corpus"), 6, 0x5eed_0003);
+    run_ok(hash_cmd(&["corpus", "--out", "s.imps"], d.path()));
+    assert!(
+        !d.path().join("s.imps.journal").exists(),
+        "a completed run leaves no journal"
+    );
+    assert_eq!(read_store(&d.path().join("s.imps")).len(), 6);
+
+    // Files added since, and a journal as a run that crashed on them would leave it: "bomb"
+    // was being decoded in the parallel pass and then ended two careful passes; "victim" was
+    // being decoded next to it.
+    std::fs::copy(
+        d.path().join("corpus/a/img00000.jpg"),
+        d.path().join("corpus/a/victim.jpg"),
+    )
+    .expect("copy");
+    std::fs::copy(
+        d.path().join("corpus/b/img00001.png"),
+        d.path().join("corpus/b/zbomb.png"),
+    )
+    .expect("copy");
+    let (victim, bomb) = ("corpus/a/victim.jpg", "corpus/b/zbomb.png");
+    let mut journal = b"IMPJRNL1".to_vec();
+    journal.extend(journal_entry(b'S', 6, victim));
+    journal.extend(journal_entry(b'S', 7, bomb));
+    journal.extend(journal_entry(b'A', 0, victim));
+    journal.extend(journal_entry(b'D', 0, victim));
+    journal.extend(journal_entry(b'A', 0, bomb));
+    journal.extend(journal_entry(b'A', 0, bomb));
+    std::fs::write(d.path().join("s.imps.journal"), journal).expect("write");
+
+    let out = hash_cmd(&["corpus", "--out", "s.imps", "--resume"], d.path())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}"); // an item failed
+    assert!(
+        stderr.contains("1 item was being decoded when the last run ended"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{bomb}: ended the process 2 times while decoded alone"
+        )),
+        "{stderr}"
+    );
+    let store = read_store(&d.path().join("s.imps"));
+    assert_eq!(store.len(), 8);
+    // The victim was cleared by its careful decode; it is hashed like its twin.
+    assert_eq!(store[victim], store["corpus/a/img00000.jpg"]);
+    let cause = store[bomb].as_ref().expect_err("the bomb is a failure");
+    assert!(cause.contains("ended the process 2 times"), "{cause}");
+    assert!(!d.path().join("s.imps.journal").exists());
 }

@@ -4,7 +4,9 @@ use crate::hash::HashArgs;
 use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::FAST_JPEG_MIN_SIDE;
-use imprint::pipeline::{Pipeline, Progress, Shard, SkipSet, Source, StandardDecoder, StoreSink};
+use imprint::pipeline::{
+    Journal, Pipeline, Progress, Shard, SkipSet, Source, StandardDecoder, StoreSink,
+};
 use imprint::store::{Store, StoreOptions, StoreWriter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -18,7 +20,10 @@ pub struct BulkArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Continue an interrupted run: keep the records in --out (dropping a torn tail left by a
-    /// crash) and skip the items they cover.
+    /// crash) and skip the items they cover. The items that were being decoded when the run
+    /// ended (listed in FILE.journal) are decoded first, one at a time; one that ends the
+    /// process twice that way is recorded as a failure, so that a crashing file cannot stop
+    /// every resumed run.
     #[arg(long, requires = "out")]
     pub resume: bool,
     /// Process only shard I of N (0-based): a deterministic partition by a hash of the item id.
@@ -74,7 +79,20 @@ fn sources(args: &HashArgs) -> Result<Vec<Source>> {
     Ok(out)
 }
 
-fn open_writer(out: &Path, resume: bool, opts: &StoreOptions) -> Result<(StoreWriter, SkipSet)> {
+/// The crash journal kept next to the store: FILE.journal.
+fn journal_path(out: &Path) -> PathBuf {
+    let mut p = out.as_os_str().to_owned();
+    p.push(".journal");
+    PathBuf::from(p)
+}
+
+/// Opens the store and its journal: resumed together, or both new.
+fn open_writer(
+    out: &Path,
+    resume: bool,
+    opts: &StoreOptions,
+) -> Result<(StoreWriter, SkipSet, Journal)> {
+    let journal_at = journal_path(out);
     if resume && out.exists() {
         let (w, rec) = StoreWriter::resume(out, opts)
             .with_context(|| format!("cannot resume {}", out.display()))?;
@@ -88,7 +106,30 @@ fn open_writer(out: &Path, resume: bool, opts: &StoreOptions) -> Result<(StoreWr
                 rec.truncated_bytes
             );
         }
-        return Ok((w, skip));
+        // Opened after the store, whose lock keeps a second run off the journal too.
+        let journal = Journal::open(&journal_at)
+            .with_context(|| format!("cannot open {}", journal_at.display()))?;
+        let pending = journal.suspects().filter(|id| !skip.contains(id)).count();
+        if pending > 0 {
+            let (items, were) = if pending == 1 {
+                ("item", "was")
+            } else {
+                ("items", "were")
+            };
+            eprintln!(
+                "imprint: {}: {pending} {items} {were} being decoded when the last run ended; \
+                 decoding them one at a time first",
+                out.display()
+            );
+        }
+        for id in journal.struck_out().filter(|id| !skip.contains(id)) {
+            eprintln!(
+                "imprint: {id}: ended the process {} times while decoded alone; \
+                 recording it as a failure",
+                journal.strikes(id)
+            );
+        }
+        return Ok((w, skip, journal));
     }
     if out.exists() {
         bail!(
@@ -98,7 +139,9 @@ fn open_writer(out: &Path, resume: bool, opts: &StoreOptions) -> Result<(StoreWr
     }
     let w = StoreWriter::create(out, opts)
         .with_context(|| format!("cannot create {}", out.display()))?;
-    Ok((w, SkipSet::new()))
+    let journal = Journal::create(&journal_at)
+        .with_context(|| format!("cannot create {}", journal_at.display()))?;
+    Ok((w, SkipSet::new(), journal))
 }
 
 /// Runs `imprint hash ... --out FILE`.
@@ -113,7 +156,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     let store_opts = StoreOptions::new()
         .dihedral(args.dihedral)
         .block_size(args.bulk.store_block_size);
-    let (writer, skip) = open_writer(out, args.bulk.resume, &store_opts)?;
+    let (writer, skip, journal) = open_writer(out, args.bulk.resume, &store_opts)?;
     let decoder = StandardDecoder {
         options: args.decode_options(),
         convention: args.convention(),
@@ -121,7 +164,8 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     let mut pipeline = Pipeline::new()
         .dihedral(args.dihedral)
         .shard(shard)
-        .skip(skip);
+        .skip(skip)
+        .journal(journal);
     if let Some(t) = args.threads {
         pipeline = pipeline.threads(t);
     }
