@@ -3,9 +3,13 @@
 //!
 //! `IMPRINT_BENCH_RECORDS` sets the record count (default 100 000), e.g.
 //! `IMPRINT_BENCH_RECORDS=1000000 cargo bench --bench store`.
+//!
+//! `bulk_journal`: a bulk run into a store over 2,000 tiny PNGs (32×32, where per-item costs
+//! weigh most), with and without the crash journal (`Pipeline::journal`).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use imprint::hash::{Pdq256, PdqHash};
+use imprint::pipeline::{Journal, Pipeline, Source, StandardDecoder, StoreSink};
 use imprint::store::{Store, StoreOptions, StoreWriter, SyncPolicy};
 use std::hint::black_box;
 
@@ -75,5 +79,45 @@ fn store(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, store);
+fn bulk_journal(c: &mut Criterion) {
+    const N: usize = 2000;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).expect("mkdir");
+    for k in 0..N {
+        let img = image::RgbImage::from_fn(32, 32, |x, y| {
+            image::Rgb([(x * 8) as u8, (y * 8) as u8, (k % 251) as u8])
+        });
+        img.save(corpus.join(format!("{k:05}.png")))
+            .expect("encode");
+    }
+    let sources = [Source::Dir(corpus)];
+    let run = |journal: bool| {
+        let out = dir.path().join("bench.imps");
+        let _ = std::fs::remove_file(&out);
+        let opts = StoreOptions::new().sync(SyncPolicy::OnFinish);
+        let w = StoreWriter::create(&out, &opts).expect("a new store");
+        let mut p = Pipeline::new().threads(2);
+        if journal {
+            p = p.journal(Journal::create(&dir.path().join("bench.journal")).expect("journal"));
+        }
+        let r = p
+            .run(
+                &sources,
+                &StandardDecoder::default(),
+                &mut StoreSink::new(w),
+                &mut |_| {},
+            )
+            .expect("run");
+        assert_eq!(r.num_ok, N as u64);
+    };
+    let mut g = c.benchmark_group("bulk_journal");
+    g.throughput(Throughput::Elements(N as u64));
+    g.sample_size(20);
+    g.bench_function("none", |b| b.iter(|| run(false)));
+    g.bench_function("journal", |b| b.iter(|| run(true)));
+    g.finish();
+}
+
+criterion_group!(benches, store, bulk_journal);
 criterion_main!(benches);
