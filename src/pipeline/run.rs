@@ -7,6 +7,7 @@ use super::source::{self, RawItem, ReadFailure, Source, DEFAULT_MAX_ITEM_BYTES};
 use super::stage::{BatchHasher, CpuHasher, Decoder, HasherError, Hashes, ItemError, OwnedImage};
 use crate::error::{Error, Result};
 use crate::hash::ImageRef;
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
@@ -481,11 +482,18 @@ fn hash_one(
     dihedral: bool,
     out: &mut Vec<Hashes>,
 ) -> Outcome {
-    img.and_then(|img| {
-        let r = img.as_image_ref()?;
-        hasher.hash_batch(&[r], dihedral, out);
-        out.first().copied().ok_or(ItemError::MissingResult)
-    })
+    img.and_then(|img| hash_image(hasher, &img, dihedral, out))
+}
+
+fn hash_image(
+    hasher: &mut CpuHasher,
+    img: &OwnedImage,
+    dihedral: bool,
+    out: &mut Vec<Hashes>,
+) -> Outcome {
+    let r = img.as_image_ref()?;
+    hasher.hash_batch(&[r], dihedral, out);
+    out.first().copied().ok_or(ItemError::MissingResult)
 }
 
 fn fused_worker(
@@ -641,14 +649,17 @@ fn deliver(
             "{e}; hashing the {} images in flight on the CPU",
             pending.len()
         );
-        let mut lost: Vec<_> = pending.drain().collect();
-        lost.sort_unstable_by_key(|(ticket, _)| *ticket);
-        let (mut cpu, mut out) = (CpuHasher::new(), Vec::with_capacity(1));
-        for (_, (seq, id, img)) in lost {
-            let outcome = img.as_image_ref().map_err(ItemError::from).and_then(|r| {
-                cpu.hash_batch(&[r], dihedral, &mut out);
-                out.pop().ok_or(ItemError::MissingResult)
-            });
+        let mut lost: Vec<_> = pending.drain().map(|(_, item)| item).collect();
+        lost.sort_unstable_by_key(|(seq, _, _)| *seq);
+        // Up to two batches: on all cores, as the backend hashes after the loss.
+        let outcomes: Vec<Outcome> = lost
+            .par_iter()
+            .map_init(
+                || (CpuHasher::new(), Vec::with_capacity(1)),
+                |(cpu, out), (_, _, img)| hash_image(cpu, img, dihedral, out),
+            )
+            .collect();
+        for ((seq, id, _), outcome) in lost.into_iter().zip(outcomes) {
             if tx.send((seq, id, outcome)).is_err() {
                 return false;
             }
