@@ -228,6 +228,66 @@ fn nightly_job_hash_to_store_then_match_against_a_list_index() {
     assert!(!out.contains("bridge-5-flipx.jpg,"), "{out}");
 }
 
+#[test]
+fn dihedral_runs_match_the_flipped_copy_from_a_store_csv_and_jsonl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (list, idx) = (tmp.path().join("list.csv"), tmp.path().join("list.idx"));
+    let dir = sample_dir();
+    let o = imprint(&["hash", dir.join("aaa-orig.jpg").to_str().unwrap()]);
+    std::fs::write(&list, &o.stdout).unwrap();
+    let o = imprint(&[
+        "index",
+        "build",
+        "--out",
+        idx.to_str().unwrap(),
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let images: Vec<String> = ["aaa-orig.jpg", "bridge-5-flipx.jpg", "q0122.jpg"]
+        .iter()
+        .map(|n| dir.join(n).to_str().unwrap().to_string())
+        .collect();
+    let run = tmp.path().join("run.imps");
+    let mut args = vec!["hash", "--dihedral", "--out", run.to_str().unwrap()];
+    args.extend(images.iter().map(String::as_str));
+    assert_eq!(imprint(&args).status.code(), Some(0));
+    let mut inputs = vec![vec![
+        "--store".to_string(),
+        run.to_str().unwrap().to_string(),
+    ]];
+    for format in ["csv", "jsonl"] {
+        let path = tmp.path().join(format!("run.{format}"));
+        let mut args = vec!["hash", "--dihedral", "--format", format];
+        args.extend(images.iter().map(String::as_str));
+        let o = imprint(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        std::fs::write(&path, &o.stdout).unwrap();
+        inputs.push(vec![path.to_str().unwrap().to_string()]);
+    }
+    for input in inputs {
+        let mut args = vec!["match", "--index", idx.to_str().unwrap()];
+        args.extend(input.iter().map(String::as_str));
+        let o = imprint(&args);
+        assert_eq!(o.status.code(), Some(0), "{input:?}: {}", stderr(&o));
+        let out = stdout(&o);
+        // (query file, distance, transform): the ids may be quoted, the last four fields not.
+        let rows: Vec<(&str, u32, &str)> = out
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.rsplitn(5, ',').collect();
+                let query = l.split(".jpg").next().unwrap().rsplit('/').next().unwrap();
+                (query, f[3].parse().unwrap(), f[2])
+            })
+            .collect();
+        // The original matches as itself; its left-right mirror through the flipx hash.
+        assert_eq!(rows.len(), 2, "{input:?}: {out}");
+        assert_eq!(rows[0], ("aaa-orig", 0, "original"), "{out}");
+        assert_eq!((rows[1].0, rows[1].2), ("bridge-5-flipx", "flipx"), "{out}");
+        assert!(rows[1].1 <= 31, "{out}");
+    }
+}
+
 /// `bench index` takes its data either from files (`--hashes` and `--queries` together) or
 /// generated (`--n`, `--num-queries`); a half or a mix is a usage error, not silently ignored.
 #[test]

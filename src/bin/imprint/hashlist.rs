@@ -1,6 +1,7 @@
 //! Hash lists: CSV (`hash[,id...]`, ThreatExchange/HMA exports, `imprint hash --format csv`)
 //! and JSONL (`{"hash": ..., "id"|"path": ...}`, `imprint hash --format jsonl`), one entry per
-//! line. Both may be mixed in one file; blank lines and `#` comments are skipped, and a
+//! line. The 8 dihedral hashes of `imprint hash --dihedral` are read too: in CSV, as 8 hashes
+//! before the id; in JSONL, as the `dihedral` array. Both may be mixed in one file; blank lines and `#` comments are skipped, and a
 //! header line (first field `hash`, `pdq`, `signal_value`, …) on line 1 is skipped too.
 
 use std::fs::File;
@@ -15,8 +16,11 @@ use imprint::hash::Pdq256;
 pub struct Entry {
     /// The hash.
     pub hash: Pdq256,
-    /// The entry's id: the CSV fields after the hash, or the JSON `id`/`path`; may be empty.
+    /// The entry's id: the CSV fields after the hash (or hashes), or the JSON `id`/`path`;
+    /// may be empty.
     pub id: String,
+    /// The 8 dihedral hashes, original first, when the line has them.
+    pub dihedral: Option<[Pdq256; 8]>,
 }
 
 /// A rejected line.
@@ -61,15 +65,35 @@ pub fn parse_line(line: &str, line_no: usize) -> Result<Option<Entry>, String> {
     };
     let first = unquote(first);
     match first.parse::<Pdq256>() {
-        Ok(hash) => Ok(Some(Entry {
-            hash,
-            id: unquote(rest).to_string(),
-        })),
+        Ok(hash) => {
+            let (dihedral, rest) = match dihedral_tail(hash, rest) {
+                Some((all, rest)) => (Some(all), rest),
+                None => (None, rest),
+            };
+            Ok(Some(Entry {
+                hash,
+                id: unquote(rest).to_string(),
+                dihedral,
+            }))
+        }
         Err(_) if line_no == 1 && HEADER_NAMES.contains(&first.to_ascii_lowercase().as_str()) => {
             Ok(None)
         }
         Err(e) => Err(format!("bad hash {first:?}: {e}")),
     }
+}
+
+/// The other 7 dihedral hashes when `rest` starts with them (`imprint hash --dihedral`), and
+/// what follows them.
+fn dihedral_tail(first: Pdq256, rest: &str) -> Option<([Pdq256; 8], &str)> {
+    let mut all = [first; 8];
+    let mut rest = rest;
+    for slot in &mut all[1..] {
+        let (field, tail) = rest.split_once(',').unwrap_or((rest, ""));
+        *slot = unquote(field.trim()).parse().ok()?;
+        rest = tail.trim();
+    }
+    Some((all, rest))
 }
 
 fn unquote(s: &str) -> &str {
@@ -97,11 +121,28 @@ fn parse_json(t: &str) -> Result<Entry, String> {
         );
         return Err(why);
     };
-    let h = h.as_str().ok_or("\"hash\" is not a string")?;
-    let hash = h
-        .parse::<Pdq256>()
-        .map_err(|e| format!("bad hash {h:?}: {e}"))?;
-    Ok(Entry { hash, id })
+    let hash = parse_json_hash(h)?;
+    let dihedral = match obj.get("dihedral") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Array(list)) if list.len() == 8 => {
+            let mut all = [hash; 8];
+            for (slot, v) in all.iter_mut().zip(list) {
+                *slot = parse_json_hash(v)?;
+            }
+            if all[0] != hash {
+                return Err("\"dihedral\" does not start with \"hash\"".into());
+            }
+            Some(all)
+        }
+        Some(_) => return Err("\"dihedral\" is not a list of 8 hashes".into()),
+    };
+    Ok(Entry { hash, id, dihedral })
+}
+
+fn parse_json_hash(v: &serde_json::Value) -> Result<Pdq256, String> {
+    let h = v.as_str().ok_or("a hash is not a string")?;
+    h.parse::<Pdq256>()
+        .map_err(|e| format!("bad hash {h:?}: {e}"))
 }
 
 /// Reads a list from `reader`, calling `on_entry` for each accepted line and recording the
@@ -168,5 +209,48 @@ mod tests {
         read(text.as_bytes(), "t", &mut bad, |e| got.push(e.id)).unwrap();
         assert_eq!(got, ["a,b", "x.jpg", ""]);
         assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), [6, 7]);
+    }
+
+    #[test]
+    fn reads_the_dihedral_hashes_of_imprint_hash_output() {
+        // Eight distinct hashes: H with its first nibble replaced.
+        let hs: Vec<String> = (0..8).map(|i| format!("{i:x}{}", &H[1..])).collect();
+        let all: [Pdq256; 8] = std::array::from_fn(|i| hs[i].parse().unwrap());
+        let csv = format!("{},87,dir/a.jpg", hs.join(","));
+        let e = parse_line(&csv, 1).unwrap().unwrap();
+        assert_eq!(
+            (e.hash, e.dihedral, e.id.as_str()),
+            (all[0], Some(all), "87,dir/a.jpg")
+        );
+        let json = format!(
+            r#"{{"path":"dir/a.jpg","hash":"{}","quality":87,"dihedral":["{}"]}}"#,
+            hs[0],
+            hs.join(r#"",""#)
+        );
+        let e = parse_line(&json, 1).unwrap().unwrap();
+        assert_eq!(
+            (e.hash, e.dihedral, e.id.as_str()),
+            (all[0], Some(all), "dir/a.jpg")
+        );
+        // Fewer than eight hashes is a plain entry whose id holds the rest.
+        let two = format!("{},{},x", hs[0], hs[1]);
+        let e = parse_line(&two, 1).unwrap().unwrap();
+        assert_eq!((e.dihedral, e.id), (None, format!("{},x", hs[1])));
+        // A dihedral list that is short, not hashes, or not led by the hash is a bad line.
+        for bad in [
+            format!(
+                r#"{{"hash":"{}","dihedral":["{}"]}}"#,
+                hs[0],
+                hs[..7].join(r#"",""#)
+            ),
+            format!(r#"{{"hash":"{}","dihedral":"{}"}}"#, hs[0], hs[0]),
+            format!(
+                r#"{{"hash":"{}","dihedral":["{}"]}}"#,
+                hs[1],
+                hs.join(r#"",""#)
+            ),
+        ] {
+            assert!(parse_line(&bad, 2).is_err(), "{bad}");
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! `imprint match`: the nightly job. Every hash of a run is checked against a list index and
 //! each match is written as CSV or JSONL (query id, list id, distance, transform).
 //!
-//! The core is [`match_records`], which takes any iterator of `(query id, hash)`: hash lists
-//! (CSV/JSONL) feed it today, and a hash store reader plugs in the same way.
+//! The core is [`Matcher`], fed one query image at a time from hash stores and hash lists
+//! (CSV/JSONL): a plain hash, or the 8 dihedral hashes of a `--dihedral` run, so that rotated
+//! and flipped copies of listed images match too.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use imprint::hash::Pdq256;
 use imprint::index::{Index, SearchScratch, DEFAULT_MAX_DISTANCE};
+use imprint::store::Outcome;
 use rayon::prelude::*;
 
 use crate::hashlist::{self, csv_field, BadLine};
@@ -28,57 +30,113 @@ pub struct MatchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
-    /// Hash stores to check (written by `imprint hash --out`); may be repeated.
+    /// Hash stores to check (written by `imprint hash --out`); may be repeated. The records of
+    /// a `--dihedral` run are matched with all 8 hashes, so rotated and flipped copies match.
     #[arg(long, value_name = "FILE")]
     store: Vec<PathBuf>,
-    /// Hash lists to check (CSV/JSONL, e.g. the output of `imprint hash`); stdin when neither
-    /// these nor `--store` are given.
+    /// Hash lists to check (CSV/JSONL, e.g. the output of `imprint hash`, whose `--dihedral`
+    /// lines are matched with all 8 hashes); stdin when neither these nor `--store` are given.
     inputs: Vec<PathBuf>,
 }
 
-/// Counts from one [`match_records`] run.
+/// Counts from one [`Matcher`] run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MatchStats {
-    /// Hashes checked.
+    /// Images checked.
     pub num_queries: u64,
-    /// Hashes with at least one match.
+    /// Images with at least one match.
     pub num_matched_queries: u64,
     /// Match lines written.
     pub num_matches: u64,
 }
 
+/// The hashes of one query image.
+// A chunk holds at most CHUNK of them (about 1 MiB); boxing the dihedral variant would add an
+// allocation per query.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug)]
+pub enum Query {
+    /// Its hash.
+    One(Pdq256),
+    /// Its 8 dihedral hashes, in [`imprint::hash::DIHEDRALS`] order: a rotated or flipped copy
+    /// of a listed image matches too.
+    Dihedral([Pdq256; 8]),
+}
+
 /// Queries handled per parallel chunk; output stays in input order.
 const CHUNK: usize = 4096;
 
-/// Matches every `(query id, hash)` of `records` against `index` within `max_distance`
-/// (exact, MIH), in parallel chunks, writing one line per match to `out` in input order.
-pub fn match_records<D, I>(
-    index: &Index<D>,
-    records: I,
+/// Matches queries against `index` within `max_distance` (exact, MIH) as they are pushed, in
+/// parallel chunks, writing one line per match to `out` in input order. Memory stays at one
+/// chunk, whatever the number of queries.
+pub struct Matcher<'a, D, W: Write> {
+    index: &'a Index<D>,
     max_distance: u32,
     format: Format,
-    out: &mut impl Write,
-) -> anyhow::Result<MatchStats>
-where
-    D: AsRef<[u8]> + Sync,
-    I: IntoIterator<Item = (String, Pdq256)>,
-{
-    if format == Format::Csv {
-        writeln!(
+    out: W,
+    chunk: Vec<(String, Query)>,
+    stats: MatchStats,
+}
+
+impl<'a, D: AsRef<[u8]> + Sync, W: Write> Matcher<'a, D, W> {
+    /// Writes the CSV header; matching starts with the first [`Matcher::push`].
+    pub fn new(
+        index: &'a Index<D>,
+        max_distance: u32,
+        format: Format,
+        mut out: W,
+    ) -> anyhow::Result<Self> {
+        if format == Format::Csv {
+            writeln!(
+                out,
+                "query_id,list_id,distance,transform,query_hash,match_hash"
+            )?;
+        }
+        Ok(Matcher {
+            index,
+            max_distance,
+            format,
             out,
-            "query_id,list_id,distance,transform,query_hash,match_hash"
-        )?;
+            chunk: Vec::with_capacity(CHUNK),
+            stats: MatchStats::default(),
+        })
     }
-    let mut stats = MatchStats::default();
-    let mut iter = records.into_iter().peekable();
-    while iter.peek().is_some() {
-        let chunk: Vec<(String, Pdq256)> = iter.by_ref().take(CHUNK).collect();
-        let lines: Vec<anyhow::Result<(String, u64)>> = chunk
+
+    /// Adds one query image.
+    pub fn push(&mut self, id: String, query: Query) -> anyhow::Result<()> {
+        self.chunk.push((id, query));
+        if self.chunk.len() == CHUNK {
+            self.run_chunk()?;
+        }
+        Ok(())
+    }
+
+    /// Matches what is left, flushes the output and returns the counts.
+    pub fn finish(mut self) -> anyhow::Result<MatchStats> {
+        self.run_chunk()?;
+        self.out.flush()?;
+        Ok(self.stats)
+    }
+
+    fn run_chunk(&mut self) -> anyhow::Result<()> {
+        let (index, max_distance, format) = (self.index, self.max_distance, self.format);
+        let lines: Vec<anyhow::Result<(String, u64)>> = self
+            .chunk
             .par_iter()
             .map_init(SearchScratch::new, |scratch, (qid, q)| {
-                let found = index.search_radius(q, max_distance, scratch)?;
+                let found = match q {
+                    Query::One(h) => index.search_radius(h, max_distance, scratch)?,
+                    Query::Dihedral(hs) => {
+                        index.search_radius_dihedral(hs, max_distance, scratch)?
+                    }
+                };
                 let mut text = String::new();
                 for m in found {
+                    // The query hash shown is the one that matched: the transform's.
+                    let q = match q {
+                        Query::One(h) => h,
+                        Query::Dihedral(hs) => &hs[m.transform as usize],
+                    };
                     let hash = index.hash(m.record).context("match outside the index")?;
                     let lid = index.id(m.record)?;
                     text.push_str(&match format {
@@ -106,16 +164,16 @@ where
                 Ok((text, found.len() as u64))
             })
             .collect();
+        self.chunk.clear();
         for l in lines {
             let (text, n) = l?;
-            stats.num_queries += 1;
-            stats.num_matched_queries += u64::from(n > 0);
-            stats.num_matches += n;
-            out.write_all(text.as_bytes())?;
+            self.stats.num_queries += 1;
+            self.stats.num_matched_queries += u64::from(n > 0);
+            self.stats.num_matches += n;
+            self.out.write_all(text.as_bytes())?;
         }
+        Ok(())
     }
-    out.flush()?;
-    Ok(stats)
 }
 
 /// Runs `imprint match`: 0 ok, 1 some input lines were bad, 2 fatal.
@@ -127,7 +185,13 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     } else {
         a.inputs.clone()
     };
-    let mut records = Vec::new();
+    let stdout = io::stdout();
+    let mut matcher = Matcher::new(
+        &index,
+        a.max_distance,
+        a.format,
+        BufWriter::new(stdout.lock()),
+    )?;
     let mut bad: Vec<BadLine> = Vec::new();
     let mut failed_items = 0u64;
     for path in &a.store {
@@ -135,26 +199,37 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
             .with_context(|| format!("cannot open store {}", path.display()))?;
         for r in store.records() {
             let r = r.with_context(|| format!("reading store {}", path.display()))?;
-            // Error records (images that could not be hashed) have nothing to match; dihedral
-            // records are matched by their original-orientation hash.
-            match r.hash() {
-                Some(h) => records.push((r.id.to_string(), h.hash)),
-                None => failed_items += 1,
-            }
+            // Error records (images that could not be hashed) have nothing to match.
+            let query = match r.outcome {
+                Outcome::Hash(h) => Query::One(h.hash),
+                Outcome::Dihedral(d) => Query::Dihedral(d.hashes),
+                Outcome::Failed { .. } => {
+                    failed_items += 1;
+                    continue;
+                }
+            };
+            matcher.push(r.id.to_string(), query)?;
         }
     }
     if failed_items > 0 {
         eprintln!("imprint: {failed_items} stored items are error records, not matched");
     }
     for input in &inputs {
-        hashlist::read_path(input, &mut bad, |e| records.push((e.id, e.hash)))?;
+        let mut failure = None;
+        hashlist::read_path(input, &mut bad, |e| {
+            if failure.is_none() {
+                let query = e.dihedral.map_or(Query::One(e.hash), Query::Dihedral);
+                failure = matcher.push(e.id, query).err();
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
     }
+    let stats = matcher.finish()?;
     for b in &bad {
         eprintln!("imprint: bad line: {b}");
     }
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let stats = match_records(&index, records, a.max_distance, a.format, &mut out)?;
     eprintln!(
         "imprint: {} hashes checked, {} matched, {} matches, {} bad lines",
         stats.num_queries,
@@ -163,4 +238,85 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
         bad.len()
     );
     Ok(i32::from(!bad.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imprint::hash::DIHEDRALS;
+    use imprint::index::IndexBuilder;
+
+    fn hash(seed: u64) -> Pdq256 {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        Pdq256::from_words([next(), next(), next(), next()])
+    }
+
+    /// Flips the first `n` bits.
+    fn near(h: Pdq256, n: u32) -> Pdq256 {
+        let mut w = h.to_words();
+        for b in 0..n as usize {
+            w[b / 64] ^= 1 << (b % 64);
+        }
+        Pdq256::from_words(w)
+    }
+
+    #[test]
+    fn chunks_keep_input_order_and_dihedral_queries_match_any_transform() {
+        let listed: Vec<Pdq256> = (0..50).map(hash).collect();
+        let ids: Vec<String> = (0..50).map(|i| format!("L{i}")).collect();
+        let bytes = IndexBuilder::new()
+            .hnsw(false)
+            .build(&listed, &ids)
+            .expect("build");
+        let index = Index::from_bytes(bytes).expect("open");
+        let mut out = Vec::new();
+        let mut m = Matcher::new(&index, 31, Format::Csv, &mut out).expect("header");
+        // Over two chunks: every 7th query is near a listed hash, through its plain hash or,
+        // for dihedral queries, through one of the other seven.
+        let n = 2 * CHUNK + 100;
+        let mut want = Vec::new();
+        for q in 0..n {
+            let unlisted = hash(1_000_000 + q as u64);
+            let query = if q % 7 != 0 {
+                Query::One(unlisted)
+            } else if q % 2 == 0 {
+                want.push((q, "original"));
+                Query::One(near(listed[q % 50], 5))
+            } else {
+                let t = 1 + q % 7;
+                let mut all: [Pdq256; 8] = std::array::from_fn(|i| hash((q * 8 + i) as u64 + 7));
+                all[t] = near(listed[q % 50], 3);
+                want.push((q, DIHEDRALS[t].name()));
+                Query::Dihedral(all)
+            };
+            m.push(format!("Q{q}"), query).expect("push");
+        }
+        let stats = m.finish().expect("finish");
+        assert_eq!(stats.num_queries, n as u64);
+        assert_eq!(stats.num_matched_queries, want.len() as u64);
+        let text = String::from_utf8(out).expect("utf-8");
+        let got: Vec<(usize, String, String)> = text
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (
+                    f[0][1..].parse().expect("query number"),
+                    f[1].to_owned(),
+                    f[3].to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(got.len(), want.len(), "{text}");
+        for ((q, lid, t), (wq, wt)) in got.iter().zip(&want) {
+            assert_eq!((q, t.as_str()), (wq, *wt));
+            assert_eq!(*lid, format!("L{}", q % 50));
+        }
+    }
 }
