@@ -288,6 +288,59 @@ fn dihedral_runs_match_the_flipped_copy_from_a_store_csv_and_jsonl() {
     }
 }
 
+#[test]
+fn an_index_built_from_a_store_matches_the_same_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (listed, idx) = (tmp.path().join("listed.imps"), tmp.path().join("list.idx"));
+    let dir = sample_dir();
+    let bad = tmp.path().join("not-an-image.jpg");
+    std::fs::write(&bad, b"not a jpeg").unwrap();
+    let o = imprint(&[
+        "hash",
+        "--out",
+        listed.to_str().unwrap(),
+        dir.join("q0122.jpg").to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o)); // one item failed
+    let o = imprint(&[
+        "index",
+        "build",
+        "--out",
+        idx.to_str().unwrap(),
+        "--store",
+        listed.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 stored items are error records, not indexed"),
+        "{}",
+        stderr(&o)
+    );
+    let o = imprint(&["index", "info", idx.to_str().unwrap()]);
+    assert!(stdout(&o).contains("\nnum_hashes: 1\n"), "{}", stdout(&o));
+    let o = imprint(&[
+        "hash",
+        dir.join("q0122.jpg").to_str().unwrap(),
+        dir.join("q0746.jpg").to_str().unwrap(),
+    ]);
+    let queries = tmp.path().join("q.csv");
+    std::fs::write(&queries, &o.stdout).unwrap();
+    let o = imprint(&[
+        "match",
+        "--index",
+        idx.to_str().unwrap(),
+        queries.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    // The list id is the store's id: the path as given to `imprint hash`.
+    let want = format!(",{},0,original,", dir.join("q0122.jpg").display());
+    assert!(rows[0].contains(&want), "{out}");
+}
+
 /// `bench index` takes its data either from files (`--hashes` and `--queries` together) or
 /// generated (`--n`, `--num-queries`); a half or a mix is a usage error, not silently ignored.
 #[test]

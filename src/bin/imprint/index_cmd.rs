@@ -18,7 +18,8 @@ pub struct IndexArgs {
 
 #[derive(Subcommand, Debug)]
 enum IndexCommand {
-    /// Build an index from CSV/JSONL hash lists (`hash[,id...]` or `{"hash":..,"id"|"path":..}`).
+    /// Build an index from CSV/JSONL hash lists (`hash[,id...]` or `{"hash":..,"id"|"path":..}`)
+    /// or hash stores.
     Build(BuildArgs),
     /// Print the header: parameters, sizes and sections.
     Info(FileArgs),
@@ -33,8 +34,13 @@ pub struct BuildArgs {
     #[arg(long, short)]
     out: PathBuf,
     /// Hash lists to index, in order; `-` reads stdin.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "store")]
     inputs: Vec<PathBuf>,
+    /// Hash stores to index (written by `imprint hash --out`), before the lists; may be
+    /// repeated. Each hashed item is indexed by its original-orientation hash under its id;
+    /// error records are counted and skipped.
+    #[arg(long, value_name = "FILE")]
+    store: Vec<PathBuf>,
     /// MIH substring count, 2..=64 (default: the cheapest expected radius-31 lookup for N, within 8..=32).
     #[arg(long)]
     mih_substrings: Option<u32>,
@@ -78,6 +84,24 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
     let mut hashes: Vec<Pdq256> = Vec::new();
     let mut ids: Vec<String> = Vec::new();
     let mut bad: Vec<BadLine> = Vec::new();
+    let mut failed_items = 0u64;
+    for path in &a.store {
+        let store = imprint::store::Store::open(path)
+            .with_context(|| format!("cannot open store {}", path.display()))?;
+        for r in store.records() {
+            let r = r.with_context(|| format!("reading store {}", path.display()))?;
+            match r.hash() {
+                Some(h) => {
+                    hashes.push(h.hash);
+                    ids.push(r.id.to_owned());
+                }
+                None => failed_items += 1,
+            }
+        }
+    }
+    if failed_items > 0 {
+        eprintln!("imprint: {failed_items} stored items are error records, not indexed");
+    }
     for input in &a.inputs {
         hashlist::read_path(input, &mut bad, |e| {
             hashes.push(e.hash);
