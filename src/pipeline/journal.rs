@@ -448,6 +448,43 @@ mod tests {
     }
 
     #[test]
+    fn corrupted_journals_open_without_panicking() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let path = d.path().join("j");
+        let j = Journal::create(&path).expect("create");
+        for seq in 0..20 {
+            j.started(seq, &format!("dir/image-{seq}.jpg"));
+            if seq % 3 == 0 {
+                j.ended(seq);
+            }
+        }
+        j.alone("dir/image-1.jpg").expect("write");
+        drop(j);
+        let good = std::fs::read(&path).expect("read");
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..2000 {
+            let mut bytes = good.clone();
+            for _ in 0..1 + next() % 8 {
+                let at = MAGIC.len() + (next() as usize) % (bytes.len() - MAGIC.len());
+                bytes[at] = next() as u8;
+            }
+            std::fs::write(&path, &bytes).expect("write");
+            let j = Journal::open(&path).expect("a journal with its magic opens");
+            // At most one suspect per entry: 20 started, 7 ended, 1 alone.
+            assert!(j.suspects().count() <= 28, "round {round}");
+            // What it kept is whole entries: a new one reads back after them.
+            j.started(99, "after");
+            assert!(reopen(j).is_suspect("after"), "round {round}");
+        }
+    }
+
+    #[test]
     fn a_file_that_is_not_a_journal_is_refused_and_kept() {
         let d = tempfile::tempdir().expect("tempdir");
         let path = d.path().join("j");
