@@ -341,6 +341,63 @@ fn an_index_built_from_a_store_matches_the_same_images() {
     assert!(rows[0].contains(&want), "{out}");
 }
 
+#[test]
+fn min_quality_leaves_near_uniform_images_out_of_the_match() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, idx) = (tmp.path().join("run.imps"), tmp.path().join("list.idx"));
+    let flat = tmp.path().join("flat.png");
+    image::RgbImage::from_fn(64, 64, |x, _| image::Rgb([120 + (x / 32) as u8, 120, 120]))
+        .save(&flat)
+        .unwrap();
+    let photo = sample_dir().join("aaa-orig.jpg");
+    let (flat, photo) = (flat.to_str().unwrap(), photo.to_str().unwrap());
+    let o = imprint(&["hash", "--format", "jsonl", flat, photo]);
+    let jsonl = tmp.path().join("run.jsonl");
+    std::fs::write(&jsonl, &o.stdout).unwrap();
+    let qualities: Vec<u64> = stdout(&o)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["quality"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(qualities[0] < 50 && qualities[1] >= 50, "{qualities:?}");
+    assert_eq!(
+        imprint(&["hash", "--out", run.to_str().unwrap(), flat, photo])
+            .status
+            .code(),
+        Some(0)
+    );
+    let o = imprint(&[
+        "index",
+        "build",
+        "--out",
+        idx.to_str().unwrap(),
+        "--store",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for input in [
+        vec!["--store", run.to_str().unwrap()],
+        vec![jsonl.to_str().unwrap()],
+    ] {
+        let count = |extra: &[&str]| {
+            let mut args = vec!["match", "--index", idx.to_str().unwrap()];
+            args.extend(extra);
+            args.extend(&input);
+            let o = imprint(&args);
+            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+            (stdout(&o).lines().count() - 1, stderr(&o))
+        };
+        let (all, _) = count(&[]);
+        assert_eq!(all, 2, "{input:?}: each image matches itself");
+        let (kept, err) = count(&["--min-quality", "50"]);
+        assert_eq!(kept, 1, "{input:?}");
+        assert!(err.contains("1 hashes below quality 50 skipped"), "{err}");
+    }
+}
+
 /// `bench index` takes its data either from files (`--hashes` and `--queries` together) or
 /// generated (`--n`, `--num-queries`); a half or a mix is a usage error, not silently ignored.
 #[test]

@@ -21,6 +21,8 @@ pub struct Entry {
     pub id: String,
     /// The 8 dihedral hashes, original first, when the line has them.
     pub dihedral: Option<[Pdq256; 8]>,
+    /// The hash's quality (0–100), when the line names it (JSONL `quality`).
+    pub quality: Option<u8>,
 }
 
 /// A rejected line.
@@ -74,6 +76,7 @@ pub fn parse_line(line: &str, line_no: usize) -> Result<Option<Entry>, String> {
                 hash,
                 id: unquote(rest).to_string(),
                 dihedral,
+                quality: None,
             }))
         }
         Err(_) if line_no == 1 && HEADER_NAMES.contains(&first.to_ascii_lowercase().as_str()) => {
@@ -136,7 +139,21 @@ fn parse_json(t: &str) -> Result<Entry, String> {
         }
         Some(_) => return Err("\"dihedral\" is not a list of 8 hashes".into()),
     };
-    Ok(Entry { hash, id, dihedral })
+    let quality = match obj.get("quality") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(q) => Some(
+            q.as_u64()
+                .filter(|&q| q <= 100)
+                .map(|q| q as u8)
+                .ok_or("\"quality\" is not an integer from 0 to 100")?,
+        ),
+    };
+    Ok(Entry {
+        hash,
+        id,
+        dihedral,
+        quality,
+    })
 }
 
 fn parse_json_hash(v: &serde_json::Value) -> Result<Pdq256, String> {
@@ -232,11 +249,13 @@ mod tests {
             (e.hash, e.dihedral, e.id.as_str()),
             (all[0], Some(all), "dir/a.jpg")
         );
+        assert_eq!(e.quality, Some(87));
         // Fewer than eight hashes is a plain entry whose id holds the rest.
         let two = format!("{},{},x", hs[0], hs[1]);
         let e = parse_line(&two, 1).unwrap().unwrap();
         assert_eq!((e.dihedral, e.id), (None, format!("{},x", hs[1])));
-        // A dihedral list that is short, not hashes, or not led by the hash is a bad line.
+        // A dihedral list that is short, not hashes, or not led by the hash is a bad line; so
+        // is a quality that is not 0–100.
         for bad in [
             format!(
                 r#"{{"hash":"{}","dihedral":["{}"]}}"#,
@@ -249,6 +268,8 @@ mod tests {
                 hs[1],
                 hs.join(r#"",""#)
             ),
+            format!(r#"{{"hash":"{}","quality":101}}"#, hs[0]),
+            format!(r#"{{"hash":"{}","quality":"high"}}"#, hs[0]),
         ] {
             assert!(parse_line(&bad, 2).is_err(), "{bad}");
         }

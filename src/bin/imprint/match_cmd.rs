@@ -30,6 +30,11 @@ pub struct MatchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
+    /// Skip query hashes with quality below Q: stored records, and JSONL lines with a
+    /// `quality` field (CSV lines are always checked). PDQ's authors advise ignoring hashes
+    /// below 50: near-uniform images hash alike.
+    #[arg(long, value_name = "Q", default_value_t = 0)]
+    min_quality: u8,
     /// Hash stores to check (written by `imprint hash --out`); may be repeated. The records of
     /// a `--dihedral` run are matched with all 8 hashes, so rotated and flipped copies match.
     #[arg(long, value_name = "FILE")]
@@ -194,20 +199,25 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     )?;
     let mut bad: Vec<BadLine> = Vec::new();
     let mut failed_items = 0u64;
+    let mut low_quality = 0u64;
     for path in &a.store {
         let store = imprint::store::Store::open(path)
             .with_context(|| format!("cannot open store {}", path.display()))?;
         for r in store.records() {
             let r = r.with_context(|| format!("reading store {}", path.display()))?;
             // Error records (images that could not be hashed) have nothing to match.
-            let query = match r.outcome {
-                Outcome::Hash(h) => Query::One(h.hash),
-                Outcome::Dihedral(d) => Query::Dihedral(d.hashes),
+            let (query, quality) = match r.outcome {
+                Outcome::Hash(h) => (Query::One(h.hash), h.quality),
+                Outcome::Dihedral(d) => (Query::Dihedral(d.hashes), d.quality),
                 Outcome::Failed { .. } => {
                     failed_items += 1;
                     continue;
                 }
             };
+            if quality < a.min_quality {
+                low_quality += 1;
+                continue;
+            }
             matcher.push(r.id.to_string(), query)?;
         }
     }
@@ -217,7 +227,9 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     for input in &inputs {
         let mut failure = None;
         hashlist::read_path(input, &mut bad, |e| {
-            if failure.is_none() {
+            if e.quality.is_some_and(|q| q < a.min_quality) {
+                low_quality += 1;
+            } else if failure.is_none() {
                 let query = e.dihedral.map_or(Query::One(e.hash), Query::Dihedral);
                 failure = matcher.push(e.id, query).err();
             }
@@ -227,6 +239,12 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
         }
     }
     let stats = matcher.finish()?;
+    if low_quality > 0 {
+        eprintln!(
+            "imprint: {low_quality} hashes below quality {} skipped",
+            a.min_quality
+        );
+    }
     for b in &bad {
         eprintln!("imprint: bad line: {b}");
     }
