@@ -2,7 +2,7 @@
 """End-to-end bulk hashing throughput: imprint (exact and --fast) vs pdqhash + Pillow.
 
 Generates a seeded corpus of real-world-sized JPEGs (1 MP and 12 MP; or lossy WebPs with
---format webp), then, in the same run on the same files:
+--format webp, PNGs with --format png), then, in the same run on the same files:
 
 * the reference stack: PyPI `pdqhash` with Pillow decoding (`Image.open(p).convert("RGB")`),
   one process per core (`multiprocessing.Pool`);
@@ -136,19 +136,20 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--fast-min-side", type=int, help="override imprint's --fast minimum side")
     ap.add_argument("--dir", help="keep the corpus here (default: a temp dir)")
-    ap.add_argument("--format", choices=("jpeg", "webp"), default="jpeg",
-                    help="corpus format: JPEG or lossy WebP, quality 90 (Pillow's encoders)")
+    ap.add_argument("--format", choices=("jpeg", "webp", "png"), default="jpeg",
+                    help="corpus format: JPEG or lossy WebP, quality 90, or PNG (Pillow's "
+                         "encoders, default settings)")
     args = ap.parse_args()
     global FAST_MIN_SIDE
     FAST_MIN_SIDE = args.fast_min_side
     exe = os.path.abspath(args.imprint)
     root = args.dir or tempfile.mkdtemp(prefix="imprint-bulk-")
     try:
-        ext = {"jpeg": "jpg", "webp": "webp"}[args.format]
+        ext = {"jpeg": "jpg", "webp": "webp", "png": "png"}[args.format]
         with_fast = args.format == "jpeg"
         if not os.path.exists(os.path.join(root, "1mp", f"0000.{ext}")):
             make_corpus(root, args.n1, args.n12, args.seed, ext)
-        print(f"corpus {root}: {args.n1} x 1 MP, {args.n12} x 12 MP {args.format.upper()} q90, "
+        print(f"corpus {root}: {args.n1} x 1 MP, {args.n12} x 12 MP {args.format.upper()}, "
               f"seed {args.seed}; "
               f"{args.procs} processes/threads; {os.cpu_count()} cores")
         print("| corpus | images | reference img/s | imprint exact img/s | ratio | imprint --fast img/s | ratio |")
