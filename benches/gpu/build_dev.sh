@@ -10,9 +10,11 @@ path_of() { # cargo's "Executable ... (target/release/deps/NAME-HASH)" line for 
 unit=$(cargo test --release --lib --no-run 2>&1 | tee /dev/stderr | path_of imprint)
 it=$(cargo test --release --test it --no-run 2>&1 | tee /dev/stderr | path_of it)
 cargo build --release --example gpu_speed
+# The CLI with the default features (gpu included): a build without them may have been last.
+cargo build --release --bin imprint
 strip -o .dev/imprint-unit "$unit"
 strip -o .dev/it "$it"
 strip -o .dev/gpu_speed target/release/examples/gpu_speed
-if [ -f target/release/imprint ]; then strip -o .dev/imprint target/release/imprint; fi
+strip -o .dev/imprint target/release/imprint
 ls -la .dev
 du -sh .dev

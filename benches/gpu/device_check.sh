@@ -16,7 +16,7 @@
 # goes, which row kernels and upload path to default to, and how batch size (and spreading a
 # call over several batches, and streaming calls into one another) trades overlap against
 # occupancy; last, `imprint hash` end to end on a generated dataset with the cpu and the gpu
-# backend (same output required). Full logs go to LOG_DIR; a short summary is printed last.
+# backend, printing hashes and then into a hash store (same output required each time). Full logs go to LOG_DIR; a short summary is printed last.
 # Exit status: 0 when every step passed.
 #
 # Building the binaries (x86-64 Linux with the Rust toolchain): benches/gpu/build_dev.sh
@@ -94,6 +94,15 @@ if [ $extra = 1 ] && [ -x "$BIN/imprint" ]; then
       >'$LOG/bulk_$backend.txt'"
   done
   step bulk_same cmp "$LOG/bulk_cpu.txt" "$LOG/bulk_gpu.txt"
+  # The nightly job's way: into a hash store through the bulk pipeline (whose batch stage
+  # streams decoded images to the GPU), with the crash journal; the records must match too.
+  for backend in cpu gpu; do
+    step "store_$backend" bash -c "time '$BIN/imprint' hash '$DS/set/references' \
+      '$DS/set/queries' --backend $backend --out '$DS/$backend.imps' --no-progress"
+    step "export_$backend" bash -c "'$BIN/imprint' store export '$DS/$backend.imps' \
+      >'$LOG/store_$backend.csv'"
+  done
+  step store_same cmp "$LOG/store_cpu.csv" "$LOG/store_gpu.csv"
   rm -rf "$DS"
 fi
 
@@ -122,5 +131,7 @@ if [ $extra = 1 ]; then
   tail -n 1 "$LOG/bulk_data.log"
   wc -l <"$LOG/bulk_cpu.txt"
   for backend in cpu gpu; do grep -E "wall" "$LOG/bulk_$backend.log"; done
+  echo "== the same into a hash store (the bulk pipeline), cpu then gpu backend =="
+  for backend in cpu gpu; do grep -E "wall|hashed" "$LOG/store_$backend.log"; done
 fi
 exit $status
