@@ -8,7 +8,9 @@
 //! | manifest `.csv`, `id,path` | the `id` column | file order |
 //! | tar archive | `archive-path:member-path` | archive order, streamed |
 //!
-//! Relative paths in a manifest are resolved against the manifest's directory. Blank lines and
+//! A path that is not UTF-8 keeps each other byte as `\xNN` in its id (Unix), so that distinct
+//! files keep distinct ids. Relative paths in a manifest are resolved against the manifest's
+//! directory. Blank lines and
 //! lines starting with `#` are skipped, as is a CSV header line `id,path`. Directory symlinks are
 //! not followed (no cycles); file symlinks are.
 
@@ -102,8 +104,47 @@ fn read_capped(r: impl Read, len_hint: u64, max: u64) -> std::result::Result<Vec
     Ok(buf)
 }
 
-fn path_id(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
+/// A path's item id: the path itself when it is UTF-8; otherwise (Unix) its UTF-8 runs as they
+/// are and every other byte as `\xNN`, as bash's `$'...'` quoting writes it. Replacing those
+/// bytes with U+FFFD, as a lossy conversion does, would give files such as `caf\xe9.jpg` and
+/// `caf\xe8.jpg` one id: a resume would skip the second, and a match could not name its file.
+///
+/// ```
+/// use imprint::pipeline::path_id;
+/// assert_eq!(path_id("photos/café.jpg".as_ref()), "photos/café.jpg");
+/// # #[cfg(unix)] {
+/// use std::os::unix::ffi::OsStrExt;
+/// let latin1 = std::ffi::OsStr::from_bytes(b"photos/caf\xe9.jpg");
+/// assert_eq!(path_id(latin1.as_ref()), r"photos/caf\xe9.jpg");
+/// # }
+/// ```
+#[must_use]
+pub fn path_id(p: &Path) -> String {
+    if let Some(s) = p.to_str() {
+        return s.to_owned();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        bytes_id(p.as_os_str().as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        p.to_string_lossy().into_owned()
+    }
+}
+
+/// Bytes as an id: UTF-8 runs as they are, other bytes as `\xNN`.
+fn bytes_id(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
 }
 
 /// Walks all sources in order, calling `emit` for each item that `want(id)` accepts; items it
@@ -240,10 +281,7 @@ impl Walker<'_> {
             if !entry.header().entry_type().is_file() {
                 continue;
             }
-            let member = match entry.path() {
-                Ok(p) => path_id(&p),
-                Err(_) => String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
-            };
+            let member = bytes_id(&entry.path_bytes());
             let id = format!("{prefix}:{member}");
             if !(self.want)(&id) {
                 continue; // the archive skips the unread member data
@@ -343,6 +381,71 @@ mod tests {
             .map(|(id, _)| id[root.len() + 1..].to_owned())
             .collect();
         assert_eq!(ids, ["a", "b/10", "b/2", "c/x/y"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_keep_distinct_ids_that_lead_back_to_their_files() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().expect("tempdir");
+        // Latin-1 names: é and è are single bytes that are not UTF-8.
+        let names: [&[u8]; 3] = [b"caf\xe9.jpg", b"caf\xe8.jpg", "caf\u{e9}.jpg".as_bytes()];
+        for (i, n) in names.iter().enumerate() {
+            std::fs::write(d.path().join(OsStr::from_bytes(n)), [i as u8]).expect("write");
+        }
+        let root = d.path().to_str().expect("utf-8 temp dir").to_owned();
+        let got: Vec<(String, usize)> = collect(&[Source::Dir(d.path().to_owned())])
+            .into_iter()
+            .map(|(id, len)| (id[root.len() + 1..].to_owned(), len))
+            .collect();
+        assert_eq!(
+            got,
+            // In byte order: é in UTF-8 is c3 a9.
+            [
+                ("caf\u{e9}.jpg".to_owned(), 1),
+                ("caf\\xe8.jpg".to_owned(), 1),
+                ("caf\\xe9.jpg".to_owned(), 1)
+            ]
+        );
+        // Undoing the escapes names the file again.
+        let unescape = |id: &str| -> Vec<u8> {
+            let mut out = Vec::new();
+            let mut rest = id.as_bytes();
+            while let Some((&b, tail)) = rest.split_first() {
+                if b == b'\\' && tail.first() == Some(&b'x') {
+                    let hex = std::str::from_utf8(&tail[1..3]).expect("hex");
+                    out.push(u8::from_str_radix(hex, 16).expect("hex"));
+                    rest = &tail[3..];
+                } else {
+                    out.push(b);
+                    rest = tail;
+                }
+            }
+            out
+        };
+        for (id, _) in &got {
+            let path = d.path().join(OsStr::from_bytes(&unescape(id)));
+            assert!(path.exists(), "{id}");
+        }
+        // Tar members likewise.
+        let tar_path = d.path().join("t.tar");
+        let mut b = tar::Builder::new(File::create(&tar_path).expect("create"));
+        for n in &names[..2] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(1);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, OsStr::from_bytes(n), &[7u8][..])
+                .expect("append");
+        }
+        b.finish().expect("finish");
+        drop(b);
+        let ids: Vec<String> = collect(&[Source::Tar(tar_path.clone())])
+            .into_iter()
+            .map(|(id, _)| id.rsplit(':').next().expect("member").to_owned())
+            .collect();
+        assert_eq!(ids, ["caf\\xe9.jpg", "caf\\xe8.jpg"]);
     }
 
     #[test]

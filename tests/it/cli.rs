@@ -398,6 +398,61 @@ fn min_quality_leaves_near_uniform_images_out_of_the_match() {
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn file_names_that_are_not_utf8_print_and_store_as_the_same_escaped_id() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    std::fs::create_dir(&dir).unwrap();
+    // Two Latin-1 names that a lossy conversion would both turn into "caf\u{fffd}.jpg".
+    for (name, src) in [
+        (&b"caf\xe9.jpg"[..], "q0122.jpg"),
+        (b"caf\xe8.jpg", "q0746.jpg"),
+    ] {
+        let to = dir.join(std::ffi::OsStr::from_bytes(name));
+        std::fs::copy(sample_dir().join(src), to).unwrap();
+    }
+    let o = imprint(&["hash", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let printed: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| {
+            l.rsplit(',')
+                .next()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(printed, [r"caf\xe8.jpg", r"caf\xe9.jpg"]);
+    let run = tmp.path().join("run.imps");
+    let o = imprint(&[
+        "hash",
+        dir.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = imprint(&["store", "export", run.to_str().unwrap()]);
+    let stored: Vec<String> = stdout(&o)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .next()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(stored, printed);
+}
+
 /// `bench index` takes its data either from files (`--hashes` and `--queries` together) or
 /// generated (`--n`, `--num-queries`); a half or a mix is a usage error, not silently ignored.
 #[test]

@@ -143,7 +143,8 @@ pub fn run(args: HashArgs) -> Result<u8> {
     let batch = 4 * pool.current_num_threads().max(1);
     let mut emit = |chunk: &[Item], outcomes: Vec<Outcome>| -> Result<()> {
         for (item, outcome) in chunk.iter().zip(outcomes) {
-            let path = item.path.display().to_string();
+            // As a bulk run's id: a name that is not UTF-8 keeps its bytes, escaped.
+            let path = imprint::pipeline::path_id(&item.path);
             match outcome {
                 Outcome::Hashed { hashes, quality } => {
                     hashed_per_root[item.root] += 1;
