@@ -7,7 +7,8 @@
 //! seed, unlike `std`'s `DefaultHasher`), and the splitmix64 finaliser mixes its weak low bits
 //! before the modulo.
 
-use crate::store::{Store, StoreError};
+use super::stage::ItemError;
+use crate::store::{Outcome, Store, StoreError};
 use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
@@ -162,6 +163,30 @@ impl SkipSet {
         let mut s = SkipSet::new();
         for r in store.records() {
             s.insert(r?.id);
+        }
+        Ok(s)
+    }
+
+    /// The ids of a store's sealed blocks that have a hash record, and those whose error
+    /// record says the item ended the process ([`ItemError::EndedProcess`]: decoding it again
+    /// would end the process again). A resumed run given this set tries every other failed
+    /// item again, e.g. after a storage outage made reads fail.
+    ///
+    /// # Errors
+    /// The first [`StoreError`] met reading the records.
+    pub fn from_store_retrying_failures<D: AsRef<[u8]>>(
+        store: &Store<D>,
+    ) -> Result<SkipSet, StoreError> {
+        let mut s = SkipSet::new();
+        for r in store.records() {
+            let r = r?;
+            let settled = match r.outcome {
+                Outcome::Failed { cause } => cause.starts_with(ItemError::ENDED_PROCESS),
+                _ => true,
+            };
+            if settled {
+                s.insert(r.id);
+            }
         }
         Ok(s)
     }

@@ -190,7 +190,8 @@ pub enum ItemError {
     #[error("the hashing backend returned no result for this item")]
     MissingResult,
     /// It ended the process this many times while decoded alone (a crash inside a decoder,
-    /// or the memory limit), so it was not decoded again; see [`super::Journal`].
+    /// or the memory limit), so it was not decoded again; see [`super::Journal`]. Its text
+    /// starts with [`ItemError::ENDED_PROCESS`].
     #[error(
         "ended the process {times} times while decoded alone (a crash in the decoder, or the \
          memory limit); not decoded again so that the run can finish"
@@ -202,6 +203,11 @@ pub enum ItemError {
     /// The decoder returned inconsistent pixels.
     #[error(transparent)]
     Hash(#[from] HashError),
+}
+
+impl ItemError {
+    /// How the stored cause of an [`ItemError::EndedProcess`] starts.
+    pub const ENDED_PROCESS: &'static str = "ended the process";
 }
 
 /// The engine's decoder ([`crate::decode::decode`]) with a hashing [`Convention`].

@@ -514,3 +514,96 @@ fn resume_decodes_the_journal_suspects_alone_and_fails_a_file_that_ended_it_twic
     assert!(cause.contains("ended the process 2 times"), "{cause}");
     assert!(!d.path().join("s.imps.journal").exists());
 }
+
+/// `(id, hash or error)` of every record, in store order, repeats included.
+fn store_records(path: &Path) -> Vec<(String, Result<PdqHash, String>)> {
+    let store = Store::open(path).expect("open store");
+    store
+        .records()
+        .map(|r| {
+            let r = r.expect("record");
+            let v = match r.outcome {
+                Outcome::Failed { cause } => Err(cause.to_owned()),
+                _ => Ok(r.hash().expect("hash record")),
+            };
+            (r.id.to_owned(), v)
+        })
+        .collect()
+}
+
+#[test]
+fn retry_failed_tries_failed_items_again_but_not_those_that_ended_the_process() {
+    let d = tempfile::tempdir().expect("tempdir");
+    make_corpus(&d.path().join("corpus"), 6, 0x5eed_0004);
+    let broken = "corpus/a/broken.png";
+    std::fs::write(d.path().join(broken), b"not a png yet").expect("write");
+    run_ok(hash_cmd(&["corpus", "--out", "s.imps"], d.path()));
+    // A file that ended two careful passes, as the journal records it.
+    let bomb = "corpus/b/zbomb.png";
+    std::fs::copy(d.path().join("corpus/b/img00001.png"), d.path().join(bomb)).expect("copy");
+    let mut journal = b"IMPJRNL1".to_vec();
+    journal.extend(journal_entry(b'S', 0, bomb));
+    journal.extend(journal_entry(b'A', 0, bomb));
+    journal.extend(journal_entry(b'A', 0, bomb));
+    std::fs::write(d.path().join("s.imps.journal"), journal).expect("write");
+    run_ok(hash_cmd(
+        &["corpus", "--out", "s.imps", "--resume"],
+        d.path(),
+    ));
+    let before = store_records(&d.path().join("s.imps"));
+    assert_eq!(before.len(), 8);
+    let failed: Vec<&str> = before
+        .iter()
+        .filter(|(_, v)| v.is_err())
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(failed, [broken, bomb]);
+
+    // The storage is repaired: the broken file now holds an image.
+    std::fs::copy(
+        d.path().join("corpus/a/img00000.jpg"),
+        d.path().join(broken),
+    )
+    .expect("copy");
+    run_ok(hash_cmd(
+        &["corpus", "--out", "s.imps", "--resume"],
+        d.path(),
+    ));
+    assert_eq!(
+        store_records(&d.path().join("s.imps")),
+        before,
+        "plain resume retries nothing"
+    );
+    let code = run_ok(hash_cmd(
+        &["corpus", "--out", "s.imps", "--resume", "--retry-failed"],
+        d.path(),
+    ));
+    assert_eq!(code, 0, "the retried item hashed");
+    let after = store_records(&d.path().join("s.imps"));
+    assert_eq!(after[..8], before[..], "old records kept");
+    assert_eq!(
+        after.len(),
+        9,
+        "only the broken file was tried again: {after:?}"
+    );
+    assert_eq!(after[8].0, broken);
+    assert_eq!(
+        after[8].1,
+        before
+            .iter()
+            .find(|(id, _)| id == "corpus/a/img00000.jpg")
+            .unwrap()
+            .1
+    );
+
+    // Merged, every item once: the retried one by its hash.
+    let o = Command::new(BIN)
+        .args(["store", "merge", "m.imps", "s.imps"])
+        .current_dir(d.path())
+        .output()
+        .expect("merge");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let merged = read_store(&d.path().join("m.imps"));
+    assert_eq!(merged.len(), 8);
+    assert!(merged[broken].is_ok() && merged[bomb].is_err());
+}

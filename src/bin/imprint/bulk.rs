@@ -26,6 +26,12 @@ pub struct BulkArgs {
     /// every resumed run.
     #[arg(long, requires = "out")]
     pub resume: bool,
+    /// With --resume: also try again the items the store holds only an error record for (a
+    /// read that failed during a storage outage, a format a later version decodes). Their new
+    /// outcome follows the old error record; `imprint store merge` keeps the hash. Items that
+    /// ended the process are not tried again.
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
     /// Process only shard I of N (0-based): a deterministic partition by a hash of the item id.
     #[arg(long, value_name = "I/N", requires = "out", conflicts_with = "shards")]
     pub shard: Option<Shard>,
@@ -90,6 +96,7 @@ fn journal_path(out: &Path) -> PathBuf {
 fn open_writer(
     out: &Path,
     resume: bool,
+    retry_failed: bool,
     opts: &StoreOptions,
 ) -> Result<(StoreWriter, SkipSet, Journal)> {
     let journal_at = journal_path(out);
@@ -97,8 +104,12 @@ fn open_writer(
         let (w, rec) = StoreWriter::resume(out, opts)
             .with_context(|| format!("cannot resume {}", out.display()))?;
         let store = Store::open(out).with_context(|| format!("cannot read {}", out.display()))?;
-        let skip = SkipSet::from_store(&store)
-            .with_context(|| format!("cannot read the records of {}", out.display()))?;
+        let skip = if retry_failed {
+            SkipSet::from_store_retrying_failures(&store)
+        } else {
+            SkipSet::from_store(&store)
+        }
+        .with_context(|| format!("cannot read the records of {}", out.display()))?;
         if rec.truncated_bytes > 0 {
             eprintln!(
                 "imprint: {}: dropped a torn tail of {} bytes from an interrupted run",
@@ -156,7 +167,8 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     let store_opts = StoreOptions::new()
         .dihedral(args.dihedral)
         .block_size(args.bulk.store_block_size);
-    let (writer, skip, journal) = open_writer(out, args.bulk.resume, &store_opts)?;
+    let (writer, skip, journal) =
+        open_writer(out, args.bulk.resume, args.bulk.retry_failed, &store_opts)?;
     let decoder = StandardDecoder {
         options: args.decode_options(),
         convention: args.convention(),
