@@ -453,6 +453,34 @@ fn file_names_that_are_not_utf8_print_and_store_as_the_same_escaped_id() {
     assert_eq!(stored, printed);
 }
 
+#[test]
+fn huge_files_fail_or_are_skipped_without_being_read() {
+    use std::io::{Seek, SeekFrom, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(sample_dir().join("q0122.jpg"), dir.join("a.jpg")).unwrap();
+    // Sparse files: 4 GiB that is not an image, and 300 MiB that starts like a JPEG.
+    let video = std::fs::File::create(dir.join("b-video.mp4")).unwrap();
+    video.set_len(4 << 30).unwrap();
+    let mut big = std::fs::File::create(dir.join("c-big.jpg")).unwrap();
+    big.write_all(&[0xFF, 0xD8, 0xFF, 0xE0]).unwrap();
+    big.seek(SeekFrom::Start(300 << 20)).unwrap();
+    big.write_all(&[0xFF, 0xD9]).unwrap();
+    drop(big);
+    let o = imprint(&["hash", dir.to_str().unwrap()]);
+    // The JPEG-looking file fails with the limit named; the video is skipped; a.jpg hashes.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 1);
+    assert!(stdout(&o).contains("a.jpg"));
+    let err = stderr(&o);
+    assert!(
+        err.contains("c-big.jpg: item is 314572802 bytes, over the limit of 268435456"),
+        "{err}"
+    );
+    assert!(!err.contains("b-video.mp4"), "{err}");
+}
+
 /// `bench index` takes its data either from files (`--hashes` and `--queries` together) or
 /// generated (`--n`, `--num-queries`); a half or a mix is a usage error, not silently ignored.
 #[test]

@@ -5,6 +5,7 @@ use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::{decode, sniff, DecodeOptions, DEFAULT_MAX_PIXELS};
 use imprint::hash::{Convention, ImageRef, Pdq256, PdqHasher};
+use imprint::pipeline::DEFAULT_MAX_ITEM_BYTES;
 use imprint::{Backend, BatchHasher};
 use rayon::prelude::*;
 use std::io::{BufRead, BufWriter, Write};
@@ -277,17 +278,51 @@ const GPU_CHUNK: usize = 32;
 
 /// Reads and decodes one item: the image, or the item's final outcome (skipped, failed).
 fn decode_item(item: &Item, options: &DecodeOptions) -> Decoded {
-    let bytes = match std::fs::read(&item.path) {
-        Ok(b) => b,
-        Err(e) => return Decoded::Done(Outcome::Failed(format!("cannot read: {e}"))),
+    let bytes = match read_item(item) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Decoded::Done(Outcome::Skipped),
+        Err(cause) => return Decoded::Done(Outcome::Failed(cause)),
     };
-    if item.walked && sniff(&bytes).is_none() {
-        return Decoded::Done(Outcome::Skipped);
-    }
     match decode(&bytes, options) {
         Ok(img) => Decoded::Image(img),
         Err(e) => Decoded::Done(Outcome::Failed(e.to_string())),
     }
+}
+
+/// An item's bytes, or `None` for a file found by walking a directory that is not an image.
+/// A file that is not an image is skipped after its first bytes, and one over
+/// [`DEFAULT_MAX_ITEM_BYTES`] fails before it is read, so that a video or a disk image in a
+/// photo tree costs no memory.
+fn read_item(item: &Item) -> std::result::Result<Option<Vec<u8>>, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read: {e}");
+    let mut f = std::fs::File::open(&item.path).map_err(cannot)?;
+    let len = f.metadata().map_err(cannot)?.len();
+    let mut head = Vec::with_capacity(32);
+    (&mut f).take(32).read_to_end(&mut head).map_err(cannot)?;
+    if item.walked && sniff(&head).is_none() {
+        return Ok(None);
+    }
+    let max = DEFAULT_MAX_ITEM_BYTES;
+    if len > max {
+        return Err(format!("item is {len} bytes, over the limit of {max}"));
+    }
+    // The length bounds the buffer; a file that grows meanwhile is cut at the limit + 1 byte.
+    let mut bytes = head;
+    bytes.reserve(
+        usize::try_from(len)
+            .unwrap_or(0)
+            .saturating_sub(bytes.len()),
+    );
+    f.take(max + 1 - bytes.len() as u64)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > max {
+        return Err(format!(
+            "item is over the limit of {max} bytes (it grew while read)"
+        ));
+    }
+    Ok(Some(bytes))
 }
 
 /// Hashes the decoded images of a chunk in one batch; settled items pass through.
