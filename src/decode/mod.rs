@@ -378,7 +378,8 @@ fn guarded(format: ImageFormat, f: impl FnOnce() -> Result<DecodedImage>) -> Res
     }
 }
 
-/// Reads and decodes a file.
+/// Reads and decodes a file. It reads the whole file first: to walk untrusted trees, check
+/// the size as the bulk pipeline does ([`crate::pipeline::DEFAULT_MAX_ITEM_BYTES`]).
 ///
 /// # Errors
 /// [`DecodeError::Io`] with the path when it cannot be read, otherwise as [`decode`].
