@@ -481,6 +481,22 @@ fn huge_files_fail_or_are_skipped_without_being_read() {
     assert!(!err.contains("b-video.mp4"), "{err}");
 }
 
+#[test]
+fn probing_for_a_gpu_prints_nothing_on_a_headless_machine() {
+    // Where Mesa's device-selection layer is installed (with lavapipe, as in CI) and no
+    // XDG_RUNTIME_DIR is set, making a Vulkan instance used to print two lines of errors.
+    let o = Command::new(env!("CARGO_BIN_EXE_imprint"))
+        .args(["hash", "--backend", "auto"])
+        .arg(sample_dir().join("q0122.jpg"))
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("NODEVICE_SELECT")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stderr(&o), "");
+}
+
 /// `bench index` takes its data either from files (`--hashes` and `--queries` together) or
 /// generated (`--n`, `--num-queries`); a half or a mix is a usage error, not silently ignored.
 #[test]

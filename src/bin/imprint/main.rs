@@ -46,7 +46,20 @@ pub const EXIT_ITEM_FAILURES: u8 = 1;
 /// Exit status: the run could not be carried out.
 pub const EXIT_FATAL: u8 = 2;
 
+/// Mesa's Vulkan device-selection layer (installed with lavapipe and Mesa's drivers) looks for
+/// a Wayland display to pick the GPU a desktop would use, and on a headless machine prints
+/// "error: XDG_RUNTIME_DIR is invalid or not set" twice whenever a Vulkan instance is made,
+/// i.e. on every `imprint hash` with the default `--backend auto`. imprint ranks adapters
+/// itself, so the layer is switched off, unless the environment already says otherwise. This
+/// runs first in `main`, before any thread exists to read the environment concurrently.
+fn quiet_vulkan_device_select() {
+    if cfg!(feature = "gpu") && std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_vulkan_device_select();
     env_logger_init();
     // A decoder that panics on a hostile file costs that file, which is reported as corrupt
     // with the panic's message; the default hook's lines for it would only repeat that.
