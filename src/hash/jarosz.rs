@@ -155,6 +155,8 @@ fn transpose_into_strip(rows: &[f32], width: usize, strip: &mut [f32]) {
 pub(crate) struct JaroszScratch {
     /// Transposed strip of luma (pass-1 input), `width × STRIP`.
     strip_in: Vec<f32>,
+    /// Transposed strip of pass-1 output, `width × STRIP`, before it goes to the ring.
+    strip_out: Vec<f32>,
     /// Ring of pass-1 output rows, `ring_rows × width`.
     ring: Vec<f32>,
     /// Pass-2 running sums, `width`.
@@ -195,6 +197,7 @@ pub(crate) fn downsample(
 
     let JaroszScratch {
         strip_in,
+        strip_out,
         ring,
         col_sum,
         strip_mid,
@@ -204,6 +207,7 @@ pub(crate) fn downsample(
         mid_rows,
     } = scratch;
     ensure_len(strip_in, width * STRIP);
+    ensure_len(strip_out, width * STRIP);
     ensure_len(ring, ring_rows * width);
     ensure_len(strip_mid, width * STRIP);
     ensure_len(sampled, height * OUT);
@@ -234,11 +238,8 @@ pub(crate) fn downsample(
                 }
                 row_buf[n * width..STRIP * width].fill(0.0);
                 transpose_into_strip(row_buf, width, strip_in);
-                // Pass 1 along the rows, lanes = the strip's rows.
-                let mut base = [0usize; STRIP];
-                for (lane, b) in base.iter_mut().enumerate().take(n) {
-                    *b = ((r0 + lane) % ring_rows) * width;
-                }
+                // Pass 1 along the rows, lanes = the strip's rows: whole 16-lane divisions
+                // and stores into the transposed output strip...
                 lane_sum.fill(0.0);
                 for bop in box_schedule(width, win_rows) {
                     apply(
@@ -248,9 +249,17 @@ pub(crate) fn downsample(
                     );
                     if let Some(j) = bop.out {
                         let q = divide(&lane_sum, bop.count);
-                        for (&b, &v) in base.iter().zip(&q).take(n) {
-                            ring[b + j] = v;
-                        }
+                        strip_out[j * STRIP..j * STRIP + STRIP].copy_from_slice(&q);
+                    }
+                }
+                // ...then back to rows, into the ring.
+                for lane in 0..n {
+                    let b = ((r0 + lane) % ring_rows) * width;
+                    for (d, col) in ring[b..b + width]
+                        .iter_mut()
+                        .zip(strip_out.chunks_exact(STRIP))
+                    {
+                        *d = col[lane];
                     }
                 }
                 produced += n;
