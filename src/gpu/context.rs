@@ -37,6 +37,11 @@ pub struct GpuOptions {
     /// Where the host writes pixels and how they reach the kernels. Default
     /// [`Upload::Mapped`].
     pub upload: Upload,
+    /// Which adapter to use, by its place (from 0) in imprint's ranking: discrete GPUs first,
+    /// then integrated, virtual, other and (where allowed) software ones, each kind in the
+    /// driver's order. `None` (default) takes the first. For one process per GPU on a host
+    /// with several, e.g. each with its own `--shard`.
+    pub adapter: Option<usize>,
 }
 
 /// How a batch's 8-bit pixels travel from the host to the kernels. The hashes are the same
@@ -184,6 +189,13 @@ impl GpuOptions {
         self.upload = upload;
         self
     }
+
+    /// Sets [`GpuOptions::adapter`].
+    #[must_use]
+    pub fn adapter(mut self, index: Option<usize>) -> Self {
+        self.adapter = index;
+        self
+    }
 }
 
 impl Default for GpuOptions {
@@ -196,6 +208,7 @@ impl Default for GpuOptions {
             profile_kernels: false,
             row_kernels: RowKernels::PerRow,
             upload: Upload::Mapped,
+            adapter: None,
         }
     }
 }
@@ -242,13 +255,20 @@ impl GpuContext {
             options.allow_software_adapter || a.get_info().device_type != wgpu::DeviceType::Cpu
         });
         adapters.sort_by_key(|a| rank(a.get_info().device_type));
-        let adapter = adapters
-            .into_iter()
-            .next()
-            .ok_or_else(|| GpuError::NoAdapter {
+        if adapters.is_empty() {
+            return Err(GpuError::NoAdapter {
                 backends: format!("{:?}", backends()),
                 software_allowed: options.allow_software_adapter,
-            })?;
+            });
+        }
+        let index = options.adapter.unwrap_or(0);
+        if index >= adapters.len() {
+            return Err(GpuError::NoSuchAdapter {
+                index,
+                found: adapters.iter().map(|a| a.get_info().name).collect(),
+            });
+        }
+        let adapter = adapters.swap_remove(index);
         let info = adapter.get_info();
         let limits = adapter.limits();
         log::info!(

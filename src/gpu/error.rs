@@ -15,6 +15,19 @@ pub enum GpuError {
         /// Whether a software (CPU) adapter such as lavapipe would have been accepted.
         software_allowed: bool,
     },
+    /// [`GpuOptions::adapter`](super::GpuOptions::adapter) names a place past the adapters
+    /// found.
+    #[error(
+        "no gpu adapter #{index}: {} found, from #0: {}",
+        found.len(),
+        found.join(", ")
+    )]
+    NoSuchAdapter {
+        /// The place asked for.
+        index: usize,
+        /// The names of the adapters found, in ranking order.
+        found: Vec<String>,
+    },
     /// The adapter refused to create a device.
     #[error("gpu device request failed on {adapter}: {source}")]
     RequestDevice {

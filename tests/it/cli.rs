@@ -497,6 +497,32 @@ fn probing_for_a_gpu_prints_nothing_on_a_headless_machine() {
     assert_eq!(stderr(&o), "");
 }
 
+#[cfg(feature = "gpu")]
+#[test]
+fn gpu_picks_an_adapter_by_its_place_and_names_those_found_when_there_is_none() {
+    let sample = sample_dir();
+    let sample = sample.to_str().unwrap();
+    let o = imprint(&["hash", "--backend", "gpu", "--gpu", "99", sample]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("no gpu adapter #99: ") || err.contains("no usable gpu adapter"),
+        "{err}"
+    );
+    let o = imprint(&["hash", "--backend", "gpu", "--gpu", "0", sample]);
+    if o.status.code() != Some(0) {
+        assert!(
+            std::env::var("REQUIRE_GPU").as_deref() != Ok("1"),
+            "REQUIRE_GPU=1 but: {}",
+            stderr(&o)
+        );
+        eprintln!("skipping: no gpu adapter: {}", stderr(&o));
+        return;
+    }
+    let cpu = imprint(&["hash", "--backend", "cpu", sample]);
+    assert_eq!(stdout(&o), stdout(&cpu));
+}
+
 /// `bench index` takes its data either from files (`--hashes` and `--queries` together) or
 /// generated (`--n`, `--num-queries`); a half or a mix is a usage error, not silently ignored.
 #[test]

@@ -181,8 +181,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     if let Some(t) = args.threads {
         pipeline = pipeline.threads(t);
     }
-    let hasher = imprint::BatchHasher::new(args.backend)
-        .with_context(|| format!("cannot use --backend {}", args.backend))?;
+    let hasher = args.batch_hasher()?;
     if hasher.is_gpu() {
         pipeline = pipeline.batch_hasher(Box::new(hasher));
     }
