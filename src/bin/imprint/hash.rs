@@ -48,7 +48,8 @@ pub struct HashArgs {
     pub backend: Backend,
     /// When hashing on a GPU, use adapter N (from 0: discrete GPUs first, each kind in the
     /// driver's order), e.g. one process per GPU, each with its own --shard. Default: the
-    /// first. An error names the adapters found when there is no adapter N.
+    /// first. With --backend gpu, an error names the adapters found when there is no adapter
+    /// N; with auto, that means the CPU, as no GPU does.
     #[arg(long, value_name = "N")]
     pub gpu: Option<usize>,
     /// Fast mode: decode JPEGs at a reduced scale in the DCT domain (keeping each side at
