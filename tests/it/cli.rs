@@ -339,6 +339,33 @@ fn an_index_built_from_a_store_matches_the_same_images() {
     // The list id is the store's id: the path as given to `imprint hash`.
     let want = format!(",{},0,original,", dir.join("q0122.jpg").display());
     assert!(rows[0].contains(&want), "{out}");
+    // A store given where hash lists go is read as a store: the same index, the same matches.
+    let idx2 = tmp.path().join("list2.idx");
+    let o = imprint(&[
+        "index",
+        "build",
+        "--out",
+        idx2.to_str().unwrap(),
+        listed.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&idx).unwrap(), std::fs::read(&idx2).unwrap());
+    let by_flag = imprint(&[
+        "match",
+        "--index",
+        idx.to_str().unwrap(),
+        "--store",
+        listed.to_str().unwrap(),
+    ]);
+    let by_place = imprint(&[
+        "match",
+        "--index",
+        idx.to_str().unwrap(),
+        listed.to_str().unwrap(),
+    ]);
+    assert_eq!(by_place.status.code(), Some(0), "{}", stderr(&by_place));
+    assert_eq!(stdout(&by_place), stdout(&by_flag));
+    assert_eq!(stdout(&by_flag).lines().count(), 2, "{}", stdout(&by_flag));
 }
 
 #[test]

@@ -201,6 +201,20 @@ pub fn read_path(
     }
 }
 
+/// Whether `path` is a hash store (by its magic bytes), so that a store can be given where hash
+/// lists go.
+pub fn is_store(path: &Path) -> bool {
+    use std::io::Read;
+    if path.as_os_str() == "-" {
+        return false;
+    }
+    let mut head = [0u8; 8];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head == imprint::store::format::MAGIC
+}
+
 /// Quotes a CSV field when it needs it (RFC 4180).
 pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains([',', '"', '\n', '\r']) {

@@ -33,7 +33,8 @@ pub struct BuildArgs {
     /// Where to write the index (written to a temporary file, then renamed).
     #[arg(long, short)]
     out: PathBuf,
-    /// Hash lists to index, in order; `-` reads stdin.
+    /// Hash lists to index, in order; `-` reads stdin. A hash store given here is read as with
+    /// --store.
     #[arg(required_unless_present = "store")]
     inputs: Vec<PathBuf>,
     /// Hash stores to index (written by `imprint hash --out`), before the lists; may be
@@ -85,7 +86,10 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
     let mut ids: Vec<String> = Vec::new();
     let mut bad: Vec<BadLine> = Vec::new();
     let mut failed_items = 0u64;
-    for path in &a.store {
+    // Stores named with --store, then the inputs in order, stores among them found by magic.
+    let (stores, lists): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        a.inputs.iter().partition(|p| hashlist::is_store(p));
+    for path in a.store.iter().chain(stores) {
         let store = imprint::store::Store::open(path)
             .with_context(|| format!("cannot open store {}", path.display()))?;
         for r in store.records() {
@@ -102,7 +106,7 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
     if failed_items > 0 {
         eprintln!("imprint: {failed_items} stored items are error records, not indexed");
     }
-    for input in &a.inputs {
+    for input in lists {
         hashlist::read_path(input, &mut bad, |e| {
             hashes.push(e.hash);
             ids.push(e.id);

@@ -41,6 +41,7 @@ pub struct MatchArgs {
     store: Vec<PathBuf>,
     /// Hash lists to check (CSV/JSONL, e.g. the output of `imprint hash`, whose `--dihedral`
     /// lines are matched with all 8 hashes); stdin when neither these nor `--store` are given.
+    /// A hash store given here is read as with --store.
     inputs: Vec<PathBuf>,
 }
 
@@ -200,7 +201,10 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     let mut bad: Vec<BadLine> = Vec::new();
     let mut failed_items = 0u64;
     let mut low_quality = 0u64;
-    for path in &a.store {
+    // Stores named with --store, then stores among the inputs (found by magic), then lists.
+    let (stores, lists): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        inputs.iter().partition(|p| hashlist::is_store(p));
+    for path in a.store.iter().chain(stores) {
         let store = imprint::store::Store::open(path)
             .with_context(|| format!("cannot open store {}", path.display()))?;
         for r in store.records() {
@@ -224,7 +228,7 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     if failed_items > 0 {
         eprintln!("imprint: {failed_items} stored items are error records, not matched");
     }
-    for input in &inputs {
+    for input in lists {
         let mut failure = None;
         hashlist::read_path(input, &mut bad, |e| {
             if e.quality.is_some_and(|q| q < a.min_quality) {
