@@ -550,6 +550,62 @@ fn gpu_picks_an_adapter_by_its_place_and_names_those_found_when_there_is_none() 
     assert_eq!(stdout(&o), stdout(&cpu));
 }
 
+#[test]
+fn match_hashes_images_given_as_inputs_like_a_store_of_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (list, idx) = (tmp.path().join("list.csv"), tmp.path().join("list.idx"));
+    let dir = tmp.path().join("in");
+    std::fs::create_dir(&dir).unwrap();
+    for n in [
+        "aaa-orig.jpg",
+        "bridge-5-flipx.jpg",
+        "q0122.jpg",
+        "q0746.jpg",
+    ] {
+        std::fs::copy(sample_dir().join(n), dir.join(n)).unwrap();
+    }
+    std::fs::write(dir.join("notes.txt"), "not an image").unwrap();
+    std::fs::write(dir.join("zz-broken.jpg"), [0xFF, 0xD8, 0xFF, 0xE0, 0, 16]).unwrap();
+    let o = imprint(&[
+        "hash",
+        dir.join("aaa-orig.jpg").to_str().unwrap(),
+        dir.join("q0746.jpg").to_str().unwrap(),
+    ]);
+    std::fs::write(&list, &o.stdout).unwrap();
+    let o = imprint(&[
+        "index",
+        "build",
+        "--out",
+        idx.to_str().unwrap(),
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (dir_s, idx_s) = (dir.to_str().unwrap(), idx.to_str().unwrap());
+    for (dihedral, want) in [(false, 2), (true, 3)] {
+        let flag: &[&str] = if dihedral { &["--dihedral"] } else { &[] };
+        let mut args = vec!["match", "--index", idx_s];
+        args.extend(flag);
+        args.push(dir_s);
+        let o = imprint(&args);
+        // The broken JPEG is reported and fails the run; the text file is passed over.
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("zz-broken.jpg: decode failed"), "{err}");
+        assert!(!err.contains("notes.txt"), "{err}");
+        let out = stdout(&o);
+        assert_eq!(out.lines().count() - 1, want, "{out}");
+        assert_eq!(out.contains(",flipx,"), dihedral, "{out}");
+        // The same rows as hashing into a store first and matching that.
+        let run = tmp.path().join(format!("run-{dihedral}.imps"));
+        let mut args = vec!["hash", "--out", run.to_str().unwrap()];
+        args.extend(flag);
+        args.push(dir_s);
+        imprint(&args);
+        let stored = imprint(&["match", "--index", idx_s, "--store", run.to_str().unwrap()]);
+        assert_eq!(stdout(&stored), out);
+    }
+}
+
 /// `bench index` takes its data either from files (`--hashes` and `--queries` together) or
 /// generated (`--n`, `--num-queries`); a half or a mix is a usage error, not silently ignored.
 #[test]

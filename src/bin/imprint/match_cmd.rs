@@ -1,9 +1,10 @@
 //! `imprint match`: the nightly job. Every hash of a run is checked against a list index and
 //! each match is written as CSV or JSONL (query id, list id, distance, transform).
 //!
-//! The core is [`Matcher`], fed one query image at a time from hash stores and hash lists
-//! (CSV/JSONL): a plain hash, or the 8 dihedral hashes of a `--dihedral` run, so that rotated
-//! and flipped copies of listed images match too.
+//! The core is [`Matcher`], fed one query image at a time from hash stores, hash lists
+//! (CSV/JSONL) and images hashed on the way (through the bulk pipeline): a plain hash, or the 8
+//! dihedral hashes of a `--dihedral` run, so that rotated and flipped copies of listed images
+//! match too.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -12,7 +13,11 @@ use anyhow::Context;
 use clap::Args;
 use imprint::hash::Pdq256;
 use imprint::index::{Index, SearchScratch, DEFAULT_MAX_DISTANCE};
+use imprint::pipeline::{
+    DecodeFailure, Decoder, Hashes, ItemError, OwnedImage, Pipeline, Sink, Source, StandardDecoder,
+};
 use imprint::store::Outcome;
+use imprint::Backend;
 use rayon::prelude::*;
 
 use crate::hashlist::{self, csv_field, BadLine};
@@ -30,7 +35,7 @@ pub struct MatchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
-    /// Skip query hashes with quality below Q: stored records, and JSONL lines with a
+    /// Skip query hashes with quality below Q: stored records, images, and JSONL lines with a
     /// `quality` field (CSV lines are always checked). PDQ's authors advise ignoring hashes
     /// below 50: near-uniform images hash alike.
     #[arg(long, value_name = "Q", default_value_t = 0)]
@@ -39,10 +44,18 @@ pub struct MatchArgs {
     /// a `--dihedral` run are matched with all 8 hashes, so rotated and flipped copies match.
     #[arg(long, value_name = "FILE")]
     store: Vec<PathBuf>,
-    /// Hash lists to check (CSV/JSONL, e.g. the output of `imprint hash`, whose `--dihedral`
-    /// lines are matched with all 8 hashes); stdin when neither these nor `--store` are given.
-    /// A hash store given here is read as with --store.
+    /// What to check: images (files, directories, .tar archives), hashed here with all cores,
+    /// then matched; hash lists (CSV/JSONL, e.g. the output of `imprint hash`, whose
+    /// `--dihedral` lines are matched with all 8 hashes); hash stores, read as with --store.
+    /// Standard input (a hash list) when neither these nor `--store` are given.
     inputs: Vec<PathBuf>,
+    /// For images given as inputs: hash them with their 8 dihedral hashes, so that rotated
+    /// and flipped copies of listed images match too.
+    #[arg(long)]
+    dihedral: bool,
+    /// For images given as inputs: where to hash them (as `imprint hash --backend`).
+    #[arg(long, value_name = "auto|cpu|gpu", default_value_t = Backend::Auto)]
+    backend: Backend,
 }
 
 /// Counts from one [`Matcher`] run.
@@ -201,9 +214,12 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     let mut bad: Vec<BadLine> = Vec::new();
     let mut failed_items = 0u64;
     let mut low_quality = 0u64;
-    // Stores named with --store, then stores among the inputs (found by magic), then lists.
-    let (stores, lists): (Vec<&PathBuf>, Vec<&PathBuf>) =
+    // Stores named with --store, then stores among the inputs (found by magic), then images
+    // (directories, archives and files that start like an image), then hash lists.
+    let (stores, rest): (Vec<&PathBuf>, Vec<&PathBuf>) =
         inputs.iter().partition(|p| hashlist::is_store(p));
+    let (images, lists): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        rest.into_iter().partition(|p| is_image_source(p));
     for path in a.store.iter().chain(stores) {
         let store = imprint::store::Store::open(path)
             .with_context(|| format!("cannot open store {}", path.display()))?;
@@ -227,6 +243,33 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     }
     if failed_items > 0 {
         eprintln!("imprint: {failed_items} stored items are error records, not matched");
+    }
+    let mut failed_images = 0u64;
+    if !images.is_empty() {
+        let sources = images
+            .iter()
+            .map(|p| Source::detect(p).with_context(|| format!("cannot read {}", p.display())))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut pipeline = Pipeline::new().dihedral(a.dihedral);
+        let hasher = imprint::BatchHasher::new(a.backend)
+            .with_context(|| format!("cannot use --backend {}", a.backend))?;
+        if hasher.is_gpu() {
+            pipeline = pipeline.batch_hasher(Box::new(hasher));
+        }
+        let mut sink = MatchSink {
+            matcher: &mut matcher,
+            min_quality: a.min_quality,
+            low_quality: 0,
+            failed: 0,
+            error: None,
+        };
+        let run = pipeline.run(&sources, &OnlyImages::default(), &mut sink, &mut |_| {});
+        if let Some(e) = sink.error.take() {
+            return Err(e);
+        }
+        run.context("hashing the images")?;
+        low_quality += sink.low_quality;
+        failed_images = sink.failed;
     }
     for input in lists {
         let mut failure = None;
@@ -253,13 +296,94 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
         eprintln!("imprint: bad line: {b}");
     }
     eprintln!(
-        "imprint: {} hashes checked, {} matched, {} matches, {} bad lines",
+        "imprint: {} hashes checked, {} matched, {} matches, {} bad lines{}",
         stats.num_queries,
         stats.num_matched_queries,
         stats.num_matches,
-        bad.len()
+        bad.len(),
+        if failed_images > 0 {
+            format!(", {failed_images} images failed")
+        } else {
+            String::new()
+        }
     );
-    Ok(i32::from(!bad.is_empty()))
+    Ok(i32::from(!bad.is_empty() || failed_images > 0))
+}
+
+/// Whether an input is images to hash: a directory, a `.tar` archive, or a file whose first
+/// bytes are an image's.
+fn is_image_source(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    if path.as_os_str() == "-" {
+        return false;
+    }
+    if path.is_dir()
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("tar"))
+    {
+        return true;
+    }
+    let mut head = Vec::with_capacity(32);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(32).read_to_end(&mut head))
+        .is_ok()
+        && imprint::decode::sniff(&head).is_some()
+}
+
+/// What [`OnlyImages`] says of a file that is not an image: such files, met while walking a
+/// directory, are passed over rather than reported.
+const NOT_AN_IMAGE: &str = "not an image";
+
+/// The standard decoder, except that files that are not images fail with [`NOT_AN_IMAGE`].
+#[derive(Default)]
+struct OnlyImages(StandardDecoder);
+
+impl Decoder for OnlyImages {
+    fn decode(&self, bytes: &[u8]) -> Result<OwnedImage, DecodeFailure> {
+        if imprint::decode::sniff(bytes).is_none() {
+            return Err(DecodeFailure(NOT_AN_IMAGE.into()));
+        }
+        self.0.decode(bytes)
+    }
+}
+
+/// Feeds hashed images to a [`Matcher`]; failures are reported on stderr and counted.
+struct MatchSink<'m, 'a, D, W: Write> {
+    matcher: &'m mut Matcher<'a, D, W>,
+    min_quality: u8,
+    low_quality: u64,
+    failed: u64,
+    /// The matcher's own failure (writing the output), which stops the run.
+    error: Option<anyhow::Error>,
+}
+
+impl<D: AsRef<[u8]> + Sync, W: Write> Sink for MatchSink<'_, '_, D, W> {
+    fn accept(&mut self, id: &str, outcome: &Result<Hashes, ItemError>) -> imprint::Result<()> {
+        let (query, quality) = match outcome {
+            Ok(Hashes::Plain(h)) => (Query::One(h.hash), h.quality),
+            Ok(Hashes::Dihedral(d)) => (Query::Dihedral(d.hashes), d.quality),
+            Err(ItemError::Decode(f)) if f.0 == NOT_AN_IMAGE => return Ok(()),
+            Err(e) => {
+                eprintln!("imprint: {id}: {e}");
+                self.failed += 1;
+                return Ok(());
+            }
+        };
+        if quality < self.min_quality {
+            self.low_quality += 1;
+            return Ok(());
+        }
+        if let Err(e) = self.matcher.push(id.to_owned(), query) {
+            let stop = imprint::Error::Io {
+                path: "<match output>".into(),
+                source: io::Error::other(format!("{e:#}")),
+            };
+            self.error = Some(e);
+            return Err(stop);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
