@@ -158,6 +158,8 @@ def main():
         for name in ("1mp", "12mp"):
             corpus = os.path.join(root, name)
             files = sorted(os.path.abspath(os.path.join(corpus, f)) for f in os.listdir(corpus))
+            if not files:
+                continue  # --n1 0 or --n12 0
             store = os.path.join(root, f"{name}.imps")
             t_ref, ref = run_reference(files, args.procs)
             t_ex, exact = run_imprint(exe, corpus, store, args.procs, False)
