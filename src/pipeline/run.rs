@@ -794,6 +794,52 @@ mod tests {
     }
 
     #[test]
+    fn journal_suspects_go_first_through_the_batch_path_and_the_journal_is_removed() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let sources = corpus(d.path(), 30);
+        let ids: Vec<String> = sources
+            .iter()
+            .map(|s| s.path().to_string_lossy().into_owned())
+            .collect();
+        let mut want = VecSink::default();
+        Pipeline::new()
+            .threads(2)
+            .run(&sources, &synthetic, &mut want, &mut |_| {})
+            .expect("run");
+        // A journal as a run that ended while decoding items 17 and 12 leaves it.
+        let path = d.path().join("run.journal");
+        let j = Journal::create(&path).expect("create");
+        j.started(12, &ids[12]);
+        j.started(17, &ids[17]);
+        j.started(13, &ids[13]);
+        j.ended(13);
+        drop(j);
+        let mut got = VecSink::default();
+        let late = Late {
+            cpu: CpuHasher::new(),
+            held: Vec::new(),
+            calls: 0,
+            fail_at: usize::MAX,
+        };
+        let r = Pipeline::new()
+            .threads(2)
+            .batch_hasher(Box::new(late))
+            .journal(Journal::open(&path).expect("open"))
+            .run(&sources, &synthetic, &mut got, &mut |_| {})
+            .expect("run");
+        assert_eq!((r.num_ok + r.num_failed) as usize, want.items.len());
+        // The suspects first, in input order, then every other item in order.
+        let mut order: Vec<usize> = vec![12, 17];
+        order.extend((0..30).filter(|k| ![12, 17].contains(k)));
+        let expected: Vec<_> = order.iter().map(|&k| want.items[k].clone()).collect();
+        assert_eq!(got.items, expected);
+        assert!(
+            !path.exists(),
+            "the journal is removed when the run completes"
+        );
+    }
+
+    #[test]
     fn streamed_results_arriving_late_or_lost_reach_the_sink_in_order() {
         let d = tempfile::tempdir().expect("tempdir");
         let sources = corpus(d.path(), 60);
