@@ -3,7 +3,7 @@
 use super::journal::{Journal, STRIKES_TO_FAIL};
 use super::partition::{Shard, SkipSet};
 use super::sink::{Progress, Report, Sink};
-use super::source::{self, RawItem, ReadFailure, Source, DEFAULT_MAX_ITEM_BYTES};
+use super::source::{self, Excluded, RawItem, ReadFailure, Source, DEFAULT_MAX_ITEM_BYTES};
 use super::stage::{BatchHasher, CpuHasher, Decoder, HasherError, Hashes, ItemError, OwnedImage};
 use crate::error::{Error, Result};
 use crate::hash::ImageRef;
@@ -56,6 +56,7 @@ pub struct Pipeline {
     max_item_bytes: u64,
     batch_hasher: Option<Box<dyn BatchHasher>>,
     journal: Option<Journal>,
+    exclude: Vec<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -69,6 +70,7 @@ impl std::fmt::Debug for Pipeline {
             .field("max_item_bytes", &self.max_item_bytes)
             .field("batch_hasher", &self.batch_hasher.is_some())
             .field("journal", &self.journal.as_ref().map(Journal::path))
+            .field("exclude", &self.exclude)
             .finish()
     }
 }
@@ -84,6 +86,7 @@ impl Default for Pipeline {
             max_item_bytes: DEFAULT_MAX_ITEM_BYTES,
             batch_hasher: None,
             journal: None,
+            exclude: Vec::new(),
         }
     }
 }
@@ -158,6 +161,16 @@ impl Pipeline {
         self
     }
 
+    /// Files that are never items, wherever a directory or manifest reaches them (default:
+    /// none): the run's own output, e.g. a store written inside the directory being hashed,
+    /// and its journal. Compared by canonical path; those that do not exist when the run
+    /// starts are ignored.
+    #[must_use]
+    pub fn exclude_files(mut self, paths: Vec<std::path::PathBuf>) -> Self {
+        self.exclude = paths;
+        self
+    }
+
     fn wants(&self, id: &str) -> bool {
         wants(self.shard, self.skip.as_ref(), id)
     }
@@ -202,6 +215,12 @@ impl Pipeline {
         let skip = self.skip.take();
         let skip = skip.as_ref();
         let journal = self.journal.take();
+        let exclude: Vec<Excluded> = self
+            .exclude
+            .iter()
+            .filter_map(|p| Excluded::new(p))
+            .collect();
+        let exclude = &exclude[..];
         let mut report = Report::default();
         let mut careful_done = SkipSet::new();
         if let Some(j) = &journal {
@@ -215,7 +234,8 @@ impl Pipeline {
                 total,
                 done: &mut careful_done,
             };
-            if let Err(e) = careful.run(sources, max_item_bytes, &|id| wants(shard, skip, id)) {
+            let want = |id: &str| wants(shard, skip, id);
+            if let Err(e) = careful.run(sources, max_item_bytes, exclude, &want) {
                 // Keep what was done; the journal keeps the suspects for the next run.
                 let _ = sink.finish();
                 return Err(e);
@@ -243,6 +263,7 @@ impl Pipeline {
                     source::walk(
                         sources,
                         max_item_bytes,
+                        exclude,
                         &mut |id| {
                             if !careful_done.is_empty() && careful_done.contains(id) {
                                 return false;
@@ -365,6 +386,7 @@ impl Careful<'_> {
         &mut self,
         sources: &[Source],
         max_item_bytes: u64,
+        exclude: &[Excluded],
         want: &dyn Fn(&str) -> bool,
     ) -> Result<()> {
         let journal = self.journal;
@@ -377,6 +399,7 @@ impl Careful<'_> {
             source::walk(
                 sources,
                 max_item_bytes,
+                exclude,
                 &mut |id| journal.is_suspect(id) && want(id),
                 &mut |raw| {
                     let id = raw.id.clone();

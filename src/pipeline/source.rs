@@ -156,11 +156,13 @@ fn bytes_id(bytes: &[u8]) -> String {
 pub(crate) fn walk(
     sources: &[Source],
     max_item_bytes: u64,
+    exclude: &[Excluded],
     want: &mut dyn FnMut(&str) -> bool,
     emit: &mut dyn FnMut(RawItem) -> bool,
 ) -> Result<()> {
     let mut w = Walker {
         max: max_item_bytes,
+        exclude,
         want,
         emit,
         stopped: false,
@@ -179,8 +181,32 @@ pub(crate) fn walk(
     Ok(())
 }
 
+/// A file that is not an item wherever a directory or manifest reaches it (the run's own
+/// output): its name, to compare cheaply, and its canonical path, to be sure.
+#[derive(Clone, Debug)]
+pub(crate) struct Excluded {
+    name: std::ffi::OsString,
+    canonical: PathBuf,
+}
+
+impl Excluded {
+    /// The file at `path`, or `None` when it cannot be resolved (it does not exist).
+    pub(crate) fn new(path: &Path) -> Option<Excluded> {
+        Some(Excluded {
+            name: path.file_name()?.to_owned(),
+            canonical: std::fs::canonicalize(path).ok()?,
+        })
+    }
+
+    fn is(&self, path: &Path) -> bool {
+        path.file_name() == Some(self.name.as_os_str())
+            && std::fs::canonicalize(path).is_ok_and(|c| c == self.canonical)
+    }
+}
+
 struct Walker<'a> {
     max: u64,
+    exclude: &'a [Excluded],
     want: &'a mut dyn FnMut(&str) -> bool,
     emit: &'a mut dyn FnMut(RawItem) -> bool,
     stopped: bool,
@@ -188,7 +214,7 @@ struct Walker<'a> {
 
 impl Walker<'_> {
     fn file(&mut self, id: String, path: &Path) {
-        if self.stopped || !(self.want)(&id) {
+        if self.stopped || self.exclude.iter().any(|e| e.is(path)) || !(self.want)(&id) {
             return;
         }
         let bytes = read_file(path, self.max);
@@ -359,7 +385,7 @@ mod tests {
 
     fn collect(sources: &[Source]) -> Vec<(String, usize)> {
         let mut out = Vec::new();
-        walk(sources, 1 << 20, &mut |_| true, &mut |it| {
+        walk(sources, 1 << 20, &[], &mut |_| true, &mut |it| {
             out.push((it.id, it.bytes.map(|b| b.len()).unwrap_or(usize::MAX)));
             true
         })
@@ -477,6 +503,7 @@ mod tests {
         let err = walk(
             &[Source::Manifest(d.path().join("bad.csv"))],
             1 << 20,
+            &[],
             &mut |_| true,
             &mut |_| true,
         );
@@ -506,6 +533,7 @@ mod tests {
         walk(
             &[Source::Tar(tar_path.clone())],
             50,
+            &[],
             &mut |id| !id.ends_with("b.jpg"),
             &mut |it| {
                 out.push((it.id, it.bytes.map(|b| b.len()).ok()));

@@ -607,3 +607,27 @@ fn retry_failed_tries_failed_items_again_but_not_those_that_ended_the_process() 
     assert_eq!(merged.len(), 8);
     assert!(merged[broken].is_ok() && merged[bomb].is_err());
 }
+
+#[test]
+fn a_store_written_inside_the_hashed_directory_is_not_an_item_of_its_own_run() {
+    let d = tempfile::tempdir().expect("tempdir");
+    make_corpus(&d.path().join("corpus"), 5, 0x5eed_0005);
+    let code = run_ok(hash_cmd(&["corpus", "--out", "corpus/run.imps"], d.path()));
+    assert_eq!(code, 0, "no item failed");
+    let ids: Vec<String> = read_store(&d.path().join("corpus/run.imps"))
+        .into_keys()
+        .collect();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert!(
+        ids.iter()
+            .all(|id| id.ends_with(".png") || id.ends_with(".jpg")),
+        "{ids:?}"
+    );
+    // The store spelled another way on resume is still the same file.
+    let code = run_ok(hash_cmd(
+        &["corpus", "--out", "./corpus/../corpus/run.imps", "--resume"],
+        d.path(),
+    ));
+    assert_eq!(code, 0);
+    assert_eq!(read_store(&d.path().join("corpus/run.imps")).len(), 5);
+}

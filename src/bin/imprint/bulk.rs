@@ -177,7 +177,8 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         .dihedral(args.dihedral)
         .shard(shard)
         .skip(skip)
-        .journal(journal);
+        .journal(journal)
+        .exclude_files(vec![out.to_owned(), journal_path(out)]);
     if let Some(t) = args.threads {
         pipeline = pipeline.threads(t);
     }
