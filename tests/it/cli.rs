@@ -536,6 +536,34 @@ fn gpu_picks_an_adapter_by_its_place_and_names_those_found_when_there_is_none() 
         err.contains("no gpu adapter #99: ") || err.contains("no usable gpu adapter"),
         "{err}"
     );
+    // `match` over images takes the same option.
+    let tmp = tempfile::tempdir().unwrap();
+    let (list, idx) = (tmp.path().join("l.csv"), tmp.path().join("l.idx"));
+    std::fs::write(&list, imprint(&["hash", sample]).stdout).unwrap();
+    let o = imprint(&[
+        "index",
+        "build",
+        "--out",
+        idx.to_str().unwrap(),
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = imprint(&[
+        "match",
+        "--index",
+        idx.to_str().unwrap(),
+        "--backend",
+        "gpu",
+        "--gpu",
+        "99",
+        sample,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("no gpu adapter #99: ") || err.contains("no usable gpu adapter"),
+        "{err}"
+    );
     let o = imprint(&["hash", "--backend", "gpu", "--gpu", "0", sample]);
     if o.status.code() != Some(0) {
         assert!(

@@ -73,14 +73,7 @@ impl HashArgs {
 
     /// The hasher for `--backend` and `--gpu`.
     pub fn batch_hasher(&self) -> Result<BatchHasher> {
-        #[cfg(feature = "gpu")]
-        let hasher = BatchHasher::with_gpu_options(
-            self.backend,
-            imprint::gpu::GpuOptions::default().adapter(self.gpu),
-        );
-        #[cfg(not(feature = "gpu"))]
-        let hasher = BatchHasher::new(self.backend);
-        hasher.with_context(|| format!("cannot use --backend {}", self.backend))
+        batch_hasher(self.backend, self.gpu)
     }
 
     /// The hashing convention chosen with `--compat`.
@@ -90,6 +83,19 @@ impl HashArgs {
             Compat::CppCli => Convention::CppCli,
         }
     }
+}
+
+/// The hasher for a `--backend` and a `--gpu` adapter (ignored without the `gpu` feature).
+pub fn batch_hasher(backend: Backend, gpu: Option<usize>) -> Result<BatchHasher> {
+    #[cfg(feature = "gpu")]
+    let hasher =
+        BatchHasher::with_gpu_options(backend, imprint::gpu::GpuOptions::default().adapter(gpu));
+    #[cfg(not(feature = "gpu"))]
+    let hasher = {
+        let _ = gpu;
+        BatchHasher::new(backend)
+    };
+    hasher.with_context(|| format!("cannot use --backend {backend}"))
 }
 
 /// `--compat` values.

@@ -56,6 +56,9 @@ pub struct MatchArgs {
     /// For images given as inputs: where to hash them (as `imprint hash --backend`).
     #[arg(long, value_name = "auto|cpu|gpu", default_value_t = Backend::Auto)]
     backend: Backend,
+    /// For images given as inputs: the GPU adapter to use (as `imprint hash --gpu`).
+    #[arg(long, value_name = "N")]
+    gpu: Option<usize>,
 }
 
 /// Counts from one [`Matcher`] run.
@@ -251,8 +254,7 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
             .map(|p| Source::detect(p).with_context(|| format!("cannot read {}", p.display())))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut pipeline = Pipeline::new().dihedral(a.dihedral);
-        let hasher = imprint::BatchHasher::new(a.backend)
-            .with_context(|| format!("cannot use --backend {}", a.backend))?;
+        let hasher = crate::hash::batch_hasher(a.backend, a.gpu)?;
         if hasher.is_gpu() {
             pipeline = pipeline.batch_hasher(Box::new(hasher));
         }
