@@ -327,21 +327,12 @@ impl Pipeline {
                 pending.insert(seq, (id, outcome));
                 while let Some((id, outcome)) = pending.remove(&next) {
                     next += 1;
-                    if outcome.is_ok() {
-                        report.num_ok += 1;
-                    } else {
-                        report.num_failed += 1;
-                    }
+                    report.count(outcome.is_ok());
                     if let Err(e) = sink.accept(&id, &outcome) {
                         sink_error = Some(e);
                         break 'recv;
                     }
-                    progress(&Progress {
-                        num_ok: report.num_ok,
-                        num_failed: report.num_failed,
-                        num_skipped: skipped.load(Ordering::Relaxed),
-                        total,
-                    });
+                    progress(&report.progress(skipped.load(Ordering::Relaxed), total));
                 }
             }
             // Dropping the receiver makes the workers, then the reader, stop on their next send.
@@ -402,15 +393,13 @@ impl Careful<'_> {
                 exclude,
                 &mut |id| journal.is_suspect(id) && want(id),
                 &mut |raw| {
-                    let id = raw.id.clone();
                     match self.settle(raw, &mut hasher, &mut out) {
-                        Ok(()) => {}
+                        Ok(id) => self.done.insert(&id),
                         Err(e) => {
                             failure = Some(e);
                             return false;
                         }
                     }
-                    self.done.insert(&id);
                     found += 1;
                     found < targets
                 },
@@ -424,36 +413,28 @@ impl Careful<'_> {
         journal.clear()
     }
 
+    /// Hashes one suspect alone (or fails it, struck out), hands it to the sink, returns its
+    /// id.
     fn settle(
         &mut self,
         raw: RawItem,
         hasher: &mut CpuHasher,
         out: &mut Vec<Hashes>,
-    ) -> Result<()> {
-        let id = raw.id.clone();
-        let times = self.journal.strikes(&id);
-        let outcome = if times >= STRIKES_TO_FAIL {
-            Err(ItemError::EndedProcess { times })
+    ) -> Result<String> {
+        let times = self.journal.strikes(&raw.id);
+        let (id, outcome) = if times >= STRIKES_TO_FAIL {
+            (raw.id, Err(ItemError::EndedProcess { times }))
         } else {
-            self.journal.alone(&id)?;
-            let (_, img) = decode_one(self.decoder, raw);
+            self.journal.alone(&raw.id)?;
+            let (id, img) = decode_one(self.decoder, raw);
             let outcome = hash_one(hasher, img, self.dihedral, out);
             self.journal.alone_done(&id)?;
-            outcome
+            (id, outcome)
         };
-        if outcome.is_ok() {
-            self.report.num_ok += 1;
-        } else {
-            self.report.num_failed += 1;
-        }
+        self.report.count(outcome.is_ok());
         self.sink.accept(&id, &outcome)?;
-        (self.progress)(&Progress {
-            num_ok: self.report.num_ok,
-            num_failed: self.report.num_failed,
-            num_skipped: 0,
-            total: self.total,
-        });
-        Ok(())
+        (self.progress)(&self.report.progress(0, self.total));
+        Ok(id)
     }
 }
 

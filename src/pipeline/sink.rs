@@ -106,6 +106,25 @@ pub struct Report {
 }
 
 impl Report {
+    /// Counts one outcome that reached the sink, hashed or failed.
+    pub(crate) fn count(&mut self, ok: bool) {
+        if ok {
+            self.num_ok += 1;
+        } else {
+            self.num_failed += 1;
+        }
+    }
+
+    /// Progress so far, with `num_skipped` items skipped, of `total`.
+    pub(crate) fn progress(&self, num_skipped: u64, total: Option<u64>) -> Progress {
+        Progress {
+            num_ok: self.num_ok,
+            num_failed: self.num_failed,
+            num_skipped,
+            total,
+        }
+    }
+
     /// Items processed (hashed or failed) per second of wall time.
     #[must_use]
     pub fn images_per_sec(&self) -> f64 {

@@ -193,8 +193,9 @@ pub enum ItemError {
     /// or the memory limit), so it was not decoded again; see [`super::Journal`]. Its text
     /// starts with [`ItemError::ENDED_PROCESS`].
     #[error(
-        "ended the process {times} times while decoded alone (a crash in the decoder, or the \
-         memory limit); not decoded again so that the run can finish"
+        "{} {times} times while decoded alone (a crash in the decoder, or the memory limit); \
+         not decoded again so that the run can finish",
+        ItemError::ENDED_PROCESS
     )]
     EndedProcess {
         /// How many times.
