@@ -27,7 +27,7 @@ pub use journal::{Journal, STRIKES_TO_FAIL};
 pub use partition::{id_hash, Shard, ShardError, SkipSet};
 pub use run::{Pipeline, DEFAULT_QUEUE_LEN};
 pub use sink::{Progress, Report, Sink, StoreSink, VecSink};
-pub use source::{path_id, Source, DEFAULT_MAX_ITEM_BYTES};
+pub use source::{path_id, read_item, Source, DEFAULT_MAX_ITEM_BYTES};
 pub use stage::{
     BatchHasher, CpuHasher, DecodeFailure, Decoder, HasherError, Hashes, ItemError, OwnedImage,
     StandardDecoder,

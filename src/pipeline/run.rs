@@ -3,7 +3,7 @@
 use super::journal::{Journal, STRIKES_TO_FAIL};
 use super::partition::{Shard, SkipSet};
 use super::sink::{Progress, Report, Sink};
-use super::source::{self, Excluded, RawItem, ReadFailure, Source, DEFAULT_MAX_ITEM_BYTES};
+use super::source::{self, Excluded, RawItem, Source, DEFAULT_MAX_ITEM_BYTES};
 use super::stage::{BatchHasher, CpuHasher, Decoder, HasherError, Hashes, ItemError, OwnedImage};
 use crate::error::{Error, Result};
 use crate::hash::ImageRef;
@@ -463,20 +463,14 @@ fn decode_noted(
     decoded
 }
 
-fn read_outcome(
-    bytes: std::result::Result<Vec<u8>, ReadFailure>,
-) -> std::result::Result<Vec<u8>, ItemError> {
-    bytes.map_err(|f| match f {
-        ReadFailure::Io(e) => ItemError::Read(e),
-        ReadFailure::TooLarge { len, max } => ItemError::TooLarge { len, max },
-    })
-}
-
 fn decode_one(
     decoder: &dyn Decoder,
     raw: RawItem,
 ) -> (String, std::result::Result<OwnedImage, ItemError>) {
-    let img = read_outcome(raw.bytes).and_then(|b| decoder.decode(&b).map_err(ItemError::Decode));
+    let img = raw
+        .bytes
+        .map_err(ItemError::from)
+        .and_then(|b| decoder.decode(&b).map_err(ItemError::Decode));
     (raw.id, img)
 }
 

@@ -14,6 +14,7 @@
 //! lines starting with `#` are skipped, as is a CSV header line `id,path`. Directory symlinks are
 //! not followed (no cycles); file symlinks are.
 
+use super::stage::ItemError;
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -81,19 +82,39 @@ pub(crate) struct RawItem {
     pub bytes: std::result::Result<Vec<u8>, ReadFailure>,
 }
 
+impl From<ReadFailure> for ItemError {
+    fn from(f: ReadFailure) -> Self {
+        match f {
+            ReadFailure::Io(e) => ItemError::Read(e),
+            ReadFailure::TooLarge { len, max } => ItemError::TooLarge { len, max },
+        }
+    }
+}
+
 /// Reads a file into memory, refusing files over `max` bytes before allocating.
 fn read_file(path: &Path, max: u64) -> std::result::Result<Vec<u8>, ReadFailure> {
     let f = File::open(path).map_err(ReadFailure::Io)?;
     let len = f.metadata().map_err(ReadFailure::Io)?.len();
-    if len > max {
-        return Err(ReadFailure::TooLarge { len, max });
-    }
     read_capped(f, len, max)
 }
 
+/// Reads an item's bytes from `r`, whose length its file or archive header gives as `len`,
+/// keeping to the per-item limit `max` as bulk runs do: an item whose `len` is over it fails
+/// before anything is allocated ([`ItemError::TooLarge`]), and one that turns out longer than
+/// `max` while read fails then.
+///
+/// # Errors
+/// [`ItemError::TooLarge`], or [`ItemError::Read`] for an I/O error.
+pub fn read_item(r: impl Read, len: u64, max: u64) -> std::result::Result<Vec<u8>, ItemError> {
+    Ok(read_capped(r, len, max)?)
+}
+
 fn read_capped(r: impl Read, len_hint: u64, max: u64) -> std::result::Result<Vec<u8>, ReadFailure> {
+    if len_hint > max {
+        return Err(ReadFailure::TooLarge { len: len_hint, max });
+    }
     // len_hint <= max, which bounds the allocation.
-    let mut buf = Vec::with_capacity(usize::try_from(len_hint.min(max)).unwrap_or(0));
+    let mut buf = Vec::with_capacity(usize::try_from(len_hint).unwrap_or(0));
     let n = r
         .take(max + 1)
         .read_to_end(&mut buf)
@@ -313,11 +334,7 @@ impl Walker<'_> {
                 continue; // the archive skips the unread member data
             }
             let len = entry.size();
-            let bytes = if len > self.max {
-                Err(ReadFailure::TooLarge { len, max: self.max })
-            } else {
-                read_capped(&mut entry, len, self.max)
-            };
+            let bytes = read_capped(&mut entry, len, self.max);
             self.stopped = !(self.emit)(RawItem { id, bytes });
         }
         Ok(())

@@ -5,7 +5,7 @@ use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::{decode, sniff, DecodeOptions, DEFAULT_MAX_PIXELS};
 use imprint::hash::{Convention, ImageRef, Pdq256, PdqHasher};
-use imprint::pipeline::DEFAULT_MAX_ITEM_BYTES;
+use imprint::pipeline::{ItemError, DEFAULT_MAX_ITEM_BYTES};
 use imprint::{Backend, BatchHasher};
 use rayon::prelude::*;
 use std::io::{BufRead, BufWriter, Write};
@@ -326,26 +326,11 @@ fn read_item(item: &Item) -> std::result::Result<Option<Vec<u8>>, String> {
     if item.walked && sniff(&head).is_none() {
         return Ok(None);
     }
-    let max = DEFAULT_MAX_ITEM_BYTES;
-    if len > max {
-        return Err(format!("item is {len} bytes, over the limit of {max}"));
+    match imprint::pipeline::read_item(head.as_slice().chain(f), len, DEFAULT_MAX_ITEM_BYTES) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(ItemError::Read(e)) => Err(cannot(e)),
+        Err(e) => Err(e.to_string()),
     }
-    // The length bounds the buffer; a file that grows meanwhile is cut at the limit + 1 byte.
-    let mut bytes = head;
-    bytes.reserve(
-        usize::try_from(len)
-            .unwrap_or(0)
-            .saturating_sub(bytes.len()),
-    );
-    f.take(max + 1 - bytes.len() as u64)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() as u64 > max {
-        return Err(format!(
-            "item is over the limit of {max} bytes (it grew while read)"
-        ));
-    }
-    Ok(Some(bytes))
 }
 
 /// Hashes the decoded images of a chunk in one batch; settled items pass through.
