@@ -173,12 +173,13 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         options: args.decode_options(),
         convention: args.convention(),
     };
+    let own_files = vec![out.to_owned(), journal.path().to_owned()];
     let mut pipeline = Pipeline::new()
         .dihedral(args.dihedral)
         .shard(shard)
         .skip(skip)
         .journal(journal)
-        .exclude_files(vec![out.to_owned(), journal_path(out)]);
+        .exclude_files(own_files);
     if let Some(t) = args.threads {
         pipeline = pipeline.threads(t);
     }

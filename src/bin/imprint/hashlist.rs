@@ -201,18 +201,23 @@ pub fn read_path(
     }
 }
 
-/// Whether `path` is a hash store (by its magic bytes), so that a store can be given where hash
-/// lists go.
-pub fn is_store(path: &Path) -> bool {
+/// The first 32 bytes of the file at `path` (fewer for a shorter file; none for `-` or a file
+/// that cannot be read), enough to tell a hash store or an image by its magic.
+pub fn file_head(path: &Path) -> Vec<u8> {
     use std::io::Read;
-    if path.as_os_str() == "-" {
-        return false;
+    let mut head = Vec::with_capacity(32);
+    if path.as_os_str() != "-" {
+        if let Ok(f) = File::open(path) {
+            let _ = f.take(32).read_to_end(&mut head);
+        }
     }
-    let mut head = [0u8; 8];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && head == imprint::store::format::MAGIC
+    head
+}
+
+/// Whether `head` (see [`file_head`]) starts a hash store, so that a store can be given where
+/// hash lists go.
+pub fn is_store(head: &[u8]) -> bool {
+    head.starts_with(&imprint::store::format::MAGIC)
 }
 
 /// Quotes a CSV field when it needs it (RFC 4180).

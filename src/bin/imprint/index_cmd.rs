@@ -87,8 +87,10 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
     let mut bad: Vec<BadLine> = Vec::new();
     let mut failed_items = 0u64;
     // Stores named with --store, then the inputs in order, stores among them found by magic.
-    let (stores, lists): (Vec<&PathBuf>, Vec<&PathBuf>) =
-        a.inputs.iter().partition(|p| hashlist::is_store(p));
+    let (stores, lists): (Vec<&PathBuf>, Vec<&PathBuf>) = a
+        .inputs
+        .iter()
+        .partition(|p| hashlist::is_store(&hashlist::file_head(p)));
     for path in a.store.iter().chain(stores) {
         let store = imprint::store::Store::open(path)
             .with_context(|| format!("cannot open store {}", path.display()))?;

@@ -219,10 +219,18 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     let mut low_quality = 0u64;
     // Stores named with --store, then stores among the inputs (found by magic), then images
     // (directories, archives and files that start like an image), then hash lists.
-    let (stores, rest): (Vec<&PathBuf>, Vec<&PathBuf>) =
-        inputs.iter().partition(|p| hashlist::is_store(p));
-    let (images, lists): (Vec<&PathBuf>, Vec<&PathBuf>) =
-        rest.into_iter().partition(|p| is_image_source(p));
+    let (mut stores, mut images, mut lists) = (Vec::new(), Vec::new(), Vec::new());
+    for p in &inputs {
+        let head = hashlist::file_head(p);
+        let is_archive = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("tar"));
+        if hashlist::is_store(&head) {
+            stores.push(p);
+        } else if p.is_dir() || is_archive || imprint::decode::sniff(&head).is_some() {
+            images.push(p);
+        } else {
+            lists.push(p);
+        }
+    }
     for path in a.store.iter().chain(stores) {
         let store = imprint::store::Store::open(path)
             .with_context(|| format!("cannot open store {}", path.display()))?;
@@ -310,27 +318,6 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
         }
     );
     Ok(i32::from(!bad.is_empty() || failed_images > 0))
-}
-
-/// Whether an input is images to hash: a directory, a `.tar` archive, or a file whose first
-/// bytes are an image's.
-fn is_image_source(path: &std::path::Path) -> bool {
-    use std::io::Read;
-    if path.as_os_str() == "-" {
-        return false;
-    }
-    if path.is_dir()
-        || path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("tar"))
-    {
-        return true;
-    }
-    let mut head = Vec::with_capacity(32);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(32).read_to_end(&mut head))
-        .is_ok()
-        && imprint::decode::sniff(&head).is_some()
 }
 
 /// What [`OnlyImages`] says of a file that is not an image: such files, met while walking a
