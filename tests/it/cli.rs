@@ -159,6 +159,15 @@ fn files_from_min_quality_and_compat() {
     assert_ne!(stdout(&full), stdout(&cli));
 }
 
+/// `imprint index build --out IDX INPUTS...`, which must succeed.
+fn build_index(idx: &Path, inputs: &[&str]) -> Output {
+    let mut args = vec!["index", "build", "--out", idx.to_str().unwrap()];
+    args.extend(inputs);
+    let o = imprint(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    o
+}
+
 #[test]
 fn no_input_is_fatal() {
     let o = imprint(&["hash"]);
@@ -181,14 +190,7 @@ fn nightly_job_hash_to_store_then_match_against_a_list_index() {
     ]);
     assert_eq!(o.status.code(), Some(0));
     std::fs::write(&list, &o.stdout).unwrap();
-    let o = imprint(&[
-        "index",
-        "build",
-        "--out",
-        idx.to_str().unwrap(),
-        list.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    build_index(&idx, &[list.to_str().unwrap()]);
     // The nightly run: every sample image into a store.
     let images: Vec<String> = [
         "aaa-orig.jpg",
@@ -235,14 +237,7 @@ fn dihedral_runs_match_the_flipped_copy_from_a_store_csv_and_jsonl() {
     let dir = sample_dir();
     let o = imprint(&["hash", dir.join("aaa-orig.jpg").to_str().unwrap()]);
     std::fs::write(&list, &o.stdout).unwrap();
-    let o = imprint(&[
-        "index",
-        "build",
-        "--out",
-        idx.to_str().unwrap(),
-        list.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    build_index(&idx, &[list.to_str().unwrap()]);
     let images: Vec<String> = ["aaa-orig.jpg", "bridge-5-flipx.jpg", "q0122.jpg"]
         .iter()
         .map(|n| dir.join(n).to_str().unwrap().to_string())
@@ -303,15 +298,7 @@ fn an_index_built_from_a_store_matches_the_same_images() {
         bad.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o)); // one item failed
-    let o = imprint(&[
-        "index",
-        "build",
-        "--out",
-        idx.to_str().unwrap(),
-        "--store",
-        listed.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = build_index(&idx, &["--store", listed.to_str().unwrap()]);
     assert!(
         stderr(&o).contains("1 stored items are error records, not indexed"),
         "{}",
@@ -341,14 +328,7 @@ fn an_index_built_from_a_store_matches_the_same_images() {
     assert!(rows[0].contains(&want), "{out}");
     // A store given where hash lists go is read as a store: the same index, the same matches.
     let idx2 = tmp.path().join("list2.idx");
-    let o = imprint(&[
-        "index",
-        "build",
-        "--out",
-        idx2.to_str().unwrap(),
-        listed.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    build_index(&idx2, &[listed.to_str().unwrap()]);
     assert_eq!(std::fs::read(&idx).unwrap(), std::fs::read(&idx2).unwrap());
     let by_flag = imprint(&[
         "match",
@@ -396,15 +376,7 @@ fn min_quality_leaves_near_uniform_images_out_of_the_match() {
             .code(),
         Some(0)
     );
-    let o = imprint(&[
-        "index",
-        "build",
-        "--out",
-        idx.to_str().unwrap(),
-        "--store",
-        run.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    build_index(&idx, &["--store", run.to_str().unwrap()]);
     for input in [
         vec!["--store", run.to_str().unwrap()],
         vec![jsonl.to_str().unwrap()],
@@ -540,14 +512,7 @@ fn gpu_picks_an_adapter_by_its_place_and_names_those_found_when_there_is_none() 
     let tmp = tempfile::tempdir().unwrap();
     let (list, idx) = (tmp.path().join("l.csv"), tmp.path().join("l.idx"));
     std::fs::write(&list, imprint(&["hash", sample]).stdout).unwrap();
-    let o = imprint(&[
-        "index",
-        "build",
-        "--out",
-        idx.to_str().unwrap(),
-        list.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    build_index(&idx, &[list.to_str().unwrap()]);
     let o = imprint(&[
         "match",
         "--index",
@@ -600,14 +565,7 @@ fn match_hashes_images_given_as_inputs_like_a_store_of_them() {
         dir.join("q0746.jpg").to_str().unwrap(),
     ]);
     std::fs::write(&list, &o.stdout).unwrap();
-    let o = imprint(&[
-        "index",
-        "build",
-        "--out",
-        idx.to_str().unwrap(),
-        list.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    build_index(&idx, &[list.to_str().unwrap()]);
     let (dir_s, idx_s) = (dir.to_str().unwrap(), idx.to_str().unwrap());
     for (dihedral, want) in [(false, 2), (true, 3)] {
         let flag: &[&str] = if dihedral { &["--dihedral"] } else { &[] };

@@ -47,17 +47,8 @@ fn read_store(path: &Path) -> BTreeMap<String, Result<PdqHash, String>> {
     let store = Store::open(path).expect("open store");
     store.verify().expect("store verifies");
     let mut out = BTreeMap::new();
-    for r in store.records() {
-        let r = r.expect("record");
-        let v = match r.outcome {
-            Outcome::Failed { cause } => Err(cause.to_owned()),
-            _ => Ok(r.hash().expect("hash record")),
-        };
-        assert!(
-            out.insert(r.id.to_owned(), v).is_none(),
-            "{} stored twice",
-            r.id
-        );
+    for (id, v) in store_records(path) {
+        assert!(out.insert(id.clone(), v).is_none(), "{id} stored twice");
     }
     out
 }
@@ -415,21 +406,8 @@ fn a_file_that_ends_the_process_is_found_and_failed_after_two_ends_alone() {
         "the journal is removed when the run completes"
     );
 
-    let store = Store::open(&d.path().join("run.imps")).expect("open");
-    store.verify().expect("verifies");
-    let got: Vec<(String, Result<PdqHash, String>)> = store
-        .records()
-        .map(|r| {
-            let r = r.expect("record");
-            let v = match r.outcome {
-                Outcome::Failed { cause } => Err(cause.to_owned()),
-                _ => Ok(r.hash().expect("hash record")),
-            };
-            (r.id.to_owned(), v)
-        })
-        .collect();
-    // Every item once, with the reference's hash; each bomb failed.
-    let got: BTreeMap<_, _> = got.into_iter().collect();
+    // Every item once (read_store asserts it), with the reference's hash; each bomb failed.
+    let got = read_store(&d.path().join("run.imps"));
     let reference: BTreeMap<_, _> = reference.items.into_iter().collect();
     assert_eq!(got.len(), reference.len(), "an item stored twice or lost");
     for ((id, v), (ref_id, ref_v)) in got.iter().zip(&reference) {
