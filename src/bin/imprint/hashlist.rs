@@ -1,8 +1,9 @@
 //! Hash lists: CSV (`hash[,id...]`, ThreatExchange/HMA exports, `imprint hash --format csv`)
 //! and JSONL (`{"hash": ..., "id"|"path": ...}`, `imprint hash --format jsonl`), one entry per
 //! line. The 8 dihedral hashes of `imprint hash --dihedral` are read too: in CSV, as 8 hashes
-//! before the id; in JSONL, as the `dihedral` array. Both may be mixed in one file; blank lines and `#` comments are skipped, and a
-//! header line (first field `hash`, `pdq`, `signal_value`, …) on line 1 is skipped too.
+//! before the id; in JSONL, as the `dihedral` array. Both may be mixed in one file; blank lines
+//! and `#` comments are skipped, and a header line (first field `hash`, `pdq`, `signal_value`,
+//! …) on line 1 is skipped too.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -68,10 +69,8 @@ pub fn parse_line(line: &str, line_no: usize) -> Result<Option<Entry>, String> {
     let first = unquote(first);
     match first.parse::<Pdq256>() {
         Ok(hash) => {
-            let (dihedral, rest) = match dihedral_tail(hash, rest) {
-                Some((all, rest)) => (Some(all), rest),
-                None => (None, rest),
-            };
+            let (dihedral, rest) =
+                dihedral_tail(hash, rest).map_or((None, rest), |(all, tail)| (Some(all), tail));
             Ok(Some(Entry {
                 hash,
                 id: unquote(rest).to_string(),
