@@ -16,7 +16,8 @@
 # goes, which row kernels and upload path to default to, and how batch size (and spreading a
 # call over several batches, and streaming calls into one another) trades overlap against
 # occupancy; last, `imprint hash` end to end on a generated dataset with the cpu and the gpu
-# backend, printing hashes and then into a hash store (same output required each time). Full logs go to LOG_DIR; a short summary is printed last.
+# backend, printing hashes and then into a hash store (same output required each time). Full
+# logs go to LOG_DIR; a short summary is printed last.
 # Exit status: 0 when every step passed.
 #
 # Building the binaries (x86-64 Linux with the Rust toolchain): benches/gpu/build_dev.sh

@@ -10,9 +10,8 @@
 //!
 //! A path that is not UTF-8 keeps each other byte as `\xNN` in its id (Unix), so that distinct
 //! files keep distinct ids. Relative paths in a manifest are resolved against the manifest's
-//! directory. Blank lines and
-//! lines starting with `#` are skipped, as is a CSV header line `id,path`. Directory symlinks are
-//! not followed (no cycles); file symlinks are.
+//! directory. Blank lines and lines starting with `#` are skipped, as is a CSV header line
+//! `id,path`. Directory symlinks are not followed (no cycles); file symlinks are.
 
 use super::stage::ItemError;
 use crate::error::{Error, Result};
