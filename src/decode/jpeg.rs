@@ -1,20 +1,24 @@
 //! JPEG through libjpeg-turbo's decoder (`mozjpeg` crate): ISLOW IDCT, fancy upsampling —
 //! Pillow's settings, so pixels match the reference decoder exactly.
 
-use super::{exif, DecodeError, DecodeOptions, DecodedImage, ImageFormat, Result};
+use super::{exif, DecodeError, DecodeOptions, DecodedImage, ImageFormat, PixelPool, Result};
 use crate::hash::PixelLayout;
 use mozjpeg::{Decompress, Format, Marker};
 
 const F: ImageFormat = ImageFormat::Jpeg;
 
-pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
+pub(super) fn decode(
+    bytes: &[u8],
+    options: &DecodeOptions,
+    pool: &PixelPool,
+) -> Result<DecodedImage> {
     if !has_end_marker(bytes) {
         return Err(DecodeError::Truncated { format: F });
     }
     // libjpeg reports fatal errors by unwinding out of its error handler (the mozjpeg crate's
     // error manager raises them with `resume_unwind`, so no panic hook runs); turn them back
     // into values here.
-    super::guarded(F, || decode_inner(bytes, options))
+    super::guarded(F, || decode_inner(bytes, options, pool))
 }
 
 fn io_err(e: std::io::Error) -> DecodeError {
@@ -28,7 +32,7 @@ fn io_err(e: std::io::Error) -> DecodeError {
     }
 }
 
-fn decode_inner(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
+fn decode_inner(bytes: &[u8], options: &DecodeOptions, pool: &PixelPool) -> Result<DecodedImage> {
     let markers: &[Marker] = if options.apply_exif {
         &[Marker::APP(1)]
     } else {
@@ -58,13 +62,13 @@ fn decode_inner(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
     let (layout, pixels, w, h) = match d.image().map_err(io_err)? {
         Format::RGB(mut s) => {
             let (w, h) = (s.width(), s.height());
-            let px: Vec<u8> = s.read_scanlines().map_err(io_err)?;
+            let px = read_pooled(&mut s, w * h * 3, pool)?;
             s.finish().map_err(io_err)?;
             (PixelLayout::Rgb8, px, w, h)
         }
         Format::Gray(mut s) => {
             let (w, h) = (s.width(), s.height());
-            let px: Vec<u8> = s.read_scanlines().map_err(io_err)?;
+            let px = read_pooled(&mut s, w * h, pool)?;
             s.finish().map_err(io_err)?;
             (PixelLayout::Gray8, px, w, h)
         }
@@ -91,8 +95,30 @@ fn decode_inner(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
         pixels,
         format: F,
     };
-    img.orient(orientation);
+    img.orient(orientation, pool);
     Ok(img)
+}
+
+/// All scanlines, `len` bytes, into a buffer from `pool`. A short read (a corrupt file libjpeg
+/// gave up on without a fatal error) is an error, and the buffer goes back.
+fn read_pooled<R>(
+    s: &mut mozjpeg::decompress::DecompressStarted<R>,
+    len: usize,
+    pool: &PixelPool,
+) -> Result<Vec<u8>> {
+    let mut px = pool.take(len);
+    let read = match s.read_scanlines_into::<u8>(&mut px) {
+        Ok(done) => done.len(),
+        Err(e) => {
+            pool.give(px);
+            return Err(io_err(e));
+        }
+    };
+    if read != len {
+        pool.give(px);
+        return Err(DecodeError::Truncated { format: F });
+    }
+    Ok(px)
 }
 
 /// Pillow reads CMYK JPEGs with the `CMYK;I` raw mode (Adobe's inverted ink values), then

@@ -35,11 +35,13 @@ mod gif;
 mod jpeg;
 mod other;
 mod png_palette;
+mod pool;
 mod tiff_ifd;
 mod tiff_palette;
 pub(crate) mod webp;
 
 use crate::hash::{Dihedral, ImageRef, PixelLayout};
+pub use pool::{PixelPool, DEFAULT_POOL_BYTES, MIN_POOLED_BYTES};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -250,8 +252,9 @@ impl DecodedImage {
             .expect("decoders produce exactly width × height × bpp bytes")
     }
 
-    /// Applies an EXIF orientation value (1–8); other values leave the image unchanged.
-    pub(crate) fn orient(&mut self, exif_orientation: u16) {
+    /// Applies an EXIF orientation value (1–8); other values leave the image unchanged. The
+    /// new pixels come from `pool`, and the old ones go back to it.
+    pub(crate) fn orient(&mut self, exif_orientation: u16, pool: &PixelPool) {
         let t = match exif_orientation {
             2 => Dihedral::FlipY,
             3 => Dihedral::Rotate180,
@@ -262,16 +265,14 @@ impl DecodedImage {
             8 => Dihedral::Rotate90,
             _ => return,
         };
-        let (w, h, pixels) = t.apply_to_pixels(
-            self.width as usize,
-            self.height as usize,
-            self.layout.bytes_per_pixel(),
-            &self.pixels,
-        );
+        let (w, h) = (self.width as usize, self.height as usize);
+        let mut out = pool.take(self.pixels.len());
+        t.apply_into(w, h, self.layout.bytes_per_pixel(), &self.pixels, &mut out);
+        let (w, h) = t.output_size(w, h);
         // Transforms only swap the two sides, which both came from u32s.
         self.width = w as u32;
         self.height = h as u32;
-        self.pixels = pixels;
+        pool.give(std::mem::replace(&mut self.pixels, out));
     }
 }
 
@@ -287,6 +288,20 @@ impl DecodedImage {
 /// assert!(err.to_string().contains("not a supported image"));
 /// ```
 pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
+    decode_pooled(bytes, options, &PixelPool::new(0))
+}
+
+/// [`decode`], with the pixel buffer taken from `pool` when it holds one large enough (JPEG,
+/// still WebP, and PNG, BMP and TIFF images that are 8-bit grey, RGB or RGBA). Give the pixels
+/// back ([`PixelPool::give`]) once hashed. Large images decode faster so: see [`PixelPool`].
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_pooled(
+    bytes: &[u8],
+    options: &DecodeOptions,
+    pool: &PixelPool,
+) -> Result<DecodedImage> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
@@ -295,22 +310,22 @@ pub fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
         return Err(DecodeError::UnknownFormat { head });
     };
     match format {
-        ImageFormat::Jpeg => jpeg::decode(bytes, options),
+        ImageFormat::Jpeg => jpeg::decode(bytes, options, pool),
         ImageFormat::Gif => guarded(format, || gif::decode(bytes, options)),
         ImageFormat::Tiff => guarded(format, || {
             let trimmed = tiff_ifd::without_values_past_end(bytes);
             let bytes = trimmed.as_deref().unwrap_or(bytes);
             let refilled = tiff_ifd::with_msb_fill_order(bytes);
             let bytes = refilled.as_deref().unwrap_or(bytes);
-            tiff_palette::decode(bytes, options)
-                .unwrap_or_else(|| other::decode(bytes, format, options))
+            tiff_palette::decode(bytes, options, pool)
+                .unwrap_or_else(|| other::decode(bytes, format, options, pool))
         }),
         ImageFormat::Png => guarded(format, || {
             let patched = png_palette::with_whole_entries(bytes);
-            other::decode(patched.as_deref().unwrap_or(bytes), format, options)
+            other::decode(patched.as_deref().unwrap_or(bytes), format, options, pool)
         }),
-        ImageFormat::WebP => webp::decode(bytes, options),
-        _ => guarded(format, || other::decode(bytes, format, options)),
+        ImageFormat::WebP => webp::decode(bytes, options, pool),
+        _ => guarded(format, || other::decode(bytes, format, options, pool)),
     }
 }
 
@@ -319,6 +334,19 @@ fn drop_alpha(rgba: &[u8]) -> Vec<u8> {
     rgba.chunks_exact(4)
         .flat_map(|p| [p[0], p[1], p[2]])
         .collect()
+}
+
+/// [`drop_alpha`] in the same buffer, which shrinks to three quarters.
+fn drop_alpha_in_place(px: &mut Vec<u8>) {
+    let n = px.len() / 4;
+    // Pixel i moves from 4i to 3i, never past a pixel not yet moved.
+    for i in 0..n {
+        let (s, d) = (4 * i, 3 * i);
+        px[d] = px[s];
+        px[d + 1] = px[s + 1];
+        px[d + 2] = px[s + 2];
+    }
+    px.truncate(3 * n);
 }
 
 /// RGB pixels of palette indices, each looked up in a 256-entry colour table.
@@ -394,6 +422,110 @@ pub fn decode_file(path: &Path, options: &DecodeOptions) -> Result<DecodedImage>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every fixture image decoded from a pool of dirty buffers (larger, smaller and as large as
+    /// needed, filled with junk) gives what a fresh decode gives: every decoder that writes into
+    /// a pooled buffer overwrites all of it.
+    #[test]
+    fn pooled_decodes_equal_fresh_ones_whatever_the_buffers_held() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        let mut files = Vec::new();
+        let mut dirs = vec![root.join("pillow"), root.join("pdq")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("fixtures") {
+                let p = entry.expect("entry").path();
+                let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"].contains(&ext)
+                {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        assert!(files.len() > 50, "{} fixtures", files.len());
+        let mut pooled_formats = std::collections::HashSet::new();
+        for path in &files {
+            let bytes = std::fs::read(path).expect("read");
+            for apply_exif in [false, true] {
+                let options = DecodeOptions {
+                    apply_exif,
+                    ..DecodeOptions::default()
+                };
+                let fresh = decode(&bytes, &options).map_err(|e| e.to_string());
+                let need = fresh.as_ref().map_or(0, |i| i.pixels.len());
+                let junk = |n: usize, b: u8| vec![b; n];
+                let dirty = vec![
+                    junk(need / 2, 0xA5),
+                    junk(need, 0x5A),
+                    junk(need * 3 + 7, 0xFF),
+                    junk(need + 1, 0x01),
+                ];
+                let pool = PixelPool::of_any_size(dirty);
+                let before = pool.kept_bytes();
+                let pooled = decode_pooled(&bytes, &options, &pool).map_err(|e| e.to_string());
+                assert_eq!(pooled, fresh, "{}, exif {apply_exif}", path.display());
+                if pool.kept_bytes() < before {
+                    pooled_formats.insert(fresh.as_ref().map(|i| i.format).ok());
+                }
+            }
+        }
+        // The decoders that take their buffer from the pool.
+        for f in [
+            ImageFormat::Jpeg,
+            ImageFormat::Png,
+            ImageFormat::WebP,
+            ImageFormat::Bmp,
+            ImageFormat::Tiff,
+        ] {
+            assert!(pooled_formats.contains(&Some(f)), "{f} never used the pool");
+        }
+    }
+
+    /// EXIF orientation through a pool: the pixels of [`Dihedral::apply_to_pixels`], the new
+    /// buffer taken from the pool and the old one given back.
+    #[test]
+    fn orientation_takes_its_buffer_from_the_pool_and_gives_the_old_one_back() {
+        let (w, h) = (37u32, 23u32);
+        let pixels: Vec<u8> = (0..w * h * 3).map(|i| (i * 7 % 251) as u8).collect();
+        for o in 1..=8u16 {
+            let pool = PixelPool::of_any_size(vec![vec![0xEE; pixels.len() + 5]]);
+            let mut img = DecodedImage {
+                width: w,
+                height: h,
+                layout: PixelLayout::Rgb8,
+                pixels: pixels.clone(),
+                format: ImageFormat::Png,
+            };
+            img.orient(o, &pool);
+            let t = [
+                Dihedral::Original,
+                Dihedral::Original,
+                Dihedral::FlipY,
+                Dihedral::Rotate180,
+                Dihedral::FlipX,
+                Dihedral::FlipPlus1,
+                Dihedral::Rotate270,
+                Dihedral::FlipMinus1,
+                Dihedral::Rotate90,
+            ][usize::from(o)];
+            let (ew, eh, expected) = t.apply_to_pixels(w as usize, h as usize, 3, &pixels);
+            assert_eq!(
+                (img.width as usize, img.height as usize),
+                (ew, eh),
+                "orientation {o}"
+            );
+            assert_eq!(img.pixels, expected, "orientation {o}");
+            // Orientation 1 touches nothing; the others swap the pool's buffer for the old one.
+            let kept = if o == 1 {
+                pixels.len() + 5
+            } else {
+                pixels.len()
+            };
+            assert_eq!(pool.kept_bytes(), kept, "orientation {o}");
+        }
+    }
 
     #[test]
     fn sniffs_by_content() {

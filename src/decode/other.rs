@@ -1,15 +1,16 @@
 //! PNG, BMP and TIFF through the `image` crate, converted to what Pillow's
 //! `convert("RGB")` (or its grey equivalent) would give.
 
-use super::{DecodeError, DecodeOptions, DecodedImage, ImageFormat, Result};
+use super::{DecodeError, DecodeOptions, DecodedImage, ImageFormat, PixelPool, Result};
 use crate::hash::PixelLayout;
-use image::{DynamicImage, ImageDecoder, ImageError, ImageReader};
+use image::{ColorType, DynamicImage, ImageDecoder, ImageError, ImageReader};
 use std::io::Cursor;
 
 pub(super) fn decode(
     bytes: &[u8],
     format: ImageFormat,
     options: &DecodeOptions,
+    pool: &PixelPool,
 ) -> Result<DecodedImage> {
     let fmt = match format {
         ImageFormat::Png => image::ImageFormat::Png,
@@ -38,8 +39,35 @@ pub(super) fn decode(
     } else {
         1
     };
-    let img = DynamicImage::from_decoder(decoder).map_err(err)?;
-    let (layout, pixels) = to_pillow_view(img);
+    let (layout, pixels) = match decoder.color_type() {
+        // Read straight into a pooled buffer; RGBA is narrowed to RGB in place.
+        ColorType::L8 | ColorType::Rgb8 | ColorType::Rgba8 => {
+            let in_bpp = usize::from(decoder.color_type().bytes_per_pixel());
+            // The sides passed the pixel limit, so this fits in memory's range.
+            let len = width as usize * height as usize * in_bpp;
+            if decoder.total_bytes() != len as u64 {
+                return Err(DecodeError::Corrupt {
+                    format,
+                    cause: "the decoder's buffer size disagrees with the image size".to_string(),
+                });
+            }
+            let mut buf = pool.take(len);
+            if let Err(e) = decoder.read_image(&mut buf) {
+                pool.give(buf);
+                return Err(err(e));
+            }
+            if in_bpp == 4 {
+                super::drop_alpha_in_place(&mut buf);
+            }
+            let layout = if in_bpp == 1 {
+                PixelLayout::Gray8
+            } else {
+                PixelLayout::Rgb8
+            };
+            (layout, buf)
+        }
+        _ => to_pillow_view(DynamicImage::from_decoder(decoder).map_err(err)?),
+    };
     let mut out = DecodedImage {
         width,
         height,
@@ -47,7 +75,7 @@ pub(super) fn decode(
         pixels,
         format,
     };
-    out.orient(orientation);
+    out.orient(orientation, pool);
     Ok(out)
 }
 
@@ -92,7 +120,11 @@ fn to_pillow_view(img: DynamicImage) -> (PixelLayout, Vec<u8>) {
             b.into_raw().chunks_exact(2).map(|p| p[0]).collect(),
         ),
         DynamicImage::ImageRgb8(b) => (PixelLayout::Rgb8, b.into_raw()),
-        DynamicImage::ImageRgba8(b) => (PixelLayout::Rgb8, super::drop_alpha(&b.into_raw())),
+        DynamicImage::ImageRgba8(b) => {
+            let mut px = b.into_raw();
+            super::drop_alpha_in_place(&mut px);
+            (PixelLayout::Rgb8, px)
+        }
         DynamicImage::ImageLuma16(b) => (
             PixelLayout::Gray8,
             b.into_raw().iter().map(|&v| v.min(255) as u8).collect(),

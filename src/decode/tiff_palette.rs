@@ -5,7 +5,9 @@
 //! of its 16-bit entries as Pillow does.
 
 use super::tiff_ifd::Ifd;
-use super::{expand_palette, DecodeError, DecodeOptions, DecodedImage, ImageFormat, Result};
+use super::{
+    expand_palette, DecodeError, DecodeOptions, DecodedImage, ImageFormat, PixelPool, Result,
+};
 use crate::hash::PixelLayout;
 use std::io::Cursor;
 use tiff::decoder::{Decoder, DecodingResult, Limits};
@@ -29,7 +31,11 @@ fn short(ifd: &Ifd<'_>, tag: u16) -> Option<(usize, u16)> {
 }
 
 /// Decodes `bytes` if it is a palette TIFF; `None` for any other TIFF.
-pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Option<Result<DecodedImage>> {
+pub(super) fn decode(
+    bytes: &[u8],
+    options: &DecodeOptions,
+    pool: &PixelPool,
+) -> Option<Result<DecodedImage>> {
     let ifd = Ifd::parse(bytes)?;
     let (photometric_at, PALETTE) = short(&ifd, PHOTOMETRIC)? else {
         return None;
@@ -84,7 +90,7 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Option<Result<Dec
                 pixels: expand_palette(&indices, &rgb),
                 format: F,
             };
-            image.orient(orientation);
+            image.orient(orientation, pool);
             image
         }),
     )

@@ -15,7 +15,7 @@
 
 #![allow(unsafe_code)]
 
-use super::{exif, DecodeError, DecodeOptions, DecodedImage, ImageFormat, Result};
+use super::{exif, DecodeError, DecodeOptions, DecodedImage, ImageFormat, PixelPool, Result};
 use crate::hash::PixelLayout;
 use libwebp_sys as webp;
 use webp::VP8StatusCode as Status;
@@ -25,7 +25,11 @@ const FORMAT: ImageFormat = ImageFormat::WebP;
 /// The first frame of a WebP as RGB (alpha dropped, as Pillow's `convert("RGB")`): a still
 /// image decoded directly, an animated one composed on its canvas by libwebp's animation
 /// decoder, as Pillow does.
-pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage> {
+pub(super) fn decode(
+    bytes: &[u8],
+    options: &DecodeOptions,
+    pool: &PixelPool,
+) -> Result<DecodedImage> {
     let mut config = std::mem::MaybeUninit::<webp::WebPDecoderConfig>::zeroed();
     // SAFETY: `config` points to writable memory of the right type; libwebp fills in its
     // defaults. All-zero bytes are a valid `WebPDecoderConfig` (integers, null pointers and
@@ -48,7 +52,7 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedIma
     let pixels = if config.input.has_animation != 0 {
         first_frame(bytes, width, height)?
     } else {
-        decode_still(bytes, width, height, &mut config)?
+        decode_still(bytes, width, height, &mut config, pool)?
     };
     let mut out = DecodedImage {
         width,
@@ -59,7 +63,7 @@ pub(super) fn decode(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedIma
     };
     if options.apply_exif {
         if let Some(orientation) = exif_chunk(bytes).and_then(exif_orientation) {
-            out.orient(orientation);
+            out.orient(orientation, pool);
         }
     }
     Ok(out)
@@ -155,9 +159,10 @@ fn decode_still(
     width: u32,
     height: u32,
     config: &mut webp::WebPDecoderConfig,
+    pool: &PixelPool,
 ) -> Result<Vec<u8>> {
     let stride = width as usize * 3;
-    let mut pixels = vec![0u8; stride * height as usize];
+    let mut pixels = pool.take(stride * height as usize);
     config.output.colorspace = webp::WEBP_CSP_MODE::MODE_RGB;
     config.output.is_external_memory = 1;
     config.output.u.RGBA = webp::WebPRGBABuffer {
@@ -173,6 +178,7 @@ fn decode_still(
     // SAFETY: frees only memory libwebp allocated itself (none for an external buffer).
     unsafe { webp::WebPFreeDecBuffer(&mut config.output) };
     if status != Status::VP8_STATUS_OK {
+        pool.give(pixels);
         return Err(error(status));
     }
     Ok(pixels)
@@ -291,7 +297,7 @@ mod tests {
         let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i % 97 * 2) as u8).collect();
         let bytes = encode_lossy(&rgb, w, h, 90.0).expect("encodes");
         assert_eq!(encode_lossy(&rgb, w, h, 90.0).as_ref(), Some(&bytes));
-        let back = decode(&bytes, &DecodeOptions::default()).expect("decodes");
+        let back = decode(&bytes, &DecodeOptions::default(), &PixelPool::new(0)).expect("decodes");
         assert_eq!((back.width, back.height), (w, h));
         let mean_error = back
             .pixels

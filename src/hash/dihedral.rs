@@ -98,16 +98,33 @@ impl Dihedral {
         bpp: usize,
         pixels: &[u8],
     ) -> (usize, usize, Vec<u8>) {
-        let transposed = matches!(
-            self,
-            Dihedral::Rotate90 | Dihedral::Rotate270 | Dihedral::FlipPlus1 | Dihedral::FlipMinus1
-        );
-        let (ow, oh) = if transposed {
-            (height, width)
-        } else {
-            (width, height)
-        };
+        let (ow, oh) = self.output_size(width, height);
         let mut out = vec![0u8; pixels.len()];
+        self.apply_into(width, height, bpp, pixels, &mut out);
+        (ow, oh, out)
+    }
+
+    /// Width and height of a `width × height` image after the transform.
+    pub(crate) fn output_size(self, width: usize, height: usize) -> (usize, usize) {
+        match self {
+            Dihedral::Rotate90
+            | Dihedral::Rotate270
+            | Dihedral::FlipPlus1
+            | Dihedral::FlipMinus1 => (height, width),
+            _ => (width, height),
+        }
+    }
+
+    /// [`Dihedral::apply_to_pixels`] into `out`, which holds as many bytes as `pixels`.
+    pub(crate) fn apply_into(
+        self,
+        width: usize,
+        height: usize,
+        bpp: usize,
+        pixels: &[u8],
+        out: &mut [u8],
+    ) {
+        let (ow, oh) = self.output_size(width, height);
         for y in 0..oh {
             for x in 0..ow {
                 // Source coordinates of output pixel (x, y).
@@ -126,7 +143,6 @@ impl Dihedral {
                 out[d..d + bpp].copy_from_slice(&pixels[s..s + bpp]);
             }
         }
-        (ow, oh, out)
     }
 }
 
