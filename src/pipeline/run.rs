@@ -316,7 +316,9 @@ impl Pipeline {
                             }
                         });
                     });
-                    s.spawn(move || batch_stage(&dec_rx, &res_tx, hasher.as_mut(), dihedral));
+                    s.spawn(move || {
+                        batch_stage(&dec_rx, &res_tx, hasher.as_mut(), decoder, dihedral);
+                    });
                 }
             }
 
@@ -427,7 +429,7 @@ impl Careful<'_> {
         } else {
             self.journal.alone(&raw.id)?;
             let (id, img) = decode_one(self.decoder, raw);
-            let outcome = hash_one(hasher, img, self.dihedral, out);
+            let outcome = hash_one(self.decoder, hasher, img, self.dihedral, out);
             self.journal.alone_done(&id)?;
             (id, outcome)
         };
@@ -474,13 +476,18 @@ fn decode_one(
     (raw.id, img)
 }
 
+/// Hashes a decoded image, then hands its pixels back to the decoder.
 fn hash_one(
+    decoder: &dyn Decoder,
     hasher: &mut CpuHasher,
     img: std::result::Result<OwnedImage, ItemError>,
     dihedral: bool,
     out: &mut Vec<Hashes>,
 ) -> Outcome {
-    img.and_then(|img| hash_image(hasher, &img, dihedral, out))
+    let img = img?;
+    let outcome = hash_image(hasher, &img, dihedral, out);
+    decoder.recycle(img.pixels);
+    outcome
 }
 
 fn hash_image(
@@ -505,7 +512,7 @@ fn fused_worker(
     let mut out = Vec::with_capacity(1);
     while let Some((seq, raw)) = next_raw(rx) {
         let (id, img) = decode_noted(decoder, journal, seq, raw);
-        let outcome = hash_one(&mut hasher, img, dihedral, &mut out);
+        let outcome = hash_one(decoder, &mut hasher, img, dihedral, &mut out);
         if tx.send((seq, id, outcome)).is_err() {
             return;
         }
@@ -532,6 +539,7 @@ fn batch_stage(
     rx: &Receiver<Decoded>,
     tx: &SyncSender<(u64, String, Outcome)>,
     hasher: &mut dyn BatchHasher,
+    decoder: &dyn Decoder,
     dihedral: bool,
 ) {
     let max = hasher.max_batch().max(1);
@@ -548,7 +556,7 @@ fn batch_stage(
             Err(TryRecvError::Empty) => {
                 if !pending.is_empty() {
                     let done = hasher.flush(dihedral, &mut ready);
-                    if !deliver(done, &mut ready, &mut pending, tx, dihedral) {
+                    if !deliver(done, &mut ready, &mut pending, tx, decoder, dihedral) {
                         return;
                     }
                 }
@@ -603,19 +611,20 @@ fn batch_stage(
                 pending.insert(next_ticket, item);
                 next_ticket += 1;
             }
-            if !deliver(done, &mut ready, &mut pending, tx, dihedral) {
+            if !deliver(done, &mut ready, &mut pending, tx, decoder, dihedral) {
                 return;
             }
         }
         if closed {
             let done = hasher.flush(dihedral, &mut ready);
-            if !deliver(done, &mut ready, &mut pending, tx, dihedral) {
+            if !deliver(done, &mut ready, &mut pending, tx, decoder, dihedral) {
                 return;
             }
             // A hasher that never returned some results fails those items, so no item is lost.
             let mut missing: Vec<_> = pending.drain().collect();
             missing.sort_unstable_by_key(|(ticket, _)| *ticket);
-            for (_, (seq, id, _)) in missing {
+            for (_, (seq, id, img)) in missing {
+                decoder.recycle(img.pixels);
                 if tx.send((seq, id, Err(ItemError::MissingResult))).is_err() {
                     return;
                 }
@@ -632,11 +641,13 @@ fn deliver(
     ready: &mut Vec<(u64, Hashes)>,
     pending: &mut HashMap<u64, (u64, String, OwnedImage)>,
     tx: &SyncSender<(u64, String, Outcome)>,
+    decoder: &dyn Decoder,
     dihedral: bool,
 ) -> bool {
     for (ticket, hashes) in ready.drain(..) {
         // A ticket not pending (unknown, or returned twice) has nowhere to go.
-        if let Some((seq, id, _)) = pending.remove(&ticket) {
+        if let Some((seq, id, img)) = pending.remove(&ticket) {
+            decoder.recycle(img.pixels);
             if tx.send((seq, id, Ok(hashes))).is_err() {
                 return false;
             }
@@ -657,7 +668,8 @@ fn deliver(
                 |(cpu, out), (_, _, img)| hash_image(cpu, img, dihedral, out),
             )
             .collect();
-        for ((seq, id, _), outcome) in lost.into_iter().zip(outcomes) {
+        for ((seq, id, img), outcome) in lost.into_iter().zip(outcomes) {
+            decoder.recycle(img.pixels);
             if tx.send((seq, id, outcome)).is_err() {
                 return false;
             }

@@ -1,11 +1,12 @@
 //! The decode and hash stages: the [`Decoder`] and [`BatchHasher`] traits, the CPU hasher, and
 //! the per-item outcome types.
 
-use crate::decode::DecodeOptions;
+use crate::decode::{DecodeOptions, PixelPool};
 use crate::hash::{
     Convention, DihedralHashes, HashError, ImageRef, PdqHash, PdqHasher, PixelLayout,
 };
 use std::fmt;
+use std::sync::Arc;
 
 /// A decoded image that owns its 8-bit pixels (rows packed).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +38,12 @@ pub trait Decoder: Sync {
     /// # Errors
     /// Whatever stops decoding; its `Display` text becomes the item's stored cause.
     fn decode(&self, bytes: &[u8]) -> Result<OwnedImage, DecodeFailure>;
+
+    /// Takes back the pixels of a decoded image once it is hashed, for a later decode to reuse.
+    /// The default drops them.
+    fn recycle(&self, pixels: Vec<u8>) {
+        drop(pixels);
+    }
 }
 
 /// Why an item could not be decoded, as text for its error record.
@@ -211,18 +218,21 @@ impl ItemError {
     pub const ENDED_PROCESS: &'static str = "ended the process";
 }
 
-/// The engine's decoder ([`crate::decode::decode`]) with a hashing [`Convention`].
+/// The engine's decoder ([`crate::decode::decode_pooled`]) with a hashing [`Convention`].
 #[derive(Clone, Debug, Default)]
 pub struct StandardDecoder {
     /// Decoding settings (pixel limit, EXIF, fast JPEG scaling).
     pub options: DecodeOptions,
     /// How the decoded image is prepared before hashing.
     pub convention: Convention,
+    /// Where pixel buffers of hashed images wait for the next decodes (clones share it).
+    /// Default: a [`PixelPool`] of [`crate::decode::DEFAULT_POOL_BYTES`].
+    pub pool: Arc<PixelPool>,
 }
 
 impl Decoder for StandardDecoder {
     fn decode(&self, bytes: &[u8]) -> Result<OwnedImage, DecodeFailure> {
-        let img = crate::decode::decode(bytes, &self.options)
+        let img = crate::decode::decode_pooled(bytes, &self.options, &self.pool)
             .map_err(|e| DecodeFailure(e.to_string()))?;
         if self.convention == Convention::FullResolution {
             return Ok(OwnedImage {
@@ -234,12 +244,19 @@ impl Decoder for StandardDecoder {
         }
         let prepared = self.convention.prepare(img.as_image_ref());
         let r = prepared.image();
-        Ok(OwnedImage {
+        let out = OwnedImage {
             width: r.width(),
             height: r.height(),
             layout: r.layout(),
             pixels: r.pixels().to_vec(),
-        })
+        };
+        drop(prepared);
+        self.pool.give(img.pixels);
+        Ok(out)
+    }
+
+    fn recycle(&self, pixels: Vec<u8>) {
+        self.pool.give(pixels);
     }
 }
 

@@ -609,3 +609,67 @@ fn a_store_written_inside_the_hashed_directory_is_not_an_item_of_its_own_run() {
     assert_eq!(code, 0);
     assert_eq!(read_store(&d.path().join("corpus/run.imps")).len(), 5);
 }
+
+/// Decoded pixels go back to the decoder's pool once hashed, in the fused (CPU) path and in the
+/// batch path, and the hashes of images decoded into reused buffers are the reference's.
+#[test]
+fn hashed_images_give_their_pixel_buffers_back_and_hash_as_decoded_fresh() {
+    use imprint::decode::{decode, DecodeOptions, MIN_POOLED_BYTES};
+    use imprint::hash::PdqHasher;
+    use imprint::pipeline::{CpuHasher, Hashes};
+    let d = tempfile::tempdir().expect("tempdir");
+    let dir = d.path().join("big");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut rng = Rng(0x5eed_0003);
+    // Over the pool's minimum: 700×600 RGB is 1.26 MB decoded. JPEG and PNG, and one PNG with
+    // alpha, which is narrowed to RGB in its pooled buffer.
+    for k in 0..12u32 {
+        let (w, h) = (700 + k * 3, 600 - k * 2);
+        let c = rng.next() as u8;
+        let px = |x: u32, y: u32| [(x * 3) as u8 ^ c, (y * 5) as u8, ((x + y + k) % 251) as u8];
+        let path = dir.join(format!("img{k:02}"));
+        if k == 5 {
+            let img = image::RgbaImage::from_fn(w, h, |x, y| {
+                let [r, g, b] = px(x, y);
+                image::Rgba([r, g, b, (x % 256) as u8])
+            });
+            img.save(path.with_extension("png")).expect("encode");
+        } else {
+            let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb(px(x, y)));
+            let ext = if k % 2 == 0 { "jpg" } else { "png" };
+            img.save(path.with_extension(ext)).expect("encode");
+        }
+    }
+    let mut expected = BTreeMap::new();
+    for e in std::fs::read_dir(&dir).expect("read_dir") {
+        let p = e.expect("entry").path();
+        let img =
+            decode(&std::fs::read(&p).expect("read"), &DecodeOptions::default()).expect("decodes");
+        assert!(img.pixels.len() >= MIN_POOLED_BYTES);
+        let h = PdqHasher::new().hash(img.as_image_ref());
+        expected.insert(p.display().to_string(), Ok(Hashes::Plain(h)));
+    }
+    for batched in [false, true] {
+        let decoder = StandardDecoder::default();
+        let mut sink = VecSink::default();
+        let mut pipeline = Pipeline::new().threads(2);
+        if batched {
+            pipeline = pipeline.batch_hasher(Box::new(CpuHasher::new()));
+        }
+        pipeline
+            .run(
+                &[Source::Dir(dir.clone())],
+                &decoder,
+                &mut sink,
+                &mut |_| {},
+            )
+            .expect("run");
+        let got: BTreeMap<_, _> = sink.items.into_iter().collect();
+        assert_eq!(got, expected, "batched {batched}");
+        // Each thread's last image at least came back.
+        assert!(
+            decoder.pool.kept_bytes() >= MIN_POOLED_BYTES,
+            "batched {batched}: nothing given back"
+        );
+    }
+}

@@ -172,6 +172,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     let decoder = StandardDecoder {
         options: args.decode_options(),
         convention: args.convention(),
+        ..StandardDecoder::default()
     };
     let own_files = vec![out.to_owned(), journal.path().to_owned()];
     let mut pipeline = Pipeline::new()

@@ -3,7 +3,7 @@
 use crate::output::{json_string, Format};
 use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
-use imprint::decode::{decode, sniff, DecodeOptions, DEFAULT_MAX_PIXELS};
+use imprint::decode::{decode_pooled, sniff, DecodeOptions, PixelPool, DEFAULT_MAX_PIXELS};
 use imprint::hash::{Convention, ImageRef, Pdq256, PdqHasher};
 use imprint::pipeline::{ItemError, DEFAULT_MAX_ITEM_BYTES};
 use imprint::{Backend, BatchHasher};
@@ -152,6 +152,8 @@ pub fn run(args: HashArgs) -> Result<u8> {
     }
     let options = args.decode_options();
     let convention = args.convention();
+    // Pixel buffers of hashed images, reused by the next decodes.
+    let pixels = PixelPool::default();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
         .build()
@@ -211,14 +213,16 @@ pub fn run(args: HashArgs) -> Result<u8> {
                 rayon::join(
                     || {
                         ready.take().map(|(i, d)| {
-                            (i, hash_decoded(&mut hasher, d, convention, args.dihedral))
+                            let hashed =
+                                hash_decoded(&mut hasher, d, convention, args.dihedral, &pixels);
+                            (i, hashed)
                         })
                     },
                     || {
                         next.map(|chunk| {
                             chunk
                                 .par_iter()
-                                .map(|item| decode_item(item, &options))
+                                .map(|item| decode_item(item, &options, &pixels))
                                 .collect::<Vec<_>>()
                         })
                     },
@@ -235,7 +239,7 @@ pub fn run(args: HashArgs) -> Result<u8> {
                 chunk
                     .par_iter()
                     .map_init(PdqHasher::new, |hasher, item| {
-                        process(hasher, item, &options, convention, args.dihedral)
+                        process(hasher, item, &options, &pixels, convention, args.dihedral)
                     })
                     .collect()
             });
@@ -272,15 +276,16 @@ fn process(
     hasher: &mut PdqHasher,
     item: &Item,
     options: &DecodeOptions,
+    pixels: &PixelPool,
     convention: Convention,
     dihedral: bool,
 ) -> Outcome {
-    let img = match decode_item(item, options) {
+    let img = match decode_item(item, options, pixels) {
         Decoded::Image(img) => img,
         Decoded::Done(outcome) => return outcome,
     };
     let prepared = convention.prepare(img.as_image_ref());
-    if dihedral {
+    let outcome = if dihedral {
         let d = hasher.hash_dihedral(prepared.image());
         Outcome::Hashed {
             hashes: d.hashes.to_vec(),
@@ -292,7 +297,10 @@ fn process(
             hashes: vec![h.hash],
             quality: h.quality,
         }
-    }
+    };
+    drop(prepared);
+    pixels.give(img.pixels);
+    outcome
 }
 
 /// Images per GPU submission in `imprint hash`: enough to fill a batch, few enough that two
@@ -300,13 +308,13 @@ fn process(
 const GPU_CHUNK: usize = 32;
 
 /// Reads and decodes one item: the image, or the item's final outcome (skipped, failed).
-fn decode_item(item: &Item, options: &DecodeOptions) -> Decoded {
+fn decode_item(item: &Item, options: &DecodeOptions, pixels: &PixelPool) -> Decoded {
     let bytes = match read_item(item) {
         Ok(Some(b)) => b,
         Ok(None) => return Decoded::Done(Outcome::Skipped),
         Err(cause) => return Decoded::Done(Outcome::Failed(cause)),
     };
-    match decode(&bytes, options) {
+    match decode_pooled(&bytes, options, pixels) {
         Ok(img) => Decoded::Image(img),
         Err(e) => Decoded::Done(Outcome::Failed(e.to_string())),
     }
@@ -339,6 +347,7 @@ fn hash_decoded(
     decoded: Vec<Decoded>,
     convention: Convention,
     dihedral: bool,
+    pixels: &PixelPool,
 ) -> Result<Vec<Outcome>> {
     let hashed: Vec<(Vec<Pdq256>, u8)> = {
         let prepared: Vec<_> = decoded
@@ -367,10 +376,13 @@ fn hash_decoded(
     Ok(decoded
         .into_iter()
         .map(|d| match d {
-            Decoded::Image(_) => match hashed.next() {
-                Some((hashes, quality)) => Outcome::Hashed { hashes, quality },
-                None => Outcome::Failed("no hash returned for this image".into()),
-            },
+            Decoded::Image(img) => {
+                pixels.give(img.pixels);
+                match hashed.next() {
+                    Some((hashes, quality)) => Outcome::Hashed { hashes, quality },
+                    None => Outcome::Failed("no hash returned for this image".into()),
+                }
+            }
             Decoded::Done(outcome) => outcome,
         })
         .collect())

@@ -335,6 +335,10 @@ impl Decoder for OnlyImages {
         }
         self.0.decode(bytes)
     }
+
+    fn recycle(&self, pixels: Vec<u8>) {
+        self.0.recycle(pixels);
+    }
 }
 
 /// Feeds hashed images to a [`Matcher`]; failures are reported on stderr and counted.
