@@ -3,7 +3,9 @@
 //!
 //! * `decode_jpeg/<decoder>/<size>`: imprint's decoder (libjpeg-turbo via `mozjpeg`, the one that
 //!   reproduces the reference pixels) vs `zune-jpeg` vs `jpeg-decoder`, all on the same bytes
-//!   (a seeded scene, JPEG quality 90, 4:2:0), all producing RGB.
+//!   (a seeded scene, JPEG quality 90, 4:2:0), all producing RGB; and imprint's decoder writing
+//!   into buffers reused through a `PixelPool` (`imprint_mozjpeg_pooled`), as bulk runs do, where
+//!   the others allocate a fresh buffer per image.
 //! * `decode_webp/<decoder>/<kind>/<size>`: imprint's decoder (libwebp, as Pillow uses) vs
 //!   `image-webp` through the `image` crate, both producing RGB, on the same scene as a lossy
 //!   WebP (libwebp's encoder, quality 90) and a lossless one (the `image` crate's encoder).
@@ -19,7 +21,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use imprint::bench::{encode_webp, scene};
-use imprint::decode::{decode, DecodeOptions, DecodedImage};
+use imprint::decode::{decode, decode_pooled, DecodeOptions, DecodedImage, PixelPool};
 use imprint::hash::PdqHasher;
 use std::hint::black_box;
 use std::time::Duration;
@@ -105,6 +107,13 @@ fn benches(c: &mut Criterion) {
         let bytes = input.jpeg.as_slice();
         g.bench_function(format!("imprint_mozjpeg/{}", input.label), |b| {
             b.iter(|| decode(black_box(bytes), &options).expect("decodes"));
+        });
+        let pool = PixelPool::default();
+        g.bench_function(format!("imprint_mozjpeg_pooled/{}", input.label), |b| {
+            b.iter(|| {
+                let img = decode_pooled(black_box(bytes), &options, &pool).expect("decodes");
+                pool.give(img.pixels);
+            });
         });
         g.bench_function(format!("zune_jpeg/{}", input.label), |b| {
             b.iter(|| zune_rgb(black_box(bytes)));

@@ -3,8 +3,8 @@
 //! A 12 MP photo decodes to 36 MB of RGB. That is above the largest size glibc's allocator
 //! serves from its heaps (its mmap threshold stops at 32 MiB), so every fresh buffer of that
 //! size is mapped, faulted in by the kernel page by page (zeroing each page) as the decoder
-//! writes it, and unmapped when the image is dropped. For a 12 MP JPEG that work took about a
-//! third of the decode's time (BENCHMARKS.md, "Pixel buffer reuse"). A [`PixelPool`] keeps the
+//! writes it, and unmapped when the image is dropped. A 12 MP JPEG decodes 1.8–2.4× faster
+//! into a reused buffer (BENCHMARKS.md, "Pixel buffer reuse"). A [`PixelPool`] keeps the
 //! buffers of hashed images and hands them to the next decodes, so their pages are faulted in
 //! once per run rather than once per image.
 
