@@ -611,3 +611,58 @@ fn bench_index_rejects_half_or_mixed_data_options() {
         assert!(stderr(&o).contains("--"), "{case}: {}", stderr(&o));
     }
 }
+
+/// Lines come out in input order however the threads finish: large and tiny images and broken
+/// files interleaved print, with several threads, exactly what one thread prints.
+#[test]
+fn printed_lines_follow_the_input_order_whatever_finishes_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for k in 0..36u32 {
+        let name = dir.join(format!("{k:02}"));
+        match k % 6 {
+            0 => std::fs::write(name.with_extension("jpg"), b"\xFF\xD8\xFF broken").unwrap(),
+            1 | 4 => {
+                let side = 900 - k * 7;
+                image::RgbImage::from_fn(side, side - 100, |x, y| {
+                    image::Rgb([(x * k) as u8, (y ^ x) as u8, (x + y) as u8])
+                })
+                .save(name.with_extension("png"))
+                .unwrap();
+            }
+            _ => {
+                image::GrayImage::from_fn(20 + k, 24, |x, y| image::Luma([(x * y + k) as u8]))
+                    .save(name.with_extension("png"))
+                    .unwrap();
+            }
+        }
+    }
+    let run = |threads: &str| {
+        let o = imprint(&[
+            "hash",
+            "--format",
+            "jsonl",
+            "--threads",
+            threads,
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        (stdout(&o), stderr(&o))
+    };
+    let (one, one_err) = run("1");
+    assert_eq!(one.lines().count(), 36);
+    assert_eq!(
+        one_err
+            .lines()
+            .filter(|l| l.contains("broken") || l.contains("JPEG"))
+            .count(),
+        6
+    );
+    for threads in ["3", "8"] {
+        assert_eq!(
+            run(threads),
+            (one.clone(), one_err.clone()),
+            "--threads {threads}"
+        );
+    }
+}

@@ -8,8 +8,11 @@ use imprint::hash::{Convention, ImageRef, Pdq256, PdqHasher};
 use imprint::pipeline::{ItemError, DEFAULT_MAX_ITEM_BYTES};
 use imprint::{Backend, BatchHasher};
 use rayon::prelude::*;
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::sync_channel;
 
 /// Arguments of `imprint hash`.
 #[derive(clap::Args, Debug)]
@@ -165,18 +168,14 @@ pub fn run(args: HashArgs) -> Result<u8> {
     let mut out = BufWriter::new(stdout.lock());
     let mut hashed_per_root = vec![0usize; roots.len()];
     let mut skipped_per_root = vec![0usize; roots.len()];
-    // Bounded batches keep memory flat and output in input order.
-    let batch = 4 * pool.current_num_threads().max(1);
-    let mut emit = |chunk: &[Item], outcomes: Vec<Outcome>| -> Result<()> {
-        for (item, outcome) in chunk.iter().zip(outcomes) {
-            // As a bulk run's id: a name that is not UTF-8 keeps its bytes, escaped.
-            let path = imprint::pipeline::path_id(&item.path);
-            match outcome {
-                Outcome::Hashed { hashes, quality } => {
-                    hashed_per_root[item.root] += 1;
-                    if quality < args.min_quality {
-                        continue;
-                    }
+    let threads = pool.current_num_threads().max(1);
+    let mut emit = |item: &Item, outcome: Outcome| -> Result<()> {
+        // As a bulk run's id: a name that is not UTF-8 keeps its bytes, escaped.
+        let path = imprint::pipeline::path_id(&item.path);
+        match outcome {
+            Outcome::Hashed { hashes, quality } => {
+                hashed_per_root[item.root] += 1;
+                if quality >= args.min_quality {
                     write_hash(
                         &mut out,
                         args.format,
@@ -186,18 +185,18 @@ pub fn run(args: HashArgs) -> Result<u8> {
                         args.dihedral,
                     )?;
                 }
-                Outcome::Skipped => skipped_per_root[item.root] += 1,
-                Outcome::Failed(cause) => {
-                    failed += 1;
-                    eprintln!("imprint: {path}: {cause}");
-                    if args.format == Format::Jsonl {
-                        writeln!(
-                            out,
-                            "{{\"path\":{},\"error\":{}}}",
-                            json_string(&path),
-                            json_string(&cause)
-                        )?;
-                    }
+            }
+            Outcome::Skipped => skipped_per_root[item.root] += 1,
+            Outcome::Failed(cause) => {
+                failed += 1;
+                eprintln!("imprint: {path}: {cause}");
+                if args.format == Format::Jsonl {
+                    writeln!(
+                        out,
+                        "{{\"path\":{},\"error\":{}}}",
+                        json_string(&path),
+                        json_string(&cause)
+                    )?;
                 }
             }
         }
@@ -205,7 +204,7 @@ pub fn run(args: HashArgs) -> Result<u8> {
     };
     if hasher.is_gpu() {
         // Decode the next chunk on all cores while the GPU hashes this one.
-        let chunks: Vec<&[Item]> = items.chunks(batch.max(GPU_CHUNK)).collect();
+        let chunks: Vec<&[Item]> = items.chunks((4 * threads).max(GPU_CHUNK)).collect();
         let mut ready: Option<(usize, Vec<Decoded>)> = None;
         for k in 0..=chunks.len() {
             let next = chunks.get(k);
@@ -229,22 +228,57 @@ pub fn run(args: HashArgs) -> Result<u8> {
                 )
             });
             if let Some((i, outcomes)) = hashed {
-                emit(chunks[i], outcomes.context("gpu hashing failed")?)?;
+                for (item, outcome) in chunks[i]
+                    .iter()
+                    .zip(outcomes.context("gpu hashing failed")?)
+                {
+                    emit(item, outcome)?;
+                }
             }
             ready = decoded.map(|d| (k, d));
         }
     } else {
-        for chunk in items.chunks(batch) {
-            let outcomes: Vec<Outcome> = pool.install(|| {
-                chunk
-                    .par_iter()
-                    .map_init(PdqHasher::new, |hasher, item| {
-                        process(hasher, item, &options, &pixels, convention, args.dihedral)
-                    })
-                    .collect()
-            });
-            emit(chunk, outcomes)?;
-        }
+        // Each worker takes the next item in input order, and lines are printed in that order
+        // as soon as they are complete: no batch waits for its slowest image.
+        let next = AtomicUsize::new(0);
+        let (tx, rx) = sync_channel::<(usize, Outcome)>(4 * threads);
+        let (items, options, pixels) = (&items, &options, &pixels);
+        let next = &next;
+        pool.in_place_scope(|scope| -> Result<()> {
+            for _ in 0..threads {
+                let tx = tx.clone();
+                scope.spawn(move |_| {
+                    let mut hasher = PdqHasher::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        let outcome = process(
+                            &mut hasher,
+                            item,
+                            options,
+                            pixels,
+                            convention,
+                            args.dihedral,
+                        );
+                        // The receiver is gone when output failed: stop.
+                        if tx.send((i, outcome)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut done = BTreeMap::new();
+            let mut k = 0;
+            for (i, outcome) in rx {
+                done.insert(i, outcome);
+                while let Some(outcome) = done.remove(&k) {
+                    emit(&items[k], outcome)?;
+                    k += 1;
+                }
+            }
+            Ok(())
+        })?;
     }
     out.flush().context("cannot write to standard output")?;
     for (root, path) in roots.iter().enumerate() {
