@@ -537,6 +537,35 @@ fn retry_failed_tries_failed_items_again_but_not_those_that_ended_the_process() 
         .collect();
     assert_eq!(failed, [broken, bomb]);
 
+    // Still broken: a retry fails it again with the same cause and stores nothing new.
+    let retry = || {
+        hash_cmd(
+            &["corpus", "--out", "s.imps", "--resume", "--retry-failed"],
+            d.path(),
+        )
+    };
+    assert_eq!(run_ok(retry()), 1);
+    assert_eq!(
+        store_records(&d.path().join("s.imps")),
+        before,
+        "same failure, no record"
+    );
+    // Broken differently: the new cause is recorded after the old one.
+    std::fs::write(d.path().join(broken), b"\x89PNG\r\n\x1a\n cut").expect("write");
+    assert_eq!(run_ok(retry()), 1);
+    let before = store_records(&d.path().join("s.imps"));
+    assert_eq!(before.len(), 9);
+    assert_eq!(before[8].0, broken);
+    assert_ne!(
+        before[8].1,
+        before[0..8].iter().find(|(id, _)| id == broken).unwrap().1
+    );
+    assert!(
+        before[8].1.as_ref().unwrap_err().contains("PNG"),
+        "{:?}",
+        before[8]
+    );
+
     // The storage is repaired: the broken file now holds an image.
     std::fs::copy(
         d.path().join("corpus/a/img00000.jpg"),
@@ -558,15 +587,15 @@ fn retry_failed_tries_failed_items_again_but_not_those_that_ended_the_process() 
     ));
     assert_eq!(code, 0, "the retried item hashed");
     let after = store_records(&d.path().join("s.imps"));
-    assert_eq!(after[..8], before[..], "old records kept");
+    assert_eq!(after[..9], before[..], "old records kept");
     assert_eq!(
         after.len(),
-        9,
+        10,
         "only the broken file was tried again: {after:?}"
     );
-    assert_eq!(after[8].0, broken);
+    assert_eq!(after[9].0, broken);
     assert_eq!(
-        after[8].1,
+        after[9].1,
         before
             .iter()
             .find(|(id, _)| id == "corpus/a/img00000.jpg")

@@ -5,10 +5,12 @@ use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::FAST_JPEG_MIN_SIDE;
 use imprint::pipeline::{
-    Journal, Pipeline, Progress, Shard, SkipSet, Source, StandardDecoder, StoreSink,
+    Hashes, ItemError, Journal, Pipeline, Progress, Shard, Sink, SkipSet, Source, StandardDecoder,
+    StoreSink,
 };
-use imprint::store::{Store, StoreOptions, StoreWriter};
+use imprint::store::{Outcome, Store, StoreOptions, StoreWriter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -28,8 +30,9 @@ pub struct BulkArgs {
     pub resume: bool,
     /// With --resume: also try again the items the store holds only an error record for (a
     /// read that failed during a storage outage, a format a later version decodes). Their new
-    /// outcome follows the old error record; `imprint store merge` keeps the hash. Items that
-    /// ended the process are not tried again.
+    /// outcome follows the old error record (unless it fails again with the same cause, which
+    /// adds nothing); `imprint store merge` keeps the hash. Items that ended the process are
+    /// not tried again.
     #[arg(long, requires = "resume")]
     pub retry_failed: bool,
     /// Process only shard I of N (0-based): a deterministic partition by a hash of the item id.
@@ -98,18 +101,32 @@ fn open_writer(
     resume: bool,
     retry_failed: bool,
     opts: &StoreOptions,
-) -> Result<(StoreWriter, SkipSet, Journal)> {
+) -> Result<(StoreWriter, SkipSet, Journal, FailedBefore)> {
     let journal_at = journal_path(out);
     if resume && out.exists() {
         let (w, rec) = StoreWriter::resume(out, opts)
             .with_context(|| format!("cannot resume {}", out.display()))?;
         let store = Store::open(out).with_context(|| format!("cannot read {}", out.display()))?;
-        let skip = if retry_failed {
-            SkipSet::from_store_retrying_failures(&store)
+        let cannot = || format!("cannot read the records of {}", out.display());
+        let (skip, failed_before) = if retry_failed {
+            let skip = SkipSet::from_store_retrying_failures(&store).with_context(cannot)?;
+            let mut causes = HashMap::new();
+            // The latest cause of each item tried again.
+            for r in store.records() {
+                let r = r.with_context(cannot)?;
+                if let Outcome::Failed { cause } = r.outcome {
+                    if !skip.contains(r.id) {
+                        causes.insert(r.id.to_owned(), cause.to_owned());
+                    }
+                }
+            }
+            (skip, causes)
         } else {
-            SkipSet::from_store(&store)
-        }
-        .with_context(|| format!("cannot read the records of {}", out.display()))?;
+            (
+                SkipSet::from_store(&store).with_context(cannot)?,
+                HashMap::new(),
+            )
+        };
         if rec.truncated_bytes > 0 {
             eprintln!(
                 "imprint: {}: dropped a torn tail of {} bytes from an interrupted run",
@@ -140,7 +157,7 @@ fn open_writer(
                 journal.strikes(id)
             );
         }
-        return Ok((w, skip, journal));
+        return Ok((w, skip, journal, failed_before));
     }
     if out.exists() {
         bail!(
@@ -152,7 +169,44 @@ fn open_writer(
         .with_context(|| format!("cannot create {}", out.display()))?;
     let journal = Journal::create(&journal_at)
         .with_context(|| format!("cannot create {}", journal_at.display()))?;
-    Ok((w, SkipSet::new(), journal))
+    Ok((w, SkipSet::new(), journal, HashMap::new()))
+}
+
+/// The cause of the latest error record of each item a `--retry-failed` run tries again.
+type FailedBefore = HashMap<String, String>;
+
+/// A [`StoreSink`] that leaves out an error record when the item's latest record already
+/// says the same, so that retrying an item that still fails adds nothing to the store.
+struct RetrySink {
+    store: StoreSink,
+    failed_before: FailedBefore,
+}
+
+impl Sink for RetrySink {
+    fn accept(
+        &mut self,
+        id: &str,
+        outcome: &std::result::Result<Hashes, ItemError>,
+    ) -> imprint::Result<()> {
+        if let Err(e) = outcome {
+            if self
+                .failed_before
+                .get(id)
+                .is_some_and(|cause| *cause == e.to_string())
+            {
+                return Ok(());
+            }
+        }
+        self.store.accept(id, outcome)
+    }
+
+    fn flush(&mut self) -> imprint::Result<()> {
+        self.store.flush()
+    }
+
+    fn finish(&mut self) -> imprint::Result<()> {
+        self.store.finish()
+    }
 }
 
 /// Runs `imprint hash ... --out FILE`.
@@ -167,7 +221,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     let store_opts = StoreOptions::new()
         .dihedral(args.dihedral)
         .block_size(args.bulk.store_block_size);
-    let (writer, skip, journal) =
+    let (writer, skip, journal, failed_before) =
         open_writer(out, args.bulk.resume, args.bulk.retry_failed, &store_opts)?;
     let decoder = StandardDecoder {
         options: args.decode_options(),
@@ -206,7 +260,10 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     } else {
         None
     };
-    let mut sink = StoreSink::new(writer);
+    let mut sink = RetrySink {
+        store: StoreSink::new(writer),
+        failed_before,
+    };
     let mut last_failed = 0;
     let mut progress = |p: &Progress| {
         if let Some(b) = &bar {
