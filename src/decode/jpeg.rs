@@ -7,6 +7,13 @@ use mozjpeg::{Decompress, Format, Marker};
 
 const F: ImageFormat = ImageFormat::Jpeg;
 
+/// Most scans a progressive JPEG may have. Encoders write about 10 (libjpeg's default
+/// progression) and rarely more than a few dozen, while each scan costs libjpeg a pass over
+/// the coefficients of the whole image: a crafted file of a few MB with 100,000 empty scans
+/// holds a core for minutes (2,000 scans cost a 12 MP image 4 s). NVIDIA's nvImageCodec
+/// applies the same limit to libjpeg-turbo for that reason.
+pub const MAX_JPEG_SCANS: usize = 256;
+
 pub(super) fn decode(
     bytes: &[u8],
     options: &DecodeOptions,
@@ -14,6 +21,18 @@ pub(super) fn decode(
 ) -> Result<DecodedImage> {
     if !has_end_marker(bytes) {
         return Err(DecodeError::Truncated { format: F });
+    }
+    if let Some(sos) = progressive_sos(bytes) {
+        let scans = count_scans(bytes, sos);
+        if scans > MAX_JPEG_SCANS {
+            return Err(DecodeError::Unsupported {
+                format: F,
+                cause: format!(
+                    "a progressive JPEG of more than {MAX_JPEG_SCANS} scans (encoders write \
+                     about 10; a crafted one can hold a core for minutes)"
+                ),
+            });
+        }
     }
     // libjpeg reports fatal errors by unwinding out of its error handler (the mozjpeg crate's
     // error manager raises them with `resume_unwind`, so no panic hook runs); turn them back
@@ -144,14 +163,82 @@ fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
 /// never contains `FF D9` (0xFF bytes are stuffed), so its presence after the scan header means
 /// the file was not cut short.
 fn has_end_marker(bytes: &[u8]) -> bool {
-    let Some(sos) = find_sos(bytes) else {
+    let Some((sos, _)) = find_sos(bytes) else {
         return false;
     };
     bytes[sos..].windows(2).rev().any(|w| w == [0xFF, 0xD9])
 }
 
-/// Offset of the first SOS marker, walking the segment structure.
-fn find_sos(bytes: &[u8]) -> Option<usize> {
+/// Offset of the first SOS marker of a progressive JPEG (`SOF2`, `SOF6`, `SOF10`, `SOF14`).
+fn progressive_sos(bytes: &[u8]) -> Option<usize> {
+    find_sos(bytes).and_then(|(sos, progressive)| progressive.then_some(sos))
+}
+
+/// How many SOS markers there are from the one at `pos` on, up to the end-of-image marker,
+/// counting at most one past [`MAX_JPEG_SCANS`]. As libjpeg reads them: segments are walked by
+/// their lengths, entropy-coded data is skipped up to the next byte 0xFF that starts a marker
+/// (not a stuffed `FF 00`, a restart marker or a fill byte), and bytes that are not a marker
+/// where one should be are passed over.
+fn count_scans(bytes: &[u8], mut pos: usize) -> usize {
+    let mut scans = 0;
+    while scans <= MAX_JPEG_SCANS {
+        let Some(skip) = bytes
+            .get(pos..)
+            .and_then(|b| b.iter().position(|&b| b == 0xFF))
+        else {
+            break;
+        };
+        pos += skip;
+        let Some(&marker) = bytes.get(pos + 1) else {
+            break;
+        };
+        match marker {
+            0xD9 => break,
+            0xFF => pos += 1,
+            0x00 | 0xD0..=0xD7 | 0x01 => pos += 2,
+            _ => {
+                let Some(len) = segment_len(bytes, pos) else {
+                    break;
+                };
+                pos += 2 + len;
+                if marker == 0xDA {
+                    scans += 1;
+                    match next_marker(bytes, pos) {
+                        Some(p) => pos = p,
+                        None => break,
+                    }
+                }
+            }
+        }
+    }
+    scans
+}
+
+/// The offset of the next marker at or after `pos` in entropy-coded data.
+fn next_marker(bytes: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        pos += bytes.get(pos..)?.iter().position(|&b| b == 0xFF)?;
+        match *bytes.get(pos + 1)? {
+            0x00 | 0xD0..=0xD7 => pos += 2,
+            0xFF => pos += 1,
+            _ => return Some(pos),
+        }
+    }
+}
+
+/// The length field of the segment whose marker is at `pos` (at least 2).
+fn segment_len(bytes: &[u8], pos: usize) -> Option<usize> {
+    let len = usize::from(u16::from_be_bytes([
+        *bytes.get(pos + 2)?,
+        *bytes.get(pos + 3)?,
+    ]));
+    (len >= 2).then_some(len)
+}
+
+/// Offset of the first SOS marker, walking the segment structure, and whether a progressive
+/// frame header came before it.
+fn find_sos(bytes: &[u8]) -> Option<(usize, bool)> {
+    let mut progressive = false;
     let mut pos = 2usize; // after SOI
     loop {
         // Skip fill bytes before a marker.
@@ -163,17 +250,11 @@ fn find_sos(bytes: &[u8]) -> Option<usize> {
         }
         let marker = *bytes.get(pos + 1)?;
         match marker {
-            0xDA => return Some(pos),
+            0xDA => return Some((pos, progressive)),
             0xD0..=0xD7 | 0x01 => pos += 2,
             _ => {
-                let len = usize::from(u16::from_be_bytes([
-                    *bytes.get(pos + 2)?,
-                    *bytes.get(pos + 3)?,
-                ]));
-                if len < 2 {
-                    return None;
-                }
-                pos = pos.checked_add(2 + len)?;
+                progressive |= matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
+                pos = pos.checked_add(2 + segment_len(bytes, pos)?)?;
             }
         }
     }
@@ -193,6 +274,81 @@ mod tests {
         assert!(!has_end_marker(&ok[..ok.len() - 2]));
         // A segment length running past the end.
         assert!(!has_end_marker(&[0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xFF]));
+    }
+
+    /// SOI, a progressive frame header, then `scans` scans with entropy-coded data holding a
+    /// stuffed 0xFF, a restart marker and fill bytes, a table segment holding `FF DA` between
+    /// two of them, and junk after another; then EOI, and a scan after it that does not count.
+    fn progressive_with_scans(scans: usize) -> Vec<u8> {
+        let mut b = vec![0xFF, 0xD8, 0xFF, 0xC2, 0, 2];
+        for k in 0..scans {
+            b.extend([
+                0xFF, 0xDA, 0, 2, 0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD3, 0x56, 0xFF, 0xFF,
+            ]);
+            if k == 1 {
+                b.extend([0xFF, 0xC4, 0, 4, 0xFF, 0xDA]);
+            }
+            if k == 2 {
+                b.extend([0xFF, 0xC4, 0, 2, 0x99, 0x98]);
+            }
+        }
+        b.extend([0xFF, 0xD9, 0xFF, 0xDA, 0, 2, 0xFF, 0xD9]);
+        b
+    }
+
+    #[test]
+    fn counts_the_scans_of_a_progressive_jpeg_as_libjpeg_reads_them() {
+        for scans in [1, 2, 3, 10, MAX_JPEG_SCANS] {
+            let b = progressive_with_scans(scans);
+            let sos = progressive_sos(&b).expect("progressive");
+            assert_eq!(count_scans(&b, sos), scans);
+        }
+        let over = progressive_with_scans(MAX_JPEG_SCANS + 50);
+        assert_eq!(
+            count_scans(&over, 6),
+            MAX_JPEG_SCANS + 1,
+            "stops one past the limit"
+        );
+        // Baseline frames are not counted; every cut of the file ends the count cleanly.
+        let mut baseline = progressive_with_scans(3);
+        baseline[3] = 0xC0;
+        assert_eq!(progressive_sos(&baseline), None);
+        let b = progressive_with_scans(5);
+        for cut in 0..b.len() {
+            assert!(count_scans(&b[..cut], 6) <= 5);
+        }
+    }
+
+    #[test]
+    fn a_progressive_jpeg_with_too_many_scans_is_refused_before_decoding() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/pillow/jpeg_422_progressive.jpg"
+        );
+        let real = std::fs::read(path).expect("fixture");
+        let options = DecodeOptions::default();
+        let pool = PixelPool::new(0);
+        let sos = progressive_sos(&real).expect("progressive");
+        let scans = count_scans(&real, sos);
+        assert!((2..=20).contains(&scans), "{scans} scans");
+        // Empty scans (no entropy-coded data) appended before EOI: libjpeg would decode them
+        // one by one; past the limit the file is refused first.
+        let with_extra = |n: usize| {
+            let mut b = real[..real.len() - 2].to_vec();
+            for _ in 0..n {
+                b.extend([0xFF, 0xDA, 0, 8, 1, 1, 0, 1, 63, 0]);
+            }
+            b.extend([0xFF, 0xD9]);
+            b
+        };
+        let over = with_extra(MAX_JPEG_SCANS + 1 - scans);
+        let err = decode(&over, &options, &pool).expect_err("refused");
+        assert!(err.to_string().contains("more than 256 scans"), "{err}");
+        let at = with_extra(MAX_JPEG_SCANS - scans);
+        assert_eq!(count_scans(&at, sos), MAX_JPEG_SCANS);
+        if let Err(e) = decode(&at, &options, &pool) {
+            assert!(!e.to_string().contains("scans"), "{e}");
+        }
     }
 
     #[test]

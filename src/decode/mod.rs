@@ -8,7 +8,9 @@
 //!   the same code Pillow runs, so decoded pixels — and hashes — match exactly. CMYK and YCCK
 //!   files are read as Adobe-inverted CMYK and converted to RGB with Pillow's formula. A file
 //!   without an end-of-image marker after its scan data is rejected as truncated, as Pillow
-//!   does, instead of being padded with grey.
+//!   does, instead of being padded with grey. A progressive JPEG of more than
+//!   [`MAX_JPEG_SCANS`] scans is refused before decoding: each scan costs a pass over the
+//!   image, so a small crafted file could otherwise hold a core for minutes.
 //! * **WebP** is decoded by libwebp, Pillow's own decoder, built from source by the
 //!   `libwebp-sys` crate: stills directly, animations by its animation decoder (the first frame
 //!   on its canvas, as Pillow composes it); alpha is dropped.
@@ -41,6 +43,7 @@ mod tiff_palette;
 pub(crate) mod webp;
 
 use crate::hash::{Dihedral, ImageRef, PixelLayout};
+pub use jpeg::MAX_JPEG_SCANS;
 pub use pool::{PixelPool, DEFAULT_POOL_BYTES, MIN_POOLED_BYTES};
 use std::fmt;
 use std::path::{Path, PathBuf};
