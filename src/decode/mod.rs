@@ -44,7 +44,7 @@ pub(crate) mod webp;
 
 use crate::hash::{Dihedral, ImageRef, PixelLayout};
 pub use jpeg::MAX_JPEG_SCANS;
-pub use pool::{PixelPool, DEFAULT_POOL_BYTES, MIN_POOLED_BYTES};
+pub use pool::{PixelPool, DEFAULT_POOL_BYTES, MIN_POOLED_BYTES, POOL_BYTES_PER_CORE};
 use std::fmt;
 use std::path::{Path, PathBuf};
 

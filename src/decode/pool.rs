@@ -14,16 +14,22 @@ use std::sync::Mutex;
 /// them well on its own (below its mmap threshold they come from its heaps).
 pub const MIN_POOLED_BYTES: usize = 1 << 20;
 
-/// Default cap on the bytes a [`PixelPool`] keeps while no image uses them: 1 GiB, room for
-/// the buffers of 16 decode threads at 12 MP with the images a GPU batch holds.
+/// The least a default [`PixelPool`] may keep while no image uses them: 1 GiB, room for the
+/// buffers of 16 decode threads at 12 MP with the images a GPU batch holds. On machines with
+/// more than 16 cores the default is [`POOL_BYTES_PER_CORE`] per core.
 pub const DEFAULT_POOL_BYTES: usize = 1 << 30;
+
+/// Bytes per core a default [`PixelPool`] may keep: a thread's 12 MP image (36 MB) and
+/// room to spare.
+pub const POOL_BYTES_PER_CORE: usize = 64 << 20;
 
 /// Pixel buffers handed back after hashing, reused by the next decodes
 /// ([`crate::decode::decode_pooled`]). Shared by all decode threads.
 ///
 /// It keeps at most its byte cap. A decode that finds no buffer large enough allocates a new
-/// one and drops the largest of those too small, so that what the pool keeps follows the sizes
-/// in use rather than growing with every size seen.
+/// one and drops the largest of those too small, so the pool never holds more buffers than
+/// were once in use at the same time, and what it keeps follows the sizes in use rather than
+/// growing with every size seen.
 ///
 /// # Examples
 /// ```
@@ -51,8 +57,11 @@ struct Free {
 }
 
 impl Default for PixelPool {
+    /// A pool that keeps [`DEFAULT_POOL_BYTES`], or [`POOL_BYTES_PER_CORE`] per core if that
+    /// is more.
     fn default() -> Self {
-        PixelPool::new(DEFAULT_POOL_BYTES)
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        PixelPool::new(DEFAULT_POOL_BYTES.max(cores.saturating_mul(POOL_BYTES_PER_CORE)))
     }
 }
 
@@ -200,6 +209,43 @@ mod tests {
         none.give(vec![0; 2 * MB]);
         assert_eq!(none.kept_bytes(), 0);
         assert_eq!(none.take(2 * MB), vec![0; 2 * MB]);
+    }
+
+    /// Whatever the order of takes and gives and the sizes asked for, the buffers kept and in
+    /// use together never outnumber the most that were in use at once.
+    #[test]
+    fn never_holds_more_buffers_than_were_in_use_at_once() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let pool = PixelPool::new(1 << 40);
+        let (mut in_use, mut peak) = (Vec::new(), 0);
+        for _ in 0..2_000 {
+            if next() % 2 == 0 || in_use.is_empty() {
+                let len = MB + (next() % 8) as usize * MB / 2;
+                in_use.push(pool.take(len));
+                peak = peak.max(in_use.len());
+            } else {
+                let i = next() as usize % in_use.len();
+                pool.give(in_use.swap_remove(i));
+            }
+            let kept = pool.free.lock().unwrap().buffers.len();
+            assert!(
+                kept + in_use.len() <= peak,
+                "{kept} kept, {} in use, peak {peak}",
+                in_use.len()
+            );
+        }
+        assert!(peak > 5);
+    }
+
+    #[test]
+    fn default_keeps_at_least_a_gib() {
+        assert!(PixelPool::default().max_bytes >= DEFAULT_POOL_BYTES);
     }
 
     #[test]

@@ -226,7 +226,7 @@ pub struct StandardDecoder {
     /// How the decoded image is prepared before hashing.
     pub convention: Convention,
     /// Where pixel buffers of hashed images wait for the next decodes (clones share it).
-    /// Default: a [`PixelPool`] of [`crate::decode::DEFAULT_POOL_BYTES`].
+    /// Default: [`PixelPool::default`].
     pub pool: Arc<PixelPool>,
 }
 
