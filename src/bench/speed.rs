@@ -13,7 +13,7 @@
 use super::dataset::Dataset;
 use super::error::{io_err, BenchError, Result};
 use super::machine::Machine;
-use crate::decode::{decode, DecodeOptions, DecodedImage};
+use crate::decode::{decode_pooled, DecodeOptions, DecodedImage, PixelPool};
 use crate::hash::{ImageRef, Pdq256, PdqHasher};
 use crate::index::{Index, IndexBuilder, SearchScratch, DEFAULT_MAX_DISTANCE};
 use crate::store::{StoreOptions, StoreWriter};
@@ -117,6 +117,8 @@ pub struct SpeedReport {
 /// [`BenchError::Io`] or [`BenchError::Decode`] naming the first image that fails.
 pub fn measure_speed(dataset: &Dataset) -> Result<SpeedReport> {
     let options = DecodeOptions::default();
+    // Decoded pixels are reused as in bulk runs.
+    let pool = PixelPool::default();
     let paths: Vec<_> = dataset
         .entries
         .iter()
@@ -142,7 +144,7 @@ pub fn measure_speed(dataset: &Dataset) -> Result<SpeedReport> {
             .par_iter()
             .zip(batch)
             .map(|(b, p)| {
-                decode(b, &options).map_err(|source| BenchError::Decode {
+                decode_pooled(b, &options, &pool).map_err(|source| BenchError::Decode {
                     path: p.clone(),
                     source,
                 })
@@ -178,6 +180,9 @@ pub fn measure_speed(dataset: &Dataset) -> Result<SpeedReport> {
             std::hint::black_box(h.hash_dihedral(d.as_image_ref()));
         });
         t[3] += start.elapsed().as_secs_f64();
+        for d in decoded {
+            pool.give(d.pixels);
+        }
     }
 
     let start = Instant::now();
@@ -185,11 +190,13 @@ pub fn measure_speed(dataset: &Dataset) -> Result<SpeedReport> {
         .par_iter()
         .map_init(PdqHasher::new, |h, p| {
             let b = std::fs::read(p).map_err(io_err(p))?;
-            let d = decode(&b, &options).map_err(|source| BenchError::Decode {
+            let d = decode_pooled(&b, &options, &pool).map_err(|source| BenchError::Decode {
                 path: p.clone(),
                 source,
             })?;
-            Ok(h.hash(d.as_image_ref()))
+            let hash = h.hash(d.as_image_ref());
+            pool.give(d.pixels);
+            Ok(hash)
         })
         .collect::<Result<Vec<_>>>()?;
     let end_to_end = start.elapsed().as_secs_f64();
