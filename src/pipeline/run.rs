@@ -14,9 +14,17 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// Default read threads per decode thread ([`Pipeline::read_threads`]): enough that files on
+/// storage answering each read after a few milliseconds keep the decoders busy, while a read
+/// thread costs little when reads are fast (it waits on a queue).
+pub const READ_THREADS_PER_DECODE_THREAD: usize = 2;
+
+/// The fewest read threads by default, for machines with few cores.
+pub const MIN_READ_THREADS: usize = 4;
+
 /// Default length of each queue between stages. With the default thread count this keeps a
-/// few items per worker queued, enough to hide file-read latency, while memory stays at
-/// `queue_len × item bytes` for raw items.
+/// few items per worker queued, while memory stays at `queue_len × item bytes` for tar
+/// members, which wait there with their bytes (files wait as paths).
 pub const DEFAULT_QUEUE_LEN: usize = 32;
 
 type Outcome = std::result::Result<Hashes, ItemError>;
@@ -24,7 +32,8 @@ type Outcome = std::result::Result<Hashes, ItemError>;
 /// A configured bulk run; see each setter for its default.
 ///
 /// Memory is bounded by the queues, whatever the corpus size: at most `queue_len` raw items
-/// (each at most `max_item_bytes`), `threads` items being decoded, with a batch hasher up to
+/// and `read_threads` items being read (each at most `max_item_bytes`), `threads` items being
+/// decoded, with a batch hasher up to
 /// `threads + 2 × max_batch` decoded images and about `2 × max_batch_bytes` of their pixels (a
 /// streaming hasher's batches in flight keep theirs until their results come back), and up to
 /// `2 × queue_len + threads` small results waiting to be put back in input order. Outcomes
@@ -49,6 +58,7 @@ type Outcome = std::result::Result<Hashes, ItemError>;
 /// ```
 pub struct Pipeline {
     threads: usize,
+    read_threads: Option<usize>,
     queue_len: usize,
     dihedral: bool,
     shard: Option<Shard>,
@@ -63,6 +73,7 @@ impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
             .field("threads", &self.threads)
+            .field("read_threads", &self.read_threads)
             .field("queue_len", &self.queue_len)
             .field("dihedral", &self.dihedral)
             .field("shard", &self.shard)
@@ -79,6 +90,7 @@ impl Default for Pipeline {
     fn default() -> Self {
         Pipeline {
             threads: std::thread::available_parallelism().map_or(1, usize::from),
+            read_threads: None,
             queue_len: DEFAULT_QUEUE_LEN,
             dihedral: false,
             shard: None,
@@ -103,6 +115,17 @@ impl Pipeline {
     #[must_use]
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n.max(1);
+        self
+    }
+
+    /// Threads reading files ahead of the decode threads (default:
+    /// [`READ_THREADS_PER_DECODE_THREAD`] per decode thread, at least [`MIN_READ_THREADS`]; at
+    /// least 1). Reads then wait on storage side by side: a network file system answers each
+    /// after milliseconds, which one reader after another could not hide. Tar archives are
+    /// read by the thread walking the sources, in order, as one stream.
+    #[must_use]
+    pub fn read_threads(mut self, n: usize) -> Self {
+        self.read_threads = Some(n.max(1));
         self
     }
 
@@ -243,10 +266,16 @@ impl Pipeline {
         }
         let careful_done = &careful_done;
         let journal_ref = journal.as_ref();
+        let read_threads = self
+            .read_threads
+            .unwrap_or_else(|| (threads * READ_THREADS_PER_DECODE_THREAD).max(MIN_READ_THREADS));
+        // Walker → read threads → decode workers: items found, items read, outcomes.
+        let (found_tx, found_rx) = sync_channel::<(u64, RawItem)>(queue_len);
         let (raw_tx, raw_rx) = sync_channel::<(u64, RawItem)>(queue_len);
         let (res_tx, res_rx) = sync_channel::<(u64, String, Outcome)>(queue_len);
-        // Only the workers own the receiver, so when they all stop (the sink failed) the
-        // reader's next send fails and it stops too.
+        // Only the next stage owns each receiver, so when the workers all stop (the sink
+        // failed) the read threads' next send fails, then the walker's, and they stop too.
+        let found_rx = Arc::new(Mutex::new(found_rx));
         let raw_rx = Arc::new(Mutex::new(raw_rx));
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -256,8 +285,8 @@ impl Pipeline {
         let mut sink_error = None;
         let reader_result = std::thread::scope(|s| {
             let skipped = &skipped;
-            let reader = std::thread::Builder::new()
-                .name("imprint-read".into())
+            let walker = std::thread::Builder::new()
+                .name("imprint-walk".into())
                 .spawn_scoped(s, move || {
                     let mut seq = 0u64;
                     source::walk(
@@ -275,16 +304,34 @@ impl Pipeline {
                             w
                         },
                         &mut |item| {
-                            let ok = raw_tx.send((seq, item)).is_ok();
+                            let ok = found_tx.send((seq, item)).is_ok();
                             seq += 1;
                             ok
                         },
                     )
                 })
                 .map_err(|source| Error::Io {
-                    path: "<reader thread>".into(),
+                    path: "<walker thread>".into(),
                     source,
                 })?;
+            for i in 0..read_threads {
+                let found_rx = Arc::clone(&found_rx);
+                let raw_tx = raw_tx.clone();
+                std::thread::Builder::new()
+                    .name(format!("imprint-read-{i}"))
+                    .spawn_scoped(s, move || {
+                        while let Some((seq, item)) = next_raw(&found_rx) {
+                            if raw_tx.send((seq, item.read_now())).is_err() {
+                                return;
+                            }
+                        }
+                    })
+                    .map_err(|source| Error::Io {
+                        path: "<read thread>".into(),
+                        source,
+                    })?;
+            }
+            drop((found_rx, raw_tx));
 
             match batch_hasher {
                 None => {
@@ -337,9 +384,10 @@ impl Pipeline {
                     progress(&report.progress(skipped.load(Ordering::Relaxed), total));
                 }
             }
-            // Dropping the receiver makes the workers, then the reader, stop on their next send.
+            // Dropping the receiver makes the workers, the read threads, then the walker stop on
+            // their next send.
             drop(res_rx);
-            reader
+            walker
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))
         });
@@ -465,15 +513,16 @@ fn decode_noted(
     decoded
 }
 
+/// Reads the item (unless the walk did) and decodes it.
 fn decode_one(
     decoder: &dyn Decoder,
     raw: RawItem,
 ) -> (String, std::result::Result<OwnedImage, ItemError>) {
-    let img = raw
-        .bytes
+    let (id, bytes) = raw.read();
+    let img = bytes
         .map_err(ItemError::from)
         .and_then(|b| decoder.decode(&b).map_err(ItemError::Decode));
-    (raw.id, img)
+    (id, img)
 }
 
 /// Hashes a decoded image, then hands its pixels back to the decoder.
@@ -878,8 +927,8 @@ mod tests {
         }
     }
 
-    /// Records the pixel bytes of each image of each call. The first call takes a while, so
-    /// that the decoded queue is full for the next ones.
+    /// Records the pixel bytes of each image of each call. Each call takes a while, so that the
+    /// decoded queue (one image per decode thread) is full when the next batch is made.
     struct Recording(Arc<Mutex<Vec<Vec<usize>>>>);
 
     impl BatchHasher for Recording {
@@ -891,11 +940,8 @@ mod tests {
         }
         fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>) {
             let sizes = images.iter().map(|i| i.pixels().len()).collect();
-            let mut calls = self.0.lock().expect("not poisoned");
-            if calls.is_empty() {
-                std::thread::sleep(std::time::Duration::from_millis(300));
-            }
-            calls.push(sizes);
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            self.0.lock().expect("not poisoned").push(sizes);
             Batched(CpuHasher::new()).hash_batch(images, dihedral, out);
         }
     }
@@ -908,7 +954,7 @@ mod tests {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let mut sink = VecSink::default();
         let r = Pipeline::new()
-            .threads(2)
+            .threads(4)
             .queue_len(16)
             .batch_hasher(Box::new(Recording(Arc::clone(&calls))))
             .run(&sources, &synthetic, &mut sink, &mut |_| {})

@@ -75,10 +75,46 @@ pub(crate) enum ReadFailure {
     TooLarge { len: u64, max: u64 },
 }
 
-/// One item as read: its id and its bytes (or why they could not be read).
+/// One item as the walk finds it: its id and its bytes, read or to be read.
 pub(crate) struct RawItem {
     pub id: String,
-    pub bytes: std::result::Result<Vec<u8>, ReadFailure>,
+    pub content: Content,
+}
+
+/// An item's bytes as the walk hands them on.
+pub(crate) enum Content {
+    /// Read during the walk (tar members, which are read in order from one stream), or why
+    /// they could not be.
+    Read(std::result::Result<Vec<u8>, ReadFailure>),
+    /// A file, read by one of the read threads (or whoever takes the item), so that the reads
+    /// of many files wait on storage at the same time rather than one after another (network
+    /// file systems answer each read after milliseconds).
+    File {
+        /// Where it is.
+        path: PathBuf,
+        /// The per-item limit in bytes.
+        max: u64,
+    },
+}
+
+impl RawItem {
+    /// The id and the bytes, reading the file now if it was not read yet.
+    pub(crate) fn read(self) -> (String, std::result::Result<Vec<u8>, ReadFailure>) {
+        let bytes = match self.content {
+            Content::Read(bytes) => bytes,
+            Content::File { path, max } => read_file(&path, max),
+        };
+        (self.id, bytes)
+    }
+
+    /// The item with its bytes read.
+    pub(crate) fn read_now(self) -> RawItem {
+        let (id, bytes) = self.read();
+        RawItem {
+            id,
+            content: Content::Read(bytes),
+        }
+    }
 }
 
 impl From<ReadFailure> for ItemError {
@@ -237,8 +273,11 @@ impl Walker<'_> {
         if self.stopped || self.exclude.iter().any(|e| e.is(path)) || !(self.want)(&id) {
             return;
         }
-        let bytes = read_file(path, self.max);
-        self.stopped = !(self.emit)(RawItem { id, bytes });
+        let content = Content::File {
+            path: path.to_owned(),
+            max: self.max,
+        };
+        self.stopped = !(self.emit)(RawItem { id, content });
     }
 
     fn dir(&mut self, dir: &Path) -> Result<()> {
@@ -318,7 +357,7 @@ impl Walker<'_> {
                     if (self.want)(&id) {
                         self.stopped = !(self.emit)(RawItem {
                             id,
-                            bytes: Err(ReadFailure::Io(e)),
+                            content: Content::Read(Err(ReadFailure::Io(e))),
                         });
                     }
                     break;
@@ -333,8 +372,8 @@ impl Walker<'_> {
                 continue; // the archive skips the unread member data
             }
             let len = entry.size();
-            let bytes = read_capped(&mut entry, len, self.max);
-            self.stopped = !(self.emit)(RawItem { id, bytes });
+            let content = Content::Read(read_capped(&mut entry, len, self.max));
+            self.stopped = !(self.emit)(RawItem { id, content });
         }
         Ok(())
     }
@@ -402,7 +441,8 @@ mod tests {
     fn collect(sources: &[Source]) -> Vec<(String, usize)> {
         let mut out = Vec::new();
         walk(sources, 1 << 20, &[], &mut |_| true, &mut |it| {
-            out.push((it.id, it.bytes.map(|b| b.len()).unwrap_or(usize::MAX)));
+            let (id, bytes) = it.read();
+            out.push((id, bytes.map(|b| b.len()).unwrap_or(usize::MAX)));
             true
         })
         .expect("walk");
@@ -552,7 +592,8 @@ mod tests {
             &[],
             &mut |id| !id.ends_with("b.jpg"),
             &mut |it| {
-                out.push((it.id, it.bytes.map(|b| b.len()).ok()));
+                let (id, bytes) = it.read();
+                out.push((id, bytes.map(|b| b.len()).ok()));
                 true
             },
         )

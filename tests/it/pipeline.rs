@@ -702,3 +702,66 @@ fn hashed_images_give_their_pixel_buffers_back_and_hash_as_decoded_fresh() {
         );
     }
 }
+
+/// Files are read by several threads, so reads wait on storage side by side: four FIFOs whose
+/// writer opens them last to first can all be read only if four reads wait at once. Read one
+/// after another, the first read would wait for a writer waiting on the last.
+#[cfg(unix)]
+#[test]
+fn files_are_read_side_by_side() {
+    use std::io::Write;
+    let d = tempfile::tempdir().expect("tempdir");
+    let paths: Vec<std::path::PathBuf> =
+        (0..4).map(|k| d.path().join(format!("f{k}.png"))).collect();
+    for p in &paths {
+        let made = Command::new("mkfifo").arg(p).status().expect("mkfifo");
+        assert!(made.success());
+    }
+    let png = crate::decode::small_png();
+    let to_write = paths.clone();
+    std::thread::spawn(move || {
+        for p in to_write.iter().rev() {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .expect("open for writing");
+            f.write_all(&png).expect("write");
+        }
+    });
+    let sources: Vec<Source> = paths.iter().cloned().map(Source::File).collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sink = VecSink::default();
+        let run = Pipeline::new().threads(1).read_threads(4).run(
+            &sources,
+            &StandardDecoder::default(),
+            &mut sink,
+            &mut |_| {},
+        );
+        let _ = tx.send((run.map(|r| r.num_ok), sink.items));
+    });
+    let (ok, items) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the run waited on one read at a time");
+    assert_eq!(ok.expect("run"), 4);
+    assert!(items.iter().all(|(_, h)| h.is_ok()), "{items:?}");
+}
+
+/// `--read-threads` changes how many files are read at once, not what is stored.
+#[test]
+fn read_threads_leave_the_store_unchanged() {
+    let d = tempfile::tempdir().expect("tempdir");
+    make_corpus(&d.path().join("corpus"), 40, 0x5eed_0005);
+    for (out, n) in [("one.imps", "1"), ("nine.imps", "9")] {
+        assert_eq!(
+            run_ok(hash_cmd(
+                &["corpus", "--out", out, "--read-threads", n],
+                d.path()
+            )),
+            0
+        );
+    }
+    let one = store_records(&d.path().join("one.imps"));
+    assert_eq!(one.len(), 40);
+    assert_eq!(one, store_records(&d.path().join("nine.imps")));
+}

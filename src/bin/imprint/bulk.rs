@@ -35,6 +35,10 @@ pub struct BulkArgs {
     /// not tried again.
     #[arg(long, requires = "resume")]
     pub retry_failed: bool,
+    /// Threads reading files ahead of the decoders (default: two per decode thread, at least
+    /// 4). Raise it where each read waits on the network (NFS, object-store mounts).
+    #[arg(long, value_name = "N", requires = "out")]
+    pub read_threads: Option<usize>,
     /// Process only shard I of N (0-based): a deterministic partition by a hash of the item id.
     #[arg(long, value_name = "I/N", requires = "out", conflicts_with = "shards")]
     pub shard: Option<Shard>,
@@ -237,6 +241,9 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         .exclude_files(own_files);
     if let Some(t) = args.threads {
         pipeline = pipeline.threads(t);
+    }
+    if let Some(t) = args.bulk.read_threads {
+        pipeline = pipeline.read_threads(t);
     }
     let hasher = args.batch_hasher()?;
     if hasher.is_gpu() {
