@@ -33,11 +33,11 @@ type Outcome = std::result::Result<Hashes, ItemError>;
 ///
 /// Memory is bounded by the queues, whatever the corpus size: at most `queue_len` raw items
 /// and `read_threads` items being read (each at most `max_item_bytes`), `threads` items being
-/// decoded, with a batch hasher up to
-/// `threads + 2 × max_batch` decoded images and about `2 × max_batch_bytes` of their pixels (a
-/// streaming hasher's batches in flight keep theirs until their results come back), and up to
-/// `2 × queue_len + threads` small results waiting to be put back in input order. Outcomes
-/// reach the sink in input order, so the same inputs give the same store bytes.
+/// decoded, with a batch hasher up to `threads + 2 × max_batch` decoded images and about
+/// `2 × max_batch_bytes` of their pixels (a streaming hasher's batches in flight keep theirs
+/// until their results come back), and up to `2 × queue_len + threads` small results waiting
+/// to be put back in input order. Outcomes reach the sink in input order, so the same inputs
+/// give the same store bytes.
 ///
 /// # Examples
 /// ```
@@ -283,7 +283,7 @@ impl Pipeline {
             .build()?;
 
         let mut sink_error = None;
-        let reader_result = std::thread::scope(|s| {
+        let walk_result = std::thread::scope(|s| {
             let skipped = &skipped;
             let walker = std::thread::Builder::new()
                 .name("imprint-walk".into())
@@ -397,7 +397,7 @@ impl Pipeline {
         if let Some(e) = sink_error {
             return Err(e);
         }
-        reader_result?;
+        walk_result?;
         finished?;
         if let Some(j) = journal {
             // A journal left behind costs the next resume nothing: its items are all stored.
