@@ -7,11 +7,14 @@ use mozjpeg::{Decompress, Format, Marker};
 
 const F: ImageFormat = ImageFormat::Jpeg;
 
-/// Most scans a progressive JPEG may have. Encoders write about 10 (libjpeg's default
-/// progression) and rarely more than a few dozen, while each scan costs libjpeg a pass over
-/// the coefficients of the whole image: a crafted file of a few MB with 100,000 empty scans
-/// holds a core for minutes (2,000 scans cost a 12 MP image 4 s). NVIDIA's nvImageCodec
-/// applies the same limit to libjpeg-turbo for that reason.
+/// Most scans a progressive or arithmetic-coded JPEG may have. Encoders write about 10
+/// (libjpeg's default progression) and rarely more than a few dozen, while each scan costs
+/// libjpeg a pass over the coefficients of the whole image, which a few bytes can describe
+/// (a run of empty blocks, or arithmetic coding): a crafted file of a few MB with 100,000 empty
+/// scans holds a core for minutes (2,000 scans cost a 12 MP image 4 s). NVIDIA's nvImageCodec
+/// applies the same limit to libjpeg-turbo for that reason. Baseline (Huffman, sequential)
+/// JPEGs spend at least a bit per block in every scan, so their time follows their size and
+/// their scans are not counted.
 pub const MAX_JPEG_SCANS: usize = 256;
 
 pub(super) fn decode(
@@ -22,14 +25,14 @@ pub(super) fn decode(
     if !has_end_marker(bytes) {
         return Err(DecodeError::Truncated { format: F });
     }
-    if let Some(sos) = progressive_sos(bytes) {
+    if let Some(sos) = counted_sos(bytes) {
         let scans = count_scans(bytes, sos);
         if scans > MAX_JPEG_SCANS {
             return Err(DecodeError::Unsupported {
                 format: F,
                 cause: format!(
-                    "a progressive JPEG of more than {MAX_JPEG_SCANS} scans (encoders write \
-                     about 10; a crafted one can hold a core for minutes)"
+                    "a JPEG of more than {MAX_JPEG_SCANS} scans (encoders write about 10; a \
+                     crafted one can hold a core for minutes)"
                 ),
             });
         }
@@ -169,9 +172,10 @@ fn has_end_marker(bytes: &[u8]) -> bool {
     bytes[sos..].windows(2).rev().any(|w| w == [0xFF, 0xD9])
 }
 
-/// Offset of the first SOS marker of a progressive JPEG (`SOF2`, `SOF6`, `SOF10`, `SOF14`).
-fn progressive_sos(bytes: &[u8]) -> Option<usize> {
-    find_sos(bytes).and_then(|(sos, progressive)| progressive.then_some(sos))
+/// Offset of the first SOS marker of a JPEG whose scans [`MAX_JPEG_SCANS`] limits: progressive
+/// (`SOF2`, `SOF6`) or arithmetic-coded (`SOF9`–`SOF11`, `SOF13`–`SOF15`).
+fn counted_sos(bytes: &[u8]) -> Option<usize> {
+    find_sos(bytes).and_then(|(sos, counted)| counted.then_some(sos))
 }
 
 /// How many SOS markers there are from the one at `pos` on, up to the end-of-image marker,
@@ -235,10 +239,10 @@ fn segment_len(bytes: &[u8], pos: usize) -> Option<usize> {
     (len >= 2).then_some(len)
 }
 
-/// Offset of the first SOS marker, walking the segment structure, and whether a progressive
-/// frame header came before it.
+/// Offset of the first SOS marker, walking the segment structure, and whether a progressive or
+/// arithmetic-coded frame header came before it.
 fn find_sos(bytes: &[u8]) -> Option<(usize, bool)> {
-    let mut progressive = false;
+    let mut counted = false;
     let mut pos = 2usize; // after SOI
     loop {
         // Skip fill bytes before a marker.
@@ -250,10 +254,10 @@ fn find_sos(bytes: &[u8]) -> Option<(usize, bool)> {
         }
         let marker = *bytes.get(pos + 1)?;
         match marker {
-            0xDA => return Some((pos, progressive)),
+            0xDA => return Some((pos, counted)),
             0xD0..=0xD7 | 0x01 => pos += 2,
             _ => {
-                progressive |= matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
+                counted |= matches!(marker, 0xC2 | 0xC6 | 0xC9..=0xCB | 0xCD..=0xCF);
                 pos = pos.checked_add(2 + segment_len(bytes, pos)?)?;
             }
         }
@@ -300,7 +304,7 @@ mod tests {
     fn counts_the_scans_of_a_progressive_jpeg_as_libjpeg_reads_them() {
         for scans in [1, 2, 3, 10, MAX_JPEG_SCANS] {
             let b = progressive_with_scans(scans);
-            let sos = progressive_sos(&b).expect("progressive");
+            let sos = counted_sos(&b).expect("progressive");
             assert_eq!(count_scans(&b, sos), scans);
         }
         let over = progressive_with_scans(MAX_JPEG_SCANS + 50);
@@ -309,10 +313,13 @@ mod tests {
             MAX_JPEG_SCANS + 1,
             "stops one past the limit"
         );
-        // Baseline frames are not counted; every cut of the file ends the count cleanly.
-        let mut baseline = progressive_with_scans(3);
-        baseline[3] = 0xC0;
-        assert_eq!(progressive_sos(&baseline), None);
+        // Baseline and extended Huffman frames are not counted, arithmetic ones are; every cut
+        // of the file ends the count cleanly.
+        let mut frame = progressive_with_scans(3);
+        for (sof, counted) in [(0xC0, false), (0xC1, false), (0xC9, true), (0xCA, true)] {
+            frame[3] = sof;
+            assert_eq!(counted_sos(&frame).is_some(), counted, "SOF {sof:#x}");
+        }
         let b = progressive_with_scans(5);
         for cut in 0..b.len() {
             assert!(count_scans(&b[..cut], 6) <= 5);
@@ -328,7 +335,7 @@ mod tests {
         let real = std::fs::read(path).expect("fixture");
         let options = DecodeOptions::default();
         let pool = PixelPool::new(0);
-        let sos = progressive_sos(&real).expect("progressive");
+        let sos = counted_sos(&real).expect("progressive");
         let scans = count_scans(&real, sos);
         assert!((2..=20).contains(&scans), "{scans} scans");
         // Empty scans (no entropy-coded data) appended before EOI: libjpeg would decode them
@@ -343,7 +350,10 @@ mod tests {
         };
         let over = with_extra(MAX_JPEG_SCANS + 1 - scans);
         let err = decode(&over, &options, &pool).expect_err("refused");
-        assert!(err.to_string().contains("more than 256 scans"), "{err}");
+        assert!(
+            err.to_string().contains("JPEG of more than 256 scans"),
+            "{err}"
+        );
         let at = with_extra(MAX_JPEG_SCANS - scans);
         assert_eq!(count_scans(&at, sos), MAX_JPEG_SCANS);
         if let Err(e) = decode(&at, &options, &pool) {

@@ -8,8 +8,8 @@
 //!   the same code Pillow runs, so decoded pixels — and hashes — match exactly. CMYK and YCCK
 //!   files are read as Adobe-inverted CMYK and converted to RGB with Pillow's formula. A file
 //!   without an end-of-image marker after its scan data is rejected as truncated, as Pillow
-//!   does, instead of being padded with grey. A progressive JPEG of more than
-//!   [`MAX_JPEG_SCANS`] scans is refused before decoding: each scan costs a pass over the
+//!   does, instead of being padded with grey. A progressive or arithmetic-coded JPEG of more
+//!   than [`MAX_JPEG_SCANS`] scans is refused before decoding: each scan costs a pass over the
 //!   image, so a small crafted file could otherwise hold a core for minutes.
 //! * **WebP** is decoded by libwebp, Pillow's own decoder, built from source by the
 //!   `libwebp-sys` crate: stills directly, animations by its animation decoder (the first frame
