@@ -352,7 +352,7 @@ impl StoreWriter {
     }
 
     /// Appends an error record: the item `id` failed because of `cause` (cut to
-    /// [`MAX_CAUSE_LEN`](super::format::MAX_CAUSE_LEN) bytes at a char boundary).
+    /// [`MAX_CAUSE_LEN`](super::MAX_CAUSE_LEN) bytes at a char boundary).
     ///
     /// # Errors
     /// As [`StoreError::IdTooLong`] or [`StoreError::Io`].

@@ -8,7 +8,7 @@ use imprint::pipeline::{
     Hashes, ItemError, Journal, Pipeline, Progress, Shard, Sink, SkipSet, Source, StandardDecoder,
     StoreSink,
 };
-use imprint::store::{Outcome, Store, StoreOptions, StoreWriter};
+use imprint::store::{Outcome, Store, StoreOptions, StoreWriter, MAX_CAUSE_LEN};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -193,12 +193,16 @@ impl Sink for RetrySink {
         outcome: &std::result::Result<Hashes, ItemError>,
     ) -> imprint::Result<()> {
         if let Err(e) = outcome {
-            if self
-                .failed_before
-                .get(id)
-                .is_some_and(|cause| *cause == e.to_string())
-            {
-                return Ok(());
+            if let Some(before) = self.failed_before.get(id) {
+                // As the store keeps it: cut at MAX_CAUSE_LEN bytes, on a char boundary.
+                let cause = e.to_string();
+                let mut end = cause.len().min(MAX_CAUSE_LEN);
+                while !cause.is_char_boundary(end) {
+                    end -= 1;
+                }
+                if *before == cause[..end] {
+                    return Ok(());
+                }
             }
         }
         self.store.accept(id, outcome)
