@@ -22,10 +22,12 @@ pub(super) fn decode(
     options: &DecodeOptions,
     pool: &PixelPool,
 ) -> Result<DecodedImage> {
-    if !has_end_marker(bytes) {
+    // The segments before the first scan, walked once.
+    let Some((sos, counted)) = find_sos(bytes).filter(|&(sos, _)| end_marker_after(bytes, sos))
+    else {
         return Err(DecodeError::Truncated { format: F });
-    }
-    if let Some(sos) = counted_sos(bytes) {
+    };
+    if counted {
         let scans = count_scans(bytes, sos);
         if scans > MAX_JPEG_SCANS {
             return Err(DecodeError::Unsupported {
@@ -162,20 +164,11 @@ fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Whether an end-of-image marker follows the first start-of-scan marker. Entropy-coded data
-/// never contains `FF D9` (0xFF bytes are stuffed), so its presence after the scan header means
-/// the file was not cut short.
-fn has_end_marker(bytes: &[u8]) -> bool {
-    let Some((sos, _)) = find_sos(bytes) else {
-        return false;
-    };
+/// Whether an end-of-image marker follows the start-of-scan marker at `sos`. Entropy-coded
+/// data never contains `FF D9` (0xFF bytes are stuffed), so its presence after the scan header
+/// means the file was not cut short.
+fn end_marker_after(bytes: &[u8], sos: usize) -> bool {
     bytes[sos..].windows(2).rev().any(|w| w == [0xFF, 0xD9])
-}
-
-/// Offset of the first SOS marker of a JPEG whose scans [`MAX_JPEG_SCANS`] limits: progressive
-/// (`SOF2`, `SOF6`) or arithmetic-coded (`SOF9`–`SOF11`, `SOF13`–`SOF15`).
-fn counted_sos(bytes: &[u8]) -> Option<usize> {
-    find_sos(bytes).and_then(|(sos, counted)| counted.then_some(sos))
 }
 
 /// How many SOS markers there are from the one at `pos` on, up to the end-of-image marker,
@@ -239,8 +232,9 @@ fn segment_len(bytes: &[u8], pos: usize) -> Option<usize> {
     (len >= 2).then_some(len)
 }
 
-/// Offset of the first SOS marker, walking the segment structure, and whether a progressive or
-/// arithmetic-coded frame header came before it.
+/// Offset of the first SOS marker, walking the segment structure, and whether its frame's
+/// scans are counted against [`MAX_JPEG_SCANS`]: a progressive (`SOF2`, `SOF6`) or
+/// arithmetic-coded (`SOF9`–`SOF11`, `SOF13`–`SOF15`) frame header came before it.
 fn find_sos(bytes: &[u8]) -> Option<(usize, bool)> {
     let mut counted = false;
     let mut pos = 2usize; // after SOI
@@ -267,6 +261,15 @@ fn find_sos(bytes: &[u8]) -> Option<(usize, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn has_end_marker(bytes: &[u8]) -> bool {
+        find_sos(bytes).is_some_and(|(sos, _)| end_marker_after(bytes, sos))
+    }
+
+    /// The first scan's offset when its frame's scans are counted.
+    fn counted_sos(bytes: &[u8]) -> Option<usize> {
+        find_sos(bytes).and_then(|(sos, counted)| counted.then_some(sos))
+    }
 
     #[test]
     fn end_marker_detection() {
