@@ -428,7 +428,8 @@ mod tests {
                 want.push((q, "original"));
                 Query::One(near(listed[q % 50], 5))
             } else {
-                let t = 1 + q % 7;
+                // q is an odd multiple of 7 here: q / 14 walks through the seven transforms.
+                let t = 1 + (q / 14) % 7;
                 let mut all: [Pdq256; 8] = std::array::from_fn(|i| hash((q * 8 + i) as u64 + 7));
                 all[t] = near(listed[q % 50], 3);
                 want.push((q, DIHEDRALS[t].name()));
