@@ -397,6 +397,12 @@ fn min_quality_leaves_near_uniform_images_out_of_the_match() {
     }
 }
 
+/// The last `/`-separated part of a printed or stored path.
+#[cfg(unix)]
+fn file_name(path: &str) -> String {
+    path.rsplit('/').next().unwrap().to_owned()
+}
+
 #[cfg(unix)]
 #[test]
 fn file_names_that_are_not_utf8_print_and_store_as_the_same_escaped_id() {
@@ -416,15 +422,7 @@ fn file_names_that_are_not_utf8_print_and_store_as_the_same_escaped_id() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let printed: Vec<String> = stdout(&o)
         .lines()
-        .map(|l| {
-            l.rsplit(',')
-                .next()
-                .unwrap()
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|l| file_name(l.rsplit(',').next().unwrap()))
         .collect();
     assert_eq!(printed, [r"caf\xe8.jpg", r"caf\xe9.jpg"]);
     let run = tmp.path().join("run.imps");
@@ -439,15 +437,7 @@ fn file_names_that_are_not_utf8_print_and_store_as_the_same_escaped_id() {
     let stored: Vec<String> = stdout(&o)
         .lines()
         .skip(1)
-        .map(|l| {
-            l.split(',')
-                .next()
-                .unwrap()
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|l| file_name(l.split(',').next().unwrap()))
         .collect();
     assert_eq!(stored, printed);
 }
