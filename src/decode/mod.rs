@@ -332,15 +332,9 @@ pub fn decode_pooled(
     }
 }
 
-/// RGB pixels of RGBA ones, alpha dropped (not composited), as Pillow's `convert("RGB")`.
-fn drop_alpha(rgba: &[u8]) -> Vec<u8> {
-    rgba.chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect()
-}
-
-/// [`drop_alpha`] in the same buffer, which shrinks to three quarters.
-fn drop_alpha_in_place(px: &mut Vec<u8>) {
+/// RGBA pixels narrowed to RGB in the same buffer (three quarters of it), alpha dropped (not
+/// composited), as Pillow's `convert("RGB")`.
+fn drop_alpha(px: &mut Vec<u8>) {
     let n = px.len() / 4;
     // Pixel i moves from 4i to 3i, never past a pixel not yet moved.
     for i in 0..n {

@@ -57,7 +57,7 @@ pub(super) fn decode(
                 return Err(err(e));
             }
             if in_bpp == 4 {
-                super::drop_alpha_in_place(&mut buf);
+                super::drop_alpha(&mut buf);
             }
             let layout = if in_bpp == 1 {
                 PixelLayout::Gray8
@@ -122,7 +122,7 @@ fn to_pillow_view(img: DynamicImage) -> (PixelLayout, Vec<u8>) {
         DynamicImage::ImageRgb8(b) => (PixelLayout::Rgb8, b.into_raw()),
         DynamicImage::ImageRgba8(b) => {
             let mut px = b.into_raw();
-            super::drop_alpha_in_place(&mut px);
+            super::drop_alpha(&mut px);
             (PixelLayout::Rgb8, px)
         }
         DynamicImage::ImageLuma16(b) => (

@@ -135,7 +135,9 @@ fn first_frame(bytes: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
     // of 4 bytes (the size checked above), valid until the decoder's next call or deletion,
     // both after this borrow ends.
     let rgba = unsafe { std::slice::from_raw_parts(canvas, len) };
-    Ok(super::drop_alpha(rgba))
+    let mut px = rgba.to_vec();
+    super::drop_alpha(&mut px);
+    Ok(px)
 }
 
 /// Whether the RIFF header claims more bytes than the file has.
