@@ -361,6 +361,8 @@ fn min_quality_leaves_near_uniform_images_out_of_the_match() {
     let o = imprint(&["hash", "--format", "jsonl", flat, photo]);
     let jsonl = tmp.path().join("run.jsonl");
     std::fs::write(&jsonl, &o.stdout).unwrap();
+    let csv = tmp.path().join("run.csv");
+    std::fs::write(&csv, imprint(&["hash", flat, photo]).stdout).unwrap();
     let qualities: Vec<u64> = stdout(&o)
         .lines()
         .map(|l| {
@@ -377,9 +379,15 @@ fn min_quality_leaves_near_uniform_images_out_of_the_match() {
         Some(0)
     );
     build_index(&idx, &["--store", run.to_str().unwrap()]);
+    let exported = tmp.path().join("export.csv");
+    let o = imprint(&["store", "export", "--format", "csv", run.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::write(&exported, &o.stdout).unwrap();
     for input in [
         vec!["--store", run.to_str().unwrap()],
         vec![jsonl.to_str().unwrap()],
+        vec![csv.to_str().unwrap()],
+        vec![exported.to_str().unwrap()],
     ] {
         let count = |extra: &[&str]| {
             let mut args = vec!["match", "--index", idx.to_str().unwrap()];
@@ -389,8 +397,21 @@ fn min_quality_leaves_near_uniform_images_out_of_the_match() {
             assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
             (stdout(&o).lines().count() - 1, stderr(&o))
         };
-        let (all, _) = count(&[]);
+        let (all, err) = count(&[]);
         assert_eq!(all, 2, "{input:?}: each image matches itself");
+        assert!(
+            err.contains("0 bad lines") || input[0] == "--store",
+            "{err}"
+        );
+        // Each query is reported under its path, whatever the input's format.
+        let o = imprint(&[&["match", "--index", idx.to_str().unwrap()][..], &input].concat());
+        let mut ids: Vec<String> = stdout(&o)
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, [flat, photo], "{input:?}");
         let (kept, err) = count(&["--min-quality", "50"]);
         assert_eq!(kept, 1, "{input:?}");
         assert!(err.contains("1 hashes below quality 50 skipped"), "{err}");

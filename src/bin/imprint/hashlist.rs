@@ -1,10 +1,22 @@
-//! Hash lists: CSV (`hash[,id...]`, ThreatExchange/HMA exports, `imprint hash --format csv`)
-//! and JSONL (`{"hash": ..., "id"|"path": ...}`, `imprint hash --format jsonl`), one entry per
-//! line. The 8 dihedral hashes of `imprint hash --dihedral` are read too: in CSV, as 8 hashes
-//! before the id; in JSONL, as the `dihedral` array. Both may be mixed in one file; blank lines
-//! and `#` comments are skipped, and a header line (first field `hash`, `pdq`, `signal_value`,
-//! …) on line 1 is skipped too.
+//! Hash lists: CSV and JSONL, one entry per line.
+//!
+//! - CSV without a header: `hash[,quality][,id...]`, as `imprint hash --format csv` and Meta's
+//!   `pdq-photo-hasher` print (`hash,quality,path`) and ThreatExchange/HMA exports (`hash,id`).
+//!   The 8 dihedral hashes of `imprint hash --dihedral` come as 8 hashes before the rest. A
+//!   field of 1–3 digits from 0 to 100 right after the hash(es) is the quality when another
+//!   field follows it; the id is the rest of the line.
+//! - CSV with a header on line 1 (a column named `hash`, `pdq`, `signal_value`, …): columns
+//!   are taken by name: the hash, `quality`, the id (`id`, `path`, `name`, …), `dihedral` (8
+//!   hashes separated by `;`) and `error` (a row with an error and no hash is a bad line). This
+//!   reads `imprint store export --format csv`, and a header `hash,id` says that a number after
+//!   the hash is part of the id.
+//! - JSONL: `{"hash": ..., "id"|"path": ..., "quality": ..., "dihedral": [...]}`, as
+//!   `imprint hash --format jsonl` and `imprint store export --format jsonl` print.
+//!
+//! Fields may be quoted as RFC 4180 says (`"a,b.jpg"`, `""` for a quote). Blank lines and `#`
+//! comments are skipped.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
@@ -17,12 +29,12 @@ use imprint::hash::Pdq256;
 pub struct Entry {
     /// The hash.
     pub hash: Pdq256,
-    /// The entry's id: the CSV fields after the hash (or hashes), or the JSON `id`/`path`;
-    /// may be empty.
+    /// The entry's id: the CSV id column or the fields after the hash (or hashes, or quality),
+    /// or the JSON `id`/`path`; may be empty.
     pub id: String,
     /// The 8 dihedral hashes, original first, when the line has them.
     pub dihedral: Option<[Pdq256; 8]>,
-    /// The hash's quality (0–100), when the line names it (JSONL `quality`).
+    /// The hash's quality (0–100), when the line gives it.
     pub quality: Option<u8>,
 }
 
@@ -43,7 +55,8 @@ impl std::fmt::Display for BadLine {
     }
 }
 
-const HEADER_NAMES: [&str; 7] = [
+/// Header names of the hash column.
+const HASH_COLUMNS: [&str; 7] = [
     "hash",
     "pdq",
     "pdq_hash",
@@ -53,56 +66,263 @@ const HEADER_NAMES: [&str; 7] = [
     "value",
 ];
 
-/// Parses one line: `Ok(None)` for lines to skip.
+/// Header names of the id column, in order of preference.
+const ID_COLUMNS: [&str; 8] = [
+    "id",
+    "path",
+    "name",
+    "file",
+    "filename",
+    "content_id",
+    "signal_id",
+    "query_id",
+];
+
+/// Columns of a CSV input, by a header's names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Columns {
+    /// How many columns the header names.
+    len: usize,
+    hash: usize,
+    id: Option<usize>,
+    quality: Option<usize>,
+    dihedral: Option<usize>,
+    error: Option<usize>,
+}
+
+impl Columns {
+    /// The columns named by `line`, when it is a header: its first field is not a hash, and
+    /// one of its fields names the hash column.
+    fn from_header(line: &str) -> Option<Self> {
+        let names: Vec<String> = split_fields(line)
+            .into_iter()
+            .map(|f| f.text.to_ascii_lowercase())
+            .collect();
+        if names.first()?.parse::<Pdq256>().is_ok() {
+            return None;
+        }
+        let find = |wanted: &[&str]| {
+            wanted
+                .iter()
+                .find_map(|w| names.iter().position(|n| n == w))
+        };
+        Some(Self {
+            len: names.len(),
+            hash: find(&HASH_COLUMNS)?,
+            id: find(&ID_COLUMNS),
+            quality: find(&["quality", "pdq_quality"]),
+            dihedral: find(&["dihedral"]),
+            error: find(&["error"]),
+        })
+    }
+
+    fn parse(&self, line: &str) -> Result<Entry, String> {
+        let fields = split_fields(line);
+        let field = |i: Option<usize>| i.and_then(|i| fields.get(i)).map(|f| f.text.as_ref());
+        let Some(hash_text) = field(Some(self.hash)).filter(|h| !h.is_empty()) else {
+            return Err(match field(self.error).filter(|e| !e.is_empty()) {
+                Some(e) => format!("entry has no hash (error: {e})"),
+                None => "no hash in the hash column".into(),
+            });
+        };
+        let hash = parse_hash(hash_text)?;
+        let quality = match field(self.quality).filter(|q| !q.is_empty()) {
+            None => None,
+            Some(q) => Some(parse_quality(q).ok_or_else(|| format!("bad quality {q:?}"))?),
+        };
+        let dihedral = match field(self.dihedral).filter(|d| !d.is_empty()) {
+            None => None,
+            Some(d) => {
+                let list: Vec<&str> = d.split(';').map(str::trim).collect();
+                if list.len() != 8 {
+                    return Err("\"dihedral\" is not a list of 8 hashes".into());
+                }
+                let mut all = [hash; 8];
+                for (slot, h) in all.iter_mut().zip(list) {
+                    *slot = parse_hash(h)?;
+                }
+                if all[0] != hash {
+                    return Err("\"dihedral\" does not start with the hash".into());
+                }
+                Some(all)
+            }
+        };
+        // An id in the last column keeps any unquoted commas that follow it; without an id
+        // column, fields beyond the header's are the id.
+        let rest_from = |i: usize| match fields.get(i) {
+            Some(f) if i + 1 < fields.len() => line[f.start..].trim().to_string(),
+            Some(f) => f.text.to_string(),
+            None => String::new(),
+        };
+        let id = match self.id {
+            Some(i) if i + 1 == self.len => rest_from(i),
+            Some(i) => field(Some(i)).unwrap_or_default().to_string(),
+            None => rest_from(self.len),
+        };
+        Ok(Entry {
+            hash,
+            id,
+            dihedral,
+            quality,
+        })
+    }
+}
+
+/// Parses the lines of one input, which may start with a CSV header.
+#[derive(Debug, Default)]
+pub struct Parser {
+    columns: Option<Columns>,
+}
+
+impl Parser {
+    /// A parser for a new input.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses one line (`line_no` counts from 1): `Ok(None)` for lines to skip.
+    pub fn parse_line(&mut self, line: &str, line_no: usize) -> Result<Option<Entry>, String> {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            return Ok(None);
+        }
+        if t.starts_with('{') {
+            return parse_json(t).map(Some);
+        }
+        if line_no == 1 {
+            if let Some(columns) = Columns::from_header(t) {
+                self.columns = Some(columns);
+                return Ok(None);
+            }
+        }
+        match &self.columns {
+            Some(columns) => columns.parse(t).map(Some),
+            None => parse_plain(t).map(Some),
+        }
+    }
+}
+
+/// Parses one line of a headerless input (see [`Parser`]); for tests of single lines.
+#[cfg(test)]
 pub fn parse_line(line: &str, line_no: usize) -> Result<Option<Entry>, String> {
-    let t = line.trim();
-    if t.is_empty() || t.starts_with('#') {
-        return Ok(None);
+    Parser::new().parse_line(line, line_no)
+}
+
+/// A headerless CSV line: `hash[,7 more hashes][,quality][,id...]`.
+fn parse_plain(line: &str) -> Result<Entry, String> {
+    let fields = split_fields(line);
+    let hash = parse_hash(&fields[0].text)?;
+    let mut next = 1;
+    let dihedral = fields.get(1..8).and_then(|more| {
+        let mut all = [hash; 8];
+        for (slot, f) in all[1..].iter_mut().zip(more) {
+            *slot = f.text.parse().ok()?;
+        }
+        Some(all)
+    });
+    if dihedral.is_some() {
+        next = 8;
     }
-    if t.starts_with('{') {
-        return parse_json(t).map(Some);
-    }
-    let (first, rest) = match t.split_once(',') {
-        Some((a, b)) => (a.trim(), b.trim()),
-        None => (t, ""),
+    let quality = match (fields.get(next), fields.get(next + 1)) {
+        (Some(q), Some(_)) if is_plain_number(line, q) => parse_quality(&q.text),
+        _ => None,
     };
-    let first = unquote(first);
-    match first.parse::<Pdq256>() {
-        Ok(hash) => {
-            let (dihedral, rest) =
-                dihedral_tail(hash, rest).map_or((None, rest), |(all, tail)| (Some(all), tail));
-            Ok(Some(Entry {
-                hash,
-                id: unquote(rest).to_string(),
-                dihedral,
-                quality: None,
-            }))
+    if quality.is_some() {
+        next += 1;
+    }
+    // The id is the rest of the line: one field unquoted, or several as written.
+    let id = match fields.len() - next.min(fields.len()) {
+        0 => String::new(),
+        1 => fields[next].text.to_string(),
+        _ => line[fields[next].start..].trim().to_string(),
+    };
+    Ok(Entry {
+        hash,
+        id,
+        dihedral,
+        quality,
+    })
+}
+
+/// Whether field `f` of `line` is written as a bare number of 1–3 digits (not quoted).
+fn is_plain_number(line: &str, f: &Field<'_>) -> bool {
+    let raw = line[f.start..].split(',').next().unwrap_or_default().trim();
+    (1..=3).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A quality from 0 to 100 written as a decimal integer.
+fn parse_quality(s: &str) -> Option<u8> {
+    s.parse::<u8>().ok().filter(|&q| q <= 100)
+}
+
+fn parse_hash(s: &str) -> Result<Pdq256, String> {
+    s.parse::<Pdq256>()
+        .map_err(|e| format!("bad hash {s:?}: {e}"))
+}
+
+/// One CSV field: its text, unquoted, and the byte offset where it starts in the line.
+#[derive(Debug)]
+struct Field<'a> {
+    text: Cow<'a, str>,
+    start: usize,
+}
+
+/// Splits one CSV line into fields. A field that starts with `"` (after blanks) is quoted: it
+/// runs to the closing quote, with `""` standing for `"`, and may hold commas. Unquoted fields
+/// are trimmed. A quote that does not close, or text after a closing quote, leaves the field
+/// as written up to the next comma. There is always at least one field.
+fn split_fields(line: &str) -> Vec<Field<'_>> {
+    let mut fields = Vec::new();
+    let mut pos = 0;
+    loop {
+        let rest = &line[pos..];
+        let body = rest.trim_start();
+        if let Some((text, used)) = quoted(body) {
+            let after = body[used..].trim_start();
+            if after.is_empty() {
+                fields.push(Field { text, start: pos });
+                return fields;
+            }
+            if let Some(next) = after.strip_prefix(',') {
+                fields.push(Field { text, start: pos });
+                pos = line.len() - next.len();
+                continue;
+            }
         }
-        Err(_) if line_no == 1 && HEADER_NAMES.contains(&first.to_ascii_lowercase().as_str()) => {
-            Ok(None)
+        match rest.find(',') {
+            Some(c) => {
+                fields.push(Field {
+                    text: Cow::Borrowed(rest[..c].trim()),
+                    start: pos,
+                });
+                pos += c + 1;
+            }
+            None => {
+                fields.push(Field {
+                    text: Cow::Borrowed(rest.trim()),
+                    start: pos,
+                });
+                return fields;
+            }
         }
-        Err(e) => Err(format!("bad hash {first:?}: {e}")),
     }
 }
 
-/// The other 7 dihedral hashes when `rest` starts with them (`imprint hash --dihedral`), and
-/// what follows them.
-fn dihedral_tail(first: Pdq256, rest: &str) -> Option<([Pdq256; 8], &str)> {
-    let mut all = [first; 8];
-    let mut rest = rest;
-    for slot in &mut all[1..] {
-        let (field, tail) = rest.split_once(',').unwrap_or((rest, ""));
-        *slot = unquote(field.trim()).parse().ok()?;
-        rest = tail.trim();
+/// A quoted field at the start of `s`: its text and the bytes it spans, quotes included.
+fn quoted(s: &str) -> Option<(Cow<'_, str>, usize)> {
+    let inner = s.strip_prefix('"')?;
+    let mut text = String::new();
+    let mut i = 0;
+    loop {
+        let q = i + inner[i..].find('"')?;
+        text.push_str(&inner[i..q]);
+        if inner[q + 1..].starts_with('"') {
+            text.push('"');
+            i = q + 2;
+        } else {
+            return Some((Cow::Owned(text), q + 2));
+        }
     }
-    Some((all, rest))
-}
-
-fn unquote(s: &str) -> &str {
-    s.strip_prefix('"')
-        .and_then(|x| x.strip_suffix('"'))
-        .filter(|x| !x.contains('"'))
-        .unwrap_or(s)
 }
 
 fn parse_json(t: &str) -> Result<Entry, String> {
@@ -169,9 +389,10 @@ pub fn read(
     bad: &mut Vec<BadLine>,
     mut on_entry: impl FnMut(Entry),
 ) -> io::Result<()> {
+    let mut parser = Parser::new();
     for (i, line) in reader.lines().enumerate() {
         let line = line?;
-        match parse_line(&line, i + 1) {
+        match parser.parse_line(&line, i + 1) {
             Ok(Some(e)) => on_entry(e),
             Ok(None) => {}
             Err(reason) => bad.push(BadLine {
@@ -254,8 +475,8 @@ mod tests {
         let csv = format!("{},87,dir/a.jpg", hs.join(","));
         let e = parse_line(&csv, 1).unwrap().unwrap();
         assert_eq!(
-            (e.hash, e.dihedral, e.id.as_str()),
-            (all[0], Some(all), "87,dir/a.jpg")
+            (e.hash, e.dihedral, e.id.as_str(), e.quality),
+            (all[0], Some(all), "dir/a.jpg", Some(87))
         );
         let json = format!(
             r#"{{"path":"dir/a.jpg","hash":"{}","quality":87,"dihedral":["{}"]}}"#,
@@ -291,5 +512,114 @@ mod tests {
         ] {
             assert!(parse_line(&bad, 2).is_err(), "{bad}");
         }
+    }
+
+    /// Parses `text` as one input; the entries' (id, quality) and the bad lines' numbers.
+    fn read_all(text: &str) -> (Vec<(String, Option<u8>)>, Vec<usize>) {
+        let mut bad = Vec::new();
+        let mut got = Vec::new();
+        read(text.as_bytes(), "t", &mut bad, |e| {
+            got.push((e.id, e.quality))
+        })
+        .unwrap();
+        (got, bad.iter().map(|b| b.line).collect())
+    }
+
+    fn entries(list: &[(&str, Option<u8>)]) -> Vec<(String, Option<u8>)> {
+        list.iter().map(|&(id, q)| (id.to_string(), q)).collect()
+    }
+
+    #[test]
+    fn reads_the_quality_that_imprint_hash_and_pdq_photo_hasher_print() {
+        let text = format!(
+            "{H},100,dir/a.jpg\n{H},0,\"dir/b,c.jpg\"\n{H},7,\"say \"\"hi\"\".jpg\"\n{H},57\n\
+             {H},101,x\n{H},\"42\",x\n{H},1234,x\n{H},42,a,b\n{H}, 3 , spaced.jpg \n"
+        );
+        let (got, bad) = read_all(&text);
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(
+            got,
+            entries(&[
+                ("dir/a.jpg", Some(100)),
+                ("dir/b,c.jpg", Some(0)),
+                ("say \"hi\".jpg", Some(7)),
+                // A lone number is the id; so is one over 100, quoted, or longer than 3 digits.
+                ("57", None),
+                ("101,x", None),
+                ("\"42\",x", None),
+                ("1234,x", None),
+                ("a,b", Some(42)),
+                ("spaced.jpg", Some(3)),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_header_names_the_columns() {
+        // `imprint store export --format csv`: the id first, an error row, a trailing comma.
+        let text = format!(
+            "id,hash,quality,error\nx.jpg,{H},87,\n\"y,z.jpg\",{H},12,\nbad.jpg,,,\"decode failed: corrupt\"\n\
+             q.jpg,{H},101,\nnone.jpg,,,\n"
+        );
+        let (got, bad) = read_all(&text);
+        assert_eq!(got, entries(&[("x.jpg", Some(87)), ("y,z.jpg", Some(12))]));
+        assert_eq!(bad, [4, 5, 6]);
+        let mut bad = Vec::new();
+        read(text.as_bytes(), "t", &mut bad, |_| {}).unwrap();
+        assert!(
+            bad[0].reason.contains("decode failed: corrupt"),
+            "{}",
+            bad[0]
+        );
+        // A header saying `hash,id` keeps a number after the hash in the id, commas and all.
+        let (got, _) = read_all(&format!("hash,id\n{H},42,x\n{H},9\n"));
+        assert_eq!(got, entries(&[("42,x", None), ("9", None)]));
+        // With no id column, what follows the named columns is the id.
+        let (got, _) = read_all(&format!("pdq,quality\n{H},50,a,b\n{H},60\n"));
+        assert_eq!(got, entries(&[("a,b", Some(50)), ("", Some(60))]));
+        // A header is only recognized on line 1.
+        let (got, bad) = read_all(&format!("{H},1,a\nhash,id\n"));
+        assert_eq!((got, bad), (entries(&[("a", Some(1))]), vec![2]));
+    }
+
+    #[test]
+    fn reads_the_dihedral_column_of_a_store_export() {
+        let hs: Vec<String> = (0..8).map(|i| format!("{i:x}{}", &H[1..])).collect();
+        let all: [Pdq256; 8] = std::array::from_fn(|i| hs[i].parse().unwrap());
+        let text = format!(
+            "id,hash,quality,error,dihedral\na.jpg,{},90,,{}\nb.jpg,,,gone,\nc.jpg,{},90,,{}\n",
+            hs[0],
+            hs.join(";"),
+            hs[1],
+            hs.join(";"),
+        );
+        let mut bad = Vec::new();
+        let mut got = Vec::new();
+        read(text.as_bytes(), "t", &mut bad, |e| got.push(e)).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].id.as_str(), got[0].dihedral, got[0].quality),
+            ("a.jpg", Some(all), Some(90))
+        );
+        // The error row, and a dihedral list not led by the row's hash.
+        assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), [3, 4]);
+    }
+
+    #[test]
+    fn splits_quoted_fields() {
+        let texts = |line: &str| -> Vec<String> {
+            split_fields(line)
+                .into_iter()
+                .map(|f| f.text.into_owned())
+                .collect()
+        };
+        assert_eq!(texts(""), [""]);
+        assert_eq!(texts("a, b ,"), ["a", "b", ""]);
+        assert_eq!(texts(r#""a,b","c""d", "" "#), ["a,b", "c\"d", ""]);
+        // Quotes that do not close, or text after a closing quote: as written.
+        assert_eq!(texts(r#""a,b"#), [r#""a"#, "b"]);
+        assert_eq!(texts(r#""a"x,b"#), [r#""a"x"#, "b"]);
+        // Multi-byte text on both sides of quotes.
+        assert_eq!(texts("é,\"ü,ß\",ø"), ["é", "ü,ß", "ø"]);
     }
 }

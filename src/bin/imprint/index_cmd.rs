@@ -18,8 +18,8 @@ pub struct IndexArgs {
 
 #[derive(Subcommand, Debug)]
 enum IndexCommand {
-    /// Build an index from CSV/JSONL hash lists (`hash[,id...]` or `{"hash":..,"id"|"path":..}`)
-    /// or hash stores.
+    /// Build an index from CSV/JSONL hash lists (`hash[,quality][,id...]`, a CSV with a header
+    /// naming its columns, or `{"hash":..,"id"|"path":..}`) or hash stores.
     Build(BuildArgs),
     /// Print the header: parameters, sizes and sections.
     Info(FileArgs),

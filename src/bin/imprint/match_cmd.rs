@@ -35,9 +35,10 @@ pub struct MatchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
-    /// Skip query hashes with quality below Q: stored records, images, and JSONL lines with a
-    /// `quality` field (CSV lines are always checked). PDQ's authors advise ignoring hashes
-    /// below 50: near-uniform images hash alike.
+    /// Skip query hashes with quality below Q: stored records, images, and list lines that give
+    /// a quality (`hash,quality,path` as `imprint hash` prints, a `quality` column or JSONL
+    /// field); lines without one are always checked. PDQ's authors advise ignoring hashes below
+    /// 50: near-uniform images hash alike.
     #[arg(long, value_name = "Q", default_value_t = 0)]
     min_quality: u8,
     /// Hash stores to check (written by `imprint hash --out`); may be repeated. The records of

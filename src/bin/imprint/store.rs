@@ -1,5 +1,6 @@
 //! `imprint store verify|export|merge`: hash store maintenance.
 
+use crate::hashlist::csv_field;
 use crate::output::json_string;
 use crate::{EXIT_FATAL, EXIT_OK};
 use anyhow::{bail, Context, Result};
@@ -76,14 +77,6 @@ pub fn run(cmd: StoreCommand) -> Result<u8> {
         }
         StoreCommand::Export { file, format } => export(&file, format),
         StoreCommand::Merge { out, inputs } => merge(&out, &inputs),
-    }
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
     }
 }
 
