@@ -12,7 +12,8 @@
 //!   (a crash in a C decoder, an out-of-memory kill) is found on resume and cannot end every
 //!   resumed run.
 //!
-//! Invariants: a bad item never stops a run (it becomes a failure outcome); memory is bounded
+//! Invariants: a bad item never stops a run (it becomes a failure outcome; a file found by a walk
+//! that does not start like an image is passed over, see [`Decoder::accepts`]); memory is bounded
 //! by the queue lengths, not the corpus size; the same inputs give the same outcomes in the
 //! same order (a run resumed with a [`Journal`]'s suspects takes those first).
 
@@ -30,5 +31,5 @@ pub use sink::{Progress, Report, Sink, StoreSink, VecSink};
 pub use source::{path_id, read_item, Source, DEFAULT_MAX_ITEM_BYTES};
 pub use stage::{
     BatchHasher, CpuHasher, DecodeFailure, Decoder, HasherError, Hashes, ItemError, OwnedImage,
-    StandardDecoder,
+    StandardDecoder, ITEM_HEAD_LEN,
 };

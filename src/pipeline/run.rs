@@ -45,7 +45,8 @@ type Outcome = std::result::Result<Hashes, ItemError>;
 /// let dir = tempfile::tempdir()?;
 /// image::RgbImage::from_fn(80, 60, |x, y| image::Rgb([x as u8, y as u8, 7]))
 ///     .save(dir.path().join("a.png"))?;
-/// std::fs::write(dir.path().join("b.txt"), "not an image")?;
+/// std::fs::write(dir.path().join("b.jpg"), [0xFF, 0xD8, 0xFF, 0xE0])?; // a broken JPEG
+/// std::fs::write(dir.path().join("c.txt"), "not an image")?; // passed over
 /// let mut sink = VecSink::default();
 /// let report = Pipeline::new().threads(2).run(
 ///     &[Source::Dir(dir.path().to_owned())],
@@ -53,7 +54,8 @@ type Outcome = std::result::Result<Hashes, ItemError>;
 ///     &mut sink,
 ///     &mut |_| {},
 /// )?;
-/// assert_eq!((report.num_ok, report.num_failed), (1, 1));
+/// assert_eq!((report.num_ok, report.num_failed, report.num_not_images), (1, 1, 1));
+/// assert_eq!(sink.items.len(), 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Pipeline {
@@ -282,6 +284,7 @@ impl Pipeline {
             .thread_name(|i| format!("imprint-decode-{i}"))
             .build()?;
 
+        let screen: source::Screen<'_> = &|head| decoder.accepts(head);
         let mut sink_error = None;
         let walk_result = std::thread::scope(|s| {
             let skipped = &skipped;
@@ -293,6 +296,7 @@ impl Pipeline {
                         sources,
                         max_item_bytes,
                         exclude,
+                        screen,
                         &mut |id| {
                             if !careful_done.is_empty() && careful_done.contains(id) {
                                 return false;
@@ -321,7 +325,7 @@ impl Pipeline {
                     .name(format!("imprint-read-{i}"))
                     .spawn_scoped(s, move || {
                         while let Some((seq, item)) = next_raw(&found_rx) {
-                            if raw_tx.send((seq, item.read_now())).is_err() {
+                            if raw_tx.send((seq, item.read_now(screen))).is_err() {
                                 return;
                             }
                         }
@@ -376,7 +380,9 @@ impl Pipeline {
                 pending.insert(seq, (id, outcome));
                 while let Some((id, outcome)) = pending.remove(&next) {
                     next += 1;
-                    report.count(outcome.is_ok());
+                    if !report.count(&outcome) {
+                        continue;
+                    }
                     if let Err(e) = sink.accept(&id, &outcome) {
                         sink_error = Some(e);
                         break 'recv;
@@ -437,10 +443,12 @@ impl Careful<'_> {
         let mut hasher = CpuHasher::new();
         let mut out = Vec::with_capacity(1);
         if targets > 0 {
+            let decoder = self.decoder;
             source::walk(
                 sources,
                 max_item_bytes,
                 exclude,
+                &|head| decoder.accepts(head),
                 &mut |id| journal.is_suspect(id) && want(id),
                 &mut |raw| {
                     match self.settle(raw, &mut hasher, &mut out) {
@@ -481,8 +489,9 @@ impl Careful<'_> {
             self.journal.alone_done(&id)?;
             (id, outcome)
         };
-        self.report.count(outcome.is_ok());
-        self.sink.accept(&id, &outcome)?;
+        if self.report.count(&outcome) {
+            self.sink.accept(&id, &outcome)?;
+        }
         (self.progress)(&self.report.progress(0, self.total));
         Ok(id)
     }
@@ -518,7 +527,7 @@ fn decode_one(
     decoder: &dyn Decoder,
     raw: RawItem,
 ) -> (String, std::result::Result<OwnedImage, ItemError>) {
-    let (id, bytes) = raw.read();
+    let (id, bytes) = raw.read(&|head| decoder.accepts(head));
     let img = bytes
         .map_err(ItemError::from)
         .and_then(|b| decoder.decode(&b).map_err(ItemError::Decode));

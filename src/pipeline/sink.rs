@@ -101,18 +101,26 @@ pub struct Report {
     pub num_failed: u64,
     /// Items skipped: outside this shard, or already in the store on resume.
     pub num_skipped: u64,
+    /// Files found in directories and tar members that are not images
+    /// ([`super::Decoder::accepts`]); the sink never sees them.
+    pub num_not_images: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
 
 impl Report {
-    /// Counts one outcome that reached the sink, hashed or failed.
-    pub(crate) fn count(&mut self, ok: bool) {
-        if ok {
-            self.num_ok += 1;
-        } else {
-            self.num_failed += 1;
+    /// Counts one outcome: hashed or failed (it goes to the sink), or not an image. True when
+    /// the sink is to get it.
+    pub(crate) fn count(&mut self, outcome: &Result<Hashes, ItemError>) -> bool {
+        match outcome {
+            Ok(_) => self.num_ok += 1,
+            Err(ItemError::NotAnImage) => {
+                self.num_not_images += 1;
+                return false;
+            }
+            Err(_) => self.num_failed += 1,
         }
+        true
     }
 
     /// Progress so far, with `num_skipped` items skipped, of `total`.

@@ -72,8 +72,16 @@ impl Source {
 #[derive(Debug)]
 pub(crate) enum ReadFailure {
     Io(std::io::Error),
-    TooLarge { len: u64, max: u64 },
+    TooLarge {
+        len: u64,
+        max: u64,
+    },
+    /// Found by a walk, and its first bytes are no image the decoder reads.
+    NotAnImage,
 }
+
+/// Tells from an item's first bytes whether it may be an image ([`super::Decoder::accepts`]).
+pub(crate) type Screen<'a> = &'a (dyn Fn(&[u8]) -> bool + Sync);
 
 /// One item as the walk finds it: its id and its bytes, read or to be read.
 pub(crate) struct RawItem {
@@ -94,22 +102,28 @@ pub(crate) enum Content {
         path: PathBuf,
         /// The per-item limit in bytes.
         max: u64,
+        /// Whether a walk found it, so that its first bytes decide whether it is read on.
+        walked: bool,
     },
 }
 
 impl RawItem {
-    /// The id and the bytes, reading the file now if it was not read yet.
-    pub(crate) fn read(self) -> (String, std::result::Result<Vec<u8>, ReadFailure>) {
+    /// The id and the bytes, reading the file now if it was not read yet. A file found by a
+    /// walk whose first bytes `screen` turns down is not read on ([`ReadFailure::NotAnImage`]).
+    pub(crate) fn read(
+        self,
+        screen: Screen<'_>,
+    ) -> (String, std::result::Result<Vec<u8>, ReadFailure>) {
         let bytes = match self.content {
             Content::Read(bytes) => bytes,
-            Content::File { path, max } => read_file(&path, max),
+            Content::File { path, max, walked } => read_file(&path, max, walked.then_some(screen)),
         };
         (self.id, bytes)
     }
 
-    /// The item with its bytes read.
-    pub(crate) fn read_now(self) -> RawItem {
-        let (id, bytes) = self.read();
+    /// The item with its bytes read, as [`RawItem::read`].
+    pub(crate) fn read_now(self, screen: Screen<'_>) -> RawItem {
+        let (id, bytes) = self.read(screen);
         RawItem {
             id,
             content: Content::Read(bytes),
@@ -122,15 +136,49 @@ impl From<ReadFailure> for ItemError {
         match f {
             ReadFailure::Io(e) => ItemError::Read(e),
             ReadFailure::TooLarge { len, max } => ItemError::TooLarge { len, max },
+            ReadFailure::NotAnImage => ItemError::NotAnImage,
         }
     }
 }
 
-/// Reads a file into memory, refusing files over `max` bytes before allocating.
-fn read_file(path: &Path, max: u64) -> std::result::Result<Vec<u8>, ReadFailure> {
+/// Reads a file into memory, refusing files over `max` bytes before allocating; with a
+/// `screen`, only the first bytes of a file it turns down.
+fn read_file(
+    path: &Path,
+    max: u64,
+    screen: Option<Screen<'_>>,
+) -> std::result::Result<Vec<u8>, ReadFailure> {
     let f = File::open(path).map_err(ReadFailure::Io)?;
     let len = f.metadata().map_err(ReadFailure::Io)?.len();
-    read_capped(f, len, max)
+    read_screened(f, len, max, screen)
+}
+
+/// As [`read_capped`], after reading the first [`super::ITEM_HEAD_LEN`] bytes and asking
+/// `screen` whether to go on: an item it turns down fails with [`ReadFailure::NotAnImage`]
+/// whatever its length, having cost one small read.
+fn read_screened(
+    mut r: impl Read,
+    len_hint: u64,
+    max: u64,
+    screen: Option<Screen<'_>>,
+) -> std::result::Result<Vec<u8>, ReadFailure> {
+    let Some(accepts) = screen else {
+        return read_capped(r, len_hint, max);
+    };
+    let mut head = [0u8; super::ITEM_HEAD_LEN];
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ReadFailure::Io(e)),
+        }
+    }
+    if !accepts(&head[..n]) {
+        return Err(ReadFailure::NotAnImage);
+    }
+    read_capped(std::io::Cursor::new(&head[..n]).chain(r), len_hint, max)
 }
 
 /// Reads an item's bytes from `r`, whose length its file or archive header gives as `len`,
@@ -204,7 +252,9 @@ fn bytes_id(bytes: &[u8]) -> String {
 }
 
 /// Walks all sources in order, calling `emit` for each item that `want(id)` accepts; items it
-/// rejects are counted with `skip` and never read. `emit` returns `false` to stop early.
+/// rejects are never read. `emit` returns `false` to stop early. A tar member whose first bytes
+/// `screen` turns down is emitted as [`ReadFailure::NotAnImage`] without being read further;
+/// files found in directories are marked to be screened when read.
 ///
 /// # Errors
 /// A source that cannot be opened or listed, a manifest with a bad line, or a tar archive that
@@ -213,19 +263,21 @@ pub(crate) fn walk(
     sources: &[Source],
     max_item_bytes: u64,
     exclude: &[Excluded],
+    screen: Screen<'_>,
     want: &mut dyn FnMut(&str) -> bool,
     emit: &mut dyn FnMut(RawItem) -> bool,
 ) -> Result<()> {
     let mut w = Walker {
         max: max_item_bytes,
         exclude,
+        screen,
         want,
         emit,
         stopped: false,
     };
     for s in sources {
         match s {
-            Source::File(p) => w.file(path_id(p), p),
+            Source::File(p) => w.file(path_id(p), p, false),
             Source::Dir(p) => w.dir(p)?,
             Source::Manifest(p) => w.manifest(p)?,
             Source::Tar(p) => w.tar(p)?,
@@ -263,19 +315,21 @@ impl Excluded {
 struct Walker<'a> {
     max: u64,
     exclude: &'a [Excluded],
+    screen: Screen<'a>,
     want: &'a mut dyn FnMut(&str) -> bool,
     emit: &'a mut dyn FnMut(RawItem) -> bool,
     stopped: bool,
 }
 
 impl Walker<'_> {
-    fn file(&mut self, id: String, path: &Path) {
+    fn file(&mut self, id: String, path: &Path, walked: bool) {
         if self.stopped || self.exclude.iter().any(|e| e.is(path)) || !(self.want)(&id) {
             return;
         }
         let content = Content::File {
             path: path.to_owned(),
             max: self.max,
+            walked,
         };
         self.stopped = !(self.emit)(RawItem { id, content });
     }
@@ -300,7 +354,7 @@ impl Walker<'_> {
             if is_dir {
                 self.dir(&p)?;
             } else {
-                self.file(path_id(&p), &p);
+                self.file(path_id(&p), &p, true);
             }
         }
         Ok(())
@@ -331,7 +385,7 @@ impl Walker<'_> {
                 continue;
             };
             let file = base.join(rel);
-            self.file(id.to_owned(), &file);
+            self.file(id.to_owned(), &file, false);
         }
         Ok(())
     }
@@ -372,7 +426,8 @@ impl Walker<'_> {
                 continue; // the archive skips the unread member data
             }
             let len = entry.size();
-            let content = Content::Read(read_capped(&mut entry, len, self.max));
+            let content =
+                Content::Read(read_screened(&mut entry, len, self.max, Some(self.screen)));
             self.stopped = !(self.emit)(RawItem { id, content });
         }
         Ok(())
@@ -438,10 +493,13 @@ pub(crate) fn count(sources: &[Source], want: &mut dyn FnMut(&str) -> bool) -> R
 mod tests {
     use super::*;
 
+    /// A screen that accepts every item.
+    const ALL: Screen<'static> = &|_| true;
+
     fn collect(sources: &[Source]) -> Vec<(String, usize)> {
         let mut out = Vec::new();
-        walk(sources, 1 << 20, &[], &mut |_| true, &mut |it| {
-            let (id, bytes) = it.read();
+        walk(sources, 1 << 20, &[], ALL, &mut |_| true, &mut |it| {
+            let (id, bytes) = it.read(ALL);
             out.push((id, bytes.map(|b| b.len()).unwrap_or(usize::MAX)));
             true
         })
@@ -560,6 +618,7 @@ mod tests {
             &[Source::Manifest(d.path().join("bad.csv"))],
             1 << 20,
             &[],
+            ALL,
             &mut |_| true,
             &mut |_| true,
         );
@@ -590,9 +649,10 @@ mod tests {
             &[Source::Tar(tar_path.clone())],
             50,
             &[],
+            ALL,
             &mut |id| !id.ends_with("b.jpg"),
             &mut |it| {
-                let (id, bytes) = it.read();
+                let (id, bytes) = it.read(ALL);
                 out.push((id, bytes.map(|b| b.len()).ok()));
                 true
             },
@@ -603,6 +663,106 @@ mod tests {
             [
                 (format!("{prefix}:x/a.png"), Some(4)),
                 (format!("{prefix}:big"), None)
+            ]
+        );
+    }
+
+    /// A reader that counts the bytes it hands out.
+    struct Counting<'a>(&'a [u8], &'a std::cell::Cell<usize>);
+
+    impl Read for Counting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            // At most 5 bytes a call, so that the head takes several reads.
+            let len = buf.len().min(5);
+            let n = self.0.read(&mut buf[..len])?;
+            self.1.set(self.1.get() + n);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_screened_item_is_read_on_only_when_its_head_is_accepted() {
+        let jpeg_like: Vec<u8> = [0xFF, 0xD8, 0xFF].into_iter().chain(0..=255).collect();
+        let text = vec![b'x'; 1000];
+        let screen: Screen<'_> = &|head| crate::decode::sniff(head).is_some();
+        let read = |bytes: &[u8], max: u64| {
+            let count = std::cell::Cell::new(0);
+            let r = read_screened(
+                Counting(bytes, &count),
+                bytes.len() as u64,
+                max,
+                Some(screen),
+            );
+            (r, count.get())
+        };
+        let (r, n) = read(&jpeg_like, 1 << 20);
+        assert_eq!((r.expect("read"), n), (jpeg_like.clone(), jpeg_like.len()));
+        let (r, n) = read(&text, 1 << 20);
+        assert!(matches!(r, Err(ReadFailure::NotAnImage)));
+        assert_eq!(n, crate::pipeline::ITEM_HEAD_LEN);
+        // Over the size limit: refused after the head whatever it is, the text as text.
+        let (r, n) = read(&text, 10);
+        assert!(matches!(r, Err(ReadFailure::NotAnImage)));
+        assert_eq!(n, crate::pipeline::ITEM_HEAD_LEN);
+        let (r, _) = read(&jpeg_like, 10);
+        assert!(matches!(
+            r,
+            Err(ReadFailure::TooLarge { len: 259, max: 10 })
+        ));
+        // Shorter than the head: shown whole, and kept whole.
+        let (r, n) = read(&jpeg_like[..20], 1 << 20);
+        assert_eq!((r.expect("read"), n), (jpeg_like[..20].to_vec(), 20));
+        let (r, _) = read(&[], 1 << 20);
+        assert!(matches!(r, Err(ReadFailure::NotAnImage)));
+    }
+
+    #[test]
+    fn walks_screen_directory_files_and_tar_members_but_not_named_files() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let dir = d.path().join("in");
+        std::fs::create_dir(&dir).expect("mkdir");
+        std::fs::write(dir.join("a.jpg"), [0xFF, 0xD8, 0xFF, 0xE0]).expect("write");
+        std::fs::write(dir.join("b.txt"), "text").expect("write");
+        let tar_path = d.path().join("shard.tar");
+        let mut b = tar::Builder::new(File::create(&tar_path).expect("create"));
+        for (name, data) in [("c.jpg", &[0xFF, 0xD8, 0xFF, 0xE0][..]), ("c.json", b"{}")] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).expect("append");
+        }
+        b.finish().expect("finish");
+        drop(b);
+        let screen: Screen<'_> = &|head| crate::decode::sniff(head).is_some();
+        let mut got = Vec::new();
+        walk(
+            &[
+                Source::Dir(dir.clone()),
+                Source::Tar(tar_path),
+                Source::File(dir.join("b.txt")),
+            ],
+            1 << 20,
+            &[],
+            screen,
+            &mut |_| true,
+            &mut |it| {
+                let (id, bytes) = it.read(screen);
+                let name = id.rsplit(['/', ':']).next().expect("name").to_owned();
+                got.push((name, bytes.map(|b| b.len()).map_err(|e| format!("{e:?}"))));
+                true
+            },
+        )
+        .expect("walk");
+        let not_image = || Err("NotAnImage".to_string());
+        assert_eq!(
+            got,
+            [
+                ("a.jpg".to_string(), Ok(4)),
+                ("b.txt".into(), not_image()),
+                ("c.jpg".into(), Ok(4)),
+                ("c.json".into(), not_image()),
+                ("b.txt".into(), Ok(4)),
             ]
         );
     }

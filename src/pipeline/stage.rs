@@ -39,12 +39,29 @@ pub trait Decoder: Sync {
     /// Whatever stops decoding; its `Display` text becomes the item's stored cause.
     fn decode(&self, bytes: &[u8]) -> Result<OwnedImage, DecodeFailure>;
 
+    /// Whether an item that starts with `head` (its first [`ITEM_HEAD_LEN`] bytes, or all of a
+    /// shorter item) may be an image this decoder reads.
+    ///
+    /// Items found by walking a directory or a tar archive that it turns down are passed over:
+    /// not read further, not decoded, and not handed to the sink ([`super::Report`] counts
+    /// them as `num_not_images`), so that the videos, documents and metadata files beside the
+    /// images cost one small read each and leave no record. Items named one by one (a file
+    /// source, a manifest line) are always decoded, so that one that is not an image becomes
+    /// a failure naming the cause. The default accepts everything.
+    fn accepts(&self, head: &[u8]) -> bool {
+        let _ = head;
+        true
+    }
+
     /// Takes back the pixels of a decoded image once it is hashed, for a later decode to reuse.
     /// The default drops them.
     fn recycle(&self, pixels: Vec<u8>) {
         drop(pixels);
     }
 }
+
+/// How many first bytes of an item [`Decoder::accepts`] is shown.
+pub const ITEM_HEAD_LEN: usize = 64;
 
 /// Why an item could not be decoded, as text for its error record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -211,6 +228,11 @@ pub enum ItemError {
     /// The decoder returned inconsistent pixels.
     #[error(transparent)]
     Hash(#[from] HashError),
+    /// Found by walking a directory or archive, it does not start like an image the decoder
+    /// reads ([`Decoder::accepts`]). The pipeline counts such items and never hands them to a
+    /// sink.
+    #[error("not an image")]
+    NotAnImage,
 }
 
 impl ItemError {
@@ -253,6 +275,10 @@ impl Decoder for StandardDecoder {
         drop(prepared);
         self.pool.give(img.pixels);
         Ok(out)
+    }
+
+    fn accepts(&self, head: &[u8]) -> bool {
+        crate::decode::sniff(head).is_some()
     }
 
     fn recycle(&self, pixels: Vec<u8>) {

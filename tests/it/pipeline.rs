@@ -79,7 +79,11 @@ fn killed_and_resumed_runs_store_every_item_once_with_the_same_hashes() {
     let seed = 0x5eed_0001;
     let d = tempfile::tempdir().expect("tempdir");
     make_corpus(&d.path().join("corpus"), 2000, seed);
-    std::fs::write(d.path().join("corpus/a/zz-not-an-image.txt"), "hello").expect("write");
+    std::fs::write(
+        d.path().join("corpus/a/zz-broken.png"),
+        b"\x89PNG\r\n\x1a\n cut",
+    )
+    .expect("write");
     let small_blocks = ["--store-block-size", "8192", "--threads", "2"];
 
     let mut args = vec!["corpus", "--out", "ref.imps"];
@@ -207,15 +211,87 @@ fn a_corpus_with_corrupt_truncated_and_non_image_files_completes_with_each_failu
     let code = run_ok(hash_cmd(&["corpus", "--out", "out.imps"], d.path()));
     assert_eq!(code, 1, "item failures give exit status 1");
     let got = read_store(&d.path().join("out.imps"));
-    assert_eq!(got.len(), 12 + bad.len());
-    for (name, _) in &bad {
+    // The text and the empty file do not start like images: passed over, not recorded.
+    let (broken, not_images) = bad.split_at(3);
+    assert_eq!(got.len(), 12 + broken.len());
+    for (name, _) in broken {
         let id = format!("corpus/{name}");
         match &got[&id] {
             Err(cause) => assert!(!cause.is_empty(), "{id}: empty cause"),
             Ok(h) => panic!("{id} should have failed, got {h:?}"),
         }
     }
+    for (name, _) in not_images {
+        assert!(!got.contains_key(&format!("corpus/{name}")), "{name}");
+    }
     assert_eq!(got.values().filter(|v| v.is_ok()).count(), 12);
+}
+
+#[test]
+fn files_that_are_not_images_are_passed_over_in_walks_and_fail_when_named() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let c = d.path().join("corpus");
+    make_corpus(&c, 6, 5);
+    // Beside the images: a sparse 4 GiB video (over the item limit, so it would have failed
+    // unread before) and a document.
+    let video = std::fs::File::create(c.join("a/clip.mp4")).expect("create");
+    video.set_len(4 << 30).expect("set_len");
+    drop(video);
+    std::fs::write(c.join("b/notes.txt"), "not an image\n").expect("write");
+    // A WebDataset-style shard: each image with a JSON and a text member.
+    let tar_path = d.path().join("shard.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&tar_path).expect("create"));
+    let image = std::fs::read(c.join("a/img00000.jpg")).expect("read");
+    for (name, data) in [
+        ("0001.jpg", &image[..]),
+        ("0001.json", b"{\"caption\": \"x\"}"),
+        ("0001.txt", b"x"),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).expect("append");
+    }
+    b.finish().expect("finish");
+    drop(b);
+
+    let o = hash_cmd(&["corpus", "shard.tar", "--out", "out.imps"], d.path())
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "only images were recorded: {err}");
+    assert!(
+        err.contains("7 hashed, 0 failed, 0 skipped, 4 not images"),
+        "{err}"
+    );
+    let got = read_store(&d.path().join("out.imps"));
+    assert_eq!(got.len(), 7, "{got:?}");
+    assert!(got.values().all(Result::is_ok));
+    assert!(got.contains_key("shard.tar:0001.jpg"));
+
+    // Named one by one, the document is an item that fails with its cause.
+    let o = hash_cmd(&["corpus/b/notes.txt", "--out", "named.imps"], d.path())
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1));
+    let got = read_store(&d.path().join("named.imps"));
+    let cause = got["corpus/b/notes.txt"].as_ref().expect_err("failed");
+    assert!(cause.contains("not a supported image"), "{cause}");
+
+    // A resumed run passes them over again and adds nothing.
+    let o = hash_cmd(
+        &["corpus", "shard.tar", "--out", "out.imps", "--resume"],
+        d.path(),
+    )
+    .output()
+    .expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("0 hashed, 0 failed, 7 skipped, 4 not images"),
+        "{err}"
+    );
+    assert_eq!(read_store(&d.path().join("out.imps")).len(), 7);
 }
 
 #[test]
@@ -514,7 +590,7 @@ fn retry_failed_tries_failed_items_again_but_not_those_that_ended_the_process() 
     let d = tempfile::tempdir().expect("tempdir");
     make_corpus(&d.path().join("corpus"), 6, 0x5eed_0004);
     let broken = "corpus/a/broken.png";
-    std::fs::write(d.path().join(broken), b"not a png yet").expect("write");
+    std::fs::write(d.path().join(broken), b"\xFF\xD8\xFF\xE0 a JPEG cut short").expect("write");
     run_ok(hash_cmd(&["corpus", "--out", "s.imps"], d.path()));
     // A file that ended two careful passes, as the journal records it.
     let bomb = "corpus/b/zbomb.png";

@@ -292,10 +292,14 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         b.finish_and_clear();
     }
     eprintln!(
-        "imprint: {} hashed, {} failed, {} skipped in {:.1}s ({:.1} images/s){} -> {}",
+        "imprint: {} hashed, {} failed, {} skipped{} in {:.1}s ({:.1} images/s){} -> {}",
         report.num_ok,
         report.num_failed,
         report.num_skipped,
+        match report.num_not_images {
+            0 => String::new(),
+            n => format!(", {n} not images"),
+        },
         report.elapsed.as_secs_f64(),
         report.images_per_sec(),
         shard.map(|s| format!(", shard {s}")).unwrap_or_default(),
