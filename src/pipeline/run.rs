@@ -381,6 +381,7 @@ impl Pipeline {
                 while let Some((id, outcome)) = pending.remove(&next) {
                     next += 1;
                     if !report.count(&outcome) {
+                        sink.passed_over(&id);
                         continue;
                     }
                     if let Err(e) = sink.accept(&id, &outcome) {
@@ -491,6 +492,8 @@ impl Careful<'_> {
         };
         if self.report.count(&outcome) {
             self.sink.accept(&id, &outcome)?;
+        } else {
+            self.sink.passed_over(&id);
         }
         (self.progress)(&self.report.progress(0, self.total));
         Ok(id)

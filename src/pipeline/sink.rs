@@ -12,6 +12,12 @@ pub trait Sink {
     /// Whatever makes the sink unusable (e.g. the store cannot be written).
     fn accept(&mut self, id: &str, outcome: &Result<Hashes, ItemError>) -> crate::Result<()>;
 
+    /// Told of an item found by a walk that is not an image ([`super::Decoder::accepts`]),
+    /// in input order among the outcomes; it has no outcome. The default ignores it.
+    fn passed_over(&mut self, id: &str) {
+        let _ = id;
+    }
+
     /// Makes every accepted outcome durable (default: nothing to do). A run with a
     /// [`super::Journal`] calls it after the journal's suspects, before it forgets them.
     ///

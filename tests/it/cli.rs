@@ -107,6 +107,70 @@ fn bad_inputs_are_reported_and_the_run_goes_on() {
 }
 
 #[test]
+fn printed_lines_follow_the_stores_items_through_nested_directories_and_archives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    // Files of a directory interleave with its subdirectories by name.
+    for (name, src) in [
+        ("a.jpg", "q0122.jpg"),
+        ("b/c.jpg", "q0746.jpg"),
+        ("b/d/e.jpg", "aaa-orig.jpg"),
+        ("c.jpg", "bridge-5-flipx.jpg"),
+    ] {
+        let to = dir.join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(sample_dir().join(src), to).unwrap();
+    }
+    std::fs::write(dir.join("b/notes.txt"), "not an image").unwrap();
+    let shard = tmp.path().join("shard.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&shard).unwrap());
+    b.append_path_with_name(sample_dir().join("q0122.jpg"), "0001.jpg")
+        .unwrap();
+    b.append_path_with_name(sample_dir().join("README.md"), "0001.txt")
+        .unwrap();
+    b.finish().unwrap();
+    drop(b);
+    let (dir_s, shard_s) = (dir.to_str().unwrap(), shard.to_str().unwrap());
+    let o = imprint(&["hash", dir_s, shard_s]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let printed: Vec<(String, String)> = stdout(&o)
+        .lines()
+        .map(|l| {
+            let (hash, rest) = l.split_once(',').unwrap();
+            let path = rest.split_once(',').unwrap().1;
+            (path.to_owned(), hash.to_owned())
+        })
+        .collect();
+    let run = tmp.path().join("run.imps");
+    let o = imprint(&["hash", "--out", run.to_str().unwrap(), dir_s, shard_s]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = imprint(&["store", "export", run.to_str().unwrap()]);
+    let stored: Vec<(String, String)> = stdout(&o)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_owned(), f[1].to_owned())
+        })
+        .collect();
+    assert_eq!(printed, stored);
+    let names: Vec<&str> = printed
+        .iter()
+        .map(|(p, _)| p.strip_prefix(tmp.path().to_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "/in/a.jpg",
+            "/in/b/c.jpg",
+            "/in/b/d/e.jpg",
+            "/in/c.jpg",
+            "/shard.tar:0001.jpg"
+        ]
+    );
+}
+
+#[test]
 fn directory_without_images_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("readme.txt"), "hello").unwrap();

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug)]
 pub struct BulkArgs {
     /// Write a hash store to FILE instead of printing hashes. Every item gets a record: its
-    /// hash, or an error record with the cause (files that are not images included).
+    /// hash, or an error record with the cause. Files found in directories and archives that
+    /// do not start like an image are passed over and counted; named ones fail.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Continue an interrupted run: keep the records in --out (dropping a torn tail left by a
@@ -37,7 +38,7 @@ pub struct BulkArgs {
     pub retry_failed: bool,
     /// Threads reading files ahead of the decoders (default: two per decode thread, at least
     /// 4). Raise it where each read waits on the network (NFS, object-store mounts).
-    #[arg(long, value_name = "N", requires = "out")]
+    #[arg(long, value_name = "N")]
     pub read_threads: Option<usize>,
     /// Process only shard I of N (0-based): a deterministic partition by a hash of the item id.
     #[arg(long, value_name = "I/N", requires = "out", conflicts_with = "shards")]

@@ -3,16 +3,12 @@
 use crate::output::{json_string, Format};
 use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
-use imprint::decode::{decode_pooled, sniff, DecodeOptions, PixelPool, DEFAULT_MAX_PIXELS};
-use imprint::hash::{Convention, ImageRef, Pdq256, PdqHasher};
-use imprint::pipeline::{ItemError, DEFAULT_MAX_ITEM_BYTES};
+use imprint::decode::{DecodeOptions, DEFAULT_MAX_PIXELS};
+use imprint::hash::{Convention, Pdq256};
+use imprint::pipeline::{path_id, Hashes, ItemError, Pipeline, Sink, Source, StandardDecoder};
 use imprint::{Backend, BatchHasher};
-use rayon::prelude::*;
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::sync_channel;
 
 /// Arguments of `imprint hash`.
 #[derive(clap::Args, Debug)]
@@ -110,26 +106,6 @@ pub enum Compat {
     CppCli,
 }
 
-/// One input file and the command-line argument it came from.
-struct Item {
-    path: PathBuf,
-    root: usize,
-    /// Found by walking a directory: files that are not images are skipped, not failures.
-    walked: bool,
-}
-
-/// A decoded image waiting for the GPU, or an item already settled.
-enum Decoded {
-    Image(imprint::decode::DecodedImage),
-    Done(Outcome),
-}
-
-enum Outcome {
-    Hashed { hashes: Vec<Pdq256>, quality: u8 },
-    Skipped,
-    Failed(String),
-}
-
 /// Runs `imprint hash`.
 pub fn run(args: HashArgs) -> Result<u8> {
     if args.bulk.out.is_some() {
@@ -142,162 +118,77 @@ pub fn run(args: HashArgs) -> Result<u8> {
     if roots.is_empty() {
         bail!("no input: give image files or directories, or --files-from FILE");
     }
-    let mut failed = 0usize;
-    let mut items = Vec::new();
-    for (root, path) in roots.iter().enumerate() {
-        match collect(path, root, &mut items) {
-            Ok(()) => {}
+    let mut failed = 0u64;
+    let mut sources = Vec::with_capacity(roots.len());
+    for path in &roots {
+        match Source::detect(path) {
+            Ok(source) => sources.push(source),
             Err(e) => {
-                eprintln!("imprint: {}: {e:#}", path.display());
+                let cause = match e {
+                    imprint::Error::Io { source, .. } => source.to_string(),
+                    other => other.to_string(),
+                };
+                eprintln!("imprint: {}: cannot read: {cause}", path.display());
                 failed += 1;
             }
         }
     }
-    let options = args.decode_options();
-    let convention = args.convention();
-    // Pixel buffers of hashed images, reused by the next decodes.
-    let pixels = PixelPool::default();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
-        .build()
-        .context("cannot start worker threads")?;
-
-    let mut hasher = args.batch_hasher()?;
-
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let mut hashed_per_root = vec![0usize; roots.len()];
-    let mut skipped_per_root = vec![0usize; roots.len()];
-    let threads = pool.current_num_threads().max(1);
-    let mut emit = |item: &Item, outcome: Outcome| -> Result<()> {
-        // As a bulk run's id: a name that is not UTF-8 keeps its bytes, escaped.
-        let path = imprint::pipeline::path_id(&item.path);
-        match outcome {
-            Outcome::Hashed { hashes, quality } => {
-                hashed_per_root[item.root] += 1;
-                if quality >= args.min_quality {
-                    write_hash(
-                        &mut out,
-                        args.format,
-                        &path,
-                        &hashes,
-                        quality,
-                        args.dihedral,
-                    )?;
-                }
-            }
-            Outcome::Skipped => skipped_per_root[item.root] += 1,
-            Outcome::Failed(cause) => {
-                failed += 1;
-                eprintln!("imprint: {path}: {cause}");
-                if args.format == Format::Jsonl {
-                    writeln!(
-                        out,
-                        "{{\"path\":{},\"error\":{}}}",
-                        json_string(&path),
-                        json_string(&cause)
-                    )?;
-                }
-            }
-        }
-        Ok(())
+    let decoder = StandardDecoder {
+        options: args.decode_options(),
+        convention: args.convention(),
+        ..StandardDecoder::default()
     };
-    if hasher.is_gpu() {
-        // Decode the next chunk on all cores while the GPU hashes this one.
-        let chunks: Vec<&[Item]> = items.chunks((4 * threads).max(GPU_CHUNK)).collect();
-        let mut ready: Option<(usize, Vec<Decoded>)> = None;
-        for k in 0..=chunks.len() {
-            let next = chunks.get(k);
-            let (hashed, decoded) = pool.install(|| {
-                rayon::join(
-                    || {
-                        ready.take().map(|(i, d)| {
-                            let hashed =
-                                hash_decoded(&mut hasher, d, convention, args.dihedral, &pixels);
-                            (i, hashed)
-                        })
-                    },
-                    || {
-                        next.map(|chunk| {
-                            chunk
-                                .par_iter()
-                                .map(|item| decode_item(item, &options, &pixels))
-                                .collect::<Vec<_>>()
-                        })
-                    },
-                )
-            });
-            if let Some((i, outcomes)) = hashed {
-                for (item, outcome) in chunks[i]
-                    .iter()
-                    .zip(outcomes.context("gpu hashing failed")?)
-                {
-                    emit(item, outcome)?;
-                }
-            }
-            ready = decoded.map(|d| (k, d));
-        }
-    } else {
-        // Each worker takes the next item in input order, and lines are printed in that order
-        // as soon as they are complete: no batch waits for its slowest image.
-        let next = AtomicUsize::new(0);
-        let (tx, rx) = sync_channel::<(usize, Outcome)>(4 * threads);
-        let (items, options, pixels) = (&items, &options, &pixels);
-        let next = &next;
-        pool.in_place_scope(|scope| -> Result<()> {
-            for _ in 0..threads {
-                let tx = tx.clone();
-                scope.spawn(move |_| {
-                    let mut hasher = PdqHasher::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break };
-                        let outcome = process(
-                            &mut hasher,
-                            item,
-                            options,
-                            pixels,
-                            convention,
-                            args.dihedral,
-                        );
-                        // The receiver is gone when output failed: stop.
-                        if tx.send((i, outcome)).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            drop(tx);
-            let mut done = BTreeMap::new();
-            let mut k = 0;
-            for (i, outcome) in rx {
-                done.insert(i, outcome);
-                while let Some(outcome) = done.remove(&k) {
-                    emit(&items[k], outcome)?;
-                    k += 1;
-                }
-            }
-            Ok(())
-        })?;
+    let mut pipeline = Pipeline::new().dihedral(args.dihedral);
+    if let Some(t) = args.threads {
+        pipeline = pipeline.threads(t);
     }
-    out.flush().context("cannot write to standard output")?;
-    for (root, path) in roots.iter().enumerate() {
-        if path.is_dir() && hashed_per_root[root] == 0 {
-            let skipped = skipped_per_root[root];
+    if let Some(t) = args.bulk.read_threads {
+        pipeline = pipeline.read_threads(t);
+    }
+    let hasher = args.batch_hasher()?;
+    if hasher.is_gpu() {
+        pipeline = pipeline.batch_hasher(Box::new(hasher));
+    }
+    let stdout = std::io::stdout();
+    let mut sink = PrintSink {
+        out: BufWriter::new(stdout.lock()),
+        format: args.format,
+        dihedral: args.dihedral,
+        min_quality: args.min_quality,
+        walked: sources
+            .iter()
+            .filter_map(|s| match s {
+                Source::Dir(p) => {
+                    let id = path_id(p);
+                    let sep = std::path::MAIN_SEPARATOR;
+                    let prefix = if id.ends_with(sep) {
+                        id
+                    } else {
+                        format!("{id}{sep}")
+                    };
+                    Some(Walked::new(p, prefix))
+                }
+                Source::Tar(p) => Some(Walked::new(p, format!("{}:", path_id(p)))),
+                _ => None,
+            })
+            .collect(),
+    };
+    let report = pipeline.run(&sources, &decoder, &mut sink, &mut |_| {})?;
+    failed += report.num_failed;
+    for w in &sink.walked {
+        if w.hashed == 0 {
             eprintln!(
                 "imprint: {}: no images found{}",
-                path.display(),
-                if skipped > 0 {
-                    format!(" ({skipped} other files skipped)")
-                } else {
-                    String::new()
+                w.path.display(),
+                match w.not_images {
+                    0 => String::new(),
+                    n => format!(" ({n} other files skipped)"),
                 }
             );
             failed += 1;
         }
     }
-    let hashed: usize = hashed_per_root.iter().sum();
-    Ok(if hashed == 0 {
+    Ok(if report.num_ok == 0 {
         EXIT_FATAL
     } else if failed > 0 {
         EXIT_ITEM_FAILURES
@@ -306,120 +197,102 @@ pub fn run(args: HashArgs) -> Result<u8> {
     })
 }
 
-fn process(
-    hasher: &mut PdqHasher,
-    item: &Item,
-    options: &DecodeOptions,
-    pixels: &PixelPool,
-    convention: Convention,
+/// Prints each outcome as it comes, in input order: a line per hash, a message per failure.
+struct PrintSink<W: Write> {
+    out: W,
+    format: Format,
     dihedral: bool,
-) -> Outcome {
-    let img = match decode_item(item, options, pixels) {
-        Decoded::Image(img) => img,
-        Decoded::Done(outcome) => return outcome,
-    };
-    let prepared = convention.prepare(img.as_image_ref());
-    let outcome = if dihedral {
-        let d = hasher.hash_dihedral(prepared.image());
-        Outcome::Hashed {
-            hashes: d.hashes.to_vec(),
-            quality: d.quality,
-        }
-    } else {
-        let h = hasher.hash(prepared.image());
-        Outcome::Hashed {
-            hashes: vec![h.hash],
-            quality: h.quality,
-        }
-    };
-    drop(prepared);
-    pixels.give(img.pixels);
-    outcome
+    min_quality: u8,
+    /// Each directory or archive given.
+    walked: Vec<Walked>,
 }
 
-/// Images per GPU submission in `imprint hash`: enough to fill a batch, few enough that two
-/// chunks of decoded 12-megapixel images stay within a few GB.
-const GPU_CHUNK: usize = 32;
+/// A directory or archive given, and what came of its items.
+struct Walked {
+    path: PathBuf,
+    /// How its items' ids start.
+    prefix: String,
+    hashed: u64,
+    not_images: u64,
+}
 
-/// Reads and decodes one item: the image, or the item's final outcome (skipped, failed).
-fn decode_item(item: &Item, options: &DecodeOptions, pixels: &PixelPool) -> Decoded {
-    let bytes = match read_item(item) {
-        Ok(Some(b)) => b,
-        Ok(None) => return Decoded::Done(Outcome::Skipped),
-        Err(cause) => return Decoded::Done(Outcome::Failed(cause)),
-    };
-    match decode_pooled(&bytes, options, pixels) {
-        Ok(img) => Decoded::Image(img),
-        Err(e) => Decoded::Done(Outcome::Failed(e.to_string())),
+impl Walked {
+    fn new(path: &Path, prefix: String) -> Self {
+        Self {
+            path: path.to_owned(),
+            prefix,
+            hashed: 0,
+            not_images: 0,
+        }
+    }
+
+    /// The directory or archive `id` was found in.
+    fn of<'a>(all: &'a mut [Walked], id: &str) -> Option<&'a mut Walked> {
+        all.iter_mut().find(|w| id.starts_with(&w.prefix))
     }
 }
 
-/// An item's bytes, or `None` for a file found by walking a directory that is not an image.
-/// A file that is not an image is skipped after its first bytes, and one over
-/// [`DEFAULT_MAX_ITEM_BYTES`] fails before it is read, so that a video or a disk image in a
-/// photo tree costs no memory.
-fn read_item(item: &Item) -> std::result::Result<Option<Vec<u8>>, String> {
-    use std::io::Read;
-    let cannot = |e: std::io::Error| format!("cannot read: {e}");
-    let mut f = std::fs::File::open(&item.path).map_err(cannot)?;
-    let len = f.metadata().map_err(cannot)?.len();
-    let mut head = Vec::with_capacity(32);
-    (&mut f).take(32).read_to_end(&mut head).map_err(cannot)?;
-    if item.walked && sniff(&head).is_none() {
-        return Ok(None);
-    }
-    match imprint::pipeline::read_item(head.as_slice().chain(f), len, DEFAULT_MAX_ITEM_BYTES) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(ItemError::Read(e)) => Err(cannot(e)),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Hashes the decoded images of a chunk in one batch; settled items pass through.
-fn hash_decoded(
-    hasher: &mut BatchHasher,
-    decoded: Vec<Decoded>,
-    convention: Convention,
-    dihedral: bool,
-    pixels: &PixelPool,
-) -> Result<Vec<Outcome>> {
-    let hashed: Vec<(Vec<Pdq256>, u8)> = {
-        let prepared: Vec<_> = decoded
-            .iter()
-            .filter_map(|d| match d {
-                Decoded::Image(img) => Some(convention.prepare(img.as_image_ref())),
-                Decoded::Done(_) => None,
-            })
-            .collect();
-        let refs: Vec<ImageRef<'_>> = prepared.iter().map(|p| p.image()).collect();
-        if dihedral {
-            hasher
-                .hash_batch_dihedral(&refs)?
-                .into_iter()
-                .map(|d| (d.hashes.to_vec(), d.quality))
-                .collect()
-        } else {
-            hasher
-                .hash_batch(&refs)?
-                .into_iter()
-                .map(|h| (vec![h.hash], h.quality))
-                .collect()
-        }
-    };
-    let mut hashed = hashed.into_iter();
-    Ok(decoded
-        .into_iter()
-        .map(|d| match d {
-            Decoded::Image(img) => {
-                pixels.give(img.pixels);
-                match hashed.next() {
-                    Some((hashes, quality)) => Outcome::Hashed { hashes, quality },
-                    None => Outcome::Failed("no hash returned for this image".into()),
+impl<W: Write> Sink for PrintSink<W> {
+    fn accept(
+        &mut self,
+        id: &str,
+        outcome: &std::result::Result<Hashes, ItemError>,
+    ) -> imprint::Result<()> {
+        let written = match outcome {
+            Ok(hashes) => {
+                if let Some(w) = Walked::of(&mut self.walked, id) {
+                    w.hashed += 1;
+                }
+                let (all, quality): (&[Pdq256], u8) = match hashes {
+                    Hashes::Plain(h) => (std::slice::from_ref(&h.hash), h.quality),
+                    Hashes::Dihedral(d) => (&d.hashes[..], d.quality),
+                };
+                if quality < self.min_quality {
+                    return Ok(());
+                }
+                let all = if self.dihedral { all } else { &all[..1] };
+                write_hash(&mut self.out, self.format, id, all, quality, self.dihedral)
+            }
+            Err(e) => {
+                // The decoder's or the system's own words, as `pdq-photo-hasher` prints them.
+                let cause = match e {
+                    ItemError::Decode(f) => f.to_string(),
+                    ItemError::Read(io) => format!("cannot read: {io}"),
+                    other => other.to_string(),
+                };
+                eprintln!("imprint: {id}: {cause}");
+                if self.format == Format::Jsonl {
+                    writeln!(
+                        self.out,
+                        "{{\"path\":{},\"error\":{}}}",
+                        json_string(id),
+                        json_string(&cause)
+                    )
+                } else {
+                    Ok(())
                 }
             }
-            Decoded::Done(outcome) => outcome,
-        })
-        .collect())
+        };
+        written.map_err(stdout_error)
+    }
+
+    fn passed_over(&mut self, id: &str) {
+        if let Some(w) = Walked::of(&mut self.walked, id) {
+            w.not_images += 1;
+        }
+    }
+
+    fn finish(&mut self) -> imprint::Result<()> {
+        self.out.flush().map_err(stdout_error)
+    }
+}
+
+/// A failed write to standard output, as the pipeline's error.
+fn stdout_error(source: std::io::Error) -> imprint::Error {
+    imprint::Error::Io {
+        path: "<standard output>".into(),
+        source,
+    }
 }
 
 fn write_hash(
@@ -429,7 +302,7 @@ fn write_hash(
     hashes: &[Pdq256],
     quality: u8,
     dihedral: bool,
-) -> Result<()> {
+) -> std::io::Result<()> {
     match format {
         Format::Csv => {
             for h in hashes {
@@ -471,40 +344,4 @@ fn read_path_list(list: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(paths)
-}
-
-/// Appends the files under `path` (itself if a file) in name order.
-fn collect(path: &Path, root: usize, items: &mut Vec<Item>) -> Result<()> {
-    let meta = std::fs::metadata(path).context("cannot read")?;
-    if !meta.is_dir() {
-        items.push(Item {
-            path: path.to_path_buf(),
-            root,
-            walked: false,
-        });
-        return Ok(());
-    }
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        let mut subdirs = Vec::new();
-        for p in entries {
-            if p.is_dir() {
-                subdirs.push(p);
-            } else if p.is_file() {
-                items.push(Item {
-                    path: p,
-                    root,
-                    walked: true,
-                });
-            }
-        }
-        // Depth-first, in name order.
-        stack.extend(subdirs.into_iter().rev());
-    }
-    Ok(())
 }
