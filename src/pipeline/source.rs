@@ -11,7 +11,9 @@
 //! A path that is not UTF-8 keeps each other byte as `\xNN` in its id (Unix), so that distinct
 //! files keep distinct ids. Relative paths in a manifest are resolved against the manifest's
 //! directory. Blank lines and lines starting with `#` are skipped, as is a CSV header line
-//! `id,path`. Directory symlinks are not followed (no cycles); file symlinks are.
+//! `id,path`. Directory symlinks are not followed (no cycles); file symlinks are. Pipes,
+//! sockets and devices found in a directory are left out (a file source or a manifest line
+//! naming one is read).
 
 use super::stage::ItemError;
 use crate::error::{Error, Result};
@@ -312,6 +314,15 @@ impl Excluded {
     }
 }
 
+/// What a directory entry is to a walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Dir,
+    File,
+    /// A symlink to a directory, a pipe, a socket, a device: not walked, not read.
+    Other,
+}
+
 struct Walker<'a> {
     max: u64,
     exclude: &'a [Excluded],
@@ -342,19 +353,36 @@ impl Walker<'_> {
         let mut entries = Vec::new();
         for e in std::fs::read_dir(dir).map_err(io)? {
             let e = e.map_err(io)?;
-            let is_dir = e.file_type().map_err(io)?.is_dir();
-            entries.push((e.file_name(), is_dir));
+            let t = e.file_type().map_err(io)?;
+            // A symlink counts as what it points to, except a directory (no cycles); one that
+            // points nowhere is still an item, which fails naming its cause.
+            let kind = if t.is_dir() {
+                Kind::Dir
+            } else if t.is_file() {
+                Kind::File
+            } else if t.is_symlink() {
+                match std::fs::metadata(e.path()) {
+                    Ok(m) if m.is_file() => Kind::File,
+                    Ok(_) => Kind::Other,
+                    Err(_) => Kind::File,
+                }
+            } else {
+                Kind::Other
+            };
+            entries.push((e.file_name(), kind));
         }
         entries.sort();
-        for (name, is_dir) in entries {
+        for (name, kind) in entries {
             if self.stopped {
                 break;
             }
             let p = dir.join(&name);
-            if is_dir {
-                self.dir(&p)?;
-            } else {
-                self.file(path_id(&p), &p, true);
+            match kind {
+                Kind::Dir => self.dir(&p)?,
+                Kind::File => self.file(path_id(&p), &p, true),
+                // Pipes, sockets and devices found in a tree are not files to read: a pipe
+                // would wait for a writer forever, a device never end.
+                Kind::Other => {}
             }
         }
         Ok(())
@@ -765,5 +793,39 @@ mod tests {
                 ("b.txt".into(), Ok(4)),
             ]
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn walks_leave_out_pipes_and_directory_symlinks_and_follow_file_symlinks() {
+        use std::os::unix::fs::symlink;
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path().join("in");
+        std::fs::create_dir_all(root.join("sub")).expect("mkdir");
+        std::fs::write(root.join("sub/a.jpg"), b"aaaa").expect("write");
+        symlink(root.join("sub"), root.join("loop")).expect("symlink");
+        symlink(root.join("sub/a.jpg"), root.join("b.jpg")).expect("symlink");
+        symlink(root.join("gone.jpg"), root.join("c.jpg")).expect("symlink");
+        let made = std::process::Command::new("mkfifo")
+            .arg(root.join("d.pipe"))
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let mut ids = Vec::new();
+        walk(
+            &[Source::Dir(root.clone())],
+            1 << 20,
+            &[],
+            ALL,
+            &mut |_| true,
+            &mut |it| {
+                // Only the ids: reading the pipe would wait for a writer.
+                ids.push(it.id.rsplit('/').next().expect("name").to_owned());
+                true
+            },
+        )
+        .expect("walk");
+        // The dangling link is an item, whose read fails naming the cause.
+        assert_eq!(ids, ["b.jpg", "c.jpg", "a.jpg"]);
     }
 }
