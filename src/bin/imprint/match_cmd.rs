@@ -13,9 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use imprint::hash::Pdq256;
 use imprint::index::{Index, SearchScratch, DEFAULT_MAX_DISTANCE};
-use imprint::pipeline::{
-    DecodeFailure, Decoder, Hashes, ItemError, OwnedImage, Pipeline, Sink, Source, StandardDecoder,
-};
+use imprint::pipeline::{Hashes, ItemError, Pipeline, Sink, Source, StandardDecoder};
 use imprint::store::Outcome;
 use imprint::Backend;
 use rayon::prelude::*;
@@ -274,7 +272,12 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
             failed: 0,
             error: None,
         };
-        let run = pipeline.run(&sources, &OnlyImages::default(), &mut sink, &mut |_| {});
+        let run = pipeline.run(
+            &sources,
+            &StandardDecoder::default(),
+            &mut sink,
+            &mut |_| {},
+        );
         if let Some(e) = sink.error.take() {
             return Err(e);
         }
@@ -321,27 +324,6 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     Ok(i32::from(!bad.is_empty() || failed_images > 0))
 }
 
-/// What [`OnlyImages`] says of a file that is not an image: such files, met while walking a
-/// directory, are passed over rather than reported.
-const NOT_AN_IMAGE: &str = "not an image";
-
-/// The standard decoder, except that files that are not images fail with [`NOT_AN_IMAGE`].
-#[derive(Default)]
-struct OnlyImages(StandardDecoder);
-
-impl Decoder for OnlyImages {
-    fn decode(&self, bytes: &[u8]) -> Result<OwnedImage, DecodeFailure> {
-        if imprint::decode::sniff(bytes).is_none() {
-            return Err(DecodeFailure(NOT_AN_IMAGE.into()));
-        }
-        self.0.decode(bytes)
-    }
-
-    fn recycle(&self, pixels: Vec<u8>) {
-        self.0.recycle(pixels);
-    }
-}
-
 /// Feeds hashed images to a [`Matcher`]; failures are reported on stderr and counted.
 struct MatchSink<'m, 'a, D, W: Write> {
     matcher: &'m mut Matcher<'a, D, W>,
@@ -357,7 +339,6 @@ impl<D: AsRef<[u8]> + Sync, W: Write> Sink for MatchSink<'_, '_, D, W> {
         let (query, quality) = match outcome {
             Ok(Hashes::Plain(h)) => (Query::One(h.hash), h.quality),
             Ok(Hashes::Dihedral(d)) => (Query::Dihedral(d.hashes), d.quality),
-            Err(ItemError::Decode(f)) if f.0 == NOT_AN_IMAGE => return Ok(()),
             Err(e) => {
                 eprintln!("imprint: {id}: {e}");
                 self.failed += 1;
