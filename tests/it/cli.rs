@@ -171,6 +171,37 @@ fn printed_lines_follow_the_stores_items_through_nested_directories_and_archives
 }
 
 #[test]
+fn a_reader_that_stops_early_ends_the_run_quietly() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    // More lines than a pipe holds, so that the run writes after the reader has gone.
+    let list = tmp.path().join("list.txt");
+    let line = format!("{}\n", sample_dir().join("q0122.jpg").display());
+    std::fs::write(&list, line.repeat(3000)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imprint"))
+        .args([
+            "hash",
+            "--threads",
+            "2",
+            "--files-from",
+            list.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("q0122.jpg"), "{first}");
+    // The read end is dropped here.
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
 fn directory_without_images_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("readme.txt"), "hello").unwrap();

@@ -82,11 +82,37 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // The reader of standard output has gone (`imprint hash ... | head`): stop quietly.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("imprint: error: {e:#}");
+            eprintln!("imprint: error: {}", error_text(&e));
             ExitCode::from(EXIT_FATAL)
         }
     }
+}
+
+/// An error and its causes, `: `-separated, leaving out a cause whose text the message
+/// already ends with (the library's errors name their source in their own text too).
+pub(crate) fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
+/// Whether `e` comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 pub(crate) fn exit_code(code: i32) -> u8 {
@@ -120,5 +146,28 @@ fn env_logger_init() {
     };
     if log::set_boxed_logger(Box::new(StderrLogger(level))).is_ok() {
         log::set_max_level(level);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+    use anyhow::Context;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let lib = imprint::Error::Io {
+            path: "x.imps".into(),
+            source: io(),
+        };
+        let e = Err::<(), _>(lib).context("cannot open x.imps").unwrap_err();
+        assert_eq!(
+            error_text(&e),
+            "cannot open x.imps: i/o error on x.imps: gone"
+        );
+        // A cause the message does not hold is kept.
+        let e = Err::<(), _>(io()).context("cannot read list").unwrap_err();
+        assert_eq!(error_text(&e), "cannot read list: gone");
     }
 }

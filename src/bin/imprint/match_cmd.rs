@@ -352,7 +352,7 @@ impl<D: AsRef<[u8]> + Sync, W: Write> Sink for MatchSink<'_, '_, D, W> {
         if let Err(e) = self.matcher.push(id.to_owned(), query) {
             let stop = imprint::Error::Io {
                 path: "<match output>".into(),
-                source: io::Error::other(format!("{e:#}")),
+                source: io::Error::other(crate::error_text(&e)),
             };
             self.error = Some(e);
             return Err(stop);
