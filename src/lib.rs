@@ -48,6 +48,7 @@ mod mmap;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 
+pub mod lines;
 pub mod pipeline;
 pub mod store;
 

@@ -17,8 +17,9 @@
 
 use super::stage::ItemError;
 use crate::error::{Error, Result};
+use crate::lines::{path_from_bytes, BoundedLines, Line, MAX_LINE_BYTES};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// Default cap on the bytes of one item: larger files become error records instead of
@@ -389,33 +390,24 @@ impl Walker<'_> {
     }
 
     fn manifest(&mut self, path: &Path) -> Result<()> {
-        let io = |source| Error::Io {
-            path: path.to_owned(),
-            source,
-        };
         let base = path.parent().unwrap_or(Path::new("")).to_owned();
-        let csv = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        let reader = BufReader::new(File::open(path).map_err(io)?);
-        for (n, line) in reader.lines().enumerate() {
-            if self.stopped {
-                break;
+        let mut bad = None;
+        for_each_manifest_line(path, &mut |n, line| {
+            match line {
+                Ok(Some((id, rel))) => self.file(id, &base.join(rel), false),
+                Ok(None) => {}
+                Err(detail) => {
+                    bad = Some(Error::BadInput {
+                        path: path.to_owned(),
+                        what: format!("line {n}"),
+                        detail,
+                    });
+                    return false;
+                }
             }
-            let line = line.map_err(io)?;
-            let Some((id, rel)) =
-                parse_manifest_line(&line, csv, n == 0).map_err(|detail| Error::BadInput {
-                    path: path.to_owned(),
-                    what: format!("line {}", n + 1),
-                    detail: detail.to_owned(),
-                })?
-            else {
-                continue;
-            };
-            let file = base.join(rel);
-            self.file(id.to_owned(), &file, false);
-        }
-        Ok(())
+            !self.stopped
+        })?;
+        bad.map_or(Ok(()), Err)
     }
 
     fn tar(&mut self, path: &Path) -> Result<()> {
@@ -462,23 +454,67 @@ impl Walker<'_> {
     }
 }
 
+/// What one manifest line gives: an item's id and its path relative to the manifest, nothing
+/// (a blank, comment or header line), or why the line is bad.
+type ManifestLine = std::result::Result<Option<(String, PathBuf)>, String>;
+
+/// A manifest line's id and path fields.
+type IdAndPath<'a> = (&'a [u8], &'a [u8]);
+
+/// Calls `f` with each line of the manifest at `path` (numbered from 1): the item's id and
+/// path relative to the manifest, `None` for a line that names no item, or why the line is
+/// bad. Lines are read as bytes, so a path that is not UTF-8 keeps its bytes (and its id
+/// escapes them, as [`path_id`] does), and at most [`MAX_LINE_BYTES`] of a line are kept.
+/// `f` returns `false` to stop.
+fn for_each_manifest_line(
+    path: &Path,
+    f: &mut dyn FnMut(usize, ManifestLine) -> bool,
+) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let file = File::open(path).map_err(io)?;
+    let mut lines = BoundedLines::new(BufReader::new(file), MAX_LINE_BYTES);
+    let mut n = 0;
+    while let Some(line) = lines.next_line().map_err(io)? {
+        n += 1;
+        let parsed = match line {
+            Line::TooLong { len } => Err(format!(
+                "{len} bytes long, over the limit of {MAX_LINE_BYTES}"
+            )),
+            Line::Bytes(b) => parse_manifest_line(b, csv, n == 1)
+                .map(|item| item.map(|(id, rel)| (bytes_id(id), path_from_bytes(rel))))
+                .map_err(str::to_owned),
+        };
+        if !f(n, parsed) {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Splits a manifest line into `(id, path)`; `None` for blank, comment and CSV header lines.
 fn parse_manifest_line(
-    line: &str,
+    line: &[u8],
     csv: bool,
     first: bool,
-) -> std::result::Result<Option<(&str, &str)>, &'static str> {
-    let line = line.trim_end_matches('\r');
-    if line.trim().is_empty() || line.starts_with('#') {
+) -> std::result::Result<Option<IdAndPath<'_>>, &'static str> {
+    if line.iter().all(u8::is_ascii_whitespace) || line.starts_with(b"#") {
         return Ok(None);
     }
     if !csv {
         return Ok(Some((line, line)));
     }
-    let (id, path) = line
-        .split_once(',')
+    let comma = line
+        .iter()
+        .position(|&b| b == b',')
         .ok_or("expected `id,path` (no comma found)")?;
-    if first && id == "id" && path == "path" {
+    let (id, path) = (&line[..comma], &line[comma + 1..]);
+    if first && id == b"id" && path == b"path" {
         return Ok(None);
     }
     if id.is_empty() || path.is_empty() {
@@ -497,20 +533,12 @@ pub(crate) fn count(sources: &[Source], want: &mut dyn FnMut(&str) -> bool) -> R
     for s in sources {
         match s {
             Source::File(p) => n += u64::from(want(&path_id(p))),
-            Source::Manifest(p) => {
-                let io = |source| Error::Io {
-                    path: p.to_owned(),
-                    source,
-                };
-                let csv = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-                let reader = BufReader::new(File::open(p).map_err(io)?);
-                for (i, line) in reader.lines().enumerate() {
-                    let line = line.map_err(io)?;
-                    if let Ok(Some((id, _))) = parse_manifest_line(&line, csv, i == 0) {
-                        n += u64::from(want(id));
-                    }
+            Source::Manifest(p) => for_each_manifest_line(p, &mut |_, line| {
+                if let Ok(Some((id, _))) = line {
+                    n += u64::from(want(&id));
                 }
-            }
+                true
+            })?,
             Source::Dir(_) | Source::Tar(_) => return Ok(None),
         }
     }
@@ -827,5 +855,40 @@ mod tests {
         .expect("walk");
         // The dangling link is an item, whose read fails naming the cause.
         assert_eq!(ids, ["b.jpg", "c.jpg", "a.jpg"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn manifest_lines_may_name_files_that_are_not_utf8_and_may_not_be_endless() {
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().expect("tempdir");
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.jpg");
+        std::fs::write(d.path().join(name), b"12345").expect("write");
+        std::fs::write(d.path().join("list.txt"), b"caf\xe9.jpg\r\n").expect("write");
+        std::fs::write(d.path().join("list.csv"), b"k\xe8,caf\xe9.jpg\n").expect("write");
+        let got = collect(&[
+            Source::Manifest(d.path().join("list.txt")),
+            Source::Manifest(d.path().join("list.csv")),
+        ]);
+        assert_eq!(got, [("caf\\xe9.jpg".into(), 5), ("k\\xe8".into(), 5)]);
+        // A line of 1 MiB without a break is refused by number, not read into memory.
+        let mut long = b"ok.jpg\n".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 1 << 20));
+        std::fs::write(d.path().join("long.txt"), &long).expect("write");
+        let err = walk(
+            &[Source::Manifest(d.path().join("long.txt"))],
+            1 << 20,
+            &[],
+            ALL,
+            &mut |_| true,
+            &mut |_| true,
+        );
+        match err {
+            Err(Error::BadInput { what, detail, .. }) => {
+                assert_eq!(what, "line 2");
+                assert!(detail.contains("1048576 bytes long"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -264,6 +264,43 @@ fn build_index(idx: &Path, inputs: &[&str]) -> Output {
 }
 
 #[test]
+fn queries_stream_from_stdin_and_bad_lines_are_named() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let (list, idx) = (tmp.path().join("list.csv"), tmp.path().join("list.idx"));
+    let o = imprint(&["hash", sample_dir().to_str().unwrap()]);
+    std::fs::write(&list, &o.stdout).unwrap();
+    build_index(&idx, &[list.to_str().unwrap()]);
+    let hash = stdout(&o).lines().next().unwrap()[..64].to_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imprint"))
+        .args(["query", "--index", idx.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let long = "7".repeat(100_000);
+    let input = format!("{hash}\nzz\n{long}\n\n{hash}\n");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    let matched: Vec<&str> = out.lines().skip(1).map(|l| &l[..64]).collect();
+    assert_eq!(matched, [hash.as_str(), hash.as_str()]);
+    let err = stderr(&o);
+    assert!(err.contains("query 2: bad hash \"zz\""), "{err}");
+    assert!(
+        err.contains("query 3: 100000 bytes long, over the limit of 65536"),
+        "{err}"
+    );
+}
+
+#[test]
 fn no_input_is_fatal() {
     let o = imprint(&["hash"]);
     assert_eq!(o.status.code(), Some(2));
@@ -556,6 +593,23 @@ fn file_names_that_are_not_utf8_print_and_store_as_the_same_escaped_id() {
         .map(|l| file_name(l.split(',').next().unwrap()))
         .collect();
     assert_eq!(stored, printed);
+    // Listed by their bytes, they are found and printed the same way.
+    let list = tmp.path().join("list.txt");
+    let mut bytes = Vec::new();
+    for name in [&b"caf\xe8.jpg"[..], b"caf\xe9.jpg"] {
+        bytes.extend_from_slice(dir.as_os_str().as_bytes());
+        bytes.push(b'/');
+        bytes.extend_from_slice(name);
+        bytes.push(b'\n');
+    }
+    std::fs::write(&list, bytes).unwrap();
+    let o = imprint(&["hash", "--files-from", list.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let listed: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| file_name(l.rsplit(',').next().unwrap()))
+        .collect();
+    assert_eq!(listed, printed);
 }
 
 #[test]

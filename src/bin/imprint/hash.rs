@@ -5,6 +5,7 @@ use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::{DecodeOptions, DEFAULT_MAX_PIXELS};
 use imprint::hash::{Convention, Pdq256};
+use imprint::lines::{BoundedLines, Line, MAX_LINE_BYTES};
 use imprint::pipeline::{path_id, Hashes, ItemError, Pipeline, Sink, Source, StandardDecoder};
 use imprint::{Backend, BatchHasher};
 use std::io::{BufRead, BufWriter, Write};
@@ -335,12 +336,21 @@ fn read_path_list(list: &Path) -> Result<Vec<PathBuf>> {
             std::fs::File::open(list).with_context(|| format!("cannot open {}", list.display()))?,
         ))
     };
+    let mut lines = BoundedLines::new(reader, MAX_LINE_BYTES);
     let mut paths = Vec::new();
-    for line in reader.lines() {
-        let line = line.with_context(|| format!("cannot read {}", list.display()))?;
-        let line = line.trim_end_matches('\r');
-        if !line.is_empty() {
-            paths.push(PathBuf::from(line));
+    let mut n = 0;
+    while let Some(line) = lines
+        .next_line()
+        .with_context(|| format!("cannot read {}", list.display()))?
+    {
+        n += 1;
+        match line {
+            Line::Bytes(b"") => {}
+            Line::Bytes(b) => paths.push(imprint::lines::path_from_bytes(b)),
+            Line::TooLong { len } => bail!(
+                "{}: line {n} is {len} bytes long, over the limit of {MAX_LINE_BYTES}",
+                list.display()
+            ),
         }
     }
     Ok(paths)

@@ -23,6 +23,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use imprint::hash::Pdq256;
+use imprint::lines::{BoundedLines, Line, MAX_LINE_BYTES};
 
 /// One accepted line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -390,14 +391,25 @@ pub fn read(
     mut on_entry: impl FnMut(Entry),
 ) -> io::Result<()> {
     let mut parser = Parser::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line?;
-        match parser.parse_line(&line, i + 1) {
+    let mut lines = BoundedLines::new(reader, MAX_LINE_BYTES);
+    let mut n = 0;
+    while let Some(line) = lines.next_line()? {
+        n += 1;
+        let parsed = match line {
+            Line::Bytes(b) => match std::str::from_utf8(b) {
+                Ok(text) => parser.parse_line(text, n),
+                Err(e) => Err(format!("not UTF-8 text ({e})")),
+            },
+            Line::TooLong { len } => Err(format!(
+                "{len} bytes long, over the limit of {MAX_LINE_BYTES}"
+            )),
+        };
+        match parsed {
             Ok(Some(e)) => on_entry(e),
             Ok(None) => {}
             Err(reason) => bad.push(BadLine {
                 source: source.to_string(),
-                line: i + 1,
+                line: n,
                 reason,
             }),
         }
@@ -621,5 +633,26 @@ mod tests {
         assert_eq!(texts(r#""a"x,b"#), [r#""a"x"#, "b"]);
         // Multi-byte text on both sides of quotes.
         assert_eq!(texts("é,\"ü,ß\",ø"), ["é", "ü,ß", "ø"]);
+    }
+
+    #[test]
+    fn lines_that_are_not_utf8_or_endless_are_bad_lines_and_the_rest_is_read() {
+        let mut text = format!("{H},a\n").into_bytes();
+        text.extend_from_slice(format!("{H},caf\u{e9}\n").as_bytes());
+        text.extend_from_slice(b"\xff\xfe\n");
+        text.extend(std::iter::repeat_n(b'7', 1 << 20));
+        text.extend_from_slice(format!("\n{H},b\n").as_bytes());
+        let mut bad = Vec::new();
+        let mut got = Vec::new();
+        read(&text[..], "t", &mut bad, |e| got.push(e.id)).unwrap();
+        assert_eq!(got, ["a", "caf\u{e9}", "b"]);
+        let reasons: Vec<(usize, &str)> = bad.iter().map(|b| (b.line, b.reason.as_str())).collect();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert_eq!(reasons[0].0, 3);
+        assert!(reasons[0].1.starts_with("not UTF-8 text"), "{reasons:?}");
+        assert_eq!(
+            reasons[1],
+            (4, "1048576 bytes long, over the limit of 65536")
+        );
     }
 }

@@ -1,12 +1,13 @@
 //! `imprint query`: look hashes up in an index.
 
-use std::io::{self, BufRead, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use imprint::hash::Pdq256;
 use imprint::index::{Index, Match, SearchScratch, DEFAULT_EF_SEARCH, DEFAULT_MAX_DISTANCE};
+use imprint::lines::{BoundedLines, Line, MAX_LINE_BYTES};
 
 use crate::hashlist::csv_field;
 
@@ -74,14 +75,26 @@ fn parse_query(s: &str, dihedral: bool) -> Result<Vec<Pdq256>, String> {
 pub fn run(a: QueryArgs) -> anyhow::Result<i32> {
     let index =
         Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
-    let lines: Vec<String> = if a.hashes.is_empty() {
-        io::stdin()
-            .lock()
-            .lines()
-            .collect::<io::Result<_>>()
-            .context("reading queries from stdin")?
-    } else {
-        a.hashes.clone()
+    // Queries from the arguments, or streamed from stdin a line at a time.
+    let mut stdin_lines = a
+        .hashes
+        .is_empty()
+        .then(|| BoundedLines::new(io::stdin().lock(), MAX_LINE_BYTES));
+    let mut args = a.hashes.iter();
+    // Each query's text, or why its line was not read.
+    let mut next_query = move || -> anyhow::Result<Option<Result<String, String>>> {
+        let Some(lines) = &mut stdin_lines else {
+            return Ok(args.next().cloned().map(Ok));
+        };
+        Ok(
+            match lines.next_line().context("reading queries from stdin")? {
+                None => None,
+                Some(Line::Bytes(b)) => Some(Ok(String::from_utf8_lossy(b).into_owned())),
+                Some(Line::TooLong { len }) => Some(Err(format!(
+                    "{len} bytes long, over the limit of {MAX_LINE_BYTES}"
+                ))),
+            },
+        )
     };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -94,14 +107,16 @@ pub fn run(a: QueryArgs) -> anyhow::Result<i32> {
     }
     let mut scratch = SearchScratch::new();
     let mut failures = 0;
-    for (n, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
+    let mut n = 0;
+    while let Some(line) = next_query()? {
+        n += 1;
+        if line.as_ref().is_ok_and(|l| l.trim().is_empty()) {
             continue;
         }
-        let qs = match parse_query(line, a.dihedral) {
+        let qs = match line.and_then(|l| parse_query(&l, a.dihedral)) {
             Ok(q) => q,
             Err(e) => {
-                eprintln!("imprint: query {}: {e}", n + 1);
+                eprintln!("imprint: query {n}: {e}");
                 failures += 1;
                 continue;
             }
