@@ -229,6 +229,19 @@ impl Pipeline {
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<Report> {
         let start = Instant::now();
+        if self.journal.is_some() {
+            if let Some(s) = sources
+                .iter()
+                .find(|s| matches!(s, Source::List(p) if source::is_stdin(p)))
+            {
+                // The journal's careful pass walks the sources before the run does.
+                return Err(Error::BadInput {
+                    path: s.path().to_owned(),
+                    what: "source".into(),
+                    detail: "a list read from standard input cannot be resumed".into(),
+                });
+            }
+        }
         let total = self.count(sources)?;
         let skipped = AtomicU64::new(0);
         let threads = self.threads;

@@ -5,12 +5,14 @@
 //! | file | the path as given | — |
 //! | directory | the path of each file under it, as `root/sub/name` | sorted by name at each level |
 //! | manifest, one path per line | the line | file order |
+//! | list of files (`--files-from`), one path per line | the line | file order |
 //! | manifest `.csv`, `id,path` | the `id` column | file order |
 //! | tar archive | `archive-path:member-path` | archive order, streamed |
 //!
 //! A path that is not UTF-8 keeps each other byte as `\xNN` in its id (Unix), so that distinct
 //! files keep distinct ids. Relative paths in a manifest are resolved against the manifest's
-//! directory. Blank lines and lines starting with `#` are skipped, as is a CSV header line
+//! directory, those in a list against the current directory (a list named `-` is standard
+//! input). Blank lines and lines starting with `#` are skipped, as is a CSV header line
 //! `id,path`. Directory symlinks are not followed (no cycles); file symlinks are. Pipes,
 //! sockets and devices found in a directory are left out (a file source or a manifest line
 //! naming one is read).
@@ -34,8 +36,13 @@ pub enum Source {
     File(PathBuf),
     /// Every file under a directory, recursively, in sorted order.
     Dir(PathBuf),
-    /// A manifest: one path per line, or `id,path` rows when the name ends in `.csv`.
+    /// A manifest: one path per line, or `id,path` rows when the name ends in `.csv`; paths
+    /// relative to the manifest's directory.
     Manifest(PathBuf),
+    /// A list of files, one path per line, relative to the current directory, as a command
+    /// line would give them (`find ... > list`); `-` reads the list from standard input, which
+    /// can be walked only once (so it is not counted, and cannot be used with a journal).
+    List(PathBuf),
     /// A tar archive read as a stream; each regular member is an item.
     Tar(PathBuf),
 }
@@ -66,7 +73,11 @@ impl Source {
     #[must_use]
     pub fn path(&self) -> &Path {
         match self {
-            Source::File(p) | Source::Dir(p) | Source::Manifest(p) | Source::Tar(p) => p,
+            Source::File(p)
+            | Source::Dir(p)
+            | Source::Manifest(p)
+            | Source::List(p)
+            | Source::Tar(p) => p,
         }
     }
 }
@@ -211,6 +222,11 @@ fn read_capped(r: impl Read, len_hint: u64, max: u64) -> std::result::Result<Vec
     Ok(buf)
 }
 
+/// Whether a list's path names standard input.
+pub(crate) fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
 /// A path's item id: the path itself when it is UTF-8; otherwise (Unix) its UTF-8 runs as they
 /// are and every other byte as `\xNN`, as bash's `$'...'` quoting writes it. Replacing those
 /// bytes with U+FFFD, as a lossy conversion does, would give files such as `caf\xe9.jpg` and
@@ -282,7 +298,8 @@ pub(crate) fn walk(
         match s {
             Source::File(p) => w.file(path_id(p), p, false),
             Source::Dir(p) => w.dir(p)?,
-            Source::Manifest(p) => w.manifest(p)?,
+            Source::Manifest(p) => w.manifest(p, Listing::Manifest)?,
+            Source::List(p) => w.manifest(p, Listing::Files)?,
             Source::Tar(p) => w.tar(p)?,
         }
         if w.stopped {
@@ -389,10 +406,13 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn manifest(&mut self, path: &Path) -> Result<()> {
-        let base = path.parent().unwrap_or(Path::new("")).to_owned();
+    fn manifest(&mut self, path: &Path, kind: Listing) -> Result<()> {
+        let base = match kind {
+            Listing::Manifest => path.parent().unwrap_or(Path::new("")).to_owned(),
+            Listing::Files => PathBuf::new(),
+        };
         let mut bad = None;
-        for_each_manifest_line(path, &mut |n, line| {
+        for_each_manifest_line(path, kind, &mut |n, line| {
             match line {
                 Ok(Some((id, rel))) => self.file(id, &base.join(rel), false),
                 Ok(None) => {}
@@ -461,24 +481,39 @@ type ManifestLine = std::result::Result<Option<(String, PathBuf)>, String>;
 /// A manifest line's id and path fields.
 type IdAndPath<'a> = (&'a [u8], &'a [u8]);
 
-/// Calls `f` with each line of the manifest at `path` (numbered from 1): the item's id and
-/// path relative to the manifest, `None` for a line that names no item, or why the line is
-/// bad. Lines are read as bytes, so a path that is not UTF-8 keeps its bytes (and its id
-/// escapes them, as [`path_id`] does), and at most [`MAX_LINE_BYTES`] of a line are kept.
-/// `f` returns `false` to stop.
+/// How a file of paths is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listing {
+    /// [`Source::Manifest`]: paths, or `id,path` rows in a `.csv`.
+    Manifest,
+    /// [`Source::List`]: paths only; `-` is standard input.
+    Files,
+}
+
+/// Calls `f` with each line of the manifest or list at `path` (numbered from 1): the item's
+/// id and path as written, `None` for a line that names no item, or why the line is bad.
+/// Lines are read as bytes, so a path that is not UTF-8 keeps its bytes (and its id escapes
+/// them, as [`path_id`] does), and at most [`MAX_LINE_BYTES`] of a line are kept. `f` returns
+/// `false` to stop.
 fn for_each_manifest_line(
     path: &Path,
+    kind: Listing,
     f: &mut dyn FnMut(usize, ManifestLine) -> bool,
 ) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_owned(),
         source,
     };
-    let csv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let file = File::open(path).map_err(io)?;
-    let mut lines = BoundedLines::new(BufReader::new(file), MAX_LINE_BYTES);
+    let csv = kind == Listing::Manifest
+        && path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let reader: Box<dyn std::io::BufRead> = if kind == Listing::Files && is_stdin(path) {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(BufReader::new(File::open(path).map_err(io)?))
+    };
+    let mut lines = BoundedLines::new(reader, MAX_LINE_BYTES);
     let mut n = 0;
     while let Some(line) = lines.next_line().map_err(io)? {
         n += 1;
@@ -533,12 +568,19 @@ pub(crate) fn count(sources: &[Source], want: &mut dyn FnMut(&str) -> bool) -> R
     for s in sources {
         match s {
             Source::File(p) => n += u64::from(want(&path_id(p))),
-            Source::Manifest(p) => for_each_manifest_line(p, &mut |_, line| {
-                if let Ok(Some((id, _))) = line {
-                    n += u64::from(want(&id));
-                }
-                true
-            })?,
+            Source::Manifest(p) | Source::List(p) => {
+                let kind = match s {
+                    Source::List(_) if is_stdin(p) => return Ok(None),
+                    Source::List(_) => Listing::Files,
+                    _ => Listing::Manifest,
+                };
+                for_each_manifest_line(p, kind, &mut |_, line| {
+                    if let Ok(Some((id, _))) = line {
+                        n += u64::from(want(&id));
+                    }
+                    true
+                })?;
+            }
             Source::Dir(_) | Source::Tar(_) => return Ok(None),
         }
     }
@@ -669,6 +711,9 @@ mod tests {
         })
         .expect("count");
         assert_eq!(n, Some(1));
+        // A list on standard input can be read only once: not counted.
+        let n = count(&[Source::List("-".into())], &mut |_| true).expect("count");
+        assert_eq!(n, None);
         std::fs::write(d.path().join("bad.csv"), "no comma\n").expect("write");
         let err = walk(
             &[Source::Manifest(d.path().join("bad.csv"))],

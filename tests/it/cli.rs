@@ -215,6 +215,77 @@ fn directory_without_images_is_an_error() {
 }
 
 #[test]
+fn files_from_paths_are_relative_to_the_current_directory_with_or_without_a_store() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    std::fs::create_dir_all(tmp.path().join("lists")).unwrap();
+    std::fs::create_dir_all(&images).unwrap();
+    for n in ["q0122.jpg", "q0746.jpg"] {
+        std::fs::copy(sample_dir().join(n), images.join(n)).unwrap();
+    }
+    // As `find images -type f > lists/all.txt` writes it, from the parent directory.
+    let lines = "images/q0122.jpg\nimages/q0746.jpg\n";
+    std::fs::write(tmp.path().join("lists/all.txt"), lines).unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imprint"))
+            .args(args)
+            .current_dir(tmp.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    };
+    let printed = run(&["hash", "--files-from", "lists/all.txt"], None);
+    assert_eq!(printed.status.code(), Some(0), "{}", stderr(&printed));
+    let paths: Vec<&str> = std::str::from_utf8(&printed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.rsplit(',').next().unwrap())
+        .collect();
+    assert_eq!(paths, ["images/q0122.jpg", "images/q0746.jpg"]);
+    let from_stdin = run(&["hash", "--files-from", "-"], Some(lines));
+    assert_eq!(from_stdin.stdout, printed.stdout);
+    let stored = run(
+        &["hash", "--files-from", "lists/all.txt", "--out", "run.imps"],
+        None,
+    );
+    assert_eq!(stored.status.code(), Some(0), "{}", stderr(&stored));
+    let o = imprint(&[
+        "store",
+        "export",
+        tmp.path().join("run.imps").to_str().unwrap(),
+    ]);
+    let ids: Vec<String> = stdout(&o)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","))
+        .collect();
+    let want: Vec<String> = std::str::from_utf8(&printed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{},{}", f[2], f[0])
+        })
+        .collect();
+    assert_eq!(ids, want);
+    // A store cannot be resumed from standard input.
+    let o = run(
+        &["hash", "--files-from", "-", "--out", "x.imps"],
+        Some(lines),
+    );
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
 fn files_from_min_quality_and_compat() {
     let tmp = tempfile::tempdir().unwrap();
     let list = tmp.path().join("list.txt");

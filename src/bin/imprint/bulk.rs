@@ -84,7 +84,7 @@ fn sources(args: &HashArgs) -> Result<Vec<Source>> {
         if list.as_os_str() == "-" {
             bail!("--out needs a manifest file; standard input cannot be resumed or sharded");
         }
-        out.push(Source::Manifest(list.clone()));
+        out.push(Source::List(list.clone()));
     }
     out.extend(args.bulk.manifest.iter().cloned().map(Source::Manifest));
     if out.is_empty() {

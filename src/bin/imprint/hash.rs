@@ -5,10 +5,9 @@ use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::{DecodeOptions, DEFAULT_MAX_PIXELS};
 use imprint::hash::{Convention, Pdq256};
-use imprint::lines::{BoundedLines, Line, MAX_LINE_BYTES};
 use imprint::pipeline::{path_id, Hashes, ItemError, Pipeline, Sink, Source, StandardDecoder};
 use imprint::{Backend, BatchHasher};
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `imprint hash`.
@@ -16,7 +15,8 @@ use std::path::{Path, PathBuf};
 pub struct HashArgs {
     /// Image files and directories (searched recursively, in name order).
     pub paths: Vec<PathBuf>,
-    /// Read more paths from FILE, one per line (`-` for standard input).
+    /// Read more files from FILE, one path per line, relative to the current directory (`-`
+    /// for standard input); each line is the file's id.
     #[arg(long, value_name = "FILE")]
     pub files_from: Option<PathBuf>,
     /// Output format.
@@ -112,16 +112,12 @@ pub fn run(args: HashArgs) -> Result<u8> {
     if args.bulk.out.is_some() {
         return crate::bulk::run(&args);
     }
-    let mut roots = args.paths.clone();
-    if let Some(list) = &args.files_from {
-        roots.extend(read_path_list(list)?);
-    }
-    if roots.is_empty() {
+    if args.paths.is_empty() && args.files_from.is_none() {
         bail!("no input: give image files or directories, or --files-from FILE");
     }
     let mut failed = 0u64;
-    let mut sources = Vec::with_capacity(roots.len());
-    for path in &roots {
+    let mut sources = Vec::with_capacity(args.paths.len() + 1);
+    for path in &args.paths {
         match Source::detect(path) {
             Ok(source) => sources.push(source),
             Err(e) => {
@@ -133,6 +129,9 @@ pub fn run(args: HashArgs) -> Result<u8> {
                 failed += 1;
             }
         }
+    }
+    if let Some(list) = &args.files_from {
+        sources.push(Source::List(list.clone()));
     }
     let decoder = StandardDecoder {
         options: args.decode_options(),
@@ -326,32 +325,4 @@ fn write_hash(
         }
     }
     Ok(())
-}
-
-fn read_path_list(list: &Path) -> Result<Vec<PathBuf>> {
-    let reader: Box<dyn BufRead> = if list.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(list).with_context(|| format!("cannot open {}", list.display()))?,
-        ))
-    };
-    let mut lines = BoundedLines::new(reader, MAX_LINE_BYTES);
-    let mut paths = Vec::new();
-    let mut n = 0;
-    while let Some(line) = lines
-        .next_line()
-        .with_context(|| format!("cannot read {}", list.display()))?
-    {
-        n += 1;
-        match line {
-            Line::Bytes(b"") => {}
-            Line::Bytes(b) => paths.push(imprint::lines::path_from_bytes(b)),
-            Line::TooLong { len } => bail!(
-                "{}: line {n} is {len} bytes long, over the limit of {MAX_LINE_BYTES}",
-                list.display()
-            ),
-        }
-    }
-    Ok(paths)
 }
