@@ -124,7 +124,8 @@ impl Pipeline {
     /// [`READ_THREADS_PER_DECODE_THREAD`] per decode thread, at least [`MIN_READ_THREADS`]; at
     /// least 1). Reads then wait on storage side by side: a network file system answers each
     /// after milliseconds, which one reader after another could not hide. Tar archives are
-    /// read by the thread walking the sources, in order, as one stream.
+    /// read by the thread walking the sources, in order, as one stream (a run over archives
+    /// alone starts one read thread by default, which only passes their members on).
     #[must_use]
     pub fn read_threads(mut self, n: usize) -> Self {
         self.read_threads = Some(n.max(1));
@@ -281,9 +282,13 @@ impl Pipeline {
         }
         let careful_done = &careful_done;
         let journal_ref = journal.as_ref();
-        let read_threads = self
-            .read_threads
-            .unwrap_or_else(|| (threads * READ_THREADS_PER_DECODE_THREAD).max(MIN_READ_THREADS));
+        // Tar members are read by the walk, so archives alone need one thread to pass them on.
+        let files = sources.iter().any(|s| !matches!(s, Source::Tar(_)));
+        let read_threads = match self.read_threads {
+            Some(n) => n,
+            None if files => (threads * READ_THREADS_PER_DECODE_THREAD).max(MIN_READ_THREADS),
+            None => 1,
+        };
         // Walker → read threads → decode workers: items found, items read, outcomes.
         let (found_tx, found_rx) = sync_channel::<(u64, RawItem)>(queue_len);
         let (raw_tx, raw_rx) = sync_channel::<(u64, RawItem)>(queue_len);
