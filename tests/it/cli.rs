@@ -286,6 +286,45 @@ fn files_from_paths_are_relative_to_the_current_directory_with_or_without_a_stor
 }
 
 #[test]
+fn bulk_runs_log_progress_lines_when_stderr_is_not_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("list.txt");
+    let names = ["aaa-orig.jpg", "q0122.jpg", "q0746.jpg"];
+    let lines: String = names
+        .iter()
+        .map(|n| format!("{}\n", sample_dir().join(n).display()))
+        .collect();
+    std::fs::write(&list, lines).unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let mut args = vec!["hash", "--files-from", list.to_str().unwrap()];
+        args.extend(["--out", out.to_str().unwrap()]);
+        args.extend(extra);
+        let o = imprint(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stderr(&o)
+            .lines()
+            .filter(|l| l.starts_with("imprint: progress: "))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // An interval shorter than any item: a line after each.
+    let logged = run("a.imps", &["--log-every", "0.000001"]);
+    assert_eq!(logged.len(), 3, "{logged:?}");
+    assert!(
+        logged[2].starts_with("imprint: progress: 3 of 3 (100.0%) items after"),
+        "{logged:?}"
+    );
+    assert!(
+        logged[2].contains("(3 hashed, 0 failed, 0 skipped)"),
+        "{logged:?}"
+    );
+    assert_eq!(run("b.imps", &["--log-every", "0"]), Vec::<String>::new());
+    let quiet = run("c.imps", &["--log-every", "0.000001", "--no-progress"]);
+    assert_eq!(quiet, Vec::<String>::new());
+}
+
+#[test]
 fn files_from_min_quality_and_compat() {
     let tmp = tempfile::tempdir().unwrap();
     let list = tmp.path().join("list.txt");

@@ -57,9 +57,13 @@ pub struct BulkArgs {
     /// Store block size in bytes (tests use small blocks to exercise recovery).
     #[arg(long, hide = true, default_value_t = imprint::store::DEFAULT_BLOCK_SIZE)]
     pub store_block_size: u32,
-    /// Do not show a progress bar (it is only shown when stderr is a terminal).
+    /// Do not show progress: neither the bar on a terminal nor the log lines.
     #[arg(long)]
     pub no_progress: bool,
+    /// When standard error is not a terminal (a job's log), print a progress line every SECS
+    /// seconds of the run (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub log_every: f64,
 }
 
 fn shard_from_env(n: u64) -> Result<Shard> {
@@ -218,6 +222,22 @@ impl Sink for RetrySink {
     }
 }
 
+/// A progress line for a job's log: counts, rate, and the share done when the total is known.
+fn progress_line(p: &Progress, elapsed: std::time::Duration) -> String {
+    let done = p.num_ok + p.num_failed;
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    let share = match p.total {
+        Some(t) if t > 0 => format!(" of {t} ({:.1}%)", 100.0 * done as f64 / t as f64),
+        _ => String::new(),
+    };
+    format!(
+        "progress: {done}{share} items after {secs:.0}s ({} hashed, {} failed, {} skipped), \
+         {rate:.1} items/s",
+        p.num_ok, p.num_failed, p.num_skipped
+    )
+}
+
 /// Runs `imprint hash ... --out FILE`.
 pub fn run(args: &HashArgs) -> Result<u8> {
     let out = args.bulk.out.as_deref().context("--out is required here")?;
@@ -256,7 +276,8 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     }
     let total = pipeline.count(&sources).context("cannot count the input")?;
 
-    let bar = if !args.bulk.no_progress && std::io::stderr().is_terminal() {
+    let terminal = std::io::stderr().is_terminal();
+    let bar = if !args.bulk.no_progress && terminal {
         let b = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
         let template = if total.is_some() {
             "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} {msg} ETA {eta}"
@@ -277,12 +298,23 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         failed_before,
     };
     let mut last_failed = 0;
+    let log_every = (!args.bulk.no_progress && !terminal && args.bulk.log_every > 0.0)
+        .then(|| std::time::Duration::try_from_secs_f64(args.bulk.log_every).ok())
+        .flatten();
+    let started = std::time::Instant::now();
+    let mut logged = started;
     let mut progress = |p: &Progress| {
         if let Some(b) = &bar {
             b.set_position(p.num_ok + p.num_failed);
             if p.num_failed != last_failed {
                 last_failed = p.num_failed;
                 b.set_message(format!("{} errors", p.num_failed));
+            }
+        }
+        if let Some(every) = log_every {
+            if logged.elapsed() >= every {
+                logged = std::time::Instant::now();
+                eprintln!("imprint: {}", progress_line(p, started.elapsed()));
             }
         }
     };
