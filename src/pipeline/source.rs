@@ -273,11 +273,12 @@ fn bytes_id(bytes: &[u8]) -> String {
 /// Walks all sources in order, calling `emit` for each item that `want(id)` accepts; items it
 /// rejects are never read. `emit` returns `false` to stop early. A tar member whose first bytes
 /// `screen` turns down is emitted as [`ReadFailure::NotAnImage`] without being read further;
-/// files found in directories are marked to be screened when read.
+/// files found in directories are marked to be screened when read. A directory that cannot be
+/// listed is emitted as an item whose read failed.
 ///
 /// # Errors
-/// A source that cannot be opened or listed, a manifest with a bad line, or a tar archive that
-/// cannot be read past its start.
+/// A manifest or list that cannot be opened or has a bad line, or a tar archive that cannot be
+/// read past its start.
 pub(crate) fn walk(
     sources: &[Source],
     max_item_bytes: u64,
@@ -297,7 +298,7 @@ pub(crate) fn walk(
     for s in sources {
         match s {
             Source::File(p) => w.file(path_id(p), p, false),
-            Source::Dir(p) => w.dir(p)?,
+            Source::Dir(p) => w.dir(p),
             Source::Manifest(p) => w.manifest(p, Listing::Manifest)?,
             Source::List(p) => w.manifest(p, Listing::Files)?,
             Source::Tar(p) => w.tar(p)?,
@@ -332,6 +333,25 @@ impl Excluded {
     }
 }
 
+/// What a directory entry is to a walk. A symlink counts as what it points to, except a
+/// directory (no cycles); one that points nowhere is a file, whose read fails naming its cause.
+fn entry_kind(e: &std::fs::DirEntry) -> std::io::Result<Kind> {
+    let t = e.file_type()?;
+    Ok(if t.is_dir() {
+        Kind::Dir
+    } else if t.is_file() {
+        Kind::File
+    } else if t.is_symlink() {
+        match std::fs::metadata(e.path()) {
+            Ok(m) if m.is_file() => Kind::File,
+            Ok(_) => Kind::Other,
+            Err(_) => Kind::File,
+        }
+    } else {
+        Kind::Other
+    })
+}
+
 /// What a directory entry is to a walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -363,31 +383,35 @@ impl Walker<'_> {
         self.stopped = !(self.emit)(RawItem { id, content });
     }
 
-    fn dir(&mut self, dir: &Path) -> Result<()> {
-        let io = |source| Error::Io {
-            path: dir.to_owned(),
-            source,
-        };
+    /// Walks a directory tree. A directory that cannot be listed (permissions, a vanished
+    /// mount) becomes an item of its own, whose read fails naming the cause, so that the run
+    /// goes on and records it; what was listed of it before the failure is still walked.
+    fn dir(&mut self, dir: &Path) {
         let mut entries = Vec::new();
-        for e in std::fs::read_dir(dir).map_err(io)? {
-            let e = e.map_err(io)?;
-            let t = e.file_type().map_err(io)?;
-            // A symlink counts as what it points to, except a directory (no cycles); one that
-            // points nowhere is still an item, which fails naming its cause.
-            let kind = if t.is_dir() {
-                Kind::Dir
-            } else if t.is_file() {
-                Kind::File
-            } else if t.is_symlink() {
-                match std::fs::metadata(e.path()) {
-                    Ok(m) if m.is_file() => Kind::File,
-                    Ok(_) => Kind::Other,
-                    Err(_) => Kind::File,
+        let mut failure = None;
+        match std::fs::read_dir(dir) {
+            Err(e) => failure = Some(e),
+            Ok(listing) => {
+                for e in listing {
+                    match e.and_then(|e| Ok((e.file_name(), entry_kind(&e)?))) {
+                        Ok(entry) => entries.push(entry),
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
                 }
-            } else {
-                Kind::Other
-            };
-            entries.push((e.file_name(), kind));
+            }
+        }
+        if let Some(e) = failure {
+            let id = path_id(dir);
+            if (self.want)(&id) {
+                let cause = std::io::Error::new(e.kind(), format!("cannot list directory: {e}"));
+                self.stopped = !(self.emit)(RawItem {
+                    id,
+                    content: Content::Read(Err(ReadFailure::Io(cause))),
+                });
+            }
         }
         entries.sort();
         for (name, kind) in entries {
@@ -396,14 +420,13 @@ impl Walker<'_> {
             }
             let p = dir.join(&name);
             match kind {
-                Kind::Dir => self.dir(&p)?,
+                Kind::Dir => self.dir(&p),
                 Kind::File => self.file(path_id(&p), &p, true),
                 // Pipes, sockets and devices found in a tree are not files to read: a pipe
                 // would wait for a writer forever, a device never end.
                 Kind::Other => {}
             }
         }
-        Ok(())
     }
 
     fn manifest(&mut self, path: &Path, kind: Listing) -> Result<()> {
@@ -935,5 +958,31 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_listed_is_a_failed_item_and_the_walk_goes_on() {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::write(d.path().join("a.jpg"), b"aaaa").expect("write");
+        let gone = d.path().join("gone");
+        let mut got = Vec::new();
+        walk(
+            &[Source::Dir(gone.clone()), Source::Dir(d.path().to_owned())],
+            1 << 20,
+            &[],
+            ALL,
+            &mut |_| true,
+            &mut |it| {
+                let (id, bytes) = it.read(ALL);
+                got.push((id, bytes.map(|b| b.len()).map_err(|e| format!("{e:?}"))));
+                true
+            },
+        )
+        .expect("walk");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, path_id(&gone));
+        let cause = got[0].1.as_ref().expect_err("failed");
+        assert!(cause.contains("cannot list directory"), "{cause}");
+        assert_eq!(got[1].1, Ok(4));
     }
 }
