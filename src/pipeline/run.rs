@@ -201,11 +201,13 @@ impl Pipeline {
         wants(self.shard, self.skip.as_ref(), id)
     }
 
-    /// Items the sources will yield after sharding and skipping, when cheap to know (files
-    /// and manifests; `None` with directories or archives).
+    /// Items the sources will yield after sharding and skipping, when cheap to know (files,
+    /// manifests and lists; `None` with directories, archives or a list on standard input).
+    /// [`Pipeline::run`] calls it first, so a manifest with a bad line stops a run before it
+    /// starts.
     ///
     /// # Errors
-    /// A manifest that cannot be read.
+    /// A manifest or list that cannot be read, or one with a bad line ([`Error::BadInput`]).
     pub fn count(&self, sources: &[Source]) -> Result<Option<u64>> {
         source::count(sources, &mut |id| self.wants(id))
     }

@@ -581,33 +581,54 @@ fn parse_manifest_line(
     Ok(Some((id, path)))
 }
 
-/// Counts the items the sources will produce that `want` accepts, when that is cheap: files
-/// and manifests (one pass over the lines). `None` when a directory or archive is present.
+/// Counts the items the sources will produce that `want` accepts, when that is cheap: files,
+/// manifests and lists (one pass over the lines). `None` when a directory, an archive or a
+/// list on standard input is present. Every manifest and list is read through even then, so
+/// that a bad line stops a run before it starts rather than hours into it.
 ///
 /// # Errors
-/// As [`walk`] for manifests.
+/// As [`walk`] for manifests and lists.
 pub(crate) fn count(sources: &[Source], want: &mut dyn FnMut(&str) -> bool) -> Result<Option<u64>> {
     let mut n = 0u64;
+    let mut known = true;
     for s in sources {
-        match s {
-            Source::File(p) => n += u64::from(want(&path_id(p))),
-            Source::Manifest(p) | Source::List(p) => {
-                let kind = match s {
-                    Source::List(_) if is_stdin(p) => return Ok(None),
-                    Source::List(_) => Listing::Files,
-                    _ => Listing::Manifest,
-                };
-                for_each_manifest_line(p, kind, &mut |_, line| {
-                    if let Ok(Some((id, _))) = line {
-                        n += u64::from(want(&id));
-                    }
-                    true
-                })?;
+        let (p, kind) = match s {
+            Source::File(p) => {
+                n += u64::from(want(&path_id(p)));
+                continue;
             }
-            Source::Dir(_) | Source::Tar(_) => return Ok(None),
+            Source::List(p) if is_stdin(p) => {
+                known = false;
+                continue;
+            }
+            Source::List(p) => (p, Listing::Files),
+            Source::Manifest(p) => (p, Listing::Manifest),
+            Source::Dir(_) | Source::Tar(_) => {
+                known = false;
+                continue;
+            }
+        };
+        let mut bad = None;
+        for_each_manifest_line(p, kind, &mut |line_no, line| match line {
+            Ok(Some((id, _))) => {
+                n += u64::from(want(&id));
+                true
+            }
+            Ok(None) => true,
+            Err(detail) => {
+                bad = Some(Error::BadInput {
+                    path: p.to_owned(),
+                    what: format!("line {line_no}"),
+                    detail,
+                });
+                false
+            }
+        })?;
+        if let Some(e) = bad {
+            return Err(e);
         }
     }
-    Ok(Some(n))
+    Ok(known.then_some(n))
 }
 
 #[cfg(test)]

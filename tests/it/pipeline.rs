@@ -295,6 +295,34 @@ fn files_that_are_not_images_are_passed_over_in_walks_and_fail_when_named() {
 }
 
 #[test]
+fn a_manifest_with_a_bad_line_stops_the_run_before_any_item() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let c = d.path().join("corpus");
+    make_corpus(&c, 4, 9);
+    let manifest = d.path().join("list.csv");
+    std::fs::write(
+        &manifest,
+        "id,path\nk1,corpus/a/img00000.jpg\nno comma here\n",
+    )
+    .expect("write");
+    let mut sink = VecSink::default();
+    let run = Pipeline::new().threads(2).run(
+        &[Source::Dir(c), Source::Manifest(manifest)],
+        &StandardDecoder::default(),
+        &mut sink,
+        &mut |_| {},
+    );
+    match run {
+        Err(imprint::Error::BadInput { what, detail, .. }) => {
+            assert_eq!(what, "line 3");
+            assert!(detail.contains("no comma"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(sink.items.is_empty(), "{:?}", sink.items);
+}
+
+#[test]
 fn tar_members_hash_like_the_same_files_on_disk() {
     let d = tempfile::tempdir().expect("tempdir");
     let c = d.path().join("corpus");
