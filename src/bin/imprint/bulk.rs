@@ -264,7 +264,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         .skip(skip)
         .journal(journal)
         .exclude_files(own_files);
-    if let Some(t) = args.threads {
+    if let Some(t) = args.threads.filter(|&t| t > 0) {
         pipeline = pipeline.threads(t);
     }
     if let Some(t) = args.bulk.read_threads {

@@ -29,7 +29,7 @@ pub struct HashArgs {
     /// Drop hashes with quality below Q (the PDQ ecosystem discards quality < 50).
     #[arg(long, value_name = "Q", default_value_t = 0)]
     pub min_quality: u8,
-    /// Worker threads (default: all cores).
+    /// Decode threads (default, or 0: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Hashing convention: `fullres` (default; pdqhash-python, HMA) or `cpp-cli` (Meta's C++
@@ -139,7 +139,7 @@ pub fn run(args: HashArgs) -> Result<u8> {
         ..StandardDecoder::default()
     };
     let mut pipeline = Pipeline::new().dihedral(args.dihedral);
-    if let Some(t) = args.threads {
+    if let Some(t) = args.threads.filter(|&t| t > 0) {
         pipeline = pipeline.threads(t);
     }
     if let Some(t) = args.bulk.read_threads {
