@@ -5,8 +5,8 @@
 //!   The 8 dihedral hashes of `imprint hash --dihedral` come as 8 hashes before the rest. A
 //!   field of 1–3 digits from 0 to 100 right after the hash(es) is the quality when another
 //!   field follows it; the id is the rest of the line.
-//! - CSV with a header on line 1 (a column named `hash`, `pdq`, `signal_value`, …): columns
-//!   are taken by name: the hash, `quality`, the id (`id`, `path`, `name`, …), `dihedral` (8
+//! - CSV with a header before its first entry (a column named `hash`, `pdq`, `signal_value`,
+//!   …): columns are taken by name: the hash, `quality`, the id (`id`, `path`, `name`, …), `dihedral` (8
 //!   hashes separated by `;`) and `error` (a row with an error and no hash is a bad line). This
 //!   reads `imprint store export --format csv`, and a header `hash,id` says that a number after
 //!   the hash is part of the id.
@@ -169,10 +169,13 @@ impl Columns {
     }
 }
 
-/// Parses the lines of one input, which may start with a CSV header.
+/// Parses the lines of one input, which may start with a CSV header (its first line that is
+/// not blank or a comment).
 #[derive(Debug, Default)]
 pub struct Parser {
     columns: Option<Columns>,
+    /// Whether a line other than a blank or a comment was seen.
+    started: bool,
 }
 
 impl Parser {
@@ -181,16 +184,17 @@ impl Parser {
         Self::default()
     }
 
-    /// Parses one line (`line_no` counts from 1): `Ok(None)` for lines to skip.
-    pub fn parse_line(&mut self, line: &str, line_no: usize) -> Result<Option<Entry>, String> {
+    /// Parses one line: `Ok(None)` for lines to skip.
+    pub fn parse_line(&mut self, line: &str) -> Result<Option<Entry>, String> {
         let t = line.trim();
         if t.is_empty() || t.starts_with('#') {
             return Ok(None);
         }
+        let first = !std::mem::replace(&mut self.started, true);
         if t.starts_with('{') {
             return parse_json(t).map(Some);
         }
-        if line_no == 1 {
+        if first {
             if let Some(columns) = Columns::from_header(t) {
                 self.columns = Some(columns);
                 return Ok(None);
@@ -203,10 +207,10 @@ impl Parser {
     }
 }
 
-/// Parses one line of a headerless input (see [`Parser`]); for tests of single lines.
+/// Parses one line as the first of an input (see [`Parser`]); for tests of single lines.
 #[cfg(test)]
-pub fn parse_line(line: &str, line_no: usize) -> Result<Option<Entry>, String> {
-    Parser::new().parse_line(line, line_no)
+pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
+    Parser::new().parse_line(line)
 }
 
 /// A headerless CSV line: `hash[,7 more hashes][,quality][,id...]`.
@@ -397,7 +401,7 @@ pub fn read(
         n += 1;
         let parsed = match line {
             Line::Bytes(b) => match std::str::from_utf8(b) {
-                Ok(text) => parser.parse_line(text, n),
+                Ok(text) => parser.parse_line(text),
                 Err(e) => Err(format!("not UTF-8 text ({e})")),
             },
             Line::TooLong { len } => Err(format!(
@@ -485,7 +489,7 @@ mod tests {
         let hs: Vec<String> = (0..8).map(|i| format!("{i:x}{}", &H[1..])).collect();
         let all: [Pdq256; 8] = std::array::from_fn(|i| hs[i].parse().unwrap());
         let csv = format!("{},87,dir/a.jpg", hs.join(","));
-        let e = parse_line(&csv, 1).unwrap().unwrap();
+        let e = parse_line(&csv).unwrap().unwrap();
         assert_eq!(
             (e.hash, e.dihedral, e.id.as_str(), e.quality),
             (all[0], Some(all), "dir/a.jpg", Some(87))
@@ -495,7 +499,7 @@ mod tests {
             hs[0],
             hs.join(r#"",""#)
         );
-        let e = parse_line(&json, 1).unwrap().unwrap();
+        let e = parse_line(&json).unwrap().unwrap();
         assert_eq!(
             (e.hash, e.dihedral, e.id.as_str()),
             (all[0], Some(all), "dir/a.jpg")
@@ -503,7 +507,7 @@ mod tests {
         assert_eq!(e.quality, Some(87));
         // Fewer than eight hashes is a plain entry whose id holds the rest.
         let two = format!("{},{},x", hs[0], hs[1]);
-        let e = parse_line(&two, 1).unwrap().unwrap();
+        let e = parse_line(&two).unwrap().unwrap();
         assert_eq!((e.dihedral, e.id), (None, format!("{},x", hs[1])));
         // A dihedral list that is short, not hashes, or not led by the hash is a bad line; so
         // is a quality that is not 0–100.
@@ -522,7 +526,7 @@ mod tests {
             format!(r#"{{"hash":"{}","quality":101}}"#, hs[0]),
             format!(r#"{{"hash":"{}","quality":"high"}}"#, hs[0]),
         ] {
-            assert!(parse_line(&bad, 2).is_err(), "{bad}");
+            assert!(parse_line(&bad).is_err(), "{bad}");
         }
     }
 
@@ -589,9 +593,11 @@ mod tests {
         // With no id column, what follows the named columns is the id.
         let (got, _) = read_all(&format!("pdq,quality\n{H},50,a,b\n{H},60\n"));
         assert_eq!(got, entries(&[("a,b", Some(50)), ("", Some(60))]));
-        // A header is only recognized on line 1.
+        // A header is recognized before the first entry only, after comments and blanks.
         let (got, bad) = read_all(&format!("{H},1,a\nhash,id\n"));
         assert_eq!((got, bad), (entries(&[("a", Some(1))]), vec![2]));
+        let (got, bad) = read_all(&format!("# exported\n\nhash,id\n{H},42,x\n"));
+        assert_eq!((got, bad), (entries(&[("42,x", None)]), vec![]));
     }
 
     #[test]
