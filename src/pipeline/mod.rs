@@ -25,7 +25,7 @@ mod source;
 mod stage;
 
 pub use journal::{Journal, STRIKES_TO_FAIL};
-pub use partition::{id_hash, Shard, ShardError, SkipSet};
+pub use partition::{id_hash, FailedCauses, Shard, ShardError, SkipSet};
 pub use run::{Pipeline, DEFAULT_QUEUE_LEN, MIN_READ_THREADS, READ_THREADS_PER_DECODE_THREAD};
 pub use sink::{Progress, Report, Sink, StoreSink, VecSink};
 pub use source::{path_id, read_item, Source, DEFAULT_MAX_ITEM_BYTES};

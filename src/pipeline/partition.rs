@@ -9,7 +9,7 @@
 
 use super::stage::ItemError;
 use crate::store::{Outcome, Store, StoreError};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -177,18 +177,57 @@ impl SkipSet {
     pub fn from_store_retrying_failures<D: AsRef<[u8]>>(
         store: &Store<D>,
     ) -> Result<SkipSet, StoreError> {
+        Ok(Self::from_store_for_retry(store)?.0)
+    }
+
+    /// As [`SkipSet::from_store_retrying_failures`], in the same pass the latest cause of each
+    /// item it leaves to try again, for [`super::StoreSink::skip_repeated_failures`].
+    ///
+    /// # Errors
+    /// The first [`StoreError`] met reading the records.
+    pub fn from_store_for_retry<D: AsRef<[u8]>>(
+        store: &Store<D>,
+    ) -> Result<(SkipSet, FailedCauses), StoreError> {
         let mut s = SkipSet::new();
+        let mut causes = FailedCauses::default();
         for r in store.records() {
             let r = r?;
-            let settled = match r.outcome {
-                Outcome::Failed { cause } => cause.starts_with(ItemError::ENDED_PROCESS),
-                _ => true,
-            };
-            if settled {
-                s.insert(r.id);
+            match r.outcome {
+                Outcome::Failed { cause } if !cause.starts_with(ItemError::ENDED_PROCESS) => {
+                    causes.0.insert(id_digest(r.id), cause.to_owned());
+                }
+                _ => s.insert(r.id),
             }
         }
-        Ok(s)
+        // An item with a hash (or one that ended the process) is not tried again, whatever
+        // failed before it.
+        causes.0.retain(|id, _| !s.digests.contains(id));
+        Ok((s, causes))
+    }
+}
+
+/// The latest error cause of each item a retry tries again, as the store holds it (see
+/// [`SkipSet::from_store_for_retry`]).
+#[derive(Clone, Debug, Default)]
+pub struct FailedCauses(HashMap<u128, String>);
+
+impl FailedCauses {
+    /// The stored cause of the item's latest error record, if it is to be tried again.
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<&str> {
+        self.0.get(&id_digest(id)).map(String::as_str)
+    }
+
+    /// Number of items.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

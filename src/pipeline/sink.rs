@@ -1,7 +1,8 @@
 //! Where outcomes go: the [`Sink`] trait, the store sink, and the run [`Report`].
 
+use super::partition::FailedCauses;
 use super::stage::{Hashes, ItemError};
-use crate::store::StoreWriter;
+use crate::store::{stored_cause, StoreWriter};
 use std::time::Duration;
 
 /// Receives each item's outcome, in input order, on one thread.
@@ -40,6 +41,7 @@ pub trait Sink {
 #[derive(Debug)]
 pub struct StoreSink {
     writer: Option<StoreWriter>,
+    repeated: FailedCauses,
 }
 
 impl StoreSink {
@@ -48,7 +50,19 @@ impl StoreSink {
     pub fn new(writer: StoreWriter) -> Self {
         StoreSink {
             writer: Some(writer),
+            repeated: FailedCauses::default(),
         }
+    }
+
+    /// Leaves out the error record of an item whose latest record in the store already says
+    /// the same ([`SkipSet::from_store_for_retry`]), so that retrying an item that still
+    /// fails adds nothing to the store.
+    ///
+    /// [`SkipSet::from_store_for_retry`]: super::SkipSet::from_store_for_retry
+    #[must_use]
+    pub fn skip_repeated_failures(mut self, causes: FailedCauses) -> Self {
+        self.repeated = causes;
+        self
     }
 }
 
@@ -60,7 +74,12 @@ impl Sink for StoreSink {
         match outcome {
             Ok(Hashes::Plain(h)) => w.append_hash(id, h)?,
             Ok(Hashes::Dihedral(d)) => w.append_dihedral(id, d)?,
-            Err(e) => w.append_error(id, &e.to_string())?,
+            Err(e) => {
+                let cause = e.to_string();
+                if self.repeated.get(id) != Some(stored_cause(&cause)) {
+                    w.append_error(id, &cause)?;
+                }
+            }
         }
         Ok(())
     }
@@ -162,4 +181,74 @@ pub struct Progress {
     pub num_skipped: u64,
     /// Items this run will process, when known in advance.
     pub total: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{Pdq256, PdqHash};
+    use crate::pipeline::{DecodeFailure, SkipSet};
+    use crate::store::{Outcome, Store, StoreOptions, MAX_CAUSE_LEN};
+
+    fn decode_error(cause: &str) -> Result<Hashes, ItemError> {
+        Err(ItemError::Decode(DecodeFailure(cause.to_owned())))
+    }
+
+    #[test]
+    fn a_retried_item_that_fails_the_same_way_adds_no_record() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let path = d.path().join("s.imps");
+        let opts = StoreOptions::new();
+        let hash = PdqHash {
+            hash: Pdq256::default(),
+            quality: 90,
+        };
+        let long = "é".repeat(MAX_CAUSE_LEN); // cut by the store, inside a char
+        let mut sink = StoreSink::new(StoreWriter::create(&path, &opts).expect("create"));
+        sink.accept("a", &Ok(Hashes::Plain(hash))).expect("a");
+        sink.accept("b", &decode_error("x")).expect("b");
+        sink.accept("c", &decode_error("y")).expect("c");
+        sink.accept("c", &Ok(Hashes::Plain(hash))).expect("c");
+        sink.accept("d", &Err(ItemError::EndedProcess { times: 2 }))
+            .expect("d");
+        sink.accept("e", &decode_error(&long)).expect("e");
+        sink.finish().expect("finish");
+
+        let store = Store::open(&path).expect("open");
+        let (skip, causes) = SkipSet::from_store_for_retry(&store).expect("records");
+        for id in ["a", "c", "d"] {
+            assert!(skip.contains(id), "{id}");
+            assert_eq!(causes.get(id), None, "{id}");
+        }
+        assert_eq!(causes.len(), 2);
+        assert_eq!(causes.get("b"), Some("decode failed: x"));
+        assert!(causes.get("e").is_some_and(|c| c.len() <= MAX_CAUSE_LEN));
+        drop(store);
+
+        let (w, _) = StoreWriter::resume(&path, &opts).expect("resume");
+        let mut sink = StoreSink::new(w).skip_repeated_failures(causes);
+        sink.accept("b", &decode_error("x")).expect("b again");
+        sink.accept("e", &decode_error(&long)).expect("e again");
+        sink.accept("b", &decode_error("z")).expect("b, new cause");
+        sink.accept("f", &decode_error("x")).expect("f");
+        sink.finish().expect("finish");
+        let store = Store::open(&path).expect("open");
+        let added: Vec<(String, String)> = store
+            .records()
+            .skip(6)
+            .map(|r| {
+                let r = r.expect("record");
+                match r.outcome {
+                    Outcome::Failed { cause } => (r.id.to_owned(), cause.to_owned()),
+                    _ => panic!("a hash record"),
+                }
+            })
+            .collect();
+        let want = [("b", "decode failed: z"), ("f", "decode failed: x")];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(i, c)| ((*i).to_owned(), (*c).to_owned()))
+            .collect();
+        assert_eq!(added, want);
+    }
 }

@@ -98,6 +98,16 @@ pub const MAX_ID_LEN: usize = 4096;
 /// Longest stored cause of an error record in bytes; longer causes are cut at a char boundary.
 pub const MAX_CAUSE_LEN: usize = 1024;
 
+/// A cause as an error record keeps it: cut to [`MAX_CAUSE_LEN`] bytes at a char boundary.
+#[must_use]
+pub fn stored_cause(cause: &str) -> &str {
+    let mut end = cause.len().min(MAX_CAUSE_LEN);
+    while !cause.is_char_boundary(end) {
+        end -= 1;
+    }
+    &cause[..end]
+}
+
 /// The store header as it lies on disk (see the module table).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq)]

@@ -40,6 +40,6 @@ mod writer;
 mod tests;
 
 pub use error::{Result, Section, StoreError};
-pub use format::{FORMAT_VERSION, MAX_CAUSE_LEN, OLDEST_SUPPORTED_FORMAT_VERSION};
+pub use format::{stored_cause, FORMAT_VERSION, MAX_CAUSE_LEN, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use reader::{Block, Outcome, Record, Records, Store, StoreInfo, VerifyReport};
 pub use writer::{Recovery, StoreOptions, StoreWriter, SyncPolicy, DEFAULT_BLOCK_SIZE};

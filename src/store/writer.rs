@@ -9,8 +9,8 @@
 
 use super::error::{Result, StoreError};
 use super::format::{
-    block_crc, le32, BlockHeaderRaw, HeaderRaw, RecordRaw, BLOCK_HEADER_LEN, BLOCK_SIZE_ALIGN,
-    HEADER_LEN, MAX_BLOCK_SIZE, MAX_CAUSE_LEN, MAX_ID_LEN, MIN_BLOCK_SIZE, RECORD_FLAG_ERROR,
+    block_crc, le32, stored_cause, BlockHeaderRaw, HeaderRaw, RecordRaw, BLOCK_HEADER_LEN,
+    BLOCK_SIZE_ALIGN, HEADER_LEN, MAX_BLOCK_SIZE, MAX_ID_LEN, MIN_BLOCK_SIZE, RECORD_FLAG_ERROR,
     RECORD_LEN,
 };
 use super::reader::{block_is_sealed, count_sealed_blocks, parse_header, StoreInfo};
@@ -357,11 +357,7 @@ impl StoreWriter {
     /// # Errors
     /// As [`StoreError::IdTooLong`] or [`StoreError::Io`].
     pub fn append_error(&mut self, id: &str, cause: &str) -> Result<()> {
-        let mut end = cause.len().min(MAX_CAUSE_LEN);
-        while !cause.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.append(id, [0; 32], 0, RECORD_FLAG_ERROR, None, &cause[..end])
+        self.append(id, [0; 32], 0, RECORD_FLAG_ERROR, None, stored_cause(cause))
     }
 
     fn append(

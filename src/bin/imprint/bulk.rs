@@ -5,12 +5,10 @@ use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::FAST_JPEG_MIN_SIDE;
 use imprint::pipeline::{
-    Hashes, ItemError, Journal, Pipeline, Progress, Shard, Sink, SkipSet, Source, StandardDecoder,
-    StoreSink,
+    FailedCauses, Journal, Pipeline, Progress, Shard, SkipSet, Source, StandardDecoder, StoreSink,
 };
-use imprint::store::{Outcome, Store, StoreOptions, StoreWriter, MAX_CAUSE_LEN};
+use imprint::store::{Store, StoreOptions, StoreWriter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -110,7 +108,7 @@ fn open_writer(
     resume: bool,
     retry_failed: bool,
     opts: &StoreOptions,
-) -> Result<(StoreWriter, SkipSet, Journal, FailedBefore)> {
+) -> Result<(StoreWriter, SkipSet, Journal, FailedCauses)> {
     let journal_at = journal_path(out);
     if resume && out.exists() {
         let (w, rec) = StoreWriter::resume(out, opts)
@@ -118,22 +116,11 @@ fn open_writer(
         let store = Store::open(out).with_context(|| format!("cannot read {}", out.display()))?;
         let cannot = || format!("cannot read the records of {}", out.display());
         let (skip, failed_before) = if retry_failed {
-            let skip = SkipSet::from_store_retrying_failures(&store).with_context(cannot)?;
-            let mut causes = HashMap::new();
-            // The latest cause of each item tried again.
-            for r in store.records() {
-                let r = r.with_context(cannot)?;
-                if let Outcome::Failed { cause } = r.outcome {
-                    if !skip.contains(r.id) {
-                        causes.insert(r.id.to_owned(), cause.to_owned());
-                    }
-                }
-            }
-            (skip, causes)
+            SkipSet::from_store_for_retry(&store).with_context(cannot)?
         } else {
             (
                 SkipSet::from_store(&store).with_context(cannot)?,
-                HashMap::new(),
+                FailedCauses::default(),
             )
         };
         if rec.truncated_bytes > 0 {
@@ -178,48 +165,7 @@ fn open_writer(
         .with_context(|| format!("cannot create {}", out.display()))?;
     let journal = Journal::create(&journal_at)
         .with_context(|| format!("cannot create {}", journal_at.display()))?;
-    Ok((w, SkipSet::new(), journal, HashMap::new()))
-}
-
-/// The cause of the latest error record of each item a `--retry-failed` run tries again.
-type FailedBefore = HashMap<String, String>;
-
-/// A [`StoreSink`] that leaves out an error record when the item's latest record already
-/// says the same, so that retrying an item that still fails adds nothing to the store.
-struct RetrySink {
-    store: StoreSink,
-    failed_before: FailedBefore,
-}
-
-impl Sink for RetrySink {
-    fn accept(
-        &mut self,
-        id: &str,
-        outcome: &std::result::Result<Hashes, ItemError>,
-    ) -> imprint::Result<()> {
-        if let Err(e) = outcome {
-            if let Some(before) = self.failed_before.get(id) {
-                // As the store keeps it: cut at MAX_CAUSE_LEN bytes, on a char boundary.
-                let cause = e.to_string();
-                let mut end = cause.len().min(MAX_CAUSE_LEN);
-                while !cause.is_char_boundary(end) {
-                    end -= 1;
-                }
-                if *before == cause[..end] {
-                    return Ok(());
-                }
-            }
-        }
-        self.store.accept(id, outcome)
-    }
-
-    fn flush(&mut self) -> imprint::Result<()> {
-        self.store.flush()
-    }
-
-    fn finish(&mut self) -> imprint::Result<()> {
-        self.store.finish()
-    }
+    Ok((w, SkipSet::new(), journal, FailedCauses::default()))
 }
 
 /// A progress line for a job's log: counts, rate, and the share done when the total is known.
@@ -293,10 +239,8 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     } else {
         None
     };
-    let mut sink = RetrySink {
-        store: StoreSink::new(writer),
-        failed_before,
-    };
+    // A retried item that fails again the same way adds no record.
+    let mut sink = StoreSink::new(writer).skip_repeated_failures(failed_before);
     let mut last_failed = 0;
     let log_every = (!args.bulk.no_progress && !terminal && args.bulk.log_every > 0.0)
         .then(|| std::time::Duration::try_from_secs_f64(args.bulk.log_every).ok())
