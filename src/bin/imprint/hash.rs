@@ -7,8 +7,9 @@ use imprint::decode::{DecodeOptions, DEFAULT_MAX_PIXELS};
 use imprint::hash::{Convention, Pdq256};
 use imprint::pipeline::{path_id, Hashes, ItemError, Pipeline, Sink, Source, StandardDecoder};
 use imprint::{Backend, BatchHasher};
+use std::collections::HashMap;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Arguments of `imprint hash`.
 #[derive(clap::Args, Debug)]
@@ -155,27 +156,11 @@ pub fn run(args: HashArgs) -> Result<u8> {
         format: args.format,
         dihedral: args.dihedral,
         min_quality: args.min_quality,
-        walked: sources
-            .iter()
-            .filter_map(|s| match s {
-                Source::Dir(p) => {
-                    let id = path_id(p);
-                    let sep = std::path::MAIN_SEPARATOR;
-                    let prefix = if id.ends_with(sep) {
-                        id
-                    } else {
-                        format!("{id}{sep}")
-                    };
-                    Some(Walked::new(p, prefix))
-                }
-                Source::Tar(p) => Some(Walked::new(p, format!("{}:", path_id(p)))),
-                _ => None,
-            })
-            .collect(),
+        walked: Roots::of(&sources),
     };
     let report = pipeline.run(&sources, &decoder, &mut sink, &mut |_| {})?;
     failed += report.num_failed;
-    for w in &sink.walked {
+    for w in &sink.walked.list {
         if w.hashed == 0 {
             eprintln!(
                 "imprint: {}: no images found{}",
@@ -204,31 +189,72 @@ struct PrintSink<W: Write> {
     dihedral: bool,
     min_quality: u8,
     /// Each directory or archive given.
-    walked: Vec<Walked>,
+    walked: Roots,
+}
+
+/// The directories and archives given, found again from their items' ids.
+struct Roots {
+    list: Vec<Walked>,
+    /// Index in `list` by the prefix of the ids of its items.
+    by_prefix: HashMap<String, usize>,
 }
 
 /// A directory or archive given, and what came of its items.
 struct Walked {
     path: PathBuf,
-    /// How its items' ids start.
-    prefix: String,
     hashed: u64,
     not_images: u64,
 }
 
-impl Walked {
-    fn new(path: &Path, prefix: String) -> Self {
-        Self {
-            path: path.to_owned(),
-            prefix,
-            hashed: 0,
-            not_images: 0,
+impl Roots {
+    /// The directories and archives among `sources` (each once).
+    fn of(sources: &[Source]) -> Self {
+        let mut roots = Roots {
+            list: Vec::new(),
+            by_prefix: HashMap::new(),
+        };
+        for s in sources {
+            let (p, prefix) = match s {
+                Source::Dir(p) => {
+                    let id = path_id(p);
+                    let sep = std::path::MAIN_SEPARATOR;
+                    (
+                        p,
+                        if id.ends_with(sep) {
+                            id
+                        } else {
+                            format!("{id}{sep}")
+                        },
+                    )
+                }
+                Source::Tar(p) => (p, format!("{}:", path_id(p))),
+                _ => continue,
+            };
+            if let std::collections::hash_map::Entry::Vacant(e) = roots.by_prefix.entry(prefix) {
+                e.insert(roots.list.len());
+                roots.list.push(Walked {
+                    path: p.clone(),
+                    hashed: 0,
+                    not_images: 0,
+                });
+            }
         }
+        roots
     }
 
-    /// The directory or archive `id` was found in.
-    fn of<'a>(all: &'a mut [Walked], id: &str) -> Option<&'a mut Walked> {
-        all.iter_mut().find(|w| id.starts_with(&w.prefix))
+    /// The directory or archive `id` was found in: the shortest prefix of `id`, up to a path
+    /// separator or an archive's `:`, that names one. A lookup per separator in the id, so
+    /// that a run given thousands of directories does not compare each item with each.
+    fn find(&mut self, id: &str) -> Option<&mut Walked> {
+        if self.by_prefix.is_empty() {
+            return None;
+        }
+        let sep = std::path::MAIN_SEPARATOR;
+        let at = id
+            .char_indices()
+            .filter(|&(_, c)| c == sep || c == '/' || c == ':')
+            .find_map(|(i, c)| self.by_prefix.get(&id[..i + c.len_utf8()]))?;
+        self.list.get_mut(*at)
     }
 }
 
@@ -240,7 +266,7 @@ impl<W: Write> Sink for PrintSink<W> {
     ) -> imprint::Result<()> {
         let written = match outcome {
             Ok(hashes) => {
-                if let Some(w) = Walked::of(&mut self.walked, id) {
+                if let Some(w) = self.walked.find(id) {
                     w.hashed += 1;
                 }
                 let (all, quality): (&[Pdq256], u8) = match hashes {
@@ -277,7 +303,7 @@ impl<W: Write> Sink for PrintSink<W> {
     }
 
     fn passed_over(&mut self, id: &str) {
-        if let Some(w) = Walked::of(&mut self.walked, id) {
+        if let Some(w) = self.walked.find(id) {
             w.not_images += 1;
         }
     }
