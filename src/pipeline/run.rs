@@ -233,15 +233,12 @@ impl Pipeline {
     ) -> Result<Report> {
         let start = Instant::now();
         if self.journal.is_some() {
-            if let Some(s) = sources
-                .iter()
-                .find(|s| matches!(s, Source::List(p) if source::is_stdin(p)))
-            {
+            if let Some(s) = sources.iter().find(|s| s.reads_stdin()) {
                 // The journal's careful pass walks the sources before the run does.
                 return Err(Error::BadInput {
                     path: s.path().to_owned(),
                     what: "source".into(),
-                    detail: "a list read from standard input cannot be resumed".into(),
+                    detail: "standard input cannot be resumed".into(),
                 });
             }
         }

@@ -3,6 +3,7 @@
 //! | source | item id | order |
 //! |---|---|---|
 //! | file | the path as given | — |
+//! | standard input, one image | `-` | — |
 //! | directory | the path of each file under it, as `root/sub/name` | sorted by name at each level |
 //! | manifest, one path per line | the line | file order |
 //! | list of files (`--files-from`), one path per line | the line | file order |
@@ -45,6 +46,9 @@ pub enum Source {
     List(PathBuf),
     /// A tar archive read as a stream; each regular member is an item.
     Tar(PathBuf),
+    /// One image read from standard input, with the id `-` (read once: it cannot be used with
+    /// a journal).
+    Stdin,
 }
 
 impl Source {
@@ -69,7 +73,7 @@ impl Source {
         })
     }
 
-    /// The path of this source.
+    /// The path of this source (`-` for standard input).
     #[must_use]
     pub fn path(&self) -> &Path {
         match self {
@@ -78,6 +82,17 @@ impl Source {
             | Source::Manifest(p)
             | Source::List(p)
             | Source::Tar(p) => p,
+            Source::Stdin => Path::new("-"),
+        }
+    }
+
+    /// Whether this source reads standard input, which can be walked only once.
+    #[must_use]
+    pub fn reads_stdin(&self) -> bool {
+        match self {
+            Source::Stdin => true,
+            Source::List(p) => is_stdin(p),
+            _ => false,
         }
     }
 }
@@ -302,6 +317,7 @@ pub(crate) fn walk(
             Source::Manifest(p) => w.manifest(p, Listing::Manifest)?,
             Source::List(p) => w.manifest(p, Listing::Files)?,
             Source::Tar(p) => w.tar(p)?,
+            Source::Stdin => w.stdin(),
         }
         if w.stopped {
             break;
@@ -453,6 +469,15 @@ impl Walker<'_> {
         bad.map_or(Ok(()), Err)
     }
 
+    fn stdin(&mut self) {
+        let id = "-".to_owned();
+        if self.stopped || !(self.want)(&id) {
+            return;
+        }
+        let content = Content::Read(read_capped(std::io::stdin().lock(), 0, self.max));
+        self.stopped = !(self.emit)(RawItem { id, content });
+    }
+
     fn tar(&mut self, path: &Path) -> Result<()> {
         let io = |source| Error::Io {
             path: path.to_owned(),
@@ -595,6 +620,10 @@ pub(crate) fn count(sources: &[Source], want: &mut dyn FnMut(&str) -> bool) -> R
         let (p, kind) = match s {
             Source::File(p) => {
                 n += u64::from(want(&path_id(p)));
+                continue;
+            }
+            Source::Stdin => {
+                n += u64::from(want("-"));
                 continue;
             }
             Source::List(p) if is_stdin(p) => {

@@ -325,6 +325,46 @@ fn bulk_runs_log_progress_lines_when_stderr_is_not_a_terminal() {
 }
 
 #[test]
+fn a_dash_hashes_one_image_from_standard_input() {
+    use std::io::Write;
+    let run = |args: &[&str], input: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imprint"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A command that refuses stdin may exit before reading it.
+        let _ = child.stdin.take().unwrap().write_all(input);
+        child.wait_with_output().unwrap()
+    };
+    let file = sample_dir().join("q0122.jpg");
+    let by_path = imprint(&["hash", file.to_str().unwrap()]);
+    let piped = run(&["hash", "-"], &std::fs::read(&file).unwrap());
+    assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+    let (a, b) = (stdout(&by_path), stdout(&piped));
+    assert_eq!(a.rsplit_once(',').unwrap().0, b.rsplit_once(',').unwrap().0);
+    assert_eq!(b.trim_end().rsplit_once(',').unwrap().1, "-");
+    let text = run(&["hash", "-"], b"not an image");
+    assert_eq!(text.status.code(), Some(2));
+    assert!(
+        stderr(&text).contains("-: not a supported image"),
+        "{}",
+        stderr(&text)
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run.imps");
+    let bulk = run(&["hash", "--out", out.to_str().unwrap(), "-"], b"x");
+    assert_eq!(bulk.status.code(), Some(2));
+    assert!(
+        stderr(&bulk).contains("standard input"),
+        "{}",
+        stderr(&bulk)
+    );
+}
+
+#[test]
 fn files_from_min_quality_and_compat() {
     let tmp = tempfile::tempdir().unwrap();
     let list = tmp.path().join("list.txt");

@@ -80,6 +80,9 @@ fn shard_from_env(n: u64) -> Result<Shard> {
 fn sources(args: &HashArgs) -> Result<Vec<Source>> {
     let mut out = Vec::new();
     for p in &args.paths {
+        if p.as_os_str() == "-" {
+            bail!("--out cannot read an image from standard input: a run must be resumable");
+        }
         out.push(Source::detect(p).with_context(|| format!("cannot read {}", p.display()))?);
     }
     if let Some(list) = &args.files_from {

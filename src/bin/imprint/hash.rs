@@ -14,7 +14,8 @@ use std::path::PathBuf;
 /// Arguments of `imprint hash`.
 #[derive(clap::Args, Debug)]
 pub struct HashArgs {
-    /// Image files and directories (searched recursively, in name order).
+    /// Image files, directories (searched recursively, in name order) and tar archives; `-`
+    /// reads one image from standard input.
     pub paths: Vec<PathBuf>,
     /// Read more files from FILE, one path per line, relative to the current directory (`-`
     /// for standard input); each line is the file's id.
@@ -119,6 +120,10 @@ pub fn run(args: HashArgs) -> Result<u8> {
     let mut failed = 0u64;
     let mut sources = Vec::with_capacity(args.paths.len() + 1);
     for path in &args.paths {
+        if path.as_os_str() == "-" {
+            sources.push(Source::Stdin);
+            continue;
+        }
         match Source::detect(path) {
             Ok(source) => sources.push(source),
             Err(e) => {
