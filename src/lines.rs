@@ -157,4 +157,37 @@ mod tests {
         text.extend_from_slice(b"\r\nnext");
         assert_eq!(all(&text, 16), [Err(100_000), ok(b"next")]);
     }
+
+    #[test]
+    fn random_bytes_split_as_a_plain_split_does() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..500 {
+            let len = (next() % 200) as usize;
+            // Few distinct bytes, so that line breaks and carriage returns are common.
+            let text: Vec<u8> = (0..len)
+                .map(|_| [b'a', b'\n', b'\r', 0xff][(next() % 4) as usize])
+                .collect();
+            let max = (next() % 12) as usize;
+            let mut want: Vec<Result<Vec<u8>, u64>> = Vec::new();
+            let mut parts: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+            if text.ends_with(b"\n") || text.is_empty() {
+                parts.pop();
+            }
+            for p in parts {
+                let p = p.strip_suffix(b"\r").unwrap_or(p);
+                want.push(if p.len() > max {
+                    Err(p.len() as u64)
+                } else {
+                    Ok(p.to_vec())
+                });
+            }
+            assert_eq!(all(&text, max), want, "{text:?} max {max}");
+        }
+    }
 }
