@@ -661,4 +661,28 @@ mod tests {
             (4, "1048576 bytes long, over the limit of 65536")
         );
     }
+
+    #[test]
+    fn random_lines_parse_without_panicking() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let pieces = [
+            H, ",", "\"", " ", "é", "7", "100", "\t", "hash", "{", "ü\"\",",
+        ];
+        for _ in 0..3000 {
+            let n = (next() % 12) as usize;
+            let line: String = (0..n)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            let mut parser = Parser::new();
+            let _ = parser.parse_line(&line);
+            let _ = parser.parse_line(&line);
+            let _ = split_fields(&line);
+        }
+    }
 }
