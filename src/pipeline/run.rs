@@ -397,13 +397,13 @@ impl Pipeline {
                 pending.insert(seq, (id, outcome));
                 while let Some((id, outcome)) = pending.remove(&next) {
                     next += 1;
-                    if !report.count(&outcome) {
+                    if report.count(&outcome) {
+                        if let Err(e) = sink.accept(&id, &outcome) {
+                            sink_error = Some(e);
+                            break 'recv;
+                        }
+                    } else {
                         sink.passed_over(&id);
-                        continue;
-                    }
-                    if let Err(e) = sink.accept(&id, &outcome) {
-                        sink_error = Some(e);
-                        break 'recv;
                     }
                     progress(&report.progress(skipped.load(Ordering::Relaxed), total));
                 }

@@ -154,6 +154,7 @@ impl Report {
             num_ok: self.num_ok,
             num_failed: self.num_failed,
             num_skipped,
+            num_not_images: self.num_not_images,
             total,
         }
     }
@@ -170,7 +171,8 @@ impl Report {
     }
 }
 
-/// Progress so far, passed to the run's progress callback after each item.
+/// Progress so far, passed to the run's progress callback after each item (passed-over
+/// ones included).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
     /// Items hashed.
@@ -179,6 +181,8 @@ pub struct Progress {
     pub num_failed: u64,
     /// Items skipped.
     pub num_skipped: u64,
+    /// Files found by a walk that are not images, passed over.
+    pub num_not_images: u64,
     /// Items this run will process, when known in advance.
     pub total: Option<u64>,
 }

@@ -320,6 +320,34 @@ fn bulk_runs_log_progress_lines_when_stderr_is_not_a_terminal() {
         "{logged:?}"
     );
     assert_eq!(run("b.imps", &["--log-every", "0"]), Vec::<String>::new());
+    // Files passed over as not images count too: a tree of mostly videos still logs.
+    let dir = tmp.path().join("in");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a.txt"), "text").unwrap();
+    std::fs::copy(sample_dir().join("q0122.jpg"), dir.join("b.jpg")).unwrap();
+    let out = tmp.path().join("d.imps");
+    let o = imprint(&[
+        "hash",
+        "--log-every",
+        "0.000001",
+        "--out",
+        out.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    let logged: Vec<&str> = std::str::from_utf8(&o.stderr)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("imprint: progress: "))
+        .collect();
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert!(
+        logged[0].contains("(0 hashed, 0 failed, 0 skipped, 1 not images)"),
+        "{logged:?}"
+    );
+    assert!(
+        logged[1].contains("(1 hashed, 0 failed, 0 skipped, 1 not images)"),
+        "{logged:?}"
+    );
     let quiet = run("c.imps", &["--log-every", "0.000001", "--no-progress"]);
     assert_eq!(quiet, Vec::<String>::new());
 }

@@ -180,8 +180,12 @@ fn progress_line(p: &Progress, elapsed: std::time::Duration) -> String {
         Some(t) if t > 0 => format!(" of {t} ({:.1}%)", 100.0 * done as f64 / t as f64),
         _ => String::new(),
     };
+    let not_images = match p.num_not_images {
+        0 => String::new(),
+        n => format!(", {n} not images"),
+    };
     format!(
-        "progress: {done}{share} items after {secs:.0}s ({} hashed, {} failed, {} skipped), \
+        "progress: {done}{share} items after {secs:.0}s ({} hashed, {} failed, {} skipped{not_images}), \
          {rate:.1} items/s",
         p.num_ok, p.num_failed, p.num_skipped
     )
