@@ -533,7 +533,8 @@ fn decode_noted(
     seq: u64,
     raw: RawItem,
 ) -> (String, std::result::Result<OwnedImage, ItemError>) {
-    let Some(j) = journal else {
+    // No decoder runs on an item whose read failed (or that is not an image): nothing to note.
+    let Some(j) = journal.filter(|_| !raw.read_failed()) else {
         return decode_one(decoder, raw);
     };
     j.started(seq, &raw.id);

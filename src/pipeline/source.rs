@@ -150,6 +150,11 @@ impl RawItem {
         (self.id, bytes)
     }
 
+    /// Whether the item was read already, and that failed.
+    pub(crate) fn read_failed(&self) -> bool {
+        matches!(self.content, Content::Read(Err(_)))
+    }
+
     /// The item with its bytes read, as [`RawItem::read`].
     pub(crate) fn read_now(self, screen: Screen<'_>) -> RawItem {
         let (id, bytes) = self.read(screen);
