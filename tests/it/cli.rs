@@ -726,6 +726,36 @@ fn min_quality_leaves_near_uniform_images_out_of_the_match() {
         assert_eq!(kept, 1, "{input:?}");
         assert!(err.contains("1 hashes below quality 50 skipped"), "{err}");
     }
+    // An index built with --min-quality leaves the flat image out, from a store or a list.
+    for input in [
+        vec!["--store", run.to_str().unwrap()],
+        vec![csv.to_str().unwrap()],
+    ] {
+        let high = tmp.path().join("high.idx");
+        let _ = std::fs::remove_file(&high);
+        let mut args = vec!["--min-quality", "50"];
+        args.extend(&input);
+        let o = build_index(&high, &args);
+        assert!(
+            stderr(&o).contains("1 hashes below quality 50 left out"),
+            "{}",
+            stderr(&o)
+        );
+        let o = imprint(&[
+            "match",
+            "--index",
+            high.to_str().unwrap(),
+            "--store",
+            run.to_str().unwrap(),
+        ]);
+        let out = stdout(&o);
+        let listed: Vec<&str> = out
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap())
+            .collect();
+        assert_eq!(listed, [photo], "{input:?}");
+    }
 }
 
 /// The last `/`-separated part of a printed or stored path.

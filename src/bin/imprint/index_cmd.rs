@@ -42,6 +42,11 @@ pub struct BuildArgs {
     /// error records are counted and skipped.
     #[arg(long, value_name = "FILE")]
     store: Vec<PathBuf>,
+    /// Leave out hashes with quality below Q: stored records, and list lines that give a
+    /// quality (lines without one are kept). Near-uniform images hash alike, so a listed one
+    /// would match every blank upload; PDQ's authors advise 50.
+    #[arg(long, value_name = "Q", default_value_t = 0)]
+    min_quality: u8,
     /// MIH substring count, 2..=64 (default: the cheapest expected radius-31 lookup for N, within 8..=32).
     #[arg(long)]
     mih_substrings: Option<u32>,
@@ -86,6 +91,7 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
     let mut ids: Vec<String> = Vec::new();
     let mut bad: Vec<BadLine> = Vec::new();
     let mut failed_items = 0u64;
+    let mut low_quality = 0u64;
     // Stores named with --store, then the inputs in order, stores among them found by magic.
     let (stores, lists): (Vec<&PathBuf>, Vec<&PathBuf>) = a
         .inputs
@@ -97,6 +103,7 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
         for r in store.records() {
             let r = r.with_context(|| format!("reading store {}", path.display()))?;
             match r.hash() {
+                Some(h) if h.quality < a.min_quality => low_quality += 1,
                 Some(h) => {
                     hashes.push(h.hash);
                     ids.push(r.id.to_owned());
@@ -110,12 +117,22 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
     }
     for input in lists {
         hashlist::read_path(input, &mut bad, |e| {
-            hashes.push(e.hash);
-            ids.push(e.id);
+            if e.quality.is_some_and(|q| q < a.min_quality) {
+                low_quality += 1;
+            } else {
+                hashes.push(e.hash);
+                ids.push(e.id);
+            }
         })?;
     }
     for b in &bad {
         eprintln!("imprint: bad line: {b}");
+    }
+    if low_quality > 0 {
+        eprintln!(
+            "imprint: {low_quality} hashes below quality {} left out",
+            a.min_quality
+        );
     }
     if a.strict && !bad.is_empty() {
         eprintln!(
