@@ -726,6 +726,36 @@ fn min_quality_leaves_near_uniform_images_out_of_the_match() {
         assert_eq!(kept, 1, "{input:?}");
         assert!(err.contains("1 hashes below quality 50 skipped"), "{err}");
     }
+    // An export with an error row: the row is a failed item, not a bad line.
+    let broken = tmp.path().join("broken.jpg");
+    std::fs::write(&broken, [0xFF, 0xD8, 0xFF, 0xE0]).unwrap();
+    let with_error = tmp.path().join("with-error.imps");
+    let (w, b) = (with_error.to_str().unwrap(), broken.to_str().unwrap());
+    assert_eq!(
+        imprint(&["hash", "--out", w, photo, b]).status.code(),
+        Some(1)
+    );
+    for format in ["csv", "jsonl"] {
+        let listed = tmp.path().join(format!("export.{format}"));
+        std::fs::write(
+            &listed,
+            imprint(&["store", "export", "--format", format, w]).stdout,
+        )
+        .unwrap();
+        let o = build_index(
+            &tmp.path().join(format!("e-{format}.idx")),
+            &[listed.to_str().unwrap()],
+        );
+        let err = stderr(&o);
+        assert!(
+            err.contains("1 listed items are error records, not indexed"),
+            "{err}"
+        );
+        assert!(
+            err.contains("indexed 1 hashes") && !err.contains("bad line"),
+            "{err}"
+        );
+    }
     // An index built with --min-quality leaves the flat image out, from a store or a list.
     for input in [
         vec!["--store", run.to_str().unwrap()],

@@ -48,7 +48,13 @@ pub struct BadLine {
     pub line: usize,
     /// Why it was rejected.
     pub reason: String,
+    /// Whether the line records an item that failed (an error row of `imprint store export`
+    /// or an error line of `imprint hash --format jsonl`) rather than being malformed.
+    pub failed_item: bool,
 }
+
+/// How the reason for a line that records a failed item starts.
+const FAILED_ITEM: &str = "entry has no hash (error: ";
 
 impl std::fmt::Display for BadLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -122,7 +128,7 @@ impl Columns {
         let field = |i: Option<usize>| i.and_then(|i| fields.get(i)).map(|f| f.text.as_ref());
         let Some(hash_text) = field(Some(self.hash)).filter(|h| !h.is_empty()) else {
             return Err(match field(self.error).filter(|e| !e.is_empty()) {
-                Some(e) => format!("entry has no hash (error: {e})"),
+                Some(e) => format!("{FAILED_ITEM}{e})"),
                 None => "no hash in the hash column".into(),
             });
         };
@@ -344,7 +350,7 @@ fn parse_json(t: &str) -> Result<Entry, String> {
     let Some(h) = ["hash", "pdq"].iter().find_map(|k| obj.get(*k)) else {
         let why = obj.get("error").map_or_else(
             || "no \"hash\" field".to_string(),
-            |e| format!("entry has no hash (error: {e})"),
+            |e| format!("{FAILED_ITEM}{e})"),
         );
         return Err(why);
     };
@@ -414,6 +420,7 @@ pub fn read(
             Err(reason) => bad.push(BadLine {
                 source: source.to_string(),
                 line: n,
+                failed_item: reason.starts_with(FAILED_ITEM),
                 reason,
             }),
         }
@@ -587,6 +594,14 @@ mod tests {
             "{}",
             bad[0]
         );
+        // The error row records a failed item; the bad quality and the empty row are malformed.
+        let failed: Vec<bool> = bad.iter().map(|b| b.failed_item).collect();
+        assert_eq!(failed, [true, false, false]);
+        let mut bad = Vec::new();
+        let jsonl = "{\"path\":\"y\",\"error\":\"decode\"}\n{\"path\":\"z\"}\n";
+        read(jsonl.as_bytes(), "t", &mut bad, |_| {}).unwrap();
+        let failed: Vec<bool> = bad.iter().map(|b| b.failed_item).collect();
+        assert_eq!(failed, [true, false]);
         // A header saying `hash,id` keeps a number after the hash in the id, commas and all.
         let (got, _) = read_all(&format!("hash,id\n{H},42,x\n{H},9\n"));
         assert_eq!(got, entries(&[("42,x", None), ("9", None)]));

@@ -300,6 +300,15 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
         }
     }
     let stats = matcher.finish()?;
+    // Error rows of exported stores and runs are failed items, as error records are.
+    let (failed_lines, bad): (Vec<BadLine>, Vec<BadLine>) =
+        bad.into_iter().partition(|b| b.failed_item);
+    if !failed_lines.is_empty() {
+        eprintln!(
+            "imprint: {} listed items are error records, not matched",
+            failed_lines.len()
+        );
+    }
     if low_quality > 0 {
         eprintln!(
             "imprint: {low_quality} hashes below quality {} skipped",
