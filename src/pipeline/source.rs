@@ -455,23 +455,10 @@ impl Walker<'_> {
             Listing::Manifest => path.parent().unwrap_or(Path::new("")).to_owned(),
             Listing::Files => PathBuf::new(),
         };
-        let mut bad = None;
-        for_each_manifest_line(path, kind, &mut |n, line| {
-            match line {
-                Ok(Some((id, rel))) => self.file(id, &base.join(rel), false),
-                Ok(None) => {}
-                Err(detail) => {
-                    bad = Some(Error::BadInput {
-                        path: path.to_owned(),
-                        what: format!("line {n}"),
-                        detail,
-                    });
-                    return false;
-                }
-            }
+        for_each_manifest_item(path, kind, &mut |id, rel| {
+            self.file(id, &base.join(rel), false);
             !self.stopped
-        })?;
-        bad.map_or(Ok(()), Err)
+        })
     }
 
     fn stdin(&mut self) {
@@ -527,10 +514,6 @@ impl Walker<'_> {
     }
 }
 
-/// What one manifest line gives: an item's id and its path relative to the manifest, nothing
-/// (a blank, comment or header line), or why the line is bad.
-type ManifestLine = std::result::Result<Option<(String, PathBuf)>, String>;
-
 /// A manifest line's id and path fields.
 type IdAndPath<'a> = (&'a [u8], &'a [u8]);
 
@@ -543,15 +526,17 @@ enum Listing {
     Files,
 }
 
-/// Calls `f` with each line of the manifest or list at `path` (numbered from 1): the item's
-/// id and path as written, `None` for a line that names no item, or why the line is bad.
-/// Lines are read as bytes, so a path that is not UTF-8 keeps its bytes (and its id escapes
-/// them, as [`path_id`] does), and at most [`MAX_LINE_BYTES`] of a line are kept. `f` returns
-/// `false` to stop.
-fn for_each_manifest_line(
+/// Calls `f` with the id and the path as written of each item the manifest or list at `path`
+/// names, in order; `f` returns `false` to stop. Lines are read as bytes, so a path that is
+/// not UTF-8 keeps its bytes (and its id escapes them, as [`path_id`] does), and at most
+/// [`MAX_LINE_BYTES`] of a line are kept.
+///
+/// # Errors
+/// [`Error::Io`], or [`Error::BadInput`] naming the first bad line.
+fn for_each_manifest_item(
     path: &Path,
     kind: Listing,
-    f: &mut dyn FnMut(usize, ManifestLine) -> bool,
+    f: &mut dyn FnMut(String, PathBuf) -> bool,
 ) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_owned(),
@@ -574,12 +559,22 @@ fn for_each_manifest_line(
             Line::TooLong { len } => Err(format!(
                 "{len} bytes long, over the limit of {MAX_LINE_BYTES}"
             )),
-            Line::Bytes(b) => parse_manifest_line(b, csv, n == 1)
-                .map(|item| item.map(|(id, rel)| (bytes_id(id), path_from_bytes(rel))))
-                .map_err(str::to_owned),
+            Line::Bytes(b) => parse_manifest_line(b, csv, n == 1).map_err(str::to_owned),
         };
-        if !f(n, parsed) {
-            break;
+        match parsed {
+            Ok(None) => {}
+            Ok(Some((id, rel))) => {
+                if !f(bytes_id(id), path_from_bytes(rel)) {
+                    break;
+                }
+            }
+            Err(detail) => {
+                return Err(Error::BadInput {
+                    path: path.to_owned(),
+                    what: format!("line {n}"),
+                    detail,
+                })
+            }
         }
     }
     Ok(())
@@ -642,25 +637,10 @@ pub(crate) fn count(sources: &[Source], want: &mut dyn FnMut(&str) -> bool) -> R
                 continue;
             }
         };
-        let mut bad = None;
-        for_each_manifest_line(p, kind, &mut |line_no, line| match line {
-            Ok(Some((id, _))) => {
-                n += u64::from(want(&id));
-                true
-            }
-            Ok(None) => true,
-            Err(detail) => {
-                bad = Some(Error::BadInput {
-                    path: p.to_owned(),
-                    what: format!("line {line_no}"),
-                    detail,
-                });
-                false
-            }
+        for_each_manifest_item(p, kind, &mut |id, _| {
+            n += u64::from(want(&id));
+            true
         })?;
-        if let Some(e) = bad {
-            return Err(e);
-        }
     }
     Ok(known.then_some(n))
 }
@@ -671,6 +651,19 @@ mod tests {
 
     /// A screen that accepts every item.
     const ALL: Screen<'static> = &|_| true;
+
+    /// Writes a tar archive of regular files.
+    fn write_tar<P: AsRef<Path>>(path: &Path, members: &[(P, &[u8])]) {
+        let mut b = tar::Builder::new(File::create(path).expect("create"));
+        for (name, data) in members {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, *data).expect("append");
+        }
+        b.finish().expect("finish");
+    }
 
     fn collect(sources: &[Source]) -> Vec<(String, usize)> {
         let mut out = Vec::new();
@@ -746,17 +739,11 @@ mod tests {
         }
         // Tar members likewise.
         let tar_path = d.path().join("t.tar");
-        let mut b = tar::Builder::new(File::create(&tar_path).expect("create"));
-        for n in &names[..2] {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(1);
-            h.set_mode(0o644);
-            h.set_cksum();
-            b.append_data(&mut h, OsStr::from_bytes(n), &[7u8][..])
-                .expect("append");
-        }
-        b.finish().expect("finish");
-        drop(b);
+        let members: Vec<(&OsStr, &[u8])> = names[..2]
+            .iter()
+            .map(|n| (OsStr::from_bytes(n), &[7u8][..]))
+            .collect();
+        write_tar(&tar_path, &members);
         let ids: Vec<String> = collect(&[Source::Tar(tar_path.clone())])
             .into_iter()
             .map(|(id, _)| id.rsplit(':').next().expect("member").to_owned())
@@ -808,20 +795,14 @@ mod tests {
     fn tar_members_are_items_and_skipped_ones_are_not_read() {
         let d = tempfile::tempdir().expect("tempdir");
         let tar_path = d.path().join("shard.tar");
-        let mut b = tar::Builder::new(File::create(&tar_path).expect("create"));
-        for (name, data) in [
-            ("x/a.png", &b"aaaa"[..]),
-            ("b.jpg", b"bb"),
-            ("big", &[0u8; 100]),
-        ] {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            b.append_data(&mut h, name, data).expect("append");
-        }
-        b.finish().expect("finish");
-        drop(b);
+        write_tar(
+            &tar_path,
+            &[
+                ("x/a.png", &b"aaaa"[..]),
+                ("b.jpg", b"bb"),
+                ("big", &[0u8; 100]),
+            ],
+        );
         let prefix = tar_path.to_string_lossy().into_owned();
         let mut out = Vec::new();
         walk(
@@ -903,16 +884,10 @@ mod tests {
         std::fs::write(dir.join("a.jpg"), [0xFF, 0xD8, 0xFF, 0xE0]).expect("write");
         std::fs::write(dir.join("b.txt"), "text").expect("write");
         let tar_path = d.path().join("shard.tar");
-        let mut b = tar::Builder::new(File::create(&tar_path).expect("create"));
-        for (name, data) in [("c.jpg", &[0xFF, 0xD8, 0xFF, 0xE0][..]), ("c.json", b"{}")] {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            b.append_data(&mut h, name, data).expect("append");
-        }
-        b.finish().expect("finish");
-        drop(b);
+        write_tar(
+            &tar_path,
+            &[("c.jpg", &[0xFF, 0xD8, 0xFF, 0xE0][..]), ("c.json", b"{}")],
+        );
         let screen: Screen<'_> = &|head| crate::decode::sniff(head).is_some();
         let mut got = Vec::new();
         walk(
