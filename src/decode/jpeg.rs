@@ -179,39 +179,27 @@ fn end_marker_after(bytes: &[u8], sos: usize) -> bool {
 fn count_scans(bytes: &[u8], mut pos: usize) -> usize {
     let mut scans = 0;
     while scans <= MAX_JPEG_SCANS {
-        let Some(skip) = bytes
-            .get(pos..)
-            .and_then(|b| b.iter().position(|&b| b == 0xFF))
-        else {
+        let Some(at) = next_marker(bytes, pos) else {
             break;
         };
-        pos += skip;
-        let Some(&marker) = bytes.get(pos + 1) else {
-            break;
-        };
-        match marker {
+        pos = at;
+        match bytes[pos + 1] {
             0xD9 => break,
-            0xFF => pos += 1,
-            0x00 | 0xD0..=0xD7 | 0x01 => pos += 2,
-            _ => {
+            0x01 => pos += 2,
+            marker => {
                 let Some(len) = segment_len(bytes, pos) else {
                     break;
                 };
                 pos += 2 + len;
-                if marker == 0xDA {
-                    scans += 1;
-                    match next_marker(bytes, pos) {
-                        Some(p) => pos = p,
-                        None => break,
-                    }
-                }
+                scans += usize::from(marker == 0xDA);
             }
         }
     }
     scans
 }
 
-/// The offset of the next marker at or after `pos` in entropy-coded data.
+/// The offset of the next marker at or after `pos`, past entropy-coded data (stuffed `FF 00`,
+/// restart markers), fill bytes and junk.
 fn next_marker(bytes: &[u8], mut pos: usize) -> Option<usize> {
     loop {
         pos += bytes.get(pos..)?.iter().position(|&b| b == 0xFF)?;
