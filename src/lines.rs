@@ -160,13 +160,8 @@ mod tests {
 
     #[test]
     fn random_bytes_split_as_a_plain_split_does() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::bench::Rng::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.next_u64();
         for _ in 0..500 {
             let len = (next() % 200) as usize;
             // Few distinct bytes, so that line breaks and carriage returns are common.

@@ -679,13 +679,8 @@ mod tests {
 
     #[test]
     fn random_lines_parse_without_panicking() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = imprint::bench::Rng::new(0x2545_f491_4f6c_dd1d);
+        let mut next = move || rng.next_u64();
         let pieces = [
             H, ",", "\"", " ", "é", "7", "100", "\t", "hash", "{", "ü\"\",",
         ];
