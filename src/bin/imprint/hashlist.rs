@@ -53,8 +53,44 @@ pub struct BadLine {
     pub failed_item: bool,
 }
 
-/// How the reason for a line that records a failed item starts.
-const FAILED_ITEM: &str = "entry has no hash (error: ";
+/// Why a line gives no entry: malformed, or the record of an item that failed.
+#[derive(Debug)]
+struct Reject {
+    reason: String,
+    failed_item: bool,
+}
+
+impl Reject {
+    /// A line recording an item that failed with `cause`.
+    fn failed_item(cause: impl std::fmt::Display) -> Self {
+        Reject {
+            reason: format!("entry has no hash (error: {cause})"),
+            failed_item: true,
+        }
+    }
+}
+
+impl From<String> for Reject {
+    fn from(reason: String) -> Self {
+        Reject {
+            reason,
+            failed_item: false,
+        }
+    }
+}
+
+impl From<&str> for Reject {
+    fn from(reason: &str) -> Self {
+        reason.to_owned().into()
+    }
+}
+
+/// Removes the lines that record failed items from `bad`, and counts them.
+pub fn take_failed_items(bad: &mut Vec<BadLine>) -> usize {
+    let before = bad.len();
+    bad.retain(|b| !b.failed_item);
+    before - bad.len()
+}
 
 impl std::fmt::Display for BadLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -123,12 +159,12 @@ impl Columns {
         })
     }
 
-    fn parse(&self, line: &str) -> Result<Entry, String> {
+    fn parse(&self, line: &str) -> Result<Entry, Reject> {
         let fields = split_fields(line);
         let field = |i: Option<usize>| i.and_then(|i| fields.get(i)).map(|f| f.text.as_ref());
         let Some(hash_text) = field(Some(self.hash)).filter(|h| !h.is_empty()) else {
             return Err(match field(self.error).filter(|e| !e.is_empty()) {
-                Some(e) => format!("{FAILED_ITEM}{e})"),
+                Some(e) => Reject::failed_item(e),
                 None => "no hash in the hash column".into(),
             });
         };
@@ -191,7 +227,7 @@ impl Parser {
     }
 
     /// Parses one line: `Ok(None)` for lines to skip.
-    pub fn parse_line(&mut self, line: &str) -> Result<Option<Entry>, String> {
+    fn parse_line(&mut self, line: &str) -> Result<Option<Entry>, Reject> {
         let t = line.trim();
         if t.is_empty() || t.starts_with('#') {
             return Ok(None);
@@ -215,12 +251,12 @@ impl Parser {
 
 /// Parses one line as the first of an input (see [`Parser`]); for tests of single lines.
 #[cfg(test)]
-pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
+fn parse_line(line: &str) -> Result<Option<Entry>, Reject> {
     Parser::new().parse_line(line)
 }
 
 /// A headerless CSV line: `hash[,7 more hashes][,quality][,id...]`.
-fn parse_plain(line: &str) -> Result<Entry, String> {
+fn parse_plain(line: &str) -> Result<Entry, Reject> {
     let fields = split_fields(line);
     let hash = parse_hash(&fields[0].text)?;
     let mut next = 1;
@@ -336,7 +372,7 @@ fn quoted(s: &str) -> Option<(Cow<'_, str>, usize)> {
     }
 }
 
-fn parse_json(t: &str) -> Result<Entry, String> {
+fn parse_json(t: &str) -> Result<Entry, Reject> {
     let v: serde_json::Value = serde_json::from_str(t).map_err(|e| format!("bad JSON: {e}"))?;
     let obj = v.as_object().ok_or("JSON line is not an object")?;
     let id = ["id", "path", "name"]
@@ -348,11 +384,9 @@ fn parse_json(t: &str) -> Result<Entry, String> {
         })
         .unwrap_or_default();
     let Some(h) = ["hash", "pdq"].iter().find_map(|k| obj.get(*k)) else {
-        let why = obj.get("error").map_or_else(
-            || "no \"hash\" field".to_string(),
-            |e| format!("{FAILED_ITEM}{e})"),
-        );
-        return Err(why);
+        return Err(obj
+            .get("error")
+            .map_or_else(|| "no \"hash\" field".into(), Reject::failed_item));
     };
     let hash = parse_json_hash(h)?;
     let dihedral = match obj.get("dihedral") {
@@ -408,20 +442,23 @@ pub fn read(
         let parsed = match line {
             Line::Bytes(b) => match std::str::from_utf8(b) {
                 Ok(text) => parser.parse_line(text),
-                Err(e) => Err(format!("not UTF-8 text ({e})")),
+                Err(e) => Err(format!("not UTF-8 text ({e})").into()),
             },
-            Line::TooLong { len } => Err(format!(
-                "{len} bytes long, over the limit of {MAX_LINE_BYTES}"
-            )),
+            Line::TooLong { len } => {
+                Err(format!("{len} bytes long, over the limit of {MAX_LINE_BYTES}").into())
+            }
         };
         match parsed {
             Ok(Some(e)) => on_entry(e),
             Ok(None) => {}
-            Err(reason) => bad.push(BadLine {
+            Err(Reject {
+                reason,
+                failed_item,
+            }) => bad.push(BadLine {
                 source: source.to_string(),
                 line: n,
-                failed_item: reason.starts_with(FAILED_ITEM),
                 reason,
+                failed_item,
             }),
         }
     }

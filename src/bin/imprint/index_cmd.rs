@@ -126,13 +126,9 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
         })?;
     }
     // Error rows of exported stores and runs are failed items, as error records are.
-    let (failed_lines, bad): (Vec<BadLine>, Vec<BadLine>) =
-        bad.into_iter().partition(|b| b.failed_item);
-    if !failed_lines.is_empty() {
-        eprintln!(
-            "imprint: {} listed items are error records, not indexed",
-            failed_lines.len()
-        );
+    let failed_lines = hashlist::take_failed_items(&mut bad);
+    if failed_lines > 0 {
+        eprintln!("imprint: {failed_lines} listed items are error records, not indexed");
     }
     for b in &bad {
         eprintln!("imprint: bad line: {b}");

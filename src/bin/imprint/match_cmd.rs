@@ -301,13 +301,9 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     }
     let stats = matcher.finish()?;
     // Error rows of exported stores and runs are failed items, as error records are.
-    let (failed_lines, bad): (Vec<BadLine>, Vec<BadLine>) =
-        bad.into_iter().partition(|b| b.failed_item);
-    if !failed_lines.is_empty() {
-        eprintln!(
-            "imprint: {} listed items are error records, not matched",
-            failed_lines.len()
-        );
+    let failed_lines = hashlist::take_failed_items(&mut bad);
+    if failed_lines > 0 {
+        eprintln!("imprint: {failed_lines} listed items are error records, not matched");
     }
     if low_quality > 0 {
         eprintln!(
