@@ -4,9 +4,7 @@ use crate::hash::HashArgs;
 use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::FAST_JPEG_MIN_SIDE;
-use imprint::pipeline::{
-    FailedCauses, Journal, Pipeline, Progress, Shard, SkipSet, Source, StandardDecoder, StoreSink,
-};
+use imprint::pipeline::{FailedCauses, Journal, Progress, Shard, SkipSet, Source, StoreSink};
 use imprint::store::{Store, StoreOptions, StoreWriter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -205,47 +203,29 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         .block_size(args.bulk.store_block_size);
     let (writer, skip, journal, failed_before) =
         open_writer(out, args.bulk.resume, args.bulk.retry_failed, &store_opts)?;
-    let decoder = StandardDecoder {
-        options: args.decode_options(),
-        convention: args.convention(),
-        ..StandardDecoder::default()
-    };
+    let decoder = args.decoder();
     let own_files = vec![out.to_owned(), journal.path().to_owned()];
-    let mut pipeline = Pipeline::new()
-        .dihedral(args.dihedral)
+    let pipeline = args
+        .pipeline()?
         .shard(shard)
         .skip(skip)
         .journal(journal)
         .exclude_files(own_files);
-    if let Some(t) = args.threads.filter(|&t| t > 0) {
-        pipeline = pipeline.threads(t);
-    }
-    if let Some(t) = args.bulk.read_threads {
-        pipeline = pipeline.read_threads(t);
-    }
-    let hasher = args.batch_hasher()?;
-    if hasher.is_gpu() {
-        pipeline = pipeline.batch_hasher(Box::new(hasher));
-    }
-    let total = pipeline.count(&sources).context("cannot count the input")?;
 
     let terminal = std::io::stderr().is_terminal();
-    let bar = if !args.bulk.no_progress && terminal {
-        let b = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-        let template = if total.is_some() {
-            "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} {msg} ETA {eta}"
-        } else {
-            "{elapsed_precise} {pos} items {per_sec} {msg}"
-        };
-        b.set_style(
-            ProgressStyle::with_template(template)
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        Some(b)
-    } else {
-        None
+    let style = |template| {
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ")
     };
+    // Sized by the first progress call when the run knows its total (the pipeline counts the
+    // manifests' items before it starts, once).
+    let bar = (!args.bulk.no_progress && terminal).then(|| {
+        let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        b.set_style(style("{elapsed_precise} {pos} items {per_sec} {msg}"));
+        b
+    });
+    let mut sized = false;
     // A retried item that fails again the same way adds no record.
     let mut sink = StoreSink::new(writer).skip_repeated_failures(failed_before);
     let mut last_failed = 0;
@@ -256,6 +236,14 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     let mut logged = started;
     let mut progress = |p: &Progress| {
         if let Some(b) = &bar {
+            if !std::mem::replace(&mut sized, true) {
+                if let Some(total) = p.total {
+                    b.set_length(total);
+                    b.set_style(style(
+                        "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} {msg} ETA {eta}",
+                    ));
+                }
+            }
             b.set_position(p.num_ok + p.num_failed);
             if p.num_failed != last_failed {
                 last_failed = p.num_failed;

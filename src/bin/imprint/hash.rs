@@ -73,6 +73,32 @@ impl HashArgs {
         }
     }
 
+    /// The decoder for `--max-pixels`, `--exif`, `--fast` and `--compat`.
+    pub fn decoder(&self) -> StandardDecoder {
+        StandardDecoder {
+            options: self.decode_options(),
+            convention: self.convention(),
+            ..StandardDecoder::default()
+        }
+    }
+
+    /// A pipeline with `--dihedral`, `--threads`, `--read-threads` and, when `--backend` and
+    /// `--gpu` choose a GPU, its batch hasher.
+    pub fn pipeline(&self) -> Result<Pipeline> {
+        let mut pipeline = Pipeline::new().dihedral(self.dihedral);
+        if let Some(t) = self.threads.filter(|&t| t > 0) {
+            pipeline = pipeline.threads(t);
+        }
+        if let Some(t) = self.bulk.read_threads {
+            pipeline = pipeline.read_threads(t);
+        }
+        let hasher = self.batch_hasher()?;
+        if hasher.is_gpu() {
+            pipeline = pipeline.batch_hasher(Box::new(hasher));
+        }
+        Ok(pipeline)
+    }
+
     /// The hasher for `--backend` and `--gpu`.
     pub fn batch_hasher(&self) -> Result<BatchHasher> {
         batch_hasher(self.backend, self.gpu)
@@ -139,22 +165,7 @@ pub fn run(args: HashArgs) -> Result<u8> {
     if let Some(list) = &args.files_from {
         sources.push(Source::List(list.clone()));
     }
-    let decoder = StandardDecoder {
-        options: args.decode_options(),
-        convention: args.convention(),
-        ..StandardDecoder::default()
-    };
-    let mut pipeline = Pipeline::new().dihedral(args.dihedral);
-    if let Some(t) = args.threads.filter(|&t| t > 0) {
-        pipeline = pipeline.threads(t);
-    }
-    if let Some(t) = args.bulk.read_threads {
-        pipeline = pipeline.read_threads(t);
-    }
-    let hasher = args.batch_hasher()?;
-    if hasher.is_gpu() {
-        pipeline = pipeline.batch_hasher(Box::new(hasher));
-    }
+    let (decoder, pipeline) = (args.decoder(), args.pipeline()?);
     let stdout = std::io::stdout();
     let mut sink = PrintSink {
         out: BufWriter::new(stdout.lock()),
