@@ -11,6 +11,22 @@ fn imprint(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs the CLI in `dir` with `input` on its standard input (which it may not read at all).
+fn imprint_with_input(args: &[&str], input: &[u8], dir: &Path) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imprint"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command that refuses stdin may exit before reading it.
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
@@ -216,7 +232,6 @@ fn directory_without_images_is_an_error() {
 
 #[test]
 fn files_from_paths_are_relative_to_the_current_directory_with_or_without_a_store() {
-    use std::io::Write;
     let tmp = tempfile::tempdir().unwrap();
     let images = tmp.path().join("images");
     std::fs::create_dir_all(tmp.path().join("lists")).unwrap();
@@ -228,20 +243,7 @@ fn files_from_paths_are_relative_to_the_current_directory_with_or_without_a_stor
     let lines = "images/q0122.jpg\nimages/q0746.jpg\n";
     std::fs::write(tmp.path().join("lists/all.txt"), lines).unwrap();
     let run = |args: &[&str], stdin: Option<&str>| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_imprint"))
-            .args(args)
-            .current_dir(tmp.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
+        imprint_with_input(args, stdin.unwrap_or("").as_bytes(), tmp.path())
     };
     let printed = run(&["hash", "--files-from", "lists/all.txt"], None);
     assert_eq!(printed.status.code(), Some(0), "{}", stderr(&printed));
@@ -354,19 +356,8 @@ fn bulk_runs_log_progress_lines_when_stderr_is_not_a_terminal() {
 
 #[test]
 fn a_dash_hashes_one_image_from_standard_input() {
-    use std::io::Write;
-    let run = |args: &[&str], input: &[u8]| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_imprint"))
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        // A command that refuses stdin may exit before reading it.
-        let _ = child.stdin.take().unwrap().write_all(input);
-        child.wait_with_output().unwrap()
-    };
+    let here = std::env::current_dir().unwrap();
+    let run = |args: &[&str], input: &[u8]| imprint_with_input(args, input, &here);
     let file = sample_dir().join("q0122.jpg");
     let by_path = imprint(&["hash", file.to_str().unwrap()]);
     let piped = run(&["hash", "-"], &std::fs::read(&file).unwrap());
@@ -443,29 +434,19 @@ fn build_index(idx: &Path, inputs: &[&str]) -> Output {
 
 #[test]
 fn queries_stream_from_stdin_and_bad_lines_are_named() {
-    use std::io::Write;
     let tmp = tempfile::tempdir().unwrap();
     let (list, idx) = (tmp.path().join("list.csv"), tmp.path().join("list.idx"));
     let o = imprint(&["hash", sample_dir().to_str().unwrap()]);
     std::fs::write(&list, &o.stdout).unwrap();
     build_index(&idx, &[list.to_str().unwrap()]);
     let hash = stdout(&o).lines().next().unwrap()[..64].to_owned();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imprint"))
-        .args(["query", "--index", idx.to_str().unwrap()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     let long = "7".repeat(100_000);
     let input = format!("{hash}\nzz\n{long}\n\n{hash}\n");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = imprint_with_input(
+        &["query", "--index", idx.to_str().unwrap()],
+        input.as_bytes(),
+        tmp.path(),
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = stdout(&o);
     let matched: Vec<&str> = out.lines().skip(1).map(|l| &l[..64]).collect();
