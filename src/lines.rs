@@ -33,7 +33,22 @@ pub enum Line<'a> {
     TooLong {
         /// Its length.
         len: u64,
+        /// The bound it is over.
+        max: usize,
     },
+}
+
+impl<'a> Line<'a> {
+    /// The line's bytes, or why it was refused (`N bytes long, over the limit of M`).
+    ///
+    /// # Errors
+    /// A [`Line::TooLong`], as a message.
+    pub fn bytes(self) -> Result<&'a [u8], String> {
+        match self {
+            Line::Bytes(b) => Ok(b),
+            Line::TooLong { len, max } => Err(format!("{len} bytes long, over the limit of {max}")),
+        }
+    }
 }
 
 /// Reads the lines of `R` into one reused buffer, keeping at most `max` bytes of a line.
@@ -100,7 +115,7 @@ impl<R: BufRead> BoundedLines<R> {
                 .truncate(self.buf.len().min(self.max).min(len as usize));
         }
         if len > self.max as u64 {
-            return Ok(Some(Line::TooLong { len }));
+            return Ok(Some(Line::TooLong { len, max: self.max }));
         }
         Ok(Some(Line::Bytes(&self.buf)))
     }
@@ -132,7 +147,7 @@ mod tests {
         while let Some(line) = lines.next_line().unwrap() {
             out.push(match line {
                 Line::Bytes(b) => Ok(b.to_vec()),
-                Line::TooLong { len } => Err(len),
+                Line::TooLong { len, .. } => Err(len),
             });
         }
         out

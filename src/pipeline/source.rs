@@ -20,7 +20,7 @@
 
 use super::stage::ItemError;
 use crate::error::{Error, Result};
-use crate::lines::{path_from_bytes, BoundedLines, Line, MAX_LINE_BYTES};
+use crate::lines::{path_from_bytes, BoundedLines, MAX_LINE_BYTES};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -555,12 +555,9 @@ fn for_each_manifest_item(
     let mut n = 0;
     while let Some(line) = lines.next_line().map_err(io)? {
         n += 1;
-        let parsed = match line {
-            Line::TooLong { len } => Err(format!(
-                "{len} bytes long, over the limit of {MAX_LINE_BYTES}"
-            )),
-            Line::Bytes(b) => parse_manifest_line(b, csv, n == 1).map_err(str::to_owned),
-        };
+        let parsed = line
+            .bytes()
+            .and_then(|b| parse_manifest_line(b, csv, n == 1).map_err(str::to_owned));
         match parsed {
             Ok(None) => {}
             Ok(Some((id, rel))) => {

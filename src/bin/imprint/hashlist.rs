@@ -23,7 +23,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use imprint::hash::Pdq256;
-use imprint::lines::{BoundedLines, Line, MAX_LINE_BYTES};
+use imprint::lines::{BoundedLines, MAX_LINE_BYTES};
 
 /// One accepted line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -439,14 +439,10 @@ pub fn read(
     let mut n = 0;
     while let Some(line) = lines.next_line()? {
         n += 1;
-        let parsed = match line {
-            Line::Bytes(b) => match std::str::from_utf8(b) {
-                Ok(text) => parser.parse_line(text),
-                Err(e) => Err(format!("not UTF-8 text ({e})").into()),
-            },
-            Line::TooLong { len } => {
-                Err(format!("{len} bytes long, over the limit of {MAX_LINE_BYTES}").into())
-            }
+        let parsed = match line.bytes().map(std::str::from_utf8) {
+            Ok(Ok(text)) => parser.parse_line(text),
+            Ok(Err(e)) => Err(format!("not UTF-8 text ({e})").into()),
+            Err(why) => Err(why.into()),
         };
         match parsed {
             Ok(Some(e)) => on_entry(e),

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use imprint::hash::Pdq256;
 use imprint::index::{Index, Match, SearchScratch, DEFAULT_EF_SEARCH, DEFAULT_MAX_DISTANCE};
-use imprint::lines::{BoundedLines, Line, MAX_LINE_BYTES};
+use imprint::lines::{BoundedLines, MAX_LINE_BYTES};
 
 use crate::hashlist::csv_field;
 
@@ -86,15 +86,8 @@ pub fn run(a: QueryArgs) -> anyhow::Result<i32> {
         let Some(lines) = &mut stdin_lines else {
             return Ok(args.next().cloned().map(Ok));
         };
-        Ok(
-            match lines.next_line().context("reading queries from stdin")? {
-                None => None,
-                Some(Line::Bytes(b)) => Some(Ok(String::from_utf8_lossy(b).into_owned())),
-                Some(Line::TooLong { len }) => Some(Err(format!(
-                    "{len} bytes long, over the limit of {MAX_LINE_BYTES}"
-                ))),
-            },
-        )
+        let line = lines.next_line().context("reading queries from stdin")?;
+        Ok(line.map(|l| l.bytes().map(|b| String::from_utf8_lossy(b).into_owned())))
     };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
