@@ -231,6 +231,41 @@ fn directory_without_images_is_an_error() {
 }
 
 #[test]
+fn overlapping_directories_are_each_hashed_and_none_is_called_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (outer, inner, blank) = (
+        tmp.path().join("t"),
+        tmp.path().join("t").join("sub"),
+        tmp.path().join("t").join("docs"),
+    );
+    std::fs::create_dir_all(&inner).unwrap();
+    std::fs::create_dir_all(&blank).unwrap();
+    std::fs::copy(sample_dir().join("q0122.jpg"), outer.join("a.jpg")).unwrap();
+    std::fs::copy(sample_dir().join("q0746.jpg"), inner.join("b.jpg")).unwrap();
+    std::fs::write(blank.join("readme.txt"), "hello").unwrap();
+    let (o, i, b) = (
+        outer.to_str().unwrap(),
+        inner.to_str().unwrap(),
+        blank.to_str().unwrap(),
+    );
+    for args in [[o, i], [i, o]] {
+        let out = imprint(&[&["hash"][..], &args].concat());
+        // Each walk hashes what it finds: the inner image once for each root it lies in.
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{args:?}");
+        let lines = stdout(&out);
+        assert_eq!(lines.lines().count(), 3, "{lines}");
+        assert_eq!(lines.matches("b.jpg").count(), 2, "{lines}");
+    }
+    // A root inside another that holds no image is still named, and only it.
+    let out = imprint(&["hash", o, b]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{b}: no images found")), "{err}");
+    assert_eq!(err.matches("no images found").count(), 1, "{err}");
+}
+
+#[test]
 fn files_from_paths_are_relative_to_the_current_directory_with_or_without_a_store() {
     let tmp = tempfile::tempdir().unwrap();
     let images = tmp.path().join("images");

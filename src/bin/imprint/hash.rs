@@ -258,19 +258,33 @@ impl Roots {
         roots
     }
 
-    /// The directory or archive `id` was found in: the shortest prefix of `id`, up to a path
-    /// separator or an archive's `:`, that names one. A lookup per separator in the id, so
-    /// that a run given thousands of directories does not compare each item with each.
-    fn find(&mut self, id: &str) -> Option<&mut Walked> {
+    /// Counts item `id` for the roots its id starts like: one lookup per path separator (or
+    /// archive `:`) in the id, so that a run given thousands of directories does not compare
+    /// each item with each. More than one root matches when they overlap (`photos
+    /// photos/sub`), and the id alone does not tell whose walk found the item: a hashed item
+    /// counts for each (a root reported "no images found" must have none under it), a file
+    /// that is not an image for the nearest.
+    fn count(&mut self, id: &str, hashed: bool) {
         if self.by_prefix.is_empty() {
-            return None;
+            return;
         }
         let sep = std::path::MAIN_SEPARATOR;
-        let at = id
-            .char_indices()
-            .filter(|&(_, c)| c == sep || c == '/' || c == ':')
-            .find_map(|(i, c)| self.by_prefix.get(&id[..i + c.len_utf8()]))?;
-        self.list.get_mut(*at)
+        let mut nearest = None;
+        for (i, c) in id.char_indices() {
+            if c != sep && c != '/' && c != ':' {
+                continue;
+            }
+            let Some(&at) = self.by_prefix.get(&id[..i + c.len_utf8()]) else {
+                continue;
+            };
+            if hashed {
+                self.list[at].hashed += 1;
+            }
+            nearest = Some(at);
+        }
+        if let (false, Some(at)) = (hashed, nearest) {
+            self.list[at].not_images += 1;
+        }
     }
 }
 
@@ -282,9 +296,7 @@ impl<W: Write> Sink for PrintSink<W> {
     ) -> imprint::Result<()> {
         let written = match outcome {
             Ok(hashes) => {
-                if let Some(w) = self.walked.find(id) {
-                    w.hashed += 1;
-                }
+                self.walked.count(id, true);
                 let (all, quality): (&[Pdq256], u8) = match hashes {
                     Hashes::Plain(h) => (std::slice::from_ref(&h.hash), h.quality),
                     Hashes::Dihedral(d) => (&d.hashes[..], d.quality),
@@ -319,9 +331,7 @@ impl<W: Write> Sink for PrintSink<W> {
     }
 
     fn passed_over(&mut self, id: &str) {
-        if let Some(w) = self.walked.find(id) {
-            w.not_images += 1;
-        }
+        self.walked.count(id, false);
     }
 
     fn finish(&mut self) -> imprint::Result<()> {
