@@ -6,7 +6,7 @@
 //!
 //! | step | module | reference |
 //! |---|---|---|
-//! | RGB → `f32` luma | `pdq` | pdqhash-python `compute` |
+//! | RGB → `f32` luma | `luma` | pdqhash-python `compute` |
 //! | Jarosz tent filter, 64×64 decimation | `jarosz` | `downscaling.cpp` |
 //! | quality metric | `pdq` | `pdqImageDomainQualityMetric` |
 //! | 16×16 DCT of frequencies 1–16 | `dct` | `dct64To16` |
@@ -19,6 +19,7 @@ mod convention;
 mod dct;
 mod dihedral;
 mod jarosz;
+mod luma;
 mod pdq;
 mod pdq256;
 
@@ -26,8 +27,9 @@ pub use convention::{Convention, Prepared, CPP_CLI_SIDE};
 pub use dct::{dct64_to_16, dct_matrix, DCT_COLS, DCT_ROWS};
 pub use dihedral::{Dihedral, DIHEDRALS};
 pub use jarosz::{decimation_index, window_size};
+pub use luma::luma;
 pub use pdq::{
-    dihedral_from_dct, float_from_64, luma, quality_metric, threshold, DihedralHashes, HashError,
+    dihedral_from_dct, float_from_64, quality_metric, threshold, DihedralHashes, HashError,
     ImageRef, PdqFloat, PdqHash, PdqHasher, PixelLayout, MIN_HASHABLE_DIM, RECOMMENDED_MIN_QUALITY,
 };
 pub use pdq256::{hamming, ParseHashError, Pdq256};

@@ -9,8 +9,8 @@
 use super::dct::dct64_to_16;
 use super::dihedral::{Dihedral, DIHEDRALS};
 use super::jarosz::{downsample, JaroszScratch, OUT};
+use super::luma;
 use super::pdq256::Pdq256;
-use std::sync::OnceLock;
 
 /// Images with a side shorter than this get the zero hash and quality 0 (`MIN_HASHABLE_DIM`).
 pub const MIN_HASHABLE_DIM: u32 = 5;
@@ -125,61 +125,11 @@ impl<'a> ImageRef<'a> {
     #[inline]
     pub(crate) fn luma_row(&self, r: usize, out: &mut [f32]) {
         let w = self.width as usize;
-        let t = luma_tables();
         match self.layout {
-            PixelLayout::Gray8 => {
-                let row = &self.pixels[r * w..r * w + w];
-                for (o, &v) in out.iter_mut().zip(row) {
-                    *o = t.gray[v as usize];
-                }
-            }
-            PixelLayout::Rgb8 => {
-                let row = &self.pixels[r * w * 3..(r * w + w) * 3];
-                for (o, p) in out.iter_mut().zip(row.chunks_exact(3)) {
-                    *o = luma_rgb(t, p[0], p[1], p[2]);
-                }
-            }
+            PixelLayout::Gray8 => luma::gray_row(&self.pixels[r * w..r * w + w], out),
+            PixelLayout::Rgb8 => luma::rgb_row(&self.pixels[r * w * 3..(r * w + w) * 3], out),
         }
     }
-}
-
-struct LumaTables {
-    r: [f64; 256],
-    g: [f64; 256],
-    b: [f64; 256],
-    gray: [f32; 256],
-}
-
-fn luma_tables() -> &'static LumaTables {
-    static T: OnceLock<LumaTables> = OnceLock::new();
-    T.get_or_init(|| {
-        let mut t = LumaTables {
-            r: [0.0; 256],
-            g: [0.0; 256],
-            b: [0.0; 256],
-            gray: [0.0; 256],
-        };
-        for v in 0..256 {
-            t.r[v] = v as f64 * 0.299;
-            t.g[v] = v as f64 * 0.587;
-            t.b[v] = v as f64 * 0.114;
-        }
-        for v in 0..=255u8 {
-            t.gray[v as usize] = luma_rgb(&t, v, v, v);
-        }
-        t
-    })
-}
-
-#[inline(always)]
-fn luma_rgb(t: &LumaTables, r: u8, g: u8, b: u8) -> f32 {
-    ((t.r[r as usize] + t.g[g as usize]) + t.b[b as usize]) as f32
-}
-
-/// The luma value the reference computes for one RGB pixel.
-#[must_use]
-pub fn luma(r: u8, g: u8, b: u8) -> f32 {
-    luma_rgb(luma_tables(), r, g, b)
 }
 
 /// A PDQ hash with its quality score.
