@@ -24,6 +24,8 @@ pub(crate) const STRIP: usize = 16;
 /// Side of the decimated image.
 pub(crate) const OUT: usize = 64;
 
+use super::strip::{from_strip, to_strip};
+
 /// Box-filter window for one axis: `(n + 127) / 128`, as `computeJaroszFilterWindowSize(n, 64)`.
 #[inline]
 #[must_use]
@@ -141,13 +143,10 @@ fn divide(sum: &[f32; STRIP], count: u32) -> [f32; STRIP] {
     q
 }
 
-/// `strip[j * STRIP + lane] = rows[lane * width + j]` for a `STRIP × width` block.
+/// [`to_strip`] of a `STRIP × width` block of rows stored one after another.
 fn transpose_into_strip(rows: &[f32], width: usize, strip: &mut [f32]) {
-    for (j, out) in strip[..width * STRIP].chunks_exact_mut(STRIP).enumerate() {
-        for (lane, o) in out.iter_mut().enumerate() {
-            *o = rows[lane * width + j];
-        }
-    }
+    let rows: [&[f32]; STRIP] = std::array::from_fn(|lane| &rows[lane * width..][..width]);
+    to_strip(&rows, width, strip);
 }
 
 /// Reusable working memory for [`downsample`].
@@ -253,15 +252,19 @@ pub(crate) fn downsample(
                     }
                 }
                 // ...then back to rows, into the ring.
-                for lane in 0..n {
-                    let b = ((r0 + lane) % ring_rows) * width;
-                    for (d, col) in ring[b..b + width]
-                        .iter_mut()
-                        .zip(strip_out.chunks_exact(STRIP))
-                    {
-                        *d = col[lane];
+                let mut dst: [Option<&mut [f32]>; STRIP] = [const { None }; STRIP];
+                for (k, row) in ring[..ring_rows * width]
+                    .chunks_exact_mut(width)
+                    .enumerate()
+                {
+                    // Ring row k holds image row r0 + lane when k ≡ r0 + lane (mod ring_rows),
+                    // and the ring is longer than a strip.
+                    let lane = (k + ring_rows - r0 % ring_rows) % ring_rows;
+                    if lane < n {
+                        dst[lane] = Some(row);
                     }
                 }
+                from_strip(strip_out, width, &mut dst);
                 produced += n;
             }
         }

@@ -22,6 +22,7 @@ mod jarosz;
 mod luma;
 mod pdq;
 mod pdq256;
+mod strip;
 
 pub use convention::{Convention, Prepared, CPP_CLI_SIDE};
 pub use dct::{dct64_to_16, dct_matrix, DCT_COLS, DCT_ROWS};
