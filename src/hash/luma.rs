@@ -95,6 +95,7 @@ fn rgb_row_avx2(row: &[u8], out: &mut [f32]) {
     rgb_row_divided(row, out);
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[inline(always)]
 fn rgb_row_divided(row: &[u8], out: &mut [f32]) {
     for (o, p) in out.iter_mut().zip(row.chunks_exact(3)) {
@@ -103,6 +104,7 @@ fn rgb_row_divided(row: &[u8], out: &mut [f32]) {
 }
 
 /// `f32(299·r + 587·g + 114·b) / 1000`: the reference luma (see the module docs).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[inline(always)]
 fn divided(r: u8, g: u8, b: u8) -> f32 {
     (299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b)) as f32 / 1000.0
