@@ -7,20 +7,25 @@
 //! | directory | the path of each file under it, as `root/sub/name` | sorted by name at each level |
 //! | manifest, one path per line | the line | file order |
 //! | list of files (`--files-from`), one path per line | the line | file order |
-//! | manifest `.csv`, `id,path` | the `id` column | file order |
+//! | manifest `.csv`, `id,path` rows or columns named by a header | the `id` column (the path without one) | file order |
 //! | tar archive | `archive-path:member-path` | archive order, streamed |
 //!
 //! A path that is not UTF-8 keeps each other byte as `\xNN` in its id (Unix), so that distinct
 //! files keep distinct ids. Relative paths in a manifest are resolved against the manifest's
 //! directory, those in a list against the current directory (a list named `-` is standard
-//! input). Blank lines and lines starting with `#` are skipped, as is a CSV header line
-//! `id,path`. Directory symlinks are not followed (no cycles); file symlinks are. Pipes,
+//! input). Blank lines and lines starting with `#` are skipped. The first other row of a `.csv`
+//! manifest is a header when one of its fields is `path`: rows then give the path in that
+//! column and the id in the `id` column, if there is one, with other columns left alone (so
+//! the `manifest.csv` of [`crate::bench`]'s datasets can be hashed under its own ids), and
+//! fields may be quoted as RFC 4180 says. Without such a header a row is `id,path`, the path
+//! being the rest of the row. Directory symlinks are not followed (no cycles); file symlinks are. Pipes,
 //! sockets and devices found in a directory are left out (a file source or a manifest line
 //! naming one is read).
 
 use super::stage::ItemError;
 use crate::error::{Error, Result};
 use crate::lines::{path_from_bytes, BoundedLines, MAX_LINE_BYTES};
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -37,8 +42,9 @@ pub enum Source {
     File(PathBuf),
     /// Every file under a directory, recursively, in sorted order.
     Dir(PathBuf),
-    /// A manifest: one path per line, or `id,path` rows when the name ends in `.csv`; paths
-    /// relative to the manifest's directory.
+    /// A manifest: one path per line, or, when the name ends in `.csv`, `id,path` rows or rows
+    /// whose `path` (and `id`) columns a header names; paths relative to the manifest's
+    /// directory.
     Manifest(PathBuf),
     /// A list of files, one path per line, relative to the current directory, as a command
     /// line would give them (`find ... > list`); `-` reads the list from standard input, which
@@ -514,13 +520,29 @@ impl Walker<'_> {
     }
 }
 
-/// A manifest line's id and path fields.
-type IdAndPath<'a> = (&'a [u8], &'a [u8]);
+/// A manifest line's id and path fields (unquoted when the CSV quoted them).
+type IdAndPath<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+/// How the rows of a `.csv` manifest are laid out, known from its first row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CsvShape {
+    /// No row read yet.
+    Unknown,
+    /// No header: `id,path`, the path being the rest of the row (it may hold commas).
+    IdPath,
+    /// A header named the columns: `path`, and `id` if the rows have their own ids (the path
+    /// is the id otherwise). Other columns are left alone.
+    Named {
+        id: Option<usize>,
+        path: usize,
+        columns: usize,
+    },
+}
 
 /// How a file of paths is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Listing {
-    /// [`Source::Manifest`]: paths, or `id,path` rows in a `.csv`.
+    /// [`Source::Manifest`]: paths, or CSV rows in a `.csv`.
     Manifest,
     /// [`Source::List`]: paths only; `-` is standard input.
     Files,
@@ -553,15 +575,16 @@ fn for_each_manifest_item(
     };
     let mut lines = BoundedLines::new(reader, MAX_LINE_BYTES);
     let mut n = 0;
+    let mut shape = CsvShape::Unknown;
     while let Some(line) = lines.next_line().map_err(io)? {
         n += 1;
         let parsed = line
             .bytes()
-            .and_then(|b| parse_manifest_line(b, csv, n == 1).map_err(str::to_owned));
+            .and_then(|b| parse_manifest_line(b, csv, &mut shape));
         match parsed {
             Ok(None) => {}
             Ok(Some((id, rel))) => {
-                if !f(bytes_id(id), path_from_bytes(rel)) {
+                if !f(bytes_id(&id), path_from_bytes(&rel)) {
                     break;
                 }
             }
@@ -578,29 +601,103 @@ fn for_each_manifest_item(
 }
 
 /// Splits a manifest line into `(id, path)`; `None` for blank, comment and CSV header lines.
-fn parse_manifest_line(
-    line: &[u8],
+/// The first other row of a `.csv` manifest is a header when one of its fields is `path`.
+fn parse_manifest_line<'a>(
+    line: &'a [u8],
     csv: bool,
-    first: bool,
-) -> std::result::Result<Option<IdAndPath<'_>>, &'static str> {
+    shape: &mut CsvShape,
+) -> std::result::Result<Option<IdAndPath<'a>>, String> {
     if line.iter().all(u8::is_ascii_whitespace) || line.starts_with(b"#") {
         return Ok(None);
     }
     if !csv {
-        return Ok(Some((line, line)));
+        return Ok(Some((Cow::Borrowed(line), Cow::Borrowed(line))));
     }
-    let comma = line
-        .iter()
-        .position(|&b| b == b',')
-        .ok_or("expected `id,path` (no comma found)")?;
-    let (id, path) = (&line[..comma], &line[comma + 1..]);
-    if first && id == b"id" && path == b"path" {
-        return Ok(None);
+    if *shape == CsvShape::Unknown {
+        // A row that is no CSV at all is no header either.
+        let fields = csv_fields(line).unwrap_or_default();
+        let column = |name: &[u8]| fields.iter().position(|f| f.as_ref() == name);
+        *shape = match column(b"path") {
+            Some(path) => CsvShape::Named {
+                id: column(b"id"),
+                path,
+                columns: fields.len(),
+            },
+            None => CsvShape::IdPath,
+        };
+        if *shape != CsvShape::IdPath {
+            return Ok(None);
+        }
     }
+    let (id, path) = match *shape {
+        CsvShape::Named { id, path, columns } => {
+            let mut fields = csv_fields(line)?;
+            if fields.len() <= path.max(id.unwrap_or(0)) {
+                return Err(format!(
+                    "{} fields where the header names {columns}",
+                    fields.len()
+                ));
+            }
+            let p = std::mem::take(&mut fields[path]);
+            match id {
+                Some(i) => (std::mem::take(&mut fields[i]), p),
+                None => (p.clone(), p),
+            }
+        }
+        _ => {
+            let comma = line
+                .iter()
+                .position(|&b| b == b',')
+                .ok_or("expected `id,path` (no comma found)")?;
+            (
+                Cow::Borrowed(&line[..comma]),
+                Cow::Borrowed(&line[comma + 1..]),
+            )
+        }
+    };
     if id.is_empty() || path.is_empty() {
-        return Err("empty id or path");
+        return Err("empty id or path".into());
     }
     Ok(Some((id, path)))
+}
+
+/// The fields of a CSV row as RFC 4180 writes them: a field that starts with `"` runs to the
+/// closing quote, with `""` standing for `"`, and may hold commas; other fields are taken as
+/// written (paths may start or end with blanks).
+fn csv_fields(line: &[u8]) -> std::result::Result<Vec<Cow<'_, [u8]>>, String> {
+    let mut fields = Vec::new();
+    let mut rest = line;
+    loop {
+        let (field, after) = match rest.strip_prefix(b"\"") {
+            Some(mut inner) => {
+                let mut text = Vec::new();
+                loop {
+                    let q = inner
+                        .iter()
+                        .position(|&b| b == b'"')
+                        .ok_or("a quoted field does not end")?;
+                    text.extend_from_slice(&inner[..q]);
+                    match inner.get(q + 1) {
+                        Some(b'"') => {
+                            text.push(b'"');
+                            inner = &inner[q + 2..];
+                        }
+                        None | Some(b',') => break (Cow::Owned(text), &inner[q + 1..]),
+                        Some(_) => return Err("text after a quoted field's closing quote".into()),
+                    }
+                }
+            }
+            None => {
+                let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+                (Cow::Borrowed(&rest[..end]), &rest[end..])
+            }
+        };
+        fields.push(field);
+        match after.split_first() {
+            Some((_, next)) => rest = next,
+            None => return Ok(fields),
+        }
+    }
 }
 
 /// Counts the items the sources will produce that `want` accepts, when that is cheap: files,
@@ -746,6 +843,68 @@ mod tests {
             .map(|(id, _)| id.rsplit(':').next().expect("member").to_owned())
             .collect();
         assert_eq!(ids, ["caf\\xe9.jpg", "caf\\xe8.jpg"]);
+    }
+
+    #[test]
+    fn a_csv_manifest_header_names_the_id_and_path_columns() {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::write(d.path().join("img.jpg"), b"1234").expect("write");
+        std::fs::write(d.path().join("a,b.jpg"), b"123456").expect("write");
+        let read = |name: &str, text: &str| {
+            std::fs::write(d.path().join(name), text).expect("write");
+            collect(&[Source::Manifest(d.path().join(name))])
+        };
+        let got = |items: &[(&str, usize)]| -> Vec<(String, usize)> {
+            items.iter().map(|&(i, n)| (i.to_owned(), n)).collect()
+        };
+        // `imprint bench make-dataset`'s manifest: more columns, in its own order, after a
+        // comment; quoted fields may hold commas and quotes.
+        assert_eq!(
+            read(
+                "ds.csv",
+                "# made by a script\nrole,path,id,width\noriginal,img.jpg,R0,4\n\
+                 query,\"a,b.jpg\",\"Q\"\"1\",6\n",
+            ),
+            got(&[("R0", 4), ("Q\"1", 6)])
+        );
+        // Without an id column the path is the id.
+        assert_eq!(
+            read("paths.csv", "path\nimg.jpg\n\"a,b.jpg\"\n"),
+            got(&[("img.jpg", 4), ("a,b.jpg", 6)])
+        );
+        // Without a header: `id,path`, the path being the rest of the row, as before.
+        assert_eq!(
+            read("plain.csv", "k1,a,b.jpg\nk2,img.jpg\n"),
+            got(&[("k1", 6), ("k2", 4)])
+        );
+        // Rows the header cannot be applied to stop the run, naming the line.
+        for (text, detail) in [
+            ("id,path,w\nk1\n", "1 fields where the header names 3"),
+            ("id,path\n\"k1,img.jpg\n", "a quoted field does not end"),
+            (
+                "id,path\n\"k\"1,img.jpg\n",
+                "text after a quoted field's closing quote",
+            ),
+            ("id,path\n,img.jpg\n", "empty id or path"),
+        ] {
+            std::fs::write(d.path().join("bad.csv"), text).expect("write");
+            let err = walk(
+                &[Source::Manifest(d.path().join("bad.csv"))],
+                1 << 20,
+                &[],
+                ALL,
+                &mut |_| true,
+                &mut |_| true,
+            );
+            match err {
+                Err(Error::BadInput {
+                    what, detail: d, ..
+                }) => {
+                    assert_eq!((what.as_str(), d.as_str()), ("line 2", detail), "{text:?}");
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -256,3 +256,69 @@ fn cli_makes_a_dataset_and_reports_on_it() {
         "{table}"
     );
 }
+
+#[cfg(feature = "cli")]
+#[test]
+fn a_datasets_manifest_is_a_manifest_for_bulk_runs_with_the_datasets_ids() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    let exe = env!("CARGO_BIN_EXE_imprint");
+    let st = Command::new(exe)
+        .args(["bench", "make-dataset", "--seed", "5", "--originals", "3"])
+        .args([
+            "--distractors",
+            "3",
+            "--scene-width",
+            "64",
+            "--photos",
+            "none",
+        ])
+        .arg("--out")
+        .arg(&ds)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let store = dir.path().join("run.imps");
+    let out = Command::new(exe)
+        .args(["hash", "--threads", "2", "--manifest"])
+        .arg(ds.join("manifest.csv"))
+        .arg("--out")
+        .arg(&store)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let out = Command::new(exe)
+        .args(["store", "export", "--format", "csv"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    let stored: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_owned(), f[1].to_owned())
+        })
+        .collect();
+    // Every row of the manifest, under its id, with the hash of the file its path names.
+    let manifest = std::fs::read_to_string(ds.join("manifest.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = manifest
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert!(rows.len() > 6, "{manifest}");
+    assert_eq!(stored.len(), rows.len());
+    for ((id, hash), row) in stored.iter().zip(&rows) {
+        assert_eq!(id, row[0]);
+        let one = Command::new(exe)
+            .arg("hash")
+            .arg(ds.join(row[1]))
+            .output()
+            .unwrap();
+        let line = String::from_utf8_lossy(&one.stdout);
+        assert_eq!(Some(hash.as_str()), line.split(',').next(), "{id}: {line}");
+    }
+}

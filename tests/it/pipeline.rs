@@ -315,7 +315,7 @@ fn a_manifest_with_a_bad_line_stops_the_run_before_any_item() {
     match run {
         Err(imprint::Error::BadInput { what, detail, .. }) => {
             assert_eq!(what, "line 3");
-            assert!(detail.contains("no comma"), "{detail}");
+            assert!(detail.contains("the header names 2"), "{detail}");
         }
         other => panic!("{other:?}"),
     }

@@ -43,8 +43,9 @@ pub struct BulkArgs {
     /// JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs) or SLURM_ARRAY_TASK_ID.
     #[arg(long, value_name = "N", requires = "out")]
     pub shards: Option<u64>,
-    /// Manifest of items: one path per line, or `id,path` rows when the name ends in `.csv`.
-    /// Relative paths are resolved against the manifest's directory. Repeatable.
+    /// Manifest of items: one path per line, or, when the name ends in `.csv`, `id,path` rows or
+    /// a header naming the `path` and `id` columns (a `bench make-dataset` manifest). Relative
+    /// paths are resolved against the manifest's directory. Repeatable.
     #[arg(long, value_name = "FILE", requires = "out")]
     pub manifest: Vec<PathBuf>,
     /// With --fast: the smallest side a JPEG is scaled down to while decoding.
