@@ -266,6 +266,45 @@ fn overlapping_directories_are_each_hashed_and_none_is_called_empty() {
 }
 
 #[test]
+fn a_bulk_run_ends_with_its_failures_grouped_by_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let jpeg = std::fs::read(sample_dir().join("q0122.jpg")).unwrap();
+    std::fs::write(dir.join("ok.jpg"), &jpeg).unwrap();
+    for (name, cut) in [("a.jpg", 2000), ("b.jpg", 3500), ("c.jpg", 5000)] {
+        std::fs::write(dir.join(name), &jpeg[..cut]).unwrap();
+    }
+    // A PNG signature and nothing after it.
+    std::fs::write(dir.join("d.png"), b"\x89PNG\r\n\x1a\n").unwrap();
+    let store = tmp.path().join("run.imps");
+    let o = imprint(&[
+        "hash",
+        dir.to_str().unwrap(),
+        "--out",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err
+        .lines()
+        .skip_while(|l| !l.contains("by cause"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[1].starts_with("imprint:   3  decode failed: truncated JPEG"),
+        "{err}"
+    );
+    assert!(
+        lines[2].starts_with("imprint:   1  decode failed: "),
+        "{err}"
+    );
+    // The same causes as the records hold.
+    let export = stdout(&imprint(&["store", "export", store.to_str().unwrap()]));
+    assert_eq!(export.matches("truncated JPEG").count(), 3, "{export}");
+}
+
+#[test]
 fn files_from_paths_are_relative_to_the_current_directory_with_or_without_a_store() {
     let tmp = tempfile::tempdir().unwrap();
     let images = tmp.path().join("images");

@@ -4,9 +4,12 @@ use crate::hash::HashArgs;
 use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::FAST_JPEG_MIN_SIDE;
-use imprint::pipeline::{FailedCauses, Journal, Progress, Shard, SkipSet, Source, StoreSink};
+use imprint::pipeline::{
+    FailedCauses, Hashes, ItemError, Journal, Progress, Shard, Sink, SkipSet, Source, StoreSink,
+};
 use imprint::store::{Store, StoreOptions, StoreWriter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -171,6 +174,113 @@ fn open_writer(
 }
 
 /// A progress line for a job's log: counts, rate, and the share done when the total is known.
+/// Counts the causes of a run's failures for its closing summary, as the sink it wraps stores
+/// them. Numbers of three digits or more are left out of a cause ("JPEG is NxN = N pixels"), so
+/// that causes naming sizes group together; past [`CauseTally::MAX_CAUSES`] different causes,
+/// new ones are counted together.
+struct CauseTally<S> {
+    inner: S,
+    counts: HashMap<String, (u64, usize)>,
+    others: u64,
+}
+
+impl<S: Sink> CauseTally<S> {
+    /// Most different causes kept apart.
+    const MAX_CAUSES: usize = 1000;
+
+    fn new(inner: S) -> Self {
+        CauseTally {
+            inner,
+            counts: HashMap::new(),
+            others: 0,
+        }
+    }
+
+    /// `cause` with each run of three or more digits written `N`.
+    fn group(cause: &str) -> String {
+        let mut out = String::with_capacity(cause.len());
+        let mut digits = String::new();
+        for c in cause.chars().chain(std::iter::once('\0')) {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            if digits.len() >= 3 {
+                out.push('N');
+            } else {
+                out.push_str(&digits);
+            }
+            digits.clear();
+            if c != '\0' {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Lines naming the `top` most frequent causes, most frequent first (the first seen first
+    /// among equals), and how many items the rest hold; none when nothing failed.
+    fn summary(&self, top: usize) -> Vec<String> {
+        let mut by_count: Vec<(&String, &(u64, usize))> = self.counts.iter().collect();
+        by_count.sort_by_key(|&(_, &(n, first))| (std::cmp::Reverse(n), first));
+        let shown = by_count.len().min(top);
+        let rest: u64 = by_count[shown..].iter().map(|(_, &(n, _))| n).sum::<u64>() + self.others;
+        let width = by_count
+            .first()
+            .map_or(0, |(_, &(n, _))| n)
+            .max(rest)
+            .to_string()
+            .len();
+        let mut lines: Vec<String> = by_count[..shown]
+            .iter()
+            .map(|(cause, (n, _))| format!("  {n:>width$}  {cause}"))
+            .collect();
+        if lines.is_empty() {
+            return lines;
+        }
+        lines.insert(0, "failures by cause:".to_owned());
+        if rest > 0 {
+            lines.push(format!(
+                "  {rest:>width$}  of other causes (`imprint store export` lists every record)"
+            ));
+        }
+        lines
+    }
+}
+
+impl<S: Sink> Sink for CauseTally<S> {
+    fn accept(
+        &mut self,
+        id: &str,
+        outcome: &std::result::Result<Hashes, ItemError>,
+    ) -> imprint::Result<()> {
+        if let Err(e) = outcome {
+            let cause = Self::group(&e.to_string());
+            let seen = self.counts.len();
+            match self.counts.get_mut(&cause) {
+                Some((n, _)) => *n += 1,
+                None if seen < Self::MAX_CAUSES => {
+                    self.counts.insert(cause, (1, seen));
+                }
+                None => self.others += 1,
+            }
+        }
+        self.inner.accept(id, outcome)
+    }
+
+    fn passed_over(&mut self, id: &str) {
+        self.inner.passed_over(id);
+    }
+
+    fn flush(&mut self) -> imprint::Result<()> {
+        self.inner.flush()
+    }
+
+    fn finish(&mut self) -> imprint::Result<()> {
+        self.inner.finish()
+    }
+}
+
 fn progress_line(p: &Progress, elapsed: std::time::Duration) -> String {
     let done = p.num_ok + p.num_failed;
     let secs = elapsed.as_secs_f64();
@@ -228,7 +338,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     });
     let mut sized = false;
     // A retried item that fails again the same way adds no record.
-    let mut sink = StoreSink::new(writer).skip_repeated_failures(failed_before);
+    let mut sink = CauseTally::new(StoreSink::new(writer).skip_repeated_failures(failed_before));
     let mut last_failed = 0;
     let log_every = (!args.bulk.no_progress && !terminal && args.bulk.log_every > 0.0)
         .then(|| std::time::Duration::try_from_secs_f64(args.bulk.log_every).ok())
@@ -278,9 +388,78 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         shard.map(|s| format!(", shard {s}")).unwrap_or_default(),
         out.display()
     );
+    for line in sink.summary(5) {
+        eprintln!("imprint: {line}");
+    }
     Ok(if report.num_failed > 0 {
         EXIT_ITEM_FAILURES
     } else {
         EXIT_OK
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imprint::pipeline::VecSink;
+
+    fn failed(cause: &str) -> std::result::Result<Hashes, ItemError> {
+        Err(ItemError::Read(std::io::Error::other(cause.to_owned())))
+    }
+
+    #[test]
+    fn causes_group_across_sizes_and_the_most_frequent_come_first() {
+        assert_eq!(
+            CauseTally::<VecSink>::group("JPEG is 9000x12000 = 108000000 pixels, os error 13"),
+            "JPEG is NxN = N pixels, os error 13"
+        );
+        let mut t = CauseTally::new(VecSink::default());
+        assert!(t.summary(2).is_empty());
+        for (i, cause) in [
+            "gone",
+            "big 4000",
+            "big 5000",
+            "gone",
+            "torn",
+            "big 123456",
+            "odd",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            t.accept(&format!("{i}"), &failed(cause)).unwrap();
+        }
+        assert_eq!(
+            t.summary(2),
+            [
+                "failures by cause:",
+                "  3  read failed: big N",
+                "  2  read failed: gone",
+                "  2  of other causes (`imprint store export` lists every record)",
+            ]
+        );
+        // Every outcome reaches the wrapped sink.
+        assert_eq!(t.inner.items.len(), 7);
+    }
+
+    #[test]
+    fn past_the_most_causes_kept_apart_new_ones_count_together() {
+        let mut t = CauseTally::new(VecSink::default());
+        let max = CauseTally::<VecSink>::MAX_CAUSES;
+        for i in 0..max + 5 {
+            // Distinct causes without digits, so that none group together.
+            let name: String = (0..3)
+                .map(|k| char::from(b'a' + (i / 26usize.pow(k) % 26) as u8))
+                .collect();
+            t.accept("x", &failed(&name)).unwrap();
+        }
+        assert_eq!((t.counts.len(), t.others), (max, 5));
+        let summary = t.summary(1);
+        assert_eq!(summary.len(), 3, "{summary:?}");
+        assert_eq!(summary[1], "     1  read failed: aaa");
+        assert!(
+            summary[2].starts_with(&format!("  {}  of other causes", max + 4)),
+            "{summary:?}"
+        );
+    }
 }
