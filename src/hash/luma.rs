@@ -5,15 +5,17 @@
 //! with three 256-entry tables of the `f64` products.
 //!
 //! The same value is `f32(299·r + 587·g + 114·b) / 1000`, one correctly rounded `f32`
-//! division of an exact integer: the `f64` sum is within a few `f64` ulps (under 2·10⁻¹³) of
-//! `k / 1000`, while `k / 1000` is never nearer than about 7·10⁻⁹ to a point halfway between
-//! two `f32` values (a fraction with denominator 1000 equals such a point only if it is a
-//! multiple of 1/8, which `f32` holds exactly), so both round to the same `f32`. A test checks
-//! all 2²⁴ colours. The integer form needs no table lookups, which vectors cannot do: on
-//! x86-64 with AVX2 (picked at run time, as [`crate::index`]'s `POPCNT` loops are) the
-//! compiler turns it into 8-lane integer and division code that converts a row about 2.5×
-//! faster than the tables. Without AVX2 the tables are faster than scalar divisions, so the
-//! portable loop keeps them.
+//! division of an exact integer `k`. The `f64` sum adds three non-negative products, so it is
+//! within about 6·10⁻¹⁶ of `k / 1000`, relatively. And `k / 1000` is never relatively nearer
+//! than 2⁻²⁵/1000 (about 3·10⁻¹¹) to a point halfway between two `f32` values: such a point
+//! is an odd multiple of 2ᵉ⁻²⁴ in the binade [2ᵉ, 2ᵉ⁺¹), and `k / 1000` could equal one only
+//! if 125 divided `k`, which makes it a multiple of 1/8 that `f32` holds exactly. So both round
+//! to the same `f32`; a test checks all 2²⁴ colours.
+//!
+//! The integer form needs no table lookups, which vectors cannot do: on x86-64 with AVX2
+//! (picked at run time, as [`crate::index`]'s `POPCNT` loops are) the compiler turns it into
+//! 8-lane integer and division code that converts a row about 2.5× faster than the tables.
+//! Without AVX2 the tables are faster than scalar divisions, so the portable loop keeps them.
 //!
 //! Calling a `#[target_feature]` function is `unsafe` only because the feature must be present,
 //! which the test right before the call establishes.
