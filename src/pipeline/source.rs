@@ -7,7 +7,7 @@
 //! | directory | the path of each file under it, as `root/sub/name` | sorted by name at each level |
 //! | manifest, one path per line | the line | file order |
 //! | list of files (`--files-from`), one path per line | the line | file order |
-//! | manifest `.csv`, `id,path` rows or columns named by a header | the `id` column (the path without one) | file order |
+//! | manifest `.csv`: `id,path` rows, or columns a header names | the `id` column, else the path | file order |
 //! | tar archive | `archive-path:member-path` | archive order, streamed |
 //!
 //! A path that is not UTF-8 keeps each other byte as `\xNN` in its id (Unix), so that distinct
@@ -18,9 +18,9 @@
 //! column and the id in the `id` column, if there is one, with other columns left alone (so
 //! the `manifest.csv` of [`crate::bench`]'s datasets can be hashed under its own ids), and
 //! fields may be quoted as RFC 4180 says. Without such a header a row is `id,path`, the path
-//! being the rest of the row. Directory symlinks are not followed (no cycles); file symlinks are. Pipes,
-//! sockets and devices found in a directory are left out (a file source or a manifest line
-//! naming one is read).
+//! being the rest of the row. Directory symlinks are not followed (no cycles); file symlinks
+//! are. Pipes, sockets and devices found in a directory are left out (a file source or a
+//! manifest line naming one is read).
 
 use super::stage::ItemError;
 use crate::error::{Error, Result};

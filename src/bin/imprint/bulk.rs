@@ -173,7 +173,6 @@ fn open_writer(
     Ok((w, SkipSet::new(), journal, FailedCauses::default()))
 }
 
-/// A progress line for a job's log: counts, rate, and the share done when the total is known.
 /// Counts the causes of a run's failures for its closing summary, as the sink it wraps stores
 /// them. Numbers of three digits or more are left out of a cause ("JPEG is NxN = N pixels"), so
 /// that causes naming sizes group together; past [`CauseTally::MAX_CAUSES`] different causes,
@@ -198,23 +197,25 @@ impl<S: Sink> CauseTally<S> {
 
     /// `cause` with each run of three or more digits written `N`.
     fn group(cause: &str) -> String {
-        let mut out = String::with_capacity(cause.len());
-        let mut digits = String::new();
-        for c in cause.chars().chain(std::iter::once('\0')) {
-            if c.is_ascii_digit() {
-                digits.push(c);
-                continue;
-            }
+        fn flush(out: &mut String, digits: &mut String) {
             if digits.len() >= 3 {
                 out.push('N');
             } else {
-                out.push_str(&digits);
+                out.push_str(digits);
             }
             digits.clear();
-            if c != '\0' {
+        }
+        let mut out = String::with_capacity(cause.len());
+        let mut digits = String::new();
+        for c in cause.chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+            } else {
+                flush(&mut out, &mut digits);
                 out.push(c);
             }
         }
+        flush(&mut out, &mut digits);
         out
     }
 
@@ -281,6 +282,7 @@ impl<S: Sink> Sink for CauseTally<S> {
     }
 }
 
+/// A progress line for a job's log: counts, rate, and the share done when the total is known.
 fn progress_line(p: &Progress, elapsed: std::time::Duration) -> String {
     let done = p.num_ok + p.num_failed;
     let secs = elapsed.as_secs_f64();
@@ -412,6 +414,10 @@ mod tests {
         assert_eq!(
             CauseTally::<VecSink>::group("JPEG is 9000x12000 = 108000000 pixels, os error 13"),
             "JPEG is NxN = N pixels, os error 13"
+        );
+        assert_eq!(
+            CauseTally::<VecSink>::group("1234 then 12, ends 98765"),
+            "N then 12, ends N"
         );
         let mut t = CauseTally::new(VecSink::default());
         assert!(t.summary(2).is_empty());
