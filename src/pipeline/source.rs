@@ -846,6 +846,35 @@ mod tests {
     }
 
     #[test]
+    fn random_csv_rows_parse_or_fail_without_panicking() {
+        let mut rng = crate::bench::Rng::new(11);
+        let alphabet = b"ab,\"\" ,\r\xff#";
+        for _ in 0..20_000 {
+            let len = rng.below(12) as usize;
+            let line: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+                .collect();
+            if let Ok(fields) = csv_fields(&line) {
+                // Unquoted, the fields never hold more bytes than the row.
+                assert!(fields.iter().map(|f| f.len()).sum::<usize>() <= line.len());
+            }
+            for mut shape in [
+                CsvShape::Unknown,
+                CsvShape::IdPath,
+                CsvShape::Named {
+                    id: Some(2),
+                    path: 0,
+                    columns: 3,
+                },
+            ] {
+                if let Ok(Some((id, path))) = parse_manifest_line(&line, true, &mut shape) {
+                    assert!(!id.is_empty() && !path.is_empty());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_csv_manifest_header_names_the_id_and_path_columns() {
         let d = tempfile::tempdir().expect("tempdir");
         std::fs::write(d.path().join("img.jpg"), b"1234").expect("write");
