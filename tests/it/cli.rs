@@ -51,6 +51,12 @@ fn hashes_the_sample_directory_as_the_reference_does() {
         .starts_with("f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22,100,"));
     assert!(lines[0].ends_with("aaa-orig.jpg"));
     assert!(lines[3].ends_with("q0746.jpg"));
+    // `--threads 0` is every core, and the output does not depend on the thread count.
+    for threads in ["0", "1", "3"] {
+        let t = imprint(&["hash", "--threads", threads, sample_dir().to_str().unwrap()]);
+        assert_eq!(t.status.code(), Some(0), "{threads}: {}", stderr(&t));
+        assert_eq!(stdout(&t), out, "{threads}");
+    }
 }
 
 #[test]

@@ -869,3 +869,66 @@ fn read_threads_leave_the_store_unchanged() {
     assert_eq!(one.len(), 40);
     assert_eq!(one, store_records(&d.path().join("nine.imps")));
 }
+
+#[test]
+fn the_journal_marks_only_the_items_a_decoder_runs_on() {
+    use imprint::pipeline::Journal;
+    let d = tempfile::tempdir().expect("tempdir");
+    let c = d.path().join("corpus");
+    make_corpus(&c, 2, 9);
+    // Found by the walk and not an image: passed over after its first bytes.
+    std::fs::write(c.join("a/notes.txt"), "not an image\n").expect("write");
+    // Named: a document (decoded, and fails) and a file that is not there (never read).
+    std::fs::write(d.path().join("doc.txt"), "not an image either\n").expect("write");
+    let list = d.path().join("list.txt");
+    std::fs::write(&list, "doc.txt\nmissing.jpg\n").expect("write");
+    let path = d.path().join("run.journal");
+    // The journal is removed when a run completes: read it as the last item arrives.
+    struct Peek<'a> {
+        journal: &'a Path,
+        items: usize,
+        seen: Vec<u8>,
+    }
+    impl imprint::pipeline::Sink for Peek<'_> {
+        fn accept(
+            &mut self,
+            id: &str,
+            _: &Result<imprint::pipeline::Hashes, imprint::pipeline::ItemError>,
+        ) -> imprint::Result<()> {
+            self.items += 1;
+            if id == "missing.jpg" {
+                self.seen = std::fs::read(self.journal).expect("the journal during the run");
+            }
+            Ok(())
+        }
+    }
+    let mut sink = Peek {
+        journal: &path,
+        items: 0,
+        seen: Vec::new(),
+    };
+    Pipeline::new()
+        .threads(2)
+        .journal(Journal::create(&path).expect("journal"))
+        .run(
+            &[Source::Dir(c.clone()), Source::Manifest(list)],
+            &StandardDecoder::default(),
+            &mut sink,
+            &mut |_| {},
+        )
+        .expect("run");
+    assert_eq!(sink.items, 4);
+    let bytes = sink.seen;
+    let marked = |id: &str| bytes.windows(id.len()).any(|w| w == id.as_bytes());
+    let walked = |name: &str| format!("{}/{name}", c.display());
+    assert!(
+        marked(&walked("a/img00000.jpg")),
+        "a decoded image is marked"
+    );
+    assert!(marked("doc.txt"), "so is a named file the decoder fails on");
+    assert!(!marked("missing.jpg"), "an item whose read failed is not");
+    assert!(
+        !marked(&walked("a/notes.txt")),
+        "nor one passed over unread"
+    );
+}
