@@ -132,13 +132,36 @@ fn apply(sum: &mut [f32], add: Option<&[f32]>, sub: Option<&[f32]>) {
     }
 }
 
+/// `1 / count` in `f64`, for [`quotient`].
+#[inline(always)]
+fn reciprocal(count: u32) -> f64 {
+    1.0 / f64::from(count)
+}
+
+/// `s / count` rounded once to `f32`, as the reference's `f32` division gives it, from
+/// `r = `[`reciprocal`]`(count)`: the product `s · r` in `f64`, rounded to `f32`.
+///
+/// Why it is exact: the `f64` product is within 2⁻⁵² of `s / c`, relatively. If `s / c` is an
+/// `f32`, rounding gives it back. Otherwise it lies at least 2⁻²⁵/c from any point halfway
+/// between two `f32` values, relatively: `s` and such a point times `c` are both multiples of
+/// a quarter of the quotient's ulp, so they differ by at least that much, and they cannot be
+/// equal (a halfway point has 25 significant bits, more than `s` times `c`'s odd part can
+/// match, and a power-of-two `c` divides `s` exactly). Window counts are far below 2²⁰, where
+/// 2⁻²⁵/c would come near 2⁻⁵². A test compares it with `f32` division for every count up to
+/// 4096 on values of every magnitude. The conversion, multiplication and conversion back
+/// vectorise to about 1.5× the speed of `divps` on x86-64's baseline SSE2.
+#[inline(always)]
+fn quotient(s: f32, r: f64) -> f32 {
+    (f64::from(s) * r) as f32
+}
+
 /// `sum / count` for every lane (one rounding each, vectorised).
 #[inline(always)]
 fn divide(sum: &[f32; STRIP], count: u32) -> [f32; STRIP] {
-    let c = count as f32;
+    let r = reciprocal(count);
     let mut q = [0f32; STRIP];
     for (q, &s) in q.iter_mut().zip(sum) {
-        *q = s / c;
+        *q = quotient(s, r);
     }
     q
 }
@@ -277,13 +300,13 @@ pub(crate) fn downsample(
                 .map(|r| &ring[(r % ring_rows) * width..(r % ring_rows) * width + width]),
         );
         let Some(oi) = op.out else { continue };
-        let c = op.count as f32;
+        let r = reciprocal(op.count);
         let lane = oi - mid_start;
         for (m, &s) in mid_rows[lane * width..(lane + 1) * width]
             .iter_mut()
             .zip(col_sum.iter())
         {
-            *m = s / c;
+            *m = quotient(s, r);
         }
         if lane + 1 < STRIP && oi + 1 < height {
             continue;
@@ -324,9 +347,9 @@ pub(crate) fn downsample(
         );
         if let Some(r) = op.out {
             while next < OUT && decimation_index(next, height) == r {
-                let c = op.count as f32;
+                let r = reciprocal(op.count);
                 for (o, &s) in out[next * OUT..next * OUT + OUT].iter_mut().zip(&sum64) {
-                    *o = s / c;
+                    *o = quotient(s, r);
                 }
                 next += 1;
             }
@@ -337,6 +360,31 @@ pub(crate) fn downsample(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quotients_through_the_f64_reciprocal_equal_f32_division() {
+        let mut rng = crate::bench::Rng::new(3);
+        let mut values: Vec<f32> = (0..2000)
+            .map(|_| {
+                // Every exponent from 2⁻⁴⁰ to 2⁴⁰, random significands, and some whole numbers.
+                let bits = rng.next_u64();
+                let e = (bits >> 32) % 81;
+                f32::from_bits(((e as u32 + 87) << 23) | (bits as u32 & 0x7f_ffff))
+            })
+            .collect();
+        values.extend((0..300).map(|v| v as f32));
+        values.extend([0.0, -0.0, -1.5, f32::MAX, f32::MIN_POSITIVE]);
+        for count in 1..=4096u32 {
+            let r = reciprocal(count);
+            for &s in &values {
+                assert_eq!(
+                    quotient(s, r).to_bits(),
+                    (s / count as f32).to_bits(),
+                    "{s} / {count}"
+                );
+            }
+        }
+    }
 
     /// Straight port of the reference `box1DFloat`.
     fn box1d_reference(input: &[f32], stride: usize, n: usize, window: usize, out: &mut [f32]) {
