@@ -144,7 +144,7 @@ fn reciprocal(count: u32) -> f64 {
 /// Why it is exact: the `f64` product is within 2⁻⁵² of `s / c`, relatively. If `s / c` is an
 /// `f32`, rounding gives it back. Otherwise it lies at least 2⁻²⁵/c from any point halfway
 /// between two `f32` values, relatively: `s` and such a point times `c` are both multiples of
-/// a quarter of the quotient's ulp, so they differ by at least that much, and they cannot be
+/// half the quotient's ulp, so they differ by at least that much, and they cannot be
 /// equal (a halfway point has 25 significant bits, more than `s` times `c`'s odd part can
 /// match, and a power-of-two `c` divides `s` exactly). Window counts are far below 2²⁰, where
 /// 2⁻²⁵/c would come near 2⁻⁵². A test compares it with `f32` division for every count up to
