@@ -770,6 +770,22 @@ mod tests {
         out
     }
 
+    /// The line and detail of the bad-input error that walking the manifest at `path` stops
+    /// with.
+    fn manifest_error(path: &Path) -> (String, String) {
+        match walk(
+            &[Source::Manifest(path.to_owned())],
+            1 << 20,
+            &[],
+            ALL,
+            &mut |_| true,
+            &mut |_| true,
+        ) {
+            Err(Error::BadInput { what, detail, .. }) => (what, detail),
+            other => panic!("{}: {other:?}", path.display()),
+        }
+    }
+
     #[test]
     fn directories_walk_in_sorted_order() {
         let d = tempfile::tempdir().expect("tempdir");
@@ -917,22 +933,12 @@ mod tests {
             ("id,path\n,img.jpg\n", "empty id or path"),
         ] {
             std::fs::write(d.path().join("bad.csv"), text).expect("write");
-            let err = walk(
-                &[Source::Manifest(d.path().join("bad.csv"))],
-                1 << 20,
-                &[],
-                ALL,
-                &mut |_| true,
-                &mut |_| true,
+            let (what, got) = manifest_error(&d.path().join("bad.csv"));
+            assert_eq!(
+                (what.as_str(), got.as_str()),
+                ("line 2", detail),
+                "{text:?}"
             );
-            match err {
-                Err(Error::BadInput {
-                    what, detail: d, ..
-                }) => {
-                    assert_eq!((what.as_str(), d.as_str()), ("line 2", detail), "{text:?}");
-                }
-                other => panic!("{text:?}: {other:?}"),
-            }
         }
     }
 
@@ -965,15 +971,7 @@ mod tests {
         let n = count(&[Source::List("-".into())], &mut |_| true).expect("count");
         assert_eq!(n, None);
         std::fs::write(d.path().join("bad.csv"), "no comma\n").expect("write");
-        let err = walk(
-            &[Source::Manifest(d.path().join("bad.csv"))],
-            1 << 20,
-            &[],
-            ALL,
-            &mut |_| true,
-            &mut |_| true,
-        );
-        assert!(matches!(err, Err(Error::BadInput { .. })));
+        manifest_error(&d.path().join("bad.csv"));
     }
 
     #[test]
@@ -1158,21 +1156,9 @@ mod tests {
         let mut long = b"ok.jpg\n".to_vec();
         long.extend(std::iter::repeat_n(b'x', 1 << 20));
         std::fs::write(d.path().join("long.txt"), &long).expect("write");
-        let err = walk(
-            &[Source::Manifest(d.path().join("long.txt"))],
-            1 << 20,
-            &[],
-            ALL,
-            &mut |_| true,
-            &mut |_| true,
-        );
-        match err {
-            Err(Error::BadInput { what, detail, .. }) => {
-                assert_eq!(what, "line 2");
-                assert!(detail.contains("1048576 bytes long"), "{detail}");
-            }
-            other => panic!("{other:?}"),
-        }
+        let (what, detail) = manifest_error(&d.path().join("long.txt"));
+        assert_eq!(what, "line 2");
+        assert!(detail.contains("1048576 bytes long"), "{detail}");
     }
 
     #[test]

@@ -289,19 +289,7 @@ fn a_datasets_manifest_is_a_manifest_for_bulk_runs_with_the_datasets_ids() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    let out = Command::new(exe)
-        .args(["store", "export", "--format", "csv"])
-        .arg(&store)
-        .output()
-        .unwrap();
-    let stored: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[0].to_owned(), f[1].to_owned())
-        })
-        .collect();
+    let stored = crate::cli::stored_hashes(&store);
     // Every row of the manifest, under its id, with the hash of the file its path names.
     let manifest = std::fs::read_to_string(ds.join("manifest.csv")).unwrap();
     let rows: Vec<Vec<&str>> = manifest
