@@ -203,14 +203,10 @@ fn same_seed_gives_identical_bytes() {
     assert_ne!(other.manifest_sha256, da.manifest_sha256);
 }
 
+/// `imprint bench make-dataset` into `ds`: 2 generated scenes of 48 px and 4 distractors.
 #[cfg(feature = "cli")]
-#[test]
-fn cli_makes_a_dataset_and_reports_on_it() {
-    use std::process::Command;
-    let dir = tempfile::tempdir().unwrap();
-    let ds = dir.path().join("ds");
-    let exe = env!("CARGO_BIN_EXE_imprint");
-    let st = Command::new(exe)
+fn make_dataset_with_cli(ds: &Path) {
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_imprint"))
         .args(["bench", "make-dataset", "--seed", "3", "--originals", "2"])
         .args([
             "--distractors",
@@ -219,12 +215,22 @@ fn cli_makes_a_dataset_and_reports_on_it() {
             "48",
             "--photos",
             "none",
-            "--out",
         ])
-        .arg(&ds)
+        .arg("--out")
+        .arg(ds)
         .status()
         .unwrap();
     assert!(st.success());
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn cli_makes_a_dataset_and_reports_on_it() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    let exe = env!("CARGO_BIN_EXE_imprint");
+    make_dataset_with_cli(&ds);
     let out = Command::new(exe)
         .args(["bench", "robustness", "--threshold", "40", "--dataset"])
         .arg(&ds)
@@ -264,21 +270,7 @@ fn a_datasets_manifest_is_a_manifest_for_bulk_runs_with_the_datasets_ids() {
     let dir = tempfile::tempdir().unwrap();
     let ds = dir.path().join("ds");
     let exe = env!("CARGO_BIN_EXE_imprint");
-    let st = Command::new(exe)
-        .args(["bench", "make-dataset", "--seed", "5", "--originals", "3"])
-        .args([
-            "--distractors",
-            "3",
-            "--scene-width",
-            "64",
-            "--photos",
-            "none",
-        ])
-        .arg("--out")
-        .arg(&ds)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    make_dataset_with_cli(&ds);
     let store = dir.path().join("run.imps");
     let out = Command::new(exe)
         .args(["hash", "--threads", "2", "--manifest"])
