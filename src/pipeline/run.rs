@@ -397,13 +397,9 @@ impl Pipeline {
                 pending.insert(seq, (id, outcome));
                 while let Some((id, outcome)) = pending.remove(&next) {
                     next += 1;
-                    if report.count(&outcome) {
-                        if let Err(e) = sink.accept(&id, &outcome) {
-                            sink_error = Some(e);
-                            break 'recv;
-                        }
-                    } else {
-                        sink.passed_over(&id);
+                    if let Err(e) = report.deliver(sink, &id, &outcome) {
+                        sink_error = Some(e);
+                        break 'recv;
                     }
                     progress(&report.progress(skipped.load(Ordering::Relaxed), total));
                 }
@@ -507,11 +503,7 @@ impl Careful<'_> {
             self.journal.alone_done(&id)?;
             (id, outcome)
         };
-        if self.report.count(&outcome) {
-            self.sink.accept(&id, &outcome)?;
-        } else {
-            self.sink.passed_over(&id);
-        }
+        self.report.deliver(self.sink, &id, &outcome)?;
         (self.progress)(&self.report.progress(0, self.total));
         Ok(id)
     }

@@ -134,18 +134,27 @@ pub struct Report {
 }
 
 impl Report {
-    /// Counts one outcome: hashed or failed (it goes to the sink), or not an image. True when
-    /// the sink is to get it.
-    pub(crate) fn count(&mut self, outcome: &Result<Hashes, ItemError>) -> bool {
+    /// Counts one item's outcome and hands it to `sink`: a hash or a failure to
+    /// [`Sink::accept`], an item that is not an image to [`Sink::passed_over`].
+    ///
+    /// # Errors
+    /// The sink's.
+    pub(crate) fn deliver(
+        &mut self,
+        sink: &mut dyn Sink,
+        id: &str,
+        outcome: &Result<Hashes, ItemError>,
+    ) -> crate::Result<()> {
         match outcome {
             Ok(_) => self.num_ok += 1,
             Err(ItemError::NotAnImage) => {
                 self.num_not_images += 1;
-                return false;
+                sink.passed_over(id);
+                return Ok(());
             }
             Err(_) => self.num_failed += 1,
         }
-        true
+        sink.accept(id, outcome)
     }
 
     /// Progress so far, with `num_skipped` items skipped, of `total`.
