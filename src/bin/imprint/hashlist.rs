@@ -192,15 +192,10 @@ impl Columns {
         };
         // An id in the last column keeps any unquoted commas that follow it; without an id
         // column, fields beyond the header's are the id.
-        let rest_from = |i: usize| match fields.get(i) {
-            Some(f) if i + 1 < fields.len() => line[f.start..].trim().to_string(),
-            Some(f) => f.text.to_string(),
-            None => String::new(),
-        };
         let id = match self.id {
-            Some(i) if i + 1 == self.len => rest_from(i),
+            Some(i) if i + 1 == self.len => rest_of_line(line, &fields, i),
             Some(i) => field(Some(i)).unwrap_or_default().to_string(),
-            None => rest_from(self.len),
+            None => rest_of_line(line, &fields, self.len),
         };
         Ok(Entry {
             hash,
@@ -277,18 +272,23 @@ fn parse_plain(line: &str) -> Result<Entry, Reject> {
     if quality.is_some() {
         next += 1;
     }
-    // The id is the rest of the line: one field unquoted, or several as written.
-    let id = match fields.len() - next.min(fields.len()) {
-        0 => String::new(),
-        1 => fields[next].text.to_string(),
-        _ => line[fields[next].start..].trim().to_string(),
-    };
+    let id = rest_of_line(line, &fields, next);
     Ok(Entry {
         hash,
         id,
         dihedral,
         quality,
     })
+}
+
+/// The fields of `line` from field `i` on, as an id: one field unquoted, several as written,
+/// none as an empty id.
+fn rest_of_line(line: &str, fields: &[Field<'_>], i: usize) -> String {
+    match fields.get(i) {
+        Some(f) if i + 1 < fields.len() => line[f.start..].trim().to_string(),
+        Some(f) => f.text.to_string(),
+        None => String::new(),
+    }
 }
 
 /// Whether field `f` of `line` is written as a bare number of 1–3 digits (not quoted).
