@@ -173,9 +173,33 @@ fn open_writer(
     Ok((w, SkipSet::new(), journal, FailedCauses::default()))
 }
 
+/// `cause` with each run of three or more digits written `N`.
+fn cause_group(cause: &str) -> String {
+    fn flush(out: &mut String, digits: &mut String) {
+        if digits.len() >= 3 {
+            out.push('N');
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    }
+    let mut out = String::with_capacity(cause.len());
+    let mut digits = String::new();
+    for c in cause.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut out, &mut digits);
+            out.push(c);
+        }
+    }
+    flush(&mut out, &mut digits);
+    out
+}
+
 /// Counts the causes of a run's failures for its closing summary, as the sink it wraps stores
 /// them. Numbers of three digits or more are left out of a cause ("JPEG is NxN = N pixels"), so
-/// that causes naming sizes group together; past [`CauseTally::MAX_CAUSES`] different causes,
+/// that causes naming sizes group together; past [`MAX_CAUSES`] different causes,
 /// new ones are counted together.
 struct CauseTally<S> {
     inner: S,
@@ -183,40 +207,16 @@ struct CauseTally<S> {
     others: u64,
 }
 
-impl<S: Sink> CauseTally<S> {
-    /// Most different causes kept apart.
-    const MAX_CAUSES: usize = 1000;
+/// Most different causes a [`CauseTally`] keeps apart.
+const MAX_CAUSES: usize = 1000;
 
+impl<S: Sink> CauseTally<S> {
     fn new(inner: S) -> Self {
         CauseTally {
             inner,
             counts: HashMap::new(),
             others: 0,
         }
-    }
-
-    /// `cause` with each run of three or more digits written `N`.
-    fn group(cause: &str) -> String {
-        fn flush(out: &mut String, digits: &mut String) {
-            if digits.len() >= 3 {
-                out.push('N');
-            } else {
-                out.push_str(digits);
-            }
-            digits.clear();
-        }
-        let mut out = String::with_capacity(cause.len());
-        let mut digits = String::new();
-        for c in cause.chars() {
-            if c.is_ascii_digit() {
-                digits.push(c);
-            } else {
-                flush(&mut out, &mut digits);
-                out.push(c);
-            }
-        }
-        flush(&mut out, &mut digits);
-        out
     }
 
     /// Lines naming the `top` most frequent causes, most frequent first (the first seen first
@@ -256,11 +256,11 @@ impl<S: Sink> Sink for CauseTally<S> {
         outcome: &std::result::Result<Hashes, ItemError>,
     ) -> imprint::Result<()> {
         if let Err(e) = outcome {
-            let cause = Self::group(&e.to_string());
+            let cause = cause_group(&e.to_string());
             let seen = self.counts.len();
             match self.counts.get_mut(&cause) {
                 Some((n, _)) => *n += 1,
-                None if seen < Self::MAX_CAUSES => {
+                None if seen < MAX_CAUSES => {
                     self.counts.insert(cause, (1, seen));
                 }
                 None => self.others += 1,
@@ -291,15 +291,22 @@ fn progress_line(p: &Progress, elapsed: std::time::Duration) -> String {
         Some(t) if t > 0 => format!(" of {t} ({:.1}%)", 100.0 * done as f64 / t as f64),
         _ => String::new(),
     };
-    let not_images = match p.num_not_images {
+    format!(
+        "progress: {done}{share} items after {secs:.0}s ({} hashed, {} failed, {} skipped{}), \
+         {rate:.1} items/s",
+        p.num_ok,
+        p.num_failed,
+        p.num_skipped,
+        not_images(p.num_not_images)
+    )
+}
+
+/// `, N not images` for a count of passed-over files, or nothing when there were none.
+fn not_images(n: u64) -> String {
+    match n {
         0 => String::new(),
         n => format!(", {n} not images"),
-    };
-    format!(
-        "progress: {done}{share} items after {secs:.0}s ({} hashed, {} failed, {} skipped{not_images}), \
-         {rate:.1} items/s",
-        p.num_ok, p.num_failed, p.num_skipped
-    )
+    }
 }
 
 /// Runs `imprint hash ... --out FILE`.
@@ -381,10 +388,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         report.num_ok,
         report.num_failed,
         report.num_skipped,
-        match report.num_not_images {
-            0 => String::new(),
-            n => format!(", {n} not images"),
-        },
+        not_images(report.num_not_images),
         report.elapsed.as_secs_f64(),
         report.images_per_sec(),
         shard.map(|s| format!(", shard {s}")).unwrap_or_default(),
@@ -412,13 +416,10 @@ mod tests {
     #[test]
     fn causes_group_across_sizes_and_the_most_frequent_come_first() {
         assert_eq!(
-            CauseTally::<VecSink>::group("JPEG is 9000x12000 = 108000000 pixels, os error 13"),
+            cause_group("JPEG is 9000x12000 = 108000000 pixels, os error 13"),
             "JPEG is NxN = N pixels, os error 13"
         );
-        assert_eq!(
-            CauseTally::<VecSink>::group("1234 then 12, ends 98765"),
-            "N then 12, ends N"
-        );
+        assert_eq!(cause_group("1234 then 12, ends 98765"), "N then 12, ends N");
         let mut t = CauseTally::new(VecSink::default());
         assert!(t.summary(2).is_empty());
         for (i, cause) in [
@@ -451,7 +452,7 @@ mod tests {
     #[test]
     fn past_the_most_causes_kept_apart_new_ones_count_together() {
         let mut t = CauseTally::new(VecSink::default());
-        let max = CauseTally::<VecSink>::MAX_CAUSES;
+        let max = MAX_CAUSES;
         for i in 0..max + 5 {
             // Distinct causes without digits, so that none group together.
             let name: String = (0..3)

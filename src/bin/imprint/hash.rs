@@ -304,7 +304,6 @@ impl<W: Write> Sink for PrintSink<W> {
                 if quality < self.min_quality {
                     return Ok(());
                 }
-                let all = if self.dihedral { all } else { &all[..1] };
                 write_hash(&mut self.out, self.format, id, all, quality, self.dihedral)
             }
             Err(e) => {
