@@ -1,7 +1,8 @@
 //! [`StoreError`]: everything that can go wrong reading or writing a store.
 
+use super::params::HashParams;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A part of a store file, named in checksum errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +21,56 @@ impl fmt::Display for Section {
             Section::Block(n) => write!(f, "block {n}"),
         }
     }
+}
+
+/// What is wrong with a damaged block (see [`StoreError::BlockCorrupt`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlockProblem {
+    /// The block's CRC32C does not match its bytes.
+    ChecksumMismatch {
+        /// The stored CRC32C.
+        expected: u32,
+        /// The CRC32C of the bytes.
+        actual: u32,
+    },
+    /// The seal marker is neither zero (never sealed) nor the seal.
+    BadSealMarker {
+        /// The marker bytes found.
+        found: [u8; 4],
+    },
+    /// The block was never sealed, yet sealed blocks follow it.
+    NeverSealed,
+    /// The block header names another position.
+    Misplaced {
+        /// The block index in the block header.
+        found: u64,
+    },
+}
+
+impl fmt::Display for BlockProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockProblem::ChecksumMismatch { expected, actual } => write!(
+                f,
+                "checksum mismatch: stored {expected:#010x}, computed {actual:#010x}"
+            ),
+            BlockProblem::BadSealMarker { found } => {
+                write!(f, "bad seal marker {found:02x?}")
+            }
+            BlockProblem::NeverSealed => {
+                f.write_str("the block was never sealed, yet sealed blocks follow it")
+            }
+            BlockProblem::Misplaced { found } => {
+                write!(f, "the block says it is block {found}")
+            }
+        }
+    }
+}
+
+fn of_file(path: Option<&Path>) -> String {
+    path.map(|p| format!(" of {}", p.display()))
+        .unwrap_or_default()
 }
 
 /// Errors from [`crate::store`].
@@ -108,6 +159,101 @@ pub enum StoreError {
         path.display()
     )]
     Locked {
+        /// The store.
+        path: PathBuf,
+    },
+    /// A sealed block is damaged (format 2: any block; format 1: any block but trailing ones,
+    /// which that format cannot tell from a torn write). Readers check each block when they
+    /// use it, so no consumer reads a damaged block's records.
+    #[error(
+        "corrupt store block {block} at byte offset {offset}{}: {problem}",
+        of_file(path.as_deref())
+    )]
+    BlockCorrupt {
+        /// The store file, when the store was opened from one.
+        path: Option<PathBuf>,
+        /// Block number (0-based).
+        block: u64,
+        /// Byte offset of the block in the file.
+        offset: u64,
+        /// What is wrong.
+        problem: BlockProblem,
+    },
+    /// The file exists already: a new store never replaces a file.
+    #[error("{} already exists; a new store never replaces a file", path.display())]
+    AlreadyExists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A writer was asked to append to a store of an older format.
+    #[error(
+        "{} is a format-{found} store, which does not record its hashing parameters, and this \
+         build appends only to format-{newest} stores; finish the run with the release that \
+         started it, or convert it with `imprint store merge --assume-v1-params ... NEW {}` \
+         and resume NEW",
+        path.display(),
+        path.display()
+    )]
+    FormatTooOldToAppend {
+        /// The store.
+        path: PathBuf,
+        /// Its format version.
+        found: u32,
+        /// The version this build writes.
+        newest: u32,
+    },
+    /// A resume would append hashes made with other parameters than the store's.
+    #[error(
+        "{} holds hashes made with {store}, but this run would make them with {requested}; \
+         resume with the store's parameters, or write a new store",
+        path.display()
+    )]
+    ParamsMismatch {
+        /// The store.
+        path: PathBuf,
+        /// The store's parameters.
+        store: HashParams,
+        /// The parameters asked for.
+        requested: HashParams,
+    },
+    /// Stores to merge were hashed with different parameters.
+    #[error(
+        "cannot merge {} ({first_params}) with {} ({other_params}): their hashes were made \
+         differently",
+        first.display(),
+        other.display()
+    )]
+    MergeParamsMismatch {
+        /// The first input.
+        first: PathBuf,
+        /// Its parameters.
+        first_params: HashParams,
+        /// An input that differs.
+        other: PathBuf,
+        /// Its parameters.
+        other_params: HashParams,
+    },
+    /// Stores to merge differ in holding dihedral hashes.
+    #[error(
+        "cannot merge {} and {}: only one holds dihedral hashes; merge stores of one kind",
+        first.display(),
+        other.display()
+    )]
+    MergeDihedralMismatch {
+        /// The first input.
+        first: PathBuf,
+        /// An input that differs.
+        other: PathBuf,
+    },
+    /// A format-1 store, which records no hashing parameters, was given to merge without
+    /// stating them.
+    #[error(
+        "{} is a format-1 store and does not record how its hashes were made; state it with \
+         --assume-v1-params (e.g. `{}`)",
+        path.display(),
+        HashParams::default()
+    )]
+    UnknownParams {
         /// The store.
         path: PathBuf,
     },

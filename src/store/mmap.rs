@@ -14,12 +14,16 @@ impl Store<Mmap> {
     /// The header is read and validated with plain reads first; then only the header and the
     /// complete blocks (`header_len + k × block_size` bytes) are mapped, never a partial tail.
     ///
+    /// A torn tail (blocks a writer never sealed: an interrupted run, or one still running) is
+    /// logged as a warning and left out; see [`Store::torn_tail_bytes`].
+    ///
     /// # mmap contract
     /// A mapped file that another process truncates or rewrites is undefined behaviour. We uphold
-    /// it because the writer only appends whole blocks and never rewrites committed bytes; the
-    /// one exception is recovery on `--resume`, which truncates a torn tail, so do not resume a
-    /// store while another process reads it (a reader maps that tail only if it is a complete
-    /// torn block, which it then checks and ignores).
+    /// it because the writer only appends whole blocks and never rewrites committed bytes. Two
+    /// exceptions touch only the torn tail, which a reader never reads past finding it: a
+    /// writer fills in the 8-byte seal of the block it just wrote (zero until then), and
+    /// recovery on `--resume` truncates a torn tail, so do not resume a store while another
+    /// process reads it.
     ///
     /// # Errors
     /// [`StoreError::Io`] naming the path, and the header errors of [`Store::from_bytes`].
@@ -60,6 +64,16 @@ impl Store<Mmap> {
         let map = crate::mmap::map_read_only(&file, map_len).map_err(io)?;
         let mut store = Store::from_bytes(map)?;
         store.unmapped_tail_bytes = body % u64::from(info.block_size);
+        store.path = Some(path.to_owned());
+        let torn = store.torn_tail_bytes();
+        if torn > 0 {
+            log::warn!(
+                "{}: ignoring a torn tail of {torn} bytes after block {} (never sealed: left \
+                 by an interrupted run, or a run still writing)",
+                path.display(),
+                store.num_blocks()
+            );
+        }
         Ok(store)
     }
 }

@@ -8,8 +8,15 @@
 //! Invariants:
 //! * the file is a versioned, checksummed header and whole blocks, each sealed with its record
 //!   count, index and CRC32C; the byte layout is specified in [`format`](mod@format);
-//! * committed bytes are never rewritten; a crash leaves at most a torn tail, which readers
-//!   ignore and [`StoreWriter::resume`] truncates (and logs);
+//! * the header records how the hashes were made ([`HashParams`]); a resume or a merge that
+//!   would mix parameters is refused;
+//! * committed bytes are never rewritten; a seal is written last, so a crash leaves at most a
+//!   torn tail of never-sealed blocks, which readers skip (with a warning) and
+//!   [`StoreWriter::resume`] truncates (and logs), while a sealed block that fails its
+//!   checksum is corruption, reported naming the block by every reader that uses it;
+//! * two writers never share a file: a writer locks its file before it writes a byte, and a
+//!   new store appears under its name complete with its header (a merged store only once
+//!   complete, [`merge`]);
 //! * no input bytes cause a panic or an allocation sized by an untrusted count: every offset is
 //!   checked and errors are [`StoreError`] values.
 //!
@@ -32,14 +39,18 @@
 
 mod error;
 pub mod format;
+mod merge;
 mod mmap;
+mod params;
 mod reader;
 mod writer;
 
 #[cfg(test)]
 mod tests;
 
-pub use error::{Result, Section, StoreError};
+pub use error::{BlockProblem, Result, Section, StoreError};
 pub use format::{stored_cause, FORMAT_VERSION, MAX_CAUSE_LEN, OLDEST_SUPPORTED_FORMAT_VERSION};
+pub use merge::{merge, MergeOptions, MergeReport, SkippedBlock};
+pub use params::{HashParams, ParseHashParamsError};
 pub use reader::{Block, Outcome, Record, Records, Store, StoreInfo, VerifyReport};
 pub use writer::{Recovery, StoreOptions, StoreWriter, SyncPolicy, DEFAULT_BLOCK_SIZE};

@@ -1,19 +1,25 @@
 //! [`Store`]: a zero-copy view of a store's bytes.
 //!
-//! Opening checks the header, then drops a torn tail: a trailing partial block and any trailing
-//! complete blocks whose checksum or index is wrong, walking back from the end until a sealed
-//! block is found. That is O(1) for a store closed cleanly or after one crash. Blocks before the
-//! tail are trusted structurally only at use (every offset is checked, errors never panic);
-//! [`Store::verify`] checks every checksum.
+//! Opening checks the header, then finds the torn tail: a trailing partial block and the
+//! trailing complete blocks that were never sealed (format 2: all-zero seal; format 1: any
+//! whose checksum or index is wrong), walking back from the end. That is O(1) for a store
+//! closed cleanly or after one crash. Every other block is checked when it is used
+//! ([`Store::block`], and so [`Store::records`]): its seal, CRC32C and index, then every offset
+//! of its records; a damaged block is [`StoreError::BlockCorrupt`] naming the file, the block
+//! and its byte offset, never records read from damaged bytes.
 
-use super::error::{Result, Section, StoreError};
+use super::error::{BlockProblem, Result, Section, StoreError};
 use super::format::{
-    block_crc, le16, le32, BlockHeaderRaw, HeaderRaw, RecordRaw, BLOCK_HEADER_LEN,
-    BLOCK_SIZE_ALIGN, DIHEDRAL_RECORD_LEN, FORMAT_VERSION, HASH_ALGORITHM_PDQ256,
+    block_crc, le16, le32, BlockHeaderRaw, BlockHeaderV1Raw, HeaderRaw, RecordRaw,
+    BLOCK_HEADER_LEN, BLOCK_HEADER_LEN_V1, BLOCK_SIZE_ALIGN, CONVENTION_CPP_CLI,
+    CONVENTION_FULL_RESOLUTION, DIHEDRAL_RECORD_LEN, FORMAT_VERSION, HASH_ALGORITHM_PDQ256,
     HEADER_FLAG_DIHEDRAL, HEADER_LEN, MAGIC, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE,
-    OLDEST_SUPPORTED_FORMAT_VERSION, RECORD_FLAG_ERROR, RECORD_LEN,
+    OLDEST_SUPPORTED_FORMAT_VERSION, PARAM_FLAG_EXIF, RECORD_FLAG_ERROR, RECORD_LEN, SEAL_LEN,
+    SEAL_MARKER,
 };
-use crate::hash::{DihedralHashes, Pdq256, PdqHash};
+use super::params::HashParams;
+use crate::hash::{Convention, DihedralHashes, Pdq256, PdqHash};
+use std::path::{Path, PathBuf};
 
 /// The layout a validated header describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +32,19 @@ pub struct StoreInfo {
     pub block_size: u32,
     /// Record size in bytes.
     pub record_size: u32,
+    /// How the hashes were made; `None` for a format-1 store, which does not record it.
+    pub hash_params: Option<HashParams>,
+}
+
+impl StoreInfo {
+    /// Size of a block header in this format version.
+    pub(crate) fn block_header_len(&self) -> usize {
+        if self.format_version == 1 {
+            BLOCK_HEADER_LEN_V1
+        } else {
+            BLOCK_HEADER_LEN
+        }
+    }
 }
 
 /// Validates a header in the order of STYLE §7: length, magic, version, checksum, fields.
@@ -94,34 +113,127 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<StoreInfo> {
     if algo != HASH_ALGORITHM_PDQ256 {
         return Err(bad("hash_algorithm", algo));
     }
-    if raw.reserved != [0; 12] {
+    if raw.reserved != [0; 2] {
         return Err(bad("reserved", 1));
     }
+    let hash_params = if version == 1 {
+        // Bytes 48..60 were reserved in format 1.
+        if raw.convention != 0
+            || raw.param_flags != 0
+            || raw.jpeg_min_side != [0; 4]
+            || raw.id_scheme != [0; 4]
+        {
+            return Err(bad("reserved", 1));
+        }
+        None
+    } else {
+        let convention = match raw.convention {
+            CONVENTION_FULL_RESOLUTION => Convention::FullResolution,
+            CONVENTION_CPP_CLI => Convention::CppCli,
+            c => return Err(bad("convention", u32::from(c))),
+        };
+        if raw.param_flags & !PARAM_FLAG_EXIF != 0 {
+            return Err(bad("param_flags", u32::from(raw.param_flags)));
+        }
+        Some(HashParams {
+            convention,
+            jpeg_min_side: le32(raw.jpeg_min_side),
+            exif: raw.param_flags & PARAM_FLAG_EXIF != 0,
+            id_scheme: le32(raw.id_scheme),
+        })
+    };
     Ok(StoreInfo {
         format_version: version,
         dihedral,
         block_size,
         record_size,
+        hash_params,
     })
 }
 
-/// Whether a complete block is sealed: its checksum and index match.
-pub(crate) fn block_is_sealed(block: &[u8], index: u64) -> bool {
-    let Ok(h) = bytemuck::try_from_bytes::<BlockHeaderRaw>(&block[..BLOCK_HEADER_LEN]) else {
-        return false;
-    };
-    le32(h.crc) == block_crc(block) && u64::from(le32(h.block_index)) == index
+/// What a complete block's seal says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BlockState {
+    /// Sealed, and the seal matches the bytes and the position.
+    Sealed,
+    /// Format 2: the seal is all zero; the block was written but never sealed.
+    Unsealed,
+    /// The seal is present but does not match (format 1: any mismatch).
+    Damaged(BlockProblem),
 }
 
-/// Number of sealed blocks before the torn tail of `len` bytes of blocks, checking blocks from
-/// the end with `block_at`.
-pub(crate) fn count_sealed_blocks(
+/// Fields of a block header, whatever the format version.
+struct BlockFields {
+    block_index: u32,
+    num_records: u32,
+    strings_len: u32,
+}
+
+fn block_fields(block: &[u8], info: &StoreInfo) -> BlockFields {
+    // block.len() == block_size >= MIN_BLOCK_SIZE, longer than any block header.
+    if info.format_version == 1 {
+        let h: BlockHeaderV1Raw = bytemuck::pod_read_unaligned(&block[..BLOCK_HEADER_LEN_V1]);
+        BlockFields {
+            block_index: le32(h.block_index),
+            num_records: le32(h.num_records),
+            strings_len: le32(h.strings_len),
+        }
+    } else {
+        let h: BlockHeaderRaw = bytemuck::pod_read_unaligned(&block[..BLOCK_HEADER_LEN]);
+        BlockFields {
+            block_index: le32(h.block_index),
+            num_records: le32(h.num_records),
+            strings_len: le32(h.strings_len),
+        }
+    }
+}
+
+/// Checks a complete block's seal, CRC32C and index: O(block size).
+pub(crate) fn block_state(block: &[u8], index: u64, info: &StoreInfo) -> BlockState {
+    let v = info.format_version;
+    if v != 1 {
+        if block[..SEAL_LEN].iter().all(|&b| b == 0) {
+            return BlockState::Unsealed;
+        }
+        let mut found = [0u8; 4];
+        found.copy_from_slice(&block[4..SEAL_LEN]);
+        if found != SEAL_MARKER {
+            return BlockState::Damaged(BlockProblem::BadSealMarker { found });
+        }
+    }
+    let mut stored = [0u8; 4];
+    stored.copy_from_slice(&block[..4]);
+    let expected = le32(stored);
+    let actual = block_crc(block, v);
+    if expected != actual {
+        return BlockState::Damaged(BlockProblem::ChecksumMismatch { expected, actual });
+    }
+    let found = u64::from(block_fields(block, info).block_index);
+    if found != index {
+        return BlockState::Damaged(BlockProblem::Misplaced { found });
+    }
+    BlockState::Sealed
+}
+
+/// Whether a complete block at the end of the file belongs to the torn tail: format 2, its
+/// seal is all zero (checked in O(1)); format 1, anything but a matching seal.
+pub(crate) fn block_is_torn(block: &[u8], index: u64, info: &StoreInfo) -> bool {
+    if info.format_version == 1 {
+        block_state(block, index, info) != BlockState::Sealed
+    } else {
+        block[..SEAL_LEN].iter().all(|&b| b == 0)
+    }
+}
+
+/// Number of blocks before the torn tail of `body_len` bytes of blocks, checking blocks from
+/// the end with `is_torn`.
+pub(crate) fn count_blocks_before_tail(
     body_len: u64,
     block_size: u32,
-    mut is_sealed: impl FnMut(u64) -> bool,
+    mut is_torn: impl FnMut(u64) -> bool,
 ) -> u64 {
     let mut n = body_len / u64::from(block_size);
-    while n > 0 && !is_sealed(n - 1) {
+    while n > 0 && is_torn(n - 1) {
         n -= 1;
     }
     n
@@ -138,6 +250,8 @@ pub struct Store<D> {
     num_blocks: u64,
     /// Bytes of a partial last block that [`Store::open`] left unmapped.
     pub(crate) unmapped_tail_bytes: u64,
+    /// The file, named in errors, when opened from one.
+    pub(crate) path: Option<PathBuf>,
 }
 
 /// Counts from [`Store::verify`].
@@ -149,12 +263,14 @@ pub struct VerifyReport {
     pub num_records: u64,
     /// Error records among them.
     pub num_error_records: u64,
-    /// Bytes after the last sealed block, ignored (a torn tail from a crash).
+    /// Bytes after the last sealed block, ignored (a torn tail: blocks an interrupted or
+    /// running writer never sealed).
     pub torn_tail_bytes: u64,
 }
 
 impl<D: AsRef<[u8]>> Store<D> {
-    /// Validates the header and finds the sealed blocks; O(1) unless the tail is torn.
+    /// Validates the header and finds the torn tail; O(1) unless the tail is torn. Blocks
+    /// are checked when used.
     ///
     /// # Errors
     /// [`StoreError::Truncated`], [`StoreError::BadMagic`], [`StoreError::UnsupportedVersion`],
@@ -177,17 +293,24 @@ impl<D: AsRef<[u8]>> Store<D> {
         let info = parse_header(bytes)?;
         let body = &bytes[HEADER_LEN..];
         let bs = info.block_size as usize;
-        let num_blocks = count_sealed_blocks(body.len() as u64, info.block_size, |i| {
+        let num_blocks = count_blocks_before_tail(body.len() as u64, info.block_size, |i| {
             // i < body.len() / bs, so the range is in bounds.
             let start = i as usize * bs;
-            block_is_sealed(&body[start..start + bs], i)
+            block_is_torn(&body[start..start + bs], i, &info)
         });
         Ok(Store {
             data,
             info,
             num_blocks,
             unmapped_tail_bytes: 0,
+            path: None,
         })
+    }
+
+    /// The file this store was opened from, if any.
+    #[must_use]
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// The header's layout.
@@ -196,7 +319,7 @@ impl<D: AsRef<[u8]>> Store<D> {
         self.info
     }
 
-    /// Number of sealed blocks.
+    /// Number of blocks before the torn tail.
     #[must_use]
     pub fn num_blocks(&self) -> u64 {
         self.num_blocks
@@ -216,10 +339,12 @@ impl<D: AsRef<[u8]>> Store<D> {
         HEADER_LEN as u64 + self.num_blocks * u64::from(self.info.block_size)
     }
 
-    /// Block `index`, checked structurally (not its checksum).
+    /// Block `index`, its seal and CRC32C checked (O(block size)), then its header.
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] when the block header is inconsistent or `index` is out of range.
+    /// [`StoreError::BlockCorrupt`] naming the file, block and byte offset when the seal,
+    /// checksum or index does not match; [`StoreError::Corrupt`] when the block header is
+    /// inconsistent or `index` is out of range.
     pub fn block(&self, index: u64) -> Result<Block<'_>> {
         if index >= self.num_blocks {
             return Err(StoreError::Corrupt {
@@ -230,10 +355,23 @@ impl<D: AsRef<[u8]>> Store<D> {
         let bs = self.info.block_size as usize;
         // index < num_blocks, which was derived from the data length.
         let start = HEADER_LEN + index as usize * bs;
-        Block::parse(&self.data.as_ref()[start..start + bs], index, self.info)
+        let bytes = &self.data.as_ref()[start..start + bs];
+        let problem = match block_state(bytes, index, &self.info) {
+            BlockState::Sealed => return Block::parse(bytes, index, self.info),
+            // Only a block before the last one can be unsealed here (see `from_bytes`).
+            BlockState::Unsealed => BlockProblem::NeverSealed,
+            BlockState::Damaged(p) => p,
+        };
+        Err(StoreError::BlockCorrupt {
+            path: self.path.clone(),
+            block: index,
+            offset: start as u64,
+            problem,
+        })
     }
 
-    /// All records in order, block by block. Stops after the first error.
+    /// All records in order, block by block, each block checked as [`Store::block`] does
+    /// when the iterator reaches it. Stops after the first error.
     pub fn records(&self) -> Records<'_, D> {
         Records {
             store: self,
@@ -244,10 +382,10 @@ impl<D: AsRef<[u8]>> Store<D> {
         }
     }
 
-    /// Checks every block's checksum, index and records.
+    /// Checks every block's seal, checksum, index and records.
     ///
     /// # Errors
-    /// The first problem found: [`StoreError::ChecksumMismatch`] or [`StoreError::Corrupt`].
+    /// The first problem found: [`StoreError::BlockCorrupt`] or [`StoreError::Corrupt`].
     pub fn verify(&self) -> Result<VerifyReport> {
         let mut report = VerifyReport {
             num_blocks: self.num_blocks,
@@ -256,15 +394,6 @@ impl<D: AsRef<[u8]>> Store<D> {
         };
         for i in 0..self.num_blocks {
             let block = self.block(i)?;
-            let expected = le32(block.header().crc);
-            let actual = block_crc(block.bytes);
-            if expected != actual {
-                return Err(StoreError::ChecksumMismatch {
-                    section: Section::Block(i),
-                    expected,
-                    actual,
-                });
-            }
             for r in 0..block.len() {
                 let rec = block.record(r)?;
                 report.num_records += 1;
@@ -293,22 +422,23 @@ impl<'a> Block<'a> {
             block: index,
             reason,
         };
-        let h: &BlockHeaderRaw = bytemuck::try_from_bytes(&bytes[..BLOCK_HEADER_LEN])
-            .map_err(|_| corrupt("block header"))?;
-        if u64::from(le32(h.block_index)) != index {
+        let h = block_fields(bytes, &info);
+        if u64::from(h.block_index) != index {
             return Err(corrupt("block index does not match its position"));
         }
-        let num_records =
-            usize::try_from(le32(h.num_records)).map_err(|_| corrupt("record count"))?;
+        if info.format_version != 1 && bytes[20..BLOCK_HEADER_LEN] != [0; 4] {
+            return Err(corrupt("nonzero reserved bytes in the block header"));
+        }
+        let num_records = usize::try_from(h.num_records).map_err(|_| corrupt("record count"))?;
         let strings_len =
-            usize::try_from(le32(h.strings_len)).map_err(|_| corrupt("string area length"))?;
+            usize::try_from(h.strings_len).map_err(|_| corrupt("string area length"))?;
         let strings_start = bytes
             .len()
             .checked_sub(strings_len)
             .ok_or(corrupt("string area longer than the block"))?;
         let records_end = num_records
             .checked_mul(info.record_size as usize)
-            .and_then(|n| n.checked_add(BLOCK_HEADER_LEN))
+            .and_then(|n| n.checked_add(info.block_header_len()))
             .ok_or(corrupt("record count"))?;
         if records_end > strings_start {
             return Err(corrupt("records overlap the string area"));
@@ -320,10 +450,6 @@ impl<'a> Block<'a> {
             num_records,
             strings_start,
         })
-    }
-
-    fn header(&self) -> &'a BlockHeaderRaw {
-        bytemuck::from_bytes(&self.bytes[..BLOCK_HEADER_LEN])
     }
 
     /// Number of records in the block.
@@ -351,8 +477,8 @@ impl<'a> Block<'a> {
             return Err(corrupt("record index out of range"));
         }
         let rs = self.info.record_size as usize;
-        // i < num_records, and parse checked 16 + num_records × rs <= strings_start.
-        let start = BLOCK_HEADER_LEN + i * rs;
+        // i < num_records, and parse checked header + num_records × rs <= strings_start.
+        let start = self.info.block_header_len() + i * rs;
         let rec = &self.bytes[start..start + rs];
         let raw: &RecordRaw =
             bytemuck::try_from_bytes(&rec[..RECORD_LEN]).map_err(|_| corrupt("record"))?;

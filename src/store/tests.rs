@@ -1,7 +1,8 @@
 //! Store unit and property tests: round trips, truncation at every byte, bit flips, one test
-//! per error variant, resume recovery, and the v1 golden files.
+//! per error variant, resume recovery, sealing (torn tail vs corruption), creation races and
+//! stale temporary files, hashing parameters, merge, and the v1 and v2 golden files.
 
-use super::format::{HEADER_LEN, MAGIC, MIN_BLOCK_SIZE};
+use super::format::{HEADER_LEN, MAGIC, MIN_BLOCK_SIZE, SEAL_LEN};
 use super::*;
 use crate::hash::{DihedralHashes, Pdq256, PdqHash};
 use proptest::prelude::*;
@@ -162,34 +163,142 @@ fn truncation_at_every_byte_gives_a_record_prefix_or_an_error() {
     }
 }
 
-#[test]
-fn flipping_any_byte_of_a_sealed_block_is_caught_by_verify() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (path, _) = small_store(dir.path());
-    let bytes = std::fs::read(&path).expect("read");
-    let bs = MIN_BLOCK_SIZE as usize;
-    // Every byte of the first block (the last one would be dropped as a torn tail instead).
-    for pos in HEADER_LEN..HEADER_LEN + bs {
-        let mut b = bytes.clone();
-        b[pos] ^= 0x5A;
-        let s = Store::from_bytes(b).expect("header intact");
-        assert!(s.verify().is_err(), "flip at {pos} not caught");
-        // Reading never panics, whatever it returns.
-        let _ = s.records().count();
+/// The block a reader's error names, if it is a damaged-block error.
+fn corrupt_block_of(e: &StoreError) -> Option<u64> {
+    match e {
+        StoreError::BlockCorrupt { block, .. } | StoreError::Corrupt { block, .. } => Some(*block),
+        _ => None,
     }
 }
 
 #[test]
-fn flipping_a_byte_of_the_last_block_drops_it_as_a_torn_tail() {
+fn flipping_any_byte_of_any_block_fails_every_reader_naming_the_block() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, items) = small_store(dir.path());
+    let bytes = std::fs::read(&path).expect("read");
+    let bs = MIN_BLOCK_SIZE as usize;
+    let num_blocks = (bytes.len() - HEADER_LEN) / bs;
+    assert!(num_blocks >= 2);
+    // Every byte of every block, the last one included (format 1 took that for a torn tail).
+    for pos in HEADER_LEN..bytes.len() {
+        let block = ((pos - HEADER_LEN) / bs) as u64;
+        let mut b = bytes.clone();
+        b[pos] ^= 0x5A;
+        let s = Store::from_bytes(b).expect("header intact");
+        assert_eq!(s.num_blocks() as usize, num_blocks, "flip at {pos}");
+        let e = s.verify().expect_err("verify");
+        assert_eq!(corrupt_block_of(&e), Some(block), "flip at {pos}: {e}");
+        // The records reader fails at that block, after exactly the records before it.
+        let mut good = 0;
+        let mut failed = None;
+        for r in s.records() {
+            match r {
+                Ok(_) => good += 1,
+                Err(e) => failed = Some(e),
+            }
+        }
+        let e = failed.unwrap_or_else(|| panic!("flip at {pos}: records read it"));
+        assert_eq!(corrupt_block_of(&e), Some(block), "flip at {pos}: {e}");
+        let before: usize = (0..block).map(|i| s_len(&bytes, i)).sum();
+        assert_eq!(good, before, "flip at {pos}");
+        assert!(good <= items.len());
+    }
+}
+
+/// Number of records of block `i` of an intact store's bytes.
+fn s_len(bytes: &[u8], i: u64) -> usize {
+    Store::from_bytes(bytes)
+        .expect("intact")
+        .block(i)
+        .expect("intact")
+        .len()
+}
+
+#[test]
+fn a_checksum_error_names_the_file_block_and_offset() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (path, _) = small_store(dir.path());
-    let mut b = std::fs::read(&path).expect("read");
-    let n = Store::from_bytes(&b[..]).expect("open").num_blocks();
-    let last = b.len() - 100;
-    b[last] ^= 1;
-    let s = Store::from_bytes(b).expect("open");
-    assert_eq!(s.num_blocks(), n - 1);
-    s.verify().expect("the remaining blocks are intact");
+    let mut bytes = std::fs::read(&path).expect("read");
+    let bs = MIN_BLOCK_SIZE as usize;
+    bytes[HEADER_LEN + bs + 100] ^= 1;
+    std::fs::write(&path, &bytes).expect("write");
+    let s = Store::open(&path).expect("open");
+    let e = s.records().find_map(|r| r.err()).expect("an error");
+    match &e {
+        StoreError::BlockCorrupt {
+            path: Some(p),
+            block: 1,
+            offset,
+            problem: BlockProblem::ChecksumMismatch { .. },
+        } => {
+            assert_eq!(p, &path);
+            assert_eq!(*offset as usize, HEADER_LEN + bs);
+        }
+        other => panic!("{other:?}"),
+    }
+    let text = e.to_string();
+    assert!(text.contains("block 1") && text.contains(&format!("{}", HEADER_LEN + bs)));
+    assert!(text.contains(&path.display().to_string()), "{text}");
+}
+
+#[test]
+fn a_never_sealed_last_block_is_a_torn_tail_and_resume_removes_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, items) = small_store(dir.path());
+    let mut bytes = std::fs::read(&path).expect("read");
+    let bs = MIN_BLOCK_SIZE as usize;
+    let last = bytes.len() - bs;
+    let n_last = s_len(&bytes, ((last - HEADER_LEN) / bs) as u64);
+    // The body written, the seal not yet: what a crash between the two writes leaves.
+    bytes[last..last + SEAL_LEN].fill(0);
+    std::fs::write(&path, &bytes).expect("write");
+    let s = Store::open(&path).expect("open");
+    assert_eq!(s.torn_tail_bytes() as usize, bs);
+    assert_eq!(s.verify().expect("verify").torn_tail_bytes as usize, bs);
+    assert_eq!(
+        read_items(&s).expect("read"),
+        items[..items.len() - n_last].to_vec()
+    );
+    drop(s);
+    let (w, rec) = StoreWriter::resume(&path, &StoreOptions::new()).expect("resume");
+    assert_eq!(rec.truncated_bytes as usize, bs);
+    w.finish().expect("finish");
+    assert_eq!(std::fs::metadata(&path).expect("stat").len() as usize, last);
+}
+
+#[test]
+fn a_never_sealed_block_before_sealed_ones_is_corruption() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, _) = small_store(dir.path());
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[HEADER_LEN..HEADER_LEN + SEAL_LEN].fill(0);
+    let s = Store::from_bytes(bytes).expect("open");
+    assert!(matches!(
+        s.block(0),
+        Err(StoreError::BlockCorrupt {
+            block: 0,
+            problem: BlockProblem::NeverSealed,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn resume_refuses_a_damaged_last_block_and_leaves_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, _) = small_store(dir.path());
+    let mut bytes = std::fs::read(&path).expect("read");
+    let last = bytes.len() - 100;
+    bytes[last] ^= 1;
+    std::fs::write(&path, &bytes).expect("write");
+    match StoreWriter::resume(&path, &StoreOptions::new()) {
+        Err(StoreError::BlockCorrupt {
+            problem: BlockProblem::ChecksumMismatch { .. },
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(std::fs::read(&path).expect("read"), bytes);
 }
 
 #[test]
@@ -205,7 +314,7 @@ fn every_header_bit_flip_is_rejected() {
 }
 
 fn header_with(f: impl FnOnce(&mut super::format::HeaderRaw)) -> Vec<u8> {
-    let mut h = super::format::HeaderRaw::new(false, MIN_BLOCK_SIZE);
+    let mut h = super::format::HeaderRaw::new(false, MIN_BLOCK_SIZE, &HashParams::default());
     f(&mut h);
     h.header_crc = h.compute_crc().to_le_bytes();
     bytemuck::bytes_of(&h).to_vec()
@@ -236,12 +345,12 @@ fn open_rejects_text_mode_mangled_magic() {
 
 #[test]
 fn open_rejects_newer_version() {
-    let b = header_with(|h| h.format_version = 2u32.to_le_bytes());
+    let b = header_with(|h| h.format_version = 3u32.to_le_bytes());
     match Store::from_bytes(b) {
         Err(StoreError::UnsupportedVersion {
-            found: 2,
+            found: 3,
             oldest: 1,
-            newest: 1,
+            newest: 2,
         }) => {}
         other => panic!("{other:?}"),
     }
@@ -284,7 +393,15 @@ fn open_rejects_inconsistent_header_fields() {
             header_with(|h| h.hash_algorithm = 2u32.to_le_bytes()),
         ),
         ("flags", header_with(|h| h.flags = 2u32.to_le_bytes())),
-        ("reserved", header_with(|h| h.reserved[11] = 1)),
+        ("reserved", header_with(|h| h.reserved[1] = 1)),
+        ("convention", header_with(|h| h.convention = 0)),
+        ("convention", header_with(|h| h.convention = 3)),
+        ("param_flags", header_with(|h| h.param_flags = 2)),
+        // Format 1 had these bytes reserved.
+        (
+            "reserved",
+            header_with(|h| h.format_version = 1u32.to_le_bytes()),
+        ),
     ];
     for (field, b) in cases {
         match Store::from_bytes(b) {
@@ -299,9 +416,10 @@ fn corrupt_block_with_valid_checksum_is_an_error_not_a_panic() {
     let mut b = header_with(|_| {});
     let bs = MIN_BLOCK_SIZE as usize;
     let mut block = vec![0u8; bs];
-    block[8..12].copy_from_slice(&1000u32.to_le_bytes()); // 1000 records × 48 B > 8 KiB
-    let crc = super::format::block_crc(&block);
+    block[12..16].copy_from_slice(&1000u32.to_le_bytes()); // 1000 records × 48 B > 8 KiB
+    let crc = super::format::block_crc(&block, 2);
     block[..4].copy_from_slice(&crc.to_le_bytes());
+    block[4..8].copy_from_slice(&super::format::SEAL_MARKER);
     b.extend_from_slice(&block);
     let s = Store::from_bytes(b).expect("sealed");
     assert!(matches!(
@@ -342,8 +460,9 @@ fn create_refuses_to_overwrite_and_open_names_the_path() {
     std::fs::write(&p, b"x").expect("write");
     assert!(matches!(
         StoreWriter::create(&p, &StoreOptions::new()),
-        Err(StoreError::Io { path, .. }) if path == p
+        Err(StoreError::AlreadyExists { path }) if path == p
     ));
+    assert_eq!(std::fs::read(&p).expect("read"), b"x");
     let missing = dir.path().join("missing");
     assert!(matches!(Store::open(&missing), Err(StoreError::Io { path, .. }) if path == missing));
     assert!(matches!(
@@ -414,11 +533,11 @@ proptest! {
 
 // --- golden files -----------------------------------------------------------------------------
 
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/format/store/v1")
+fn golden_dir(version: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/format/store/v{version}"))
 }
 
-/// The fixed input of the v1 golden files (see their README).
+/// The fixed input of the golden files (see their README).
 fn golden_items() -> Vec<Item> {
     let mut v = small_items(20);
     v.push(Item::Hash(
@@ -429,12 +548,23 @@ fn golden_items() -> Vec<Item> {
     v
 }
 
+/// The hashing parameters of the v2 golden files: none of them the default.
+fn golden_params() -> HashParams {
+    HashParams::new()
+        .convention(crate::hash::Convention::CppCli)
+        .jpeg_min_side(256)
+        .exif(true)
+        .id_scheme(2)
+}
+
 fn write_golden(path: &Path) {
     // Flush after 15 items so the file holds a partly filled block followed by another.
     write_items(
         path,
         &golden_items(),
-        &StoreOptions::new().block_size(MIN_BLOCK_SIZE),
+        &StoreOptions::new()
+            .block_size(MIN_BLOCK_SIZE)
+            .hash_params(golden_params()),
         15,
     );
 }
@@ -444,7 +574,8 @@ fn write_golden_dihedral(path: &Path) {
         path,
         &StoreOptions::new()
             .dihedral(true)
-            .block_size(MIN_BLOCK_SIZE),
+            .block_size(MIN_BLOCK_SIZE)
+            .hash_params(golden_params()),
     )
     .expect("create");
     for i in 0..5u64 {
@@ -461,7 +592,7 @@ fn write_golden_dihedral(path: &Path) {
 /// The golden bytes with the writer-version field (diagnostics only) set to this build's, and
 /// the header CRC recomputed, so a version bump alone does not break the comparison.
 fn golden_as_this_version(mut golden: Vec<u8>) -> Vec<u8> {
-    let fresh = super::format::HeaderRaw::new(false, MIN_BLOCK_SIZE);
+    let fresh = super::format::HeaderRaw::new(false, MIN_BLOCK_SIZE, &HashParams::default());
     golden[32..48].copy_from_slice(&fresh.writer_version);
     let crc = crc32c::crc32c(&golden[..60]);
     golden[60..64].copy_from_slice(&crc.to_le_bytes());
@@ -469,7 +600,7 @@ fn golden_as_this_version(mut golden: Vec<u8>) -> Vec<u8> {
 }
 
 #[test]
-fn golden_v1_files_open_and_match_the_writer_byte_for_byte() {
+fn golden_v2_files_open_and_match_the_writer_byte_for_byte() {
     let dir = tempfile::tempdir().expect("tempdir");
     type Writer = fn(&Path);
     let cases: [(&str, Writer); 2] = [
@@ -477,7 +608,7 @@ fn golden_v1_files_open_and_match_the_writer_byte_for_byte() {
         ("dihedral.imps", write_golden_dihedral),
     ];
     for (name, write) in cases {
-        let golden_path = golden_dir().join(name);
+        let golden_path = golden_dir(2).join(name);
         let fresh = dir.path().join(name);
         write(&fresh);
         let fresh_bytes = std::fs::read(&fresh).expect("read");
@@ -487,17 +618,95 @@ fn golden_v1_files_open_and_match_the_writer_byte_for_byte() {
         let golden = std::fs::read(&golden_path).expect("golden file is committed");
         let store = Store::from_bytes(&golden[..]).expect("golden opens");
         store.verify().expect("golden verifies");
-        assert_eq!(store.info().format_version, 1);
+        assert_eq!(store.info().format_version, 2);
+        assert_eq!(store.info().hash_params, Some(golden_params()));
         assert_eq!(
             golden_as_this_version(golden.clone()),
             fresh_bytes,
-            "{name}: the writer no longer reproduces the v1 golden file"
+            "{name}: the writer no longer reproduces the v2 golden file"
         );
     }
-    let plain = Store::from_bytes(std::fs::read(golden_dir().join("plain.imps")).expect("read"))
+    let plain = Store::from_bytes(std::fs::read(golden_dir(2).join("plain.imps")).expect("read"))
         .expect("open");
     assert_eq!(read_items(&plain).expect("read"), golden_items());
     assert_eq!(plain.num_blocks(), 2);
+}
+
+#[test]
+fn golden_v1_files_still_open_and_read_back() {
+    let plain = Store::from_bytes(std::fs::read(golden_dir(1).join("plain.imps")).expect("read"))
+        .expect("open");
+    plain.verify().expect("verifies");
+    assert_eq!(plain.info().format_version, 1);
+    assert_eq!(plain.info().hash_params, None);
+    assert_eq!(read_items(&plain).expect("read"), golden_items());
+    assert_eq!(plain.num_blocks(), 2);
+    let d = Store::from_bytes(std::fs::read(golden_dir(1).join("dihedral.imps")).expect("read"))
+        .expect("open");
+    assert!(d.info().dihedral);
+    assert_eq!(d.verify().expect("verifies").num_records, 6);
+    // Format 1 keeps its (ambiguous) rule: a damaged last block is taken for a torn tail...
+    let mut b = std::fs::read(golden_dir(1).join("plain.imps")).expect("read");
+    let n = b.len();
+    b[n - 100] ^= 1;
+    let s = Store::from_bytes(b).expect("open");
+    assert_eq!(s.num_blocks(), 1);
+    // ... but every other block is checked at use.
+    let mut b = std::fs::read(golden_dir(1).join("plain.imps")).expect("read");
+    b[HEADER_LEN + 100] ^= 1;
+    let s = Store::from_bytes(b).expect("open");
+    assert!(matches!(
+        s.records().find_map(|r| r.err()),
+        Some(StoreError::BlockCorrupt { block: 0, .. })
+    ));
+}
+
+#[test]
+fn writers_refuse_to_append_to_a_format_1_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("old.imps");
+    let golden = std::fs::read(golden_dir(1).join("plain.imps")).expect("read");
+    std::fs::write(&p, &golden).expect("write");
+    match StoreWriter::resume(&p, &StoreOptions::new().block_size(MIN_BLOCK_SIZE)) {
+        Err(e @ StoreError::FormatTooOldToAppend { found: 1, .. }) => {
+            assert!(
+                e.to_string().contains("store merge --assume-v1-params"),
+                "{e}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(std::fs::read(&p).expect("read"), golden);
+}
+
+#[test]
+fn resume_refuses_other_hashing_parameters_naming_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("s.imps");
+    let opts = StoreOptions::new().hash_params(golden_params());
+    write_items(&p, &small_items(10), &opts, 0);
+    assert_eq!(
+        Store::open(&p).expect("open").info().hash_params,
+        Some(golden_params())
+    );
+    let before = std::fs::read(&p).expect("read");
+    for other in [
+        golden_params().convention(crate::hash::Convention::FullResolution),
+        golden_params().jpeg_min_side(0),
+        golden_params().exif(false),
+        golden_params().id_scheme(1),
+    ] {
+        match StoreWriter::resume(&p, &StoreOptions::new().hash_params(other)) {
+            Err(e @ StoreError::ParamsMismatch { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains(&golden_params().to_string()), "{text}");
+                assert!(text.contains(&other.to_string()), "{text}");
+            }
+            r => panic!("{other}: {r:?}"),
+        }
+    }
+    assert_eq!(std::fs::read(&p).expect("read"), before);
+    StoreWriter::resume(&p, &opts).expect("the same parameters resume");
 }
 
 #[test]
@@ -558,7 +767,7 @@ fn without_hard_links_a_store_is_created_in_place_and_never_over_a_file() {
     let before = std::fs::read(&linked).expect("read");
     assert!(matches!(
         StoreWriter::create(&linked, &opts),
-        Err(StoreError::Io { path, .. }) if path == linked
+        Err(StoreError::AlreadyExists { path }) if path == linked
     ));
     assert_eq!(std::fs::read(&linked).expect("read"), before);
     // And locked like a linked store.
@@ -569,4 +778,231 @@ fn without_hard_links_a_store_is_created_in_place_and_never_over_a_file() {
         Err(StoreError::Locked { .. })
     ));
     NO_HARD_LINKS.set(false);
+}
+
+// --- creation: lock first, stale temporary files, whole stores -------------------------------
+
+#[test]
+fn a_creator_never_touches_a_temporary_file_another_creator_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("race.imps");
+    let opts = StoreOptions::new();
+    // The first creator's store, still being built under its temporary name.
+    let mut first = StoreWriter::create_whole(&path, &opts).expect("create");
+    first.append_hash("a", &hash_of(1)).expect("append");
+    first.flush().expect("flush");
+    let tmp = super::writer::creating_path(&path);
+    let before = std::fs::read(&tmp).expect("read");
+    assert!(matches!(
+        StoreWriter::create(&path, &opts),
+        Err(StoreError::Locked { .. })
+    ));
+    assert!(matches!(
+        StoreWriter::create_whole(&path, &opts),
+        Err(StoreError::Locked { .. })
+    ));
+    // Not truncated, not rewritten.
+    assert_eq!(std::fs::read(&tmp).expect("read"), before);
+    assert!(!path.exists(), "a whole store appears only on finish");
+    first.finish().expect("finish");
+    assert!(!tmp.exists());
+    assert_eq!(
+        read_items(&Store::open(&path).expect("open")).expect("read"),
+        vec![Item::Hash("a".into(), hash_of(1))]
+    );
+}
+
+#[test]
+fn concurrent_creators_leave_one_intact_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for attempt in 0..100 {
+        let path = dir.path().join(format!("r{attempt}.imps"));
+        let barrier = std::sync::Barrier::new(2);
+        let results: Vec<Result<u64>> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..2u64)
+                .map(|t| {
+                    let (path, barrier) = (&path, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        let mut w = if t == 0 || attempt % 2 == 0 {
+                            StoreWriter::create(path, &StoreOptions::new())?
+                        } else {
+                            StoreWriter::create_whole(path, &StoreOptions::new())?
+                        };
+                        for i in 0..50 {
+                            w.append_hash(&format!("{t}-{i}"), &hash_of(t * 100 + i))?;
+                        }
+                        w.finish()?;
+                        Ok(t)
+                    })
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().expect("no panic"))
+                .collect()
+        });
+        let winners: Vec<u64> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .copied()
+            .collect();
+        for r in &results {
+            if let Err(e) = r {
+                assert!(
+                    matches!(
+                        e,
+                        StoreError::Locked { .. } | StoreError::AlreadyExists { .. }
+                    ),
+                    "attempt {attempt}: {e}"
+                );
+            }
+        }
+        assert_eq!(winners.len(), 1, "attempt {attempt}: {results:?}");
+        let s = Store::open(&path).expect("the winner's store opens");
+        let items = read_items(&s).expect("and reads");
+        let t = winners[0];
+        let want: Vec<Item> = (0..50)
+            .map(|i| Item::Hash(format!("{t}-{i}"), hash_of(t * 100 + i)))
+            .collect();
+        assert_eq!(items, want, "attempt {attempt}");
+        assert!(!super::writer::creating_path(&path).exists());
+    }
+}
+
+#[test]
+fn a_stale_temporary_file_is_replaced_by_create_and_removed_by_resume() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("s.imps");
+    let tmp = super::writer::creating_path(&path);
+    // Left by a run killed while creating (e.g. ENOSPC writing the header): no lock on it.
+    std::fs::write(&tmp, b"partial header").expect("write");
+    let w = StoreWriter::create(&path, &StoreOptions::new()).expect("create over a stale one");
+    w.finish().expect("finish");
+    assert!(!tmp.exists());
+    Store::open(&path).expect("a good store");
+    // A stale one beside an existing store: resume removes it.
+    std::fs::write(&tmp, b"stale").expect("write");
+    let (w, rec) = StoreWriter::resume(&path, &StoreOptions::new()).expect("resume");
+    assert_eq!(rec.stale_creating_bytes, 5);
+    assert!(!tmp.exists());
+    drop(w);
+    // Killed between linking and removing the name: both names are the store itself.
+    std::fs::hard_link(&path, &tmp).expect("link");
+    let (w, rec) = StoreWriter::resume(&path, &StoreOptions::new()).expect("resume");
+    assert!(rec.stale_creating_bytes > 0);
+    assert!(!tmp.exists());
+    drop(w);
+    Store::open(&path).expect("the store is intact");
+    // A live creator's temporary file (locked) is left alone.
+    let other = dir.path().join("o.imps");
+    let _live = StoreWriter::create_whole(&other, &StoreOptions::new()).expect("create");
+    std::fs::copy(&path, &other).expect("a store at the name meanwhile");
+    let (_w, rec) = StoreWriter::resume(&other, &StoreOptions::new()).expect("resume");
+    assert_eq!(rec.stale_creating_bytes, 0);
+    assert!(super::writer::creating_path(&other).exists());
+}
+
+#[test]
+fn an_abandoned_whole_store_leaves_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("w.imps");
+    let mut w = StoreWriter::create_whole(&path, &StoreOptions::new()).expect("create");
+    w.append_hash("a", &hash_of(1)).expect("append");
+    w.flush().expect("flush");
+    w.abandon();
+    let names: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+    assert!(names.is_empty(), "{names:?}");
+}
+
+// --- merge -------------------------------------------------------------------------------------
+
+fn merge_inputs(dir: &Path, params: &[Option<HashParams>]) -> Vec<PathBuf> {
+    params
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let path = dir.join(format!("in{k}.imps"));
+            let items: Vec<Item> = (0..30)
+                .map(|i| Item::Hash(format!("{k}/{i}"), hash_of(k as u64 * 1000 + i)))
+                .collect();
+            match p {
+                Some(p) => write_items(
+                    &path,
+                    &items,
+                    &StoreOptions::new()
+                        .block_size(MIN_BLOCK_SIZE)
+                        .hash_params(*p),
+                    10,
+                ),
+                None => std::fs::write(
+                    &path,
+                    std::fs::read(golden_dir(1).join("plain.imps")).expect("read"),
+                )
+                .expect("write"),
+            }
+            path
+        })
+        .collect()
+}
+
+#[test]
+fn merge_refuses_mixed_parameters_and_unstated_format_1_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = HashParams::default();
+    let b = a.exif(true);
+    let out = dir.path().join("out.imps");
+    let inputs = merge_inputs(dir.path(), &[Some(a), Some(b), None]);
+    match merge(&out, &inputs[..2], &MergeOptions::new()) {
+        Err(e @ StoreError::MergeParamsMismatch { .. }) => {
+            let t = e.to_string();
+            assert!(
+                t.contains(&a.to_string()) && t.contains(&b.to_string()),
+                "{t}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let v1 = [inputs[0].clone(), inputs[2].clone()];
+    assert!(matches!(
+        merge(&out, &v1, &MergeOptions::new()),
+        Err(StoreError::UnknownParams { path }) if path == inputs[2]
+    ));
+    assert!(!out.exists());
+    let r = merge(&out, &v1, &MergeOptions::new().assume_v1_params(Some(a))).expect("merge");
+    assert_eq!(r.num_kept, 30 + 22);
+    let s = Store::open(&out).expect("open");
+    assert_eq!(s.info().format_version, FORMAT_VERSION);
+    assert_eq!(s.info().hash_params, Some(a));
+}
+
+#[test]
+fn merge_fails_on_a_damaged_block_or_skips_it_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = HashParams::default();
+    let inputs = merge_inputs(dir.path(), &[Some(p), Some(p)]);
+    let mut b = std::fs::read(&inputs[1]).expect("read");
+    b[HEADER_LEN + 200] ^= 4;
+    std::fs::write(&inputs[1], &b).expect("write");
+    let out = dir.path().join("out.imps");
+    match merge(&out, &inputs, &MergeOptions::new()) {
+        Err(StoreError::BlockCorrupt {
+            path: Some(path),
+            block: 0,
+            ..
+        }) => assert_eq!(path, inputs[1]),
+        other => panic!("{other:?}"),
+    }
+    assert!(!out.exists(), "no partial output");
+    assert!(!super::writer::creating_path(&out).exists());
+    let r = merge(
+        &out,
+        &inputs,
+        &MergeOptions::new().skip_corrupt_blocks(true),
+    )
+    .expect("merge");
+    assert_eq!(r.skipped_blocks.len(), 1);
+    assert_eq!(r.skipped_blocks[0].path, inputs[1]);
+    assert_eq!(r.skipped_blocks[0].block, 0);
+    assert_eq!(r.num_kept, 30 + 20);
+    Store::open(&out).expect("open").verify().expect("intact");
 }

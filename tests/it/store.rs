@@ -49,7 +49,11 @@ fn verify_command_catches_a_flipped_byte_in_a_sealed_block() {
     std::fs::write(&p, &bytes).expect("write");
     let (code, text) = verify(&p);
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("checksum mismatch in block 0"), "{text}");
+    assert!(
+        text.contains("corrupt store block 0 at byte offset 64"),
+        "{text}"
+    );
+    assert!(text.contains("checksum mismatch"), "{text}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use imprint::decode::FAST_JPEG_MIN_SIDE;
 use imprint::pipeline::{
     FailedCauses, Hashes, ItemError, Journal, Progress, Shard, Sink, SkipSet, Source, StoreSink,
 };
-use imprint::store::{Store, StoreOptions, StoreWriter};
+use imprint::store::{HashParams, Store, StoreOptions, StoreWriter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -98,6 +98,25 @@ fn sources(args: &HashArgs) -> Result<Vec<Source>> {
         bail!("no input: give files, directories, .tar archives or --manifest FILE");
     }
     Ok(out)
+}
+
+/// The id scheme new stores record: how the pipeline makes item ids from paths (1: the
+/// escaping of format-1 stores). It is to come from the pipeline's own constant once the
+/// pipeline states one.
+const ID_SCHEME: u32 = 1;
+
+/// The hashing parameters of a run: `--compat`, `--fast` (its JPEG minimum side), `--exif`
+/// and the id scheme, recorded in the store and checked on `--resume`.
+fn hash_params(args: &HashArgs) -> HashParams {
+    HashParams::new()
+        .convention(args.convention())
+        .jpeg_min_side(if args.fast {
+            args.bulk.fast_min_side
+        } else {
+            0
+        })
+        .exif(args.exif)
+        .id_scheme(ID_SCHEME)
 }
 
 /// The crash journal kept next to the store: FILE.journal.
@@ -320,6 +339,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     };
     let store_opts = StoreOptions::new()
         .dihedral(args.dihedral)
+        .hash_params(hash_params(args))
         .block_size(args.bulk.store_block_size);
     let (writer, skip, journal, failed_before) =
         open_writer(out, args.bulk.resume, args.bulk.retry_failed, &store_opts)?;

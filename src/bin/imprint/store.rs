@@ -1,11 +1,10 @@
-//! `imprint store verify|export|merge`: hash store maintenance.
+//! `imprint store verify|info|export|merge`: hash store maintenance.
 
 use crate::hashlist::csv_field;
 use crate::output::json_string;
 use crate::{EXIT_FATAL, EXIT_OK};
-use anyhow::{bail, Context, Result};
-use imprint::pipeline::SkipSet;
-use imprint::store::{Outcome, Store, StoreOptions, StoreWriter};
+use anyhow::{Context, Result};
+use imprint::store::{HashParams, MergeOptions, Outcome, Store};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -14,6 +13,11 @@ use std::path::PathBuf;
 pub enum StoreCommand {
     /// Check every block checksum and record of a store.
     Verify {
+        /// The store file.
+        file: PathBuf,
+    },
+    /// Print a store's format, layout and hashing parameters.
+    Info {
         /// The store file.
         file: PathBuf,
     },
@@ -27,13 +31,23 @@ pub enum StoreCommand {
         format: ExportFormat,
     },
     /// Combine stores (e.g. shard outputs) into a new one holding every item once: its hash
-    /// if any input has one, else its first error record.
+    /// if any input has one, else its first error record. The new store appears only once
+    /// complete. Inputs must share their hashing parameters.
     Merge {
         /// The new store (must not exist).
         out: PathBuf,
         /// Input stores.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
+        /// The hashing parameters of format-1 inputs, which do not record them, e.g.
+        /// `convention=full-resolution,jpeg-min-side=0,exif=false,id-scheme=1` (see `imprint
+        /// store info` of a store the same run settings wrote).
+        #[arg(long, value_name = "SPEC")]
+        assume_v1_params: Option<HashParams>,
+        /// Skip damaged input blocks, naming each, instead of failing (their records are
+        /// missing from the output; the exit status is then 1).
+        #[arg(long)]
+        skip_corrupt_blocks: bool,
     },
 }
 
@@ -49,35 +63,75 @@ pub enum ExportFormat {
 /// Runs an `imprint store` subcommand.
 pub fn run(cmd: StoreCommand) -> Result<u8> {
     match cmd {
-        StoreCommand::Verify { file } => {
-            let store =
-                Store::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
-            match store.verify() {
-                Ok(r) => {
-                    println!(
-                        "{}: ok, format v{}, {} blocks, {} records ({} errors){}",
-                        file.display(),
-                        store.info().format_version,
-                        r.num_blocks,
-                        r.num_records,
-                        r.num_error_records,
-                        if r.torn_tail_bytes > 0 {
-                            format!(", torn tail of {} bytes ignored", r.torn_tail_bytes)
-                        } else {
-                            String::new()
-                        }
-                    );
-                    Ok(EXIT_OK)
-                }
-                Err(e) => {
-                    eprintln!("imprint: {}: {e}", file.display());
-                    Ok(EXIT_FATAL)
-                }
-            }
-        }
+        StoreCommand::Verify { file } => verify(&file),
+        StoreCommand::Info { file } => info(&file),
         StoreCommand::Export { file, format } => export(&file, format),
-        StoreCommand::Merge { out, inputs } => merge(&out, &inputs),
+        StoreCommand::Merge {
+            out,
+            inputs,
+            assume_v1_params,
+            skip_corrupt_blocks,
+        } => merge(
+            &out,
+            &inputs,
+            &MergeOptions::new()
+                .assume_v1_params(assume_v1_params)
+                .skip_corrupt_blocks(skip_corrupt_blocks),
+        ),
     }
+}
+
+/// The hashing parameters as `store info` and `store verify` print them.
+fn params_text(store: &Store<impl AsRef<[u8]>>) -> String {
+    match store.info().hash_params {
+        Some(p) => p.to_string(),
+        None => "not recorded (format 1)".to_owned(),
+    }
+}
+
+fn verify(file: &std::path::Path) -> Result<u8> {
+    let store = Store::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    match store.verify() {
+        Ok(r) => {
+            if r.torn_tail_bytes > 0 {
+                eprintln!(
+                    "imprint: warning: {}: torn tail of {} bytes after block {} ignored \
+                     (never sealed: an interrupted run, or one still writing; `hash --resume` \
+                     removes it)",
+                    file.display(),
+                    r.torn_tail_bytes,
+                    r.num_blocks
+                );
+            }
+            println!(
+                "{}: ok, format v{}, {} blocks, {} records ({} errors)",
+                file.display(),
+                store.info().format_version,
+                r.num_blocks,
+                r.num_records,
+                r.num_error_records,
+            );
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("imprint: {}: {e}", file.display());
+            Ok(EXIT_FATAL)
+        }
+    }
+}
+
+fn info(file: &std::path::Path) -> Result<u8> {
+    let store = Store::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let i = store.info();
+    println!("file: {}", file.display());
+    println!("format: v{}", i.format_version);
+    println!("block size: {}", i.block_size);
+    println!("record size: {}", i.record_size);
+    println!("dihedral: {}", i.dihedral);
+    println!("hash params: {}", params_text(&store));
+    println!("blocks: {}", store.num_blocks());
+    println!("torn tail bytes: {}", store.torn_tail_bytes());
+    Ok(EXIT_OK)
 }
 
 fn export(file: &std::path::Path, format: ExportFormat) -> Result<u8> {
@@ -144,62 +198,32 @@ fn export(file: &std::path::Path, format: ExportFormat) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn merge(out: &std::path::Path, inputs: &[PathBuf]) -> Result<u8> {
-    let mut stores = Vec::new();
-    for p in inputs {
-        stores.push((
-            p,
-            Store::open(p).with_context(|| format!("cannot open {}", p.display()))?,
-        ));
-    }
-    let dihedral = stores[0].1.info().dihedral;
-    if let Some((p, _)) = stores.iter().find(|(_, s)| s.info().dihedral != dihedral) {
-        bail!(
-            "{} and {} differ in dihedral hashes; merge stores of one kind",
-            inputs[0].display(),
-            p.display()
+fn merge(out: &std::path::Path, inputs: &[PathBuf], opts: &MergeOptions) -> Result<u8> {
+    let report = imprint::store::merge(out, inputs, opts)
+        .with_context(|| format!("cannot merge into {}", out.display()))?;
+    for s in &report.skipped_blocks {
+        eprintln!(
+            "imprint: warning: {}: skipped block {}: {}",
+            s.path.display(),
+            s.block,
+            s.error
         );
     }
-    // Pass 1: which ids have a hash anywhere, so an error record never shadows a success.
-    let mut hashed = SkipSet::new();
-    for (p, s) in &stores {
-        for r in s.records() {
-            let r = r.with_context(|| format!("cannot read {}", p.display()))?;
-            if !r.is_error() {
-                hashed.insert(r.id);
-            }
-        }
-    }
-    if out.exists() {
-        bail!("{} already exists; merge writes a new store", out.display());
-    }
-    let mut w = StoreWriter::create(out, &StoreOptions::new().dihedral(dihedral))
-        .with_context(|| format!("cannot create {}", out.display()))?;
-    let mut written = SkipSet::new();
-    let (mut kept, mut dropped) = (0u64, 0u64);
-    for (p, s) in &stores {
-        for r in s.records() {
-            let r = r.with_context(|| format!("cannot read {}", p.display()))?;
-            if written.contains(r.id) || (r.is_error() && hashed.contains(r.id)) {
-                dropped += 1;
-                continue;
-            }
-            match r.outcome {
-                Outcome::Hash(h) => w.append_hash(r.id, &h),
-                Outcome::Dihedral(d) => w.append_dihedral(r.id, &d),
-                Outcome::Failed { cause } => w.append_error(r.id, cause),
-            }
-            .with_context(|| format!("cannot write {}", out.display()))?;
-            written.insert(r.id);
-            kept += 1;
-        }
-    }
-    w.finish()
-        .with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!(
-        "imprint: merged {} stores into {}: {kept} records, {dropped} duplicates dropped",
+        "imprint: merged {} stores into {}: {} records, {} duplicates dropped{}; hash params {}",
         inputs.len(),
-        out.display()
+        out.display(),
+        report.num_kept,
+        report.num_dropped,
+        match report.skipped_blocks.len() {
+            0 => String::new(),
+            n => format!(", {n} corrupt blocks skipped"),
+        },
+        report.params
     );
-    Ok(EXIT_OK)
+    Ok(if report.skipped_blocks.is_empty() {
+        EXIT_OK
+    } else {
+        crate::EXIT_ITEM_FAILURES
+    })
 }
