@@ -1,6 +1,11 @@
 //! Hash store benches: appending records (sealed blocks, one fsync at the end so the disk does not dominate)
 //! and reading them back through the zero-copy reader, plus a full `verify`.
 //!
+//! `read_all` checks each block's CRC32C as it reaches it (as every reader does);
+//! `checksums_only` is that CRC32C work alone, over the same blocks, so `read_all` minus
+//! `checksums_only` is what iterating cost before readers checked blocks, and their ratio is
+//! the share of the checks.
+//!
 //! `IMPRINT_BENCH_RECORDS` sets the record count (default 100 000), e.g.
 //! `IMPRINT_BENCH_RECORDS=1000000 cargo bench --bench store`.
 //!
@@ -68,6 +73,17 @@ fn store(c: &mut Criterion) {
                 q += u64::from(r.expect("valid record").hash().map_or(0, |h| h.quality));
             }
             q
+        })
+    });
+    let block_size = imprint::store::DEFAULT_BLOCK_SIZE as usize;
+    g.bench_function("checksums_only", |b| {
+        b.iter(|| {
+            // The bytes every block check hashes: each block after its 8-byte seal.
+            let mut x = 0u32;
+            for block in black_box(&bytes[64..]).chunks_exact(block_size) {
+                x ^= crc32c::crc32c(&block[8..]);
+            }
+            x
         })
     });
     g.bench_function("verify", |b| {

@@ -68,10 +68,15 @@ impl Store<Mmap> {
         let torn = store.torn_tail_bytes();
         if torn > 0 {
             log::warn!(
-                "{}: ignoring a torn tail of {torn} bytes after block {} (never sealed: left \
-                 by an interrupted run, or a run still writing)",
+                "{}: ignoring a torn tail of {torn} bytes after block {} ({})",
                 path.display(),
-                store.num_blocks()
+                store.num_blocks(),
+                if info.format_version == 1 {
+                    "format 1 cannot tell a torn write from a damaged last block"
+                } else {
+                    "never sealed: left by an interrupted run, or a run still writing; \
+                     `hash --resume` removes it"
+                }
             );
         }
         Ok(store)

@@ -337,10 +337,8 @@ fn remove_stale_creating(path: &Path, locked: &File) -> u64 {
     };
     // Killed between linking and removing the name: `tmp` is our own locked store.
     let ours = is_file_named(locked, &tmp).unwrap_or(false) && cfg!(unix);
-    if !ours {
-        if f.try_lock().is_err() || !is_file_named(&f, &tmp).unwrap_or(false) {
-            return 0; // a live creator's, or gone meanwhile
-        }
+    if !ours && (f.try_lock().is_err() || !is_file_named(&f, &tmp).unwrap_or(false)) {
+        return 0; // a live creator's, or gone meanwhile
     }
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     if std::fs::remove_file(&tmp).is_ok() {

@@ -9,3 +9,4 @@ mod gpu;
 mod index;
 mod pipeline;
 mod store;
+mod store_faults;

@@ -93,16 +93,7 @@ fn verify(file: &std::path::Path) -> Result<u8> {
     let store = Store::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     match store.verify() {
         Ok(r) => {
-            if r.torn_tail_bytes > 0 {
-                eprintln!(
-                    "imprint: warning: {}: torn tail of {} bytes after block {} ignored \
-                     (never sealed: an interrupted run, or one still writing; `hash --resume` \
-                     removes it)",
-                    file.display(),
-                    r.torn_tail_bytes,
-                    r.num_blocks
-                );
-            }
+            // A torn tail was logged as a warning by `Store::open`.
             println!(
                 "{}: ok, format v{}, {} blocks, {} records ({} errors)",
                 file.display(),

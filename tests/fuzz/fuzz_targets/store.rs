@@ -1,6 +1,7 @@
 //! Any bytes as a hash store: open, verify, and read every record. The header's CRC32C and each
-//! whole block's are recomputed first, so that mutations reach the block and record checks
-//! instead of stopping at a checksum.
+//! whole block's seal are recomputed first (format 1: the CRC; format 2: the CRC and marker,
+//! except on blocks whose seal is all zero, which stay unsealed), so that mutations reach the
+//! block and record checks instead of stopping at a checksum.
 
 #![no_main]
 
@@ -8,7 +9,8 @@ use imprint::store::format::HEADER_LEN;
 use imprint::store::Store;
 use libfuzzer_sys::fuzz_target;
 
-/// Offsets in the store header (`imprint::store::format`): `block_size` and the header CRC.
+/// Offsets in the store header (`imprint::store::format`): version, `block_size`, header CRC.
+const VERSION_AT: usize = 8;
 const BLOCK_SIZE_AT: usize = 20;
 const HEADER_CRC_AT: usize = 60;
 
@@ -23,9 +25,16 @@ fn reseal(bytes: &mut [u8]) {
     if bs < 8 {
         return;
     }
+    let v1 = bytes[VERSION_AT..VERSION_AT + 4] == 1u32.to_le_bytes();
     for block in bytes[HEADER_LEN..].chunks_exact_mut(bs) {
-        let crc = crc32c::crc32c(&block[4..]);
-        block[..4].copy_from_slice(&crc.to_le_bytes());
+        if v1 {
+            let crc = crc32c::crc32c(&block[4..]);
+            block[..4].copy_from_slice(&crc.to_le_bytes());
+        } else if block[..8].iter().any(|&b| b != 0) {
+            let crc = crc32c::crc32c(&block[8..]);
+            block[..4].copy_from_slice(&crc.to_le_bytes());
+            block[4..8].copy_from_slice(b"SEAL");
+        }
     }
 }
 
