@@ -100,6 +100,26 @@ fn block_records(input: &Input, i: u64) -> Result<Vec<Record<'_>>> {
 /// Time O(total records); memory O(distinct ids) pointers into the mapped inputs, plus one
 /// decoded block at a time.
 ///
+/// # Examples
+/// ```
+/// use imprint::hash::{Pdq256, PdqHash};
+/// use imprint::store::{merge, MergeOptions, Store, StoreOptions, StoreWriter};
+/// let dir = tempfile::tempdir()?;
+/// let (a, b) = (dir.path().join("a.imps"), dir.path().join("b.imps"));
+/// let h = PdqHash { hash: Pdq256::ZERO, quality: 100 };
+/// let mut w = StoreWriter::create(&a, &StoreOptions::new())?;
+/// w.append_error("x.jpg", "truncated")?;
+/// w.finish()?;
+/// let mut w = StoreWriter::create(&b, &StoreOptions::new())?;
+/// w.append_hash("x.jpg", &h)?;
+/// w.finish()?;
+/// let out = dir.path().join("all.imps");
+/// let report = merge(&out, &[a, b], &MergeOptions::new())?;
+/// assert_eq!((report.num_kept, report.num_dropped), (1, 1));
+/// assert_eq!(Store::open(&out)?.records().count(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 /// [`StoreError::MergeDihedralMismatch`], [`StoreError::MergeParamsMismatch`],
 /// [`StoreError::UnknownParams`] for a format-1 input without

@@ -13,6 +13,21 @@ use std::fmt;
 /// The text form (its `Display`, parsed by `FromStr`) is
 /// `convention=full-resolution,jpeg-min-side=0,exif=false,id-scheme=0`.
 ///
+/// # Examples
+/// ```
+/// use imprint::hash::Convention;
+/// use imprint::store::{HashParams, Store, StoreOptions, StoreWriter};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("run.imps");
+/// let params = HashParams::new().convention(Convention::CppCli).id_scheme(2);
+/// StoreWriter::create(&path, &StoreOptions::new().hash_params(params))?.finish()?;
+/// assert_eq!(Store::open(&path)?.info().hash_params, Some(params));
+/// assert_eq!(params.to_string().parse::<HashParams>()?, params);
+/// // A resume with other parameters is refused.
+/// assert!(StoreWriter::resume(&path, &StoreOptions::new()).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// [`StoreOptions::hash_params`]: super::StoreOptions::hash_params
 /// [`StoreInfo::hash_params`]: super::StoreInfo::hash_params
 /// [`StoreInfo::dihedral`]: super::StoreInfo::dihedral
