@@ -322,6 +322,27 @@ fn a_corrupt_last_block_is_reported_and_a_torn_one_warned_about() {
     assert!(text(&o).contains("checksum mismatch"), "{}", text(&o));
     let o = run(&["store", "export", "s.imps"], dir);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // Salvage on request: the damaged block is skipped and named, the status says so.
+    let last_block = (last - 64) / 8192;
+    let o = run(
+        &[
+            "store",
+            "merge",
+            "--skip-corrupt-blocks",
+            "m.imps",
+            "s.imps",
+        ],
+        dir,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("skipped block {last_block}")),
+        "{}",
+        text(&o)
+    );
+    let intact = Store::from_bytes(&bytes[..]).expect("open");
+    let in_last = intact.block(last_block as u64).expect("intact").len();
+    assert_eq!(records(&dir.join("m.imps")).len(), 400 - in_last);
     // Never sealed (a crash between a block and its seal): a torn tail, warned about.
     let mut torn = bytes.clone();
     torn[last..last + 8].fill(0);
@@ -595,4 +616,40 @@ fn a_disk_that_fills_up_ends_the_run_cleanly_and_the_next_run_resumes() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(sorted(records(&out)), reference);
     assert_no_temporary_files(&mnt);
+}
+
+#[test]
+fn a_format_1_store_is_read_but_appended_to_only_after_a_merge_states_its_parameters() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let dir = d.path();
+    let golden =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/format/store/v1/plain.imps");
+    std::fs::copy(&golden, dir.join("old.imps")).expect("copy");
+    let o = run(&["store", "export", "old.imps"], dir);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["store", "info", "old.imps"], dir);
+    assert!(text(&o).contains("not recorded (format 1)"), "{}", text(&o));
+    let o = run(&["store", "merge", "new.imps", "old.imps"], dir);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--assume-v1-params"), "{}", text(&o));
+    let spec = "convention=full-resolution,jpeg-min-side=0,exif=false,id-scheme=1";
+    let o = run(
+        &[
+            "store",
+            "merge",
+            "--assume-v1-params",
+            spec,
+            "new.imps",
+            "old.imps",
+        ],
+        dir,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["store", "info", "new.imps"], dir);
+    let t = text(&o);
+    assert!(t.contains("format: v2") && t.contains(spec), "{t}");
+    assert_eq!(
+        records(&dir.join("new.imps")),
+        records(&dir.join("old.imps"))
+    );
 }
