@@ -1006,3 +1006,24 @@ fn merge_fails_on_a_damaged_block_or_skips_it_when_asked() {
     assert_eq!(r.num_kept, 30 + 20);
     Store::open(&out).expect("open").verify().expect("intact");
 }
+
+#[test]
+fn merge_refuses_stores_of_two_kinds_and_no_inputs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = merge_inputs(dir.path(), &[Some(HashParams::default())]);
+    let d = dir.path().join("d.imps");
+    StoreWriter::create(&d, &StoreOptions::new().dihedral(true))
+        .expect("create")
+        .finish()
+        .expect("finish");
+    let out = dir.path().join("out.imps");
+    assert!(matches!(
+        merge(&out, &[plain[0].clone(), d.clone()], &MergeOptions::new()),
+        Err(StoreError::MergeDihedralMismatch { other, .. }) if other == d
+    ));
+    assert!(matches!(
+        merge(&out, &[], &MergeOptions::new()),
+        Err(StoreError::InvalidOption { .. })
+    ));
+    assert!(!out.exists());
+}
