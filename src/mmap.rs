@@ -4,10 +4,12 @@
 //! Both file kinds that are mapped follow one rule, which is what makes mapping them sound:
 //! **committed bytes are never modified in place while a reader may map them.**
 //!
-//! * Hash stores (`crate::store`) only ever grow by whole sealed blocks; readers map only the
-//!   header and the complete blocks that exist when they open the file. The one exception,
-//!   truncating a torn tail on `--resume`, must not run while another process reads the store
-//!   (documented on `Store::open`).
+//! * Hash stores (`crate::store`) only ever grow by whole blocks; readers map only the header
+//!   and the complete blocks that exist when they open the file. Two exceptions touch only the
+//!   torn tail, which a reader finds at open and never reads again: the writer fills in the
+//!   8-byte seal (zero until then) of the block it has just written, and truncating a torn
+//!   tail on `--resume` must not run while another process reads the store (documented on
+//!   `Store::open`).
 //! * Index files (`crate::index`) are written once to a temporary file, fsynced and renamed over
 //!   the target, so an open mapping keeps the old, complete inode.
 //!

@@ -179,6 +179,16 @@ pub enum StoreError {
         /// What is wrong.
         problem: BlockProblem,
     },
+    /// The path is a directory, pipe, socket or device, not a store file.
+    #[error(
+        "{} is not a regular file (a directory, pipe or device); a store is a file written by \
+         `imprint hash --out`",
+        path.display()
+    )]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
     /// The file exists already: a new store never replaces a file.
     #[error("{} already exists; a new store never replaces a file", path.display())]
     AlreadyExists {

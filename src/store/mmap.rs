@@ -26,7 +26,8 @@ impl Store<Mmap> {
     /// process reads it.
     ///
     /// # Errors
-    /// [`StoreError::Io`] naming the path, and the header errors of [`Store::from_bytes`].
+    /// [`StoreError::Io`] naming the path, [`StoreError::NotAFile`] for a directory, pipe or
+    /// device, and the header errors of [`Store::from_bytes`].
     ///
     /// # Examples
     /// ```
@@ -43,6 +44,13 @@ impl Store<Mmap> {
             path: path.to_owned(),
             source,
         };
+        // Checked before opening: opening a FIFO would wait for a writer.
+        let kind = std::fs::metadata(path).map_err(io)?;
+        if !kind.is_file() {
+            return Err(StoreError::NotAFile {
+                path: path.to_owned(),
+            });
+        }
         let mut file = File::open(path).map_err(io)?;
         let file_len = file.metadata().map_err(io)?.len();
         if file_len < HEADER_LEN as u64 {

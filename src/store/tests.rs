@@ -1027,3 +1027,29 @@ fn merge_refuses_stores_of_two_kinds_and_no_inputs() {
     ));
     assert!(!out.exists());
 }
+
+#[cfg(unix)]
+#[test]
+fn open_and_resume_refuse_directories_and_pipes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut paths = vec![dir.path().to_owned()];
+    if made {
+        paths.push(fifo);
+    }
+    for p in paths {
+        assert!(
+            matches!(Store::open(&p), Err(StoreError::NotAFile { path }) if path == p),
+            "{}",
+            p.display()
+        );
+        assert!(matches!(
+            StoreWriter::resume(&p, &StoreOptions::new()),
+            Err(StoreError::NotAFile { .. })
+        ));
+    }
+}

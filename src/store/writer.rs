@@ -436,9 +436,16 @@ impl StoreWriter {
     /// [`StoreError::FormatTooOldToAppend`] for a store of an older format;
     /// [`StoreError::DihedralMismatch`]; [`StoreError::ParamsMismatch`];
     /// [`StoreError::BlockCorrupt`] when the last sealed block is damaged (corruption is
-    /// never truncated away); [`StoreError::Locked`]; [`StoreError::Io`] naming the path.
+    /// never truncated away); [`StoreError::Locked`]; [`StoreError::NotAFile`];
+    /// [`StoreError::Io`] naming the path.
     pub fn resume(path: &Path, options: &StoreOptions) -> Result<(Self, Recovery)> {
         let io = io_err(path);
+        // Checked before opening: opening a FIFO would wait for a writer.
+        if !std::fs::metadata(path).map_err(io_err(path))?.is_file() {
+            return Err(StoreError::NotAFile {
+                path: path.to_owned(),
+            });
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
