@@ -103,6 +103,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         w.finish()?;
     }
+    // Format-1 stores (read, no longer written), so their block rules are fuzzed too.
+    for name in ["plain.imps", "dihedral.imps"] {
+        let golden = repo.join("tests/data/format/store/v1").join(name);
+        std::fs::copy(golden, store_dir.join(format!("v1-{name}")))?;
+    }
     println!("seeds written under {}", root.display());
     Ok(())
 }
