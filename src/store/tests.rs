@@ -883,13 +883,13 @@ fn a_stale_temporary_file_is_replaced_by_create_and_removed_by_resume() {
     // A stale one beside an existing store: resume removes it.
     std::fs::write(&tmp, b"stale").expect("write");
     let (w, rec) = StoreWriter::resume(&path, &StoreOptions::new()).expect("resume");
-    assert_eq!(rec.stale_creating_bytes, 5);
+    assert_eq!(rec.removed_stale_creating, Some(5));
     assert!(!tmp.exists());
     drop(w);
     // Killed between linking and removing the name: both names are the store itself.
     std::fs::hard_link(&path, &tmp).expect("link");
     let (w, rec) = StoreWriter::resume(&path, &StoreOptions::new()).expect("resume");
-    assert!(rec.stale_creating_bytes > 0);
+    assert!(rec.removed_stale_creating.is_some_and(|n| n > 0));
     assert!(!tmp.exists());
     drop(w);
     Store::open(&path).expect("the store is intact");
@@ -898,7 +898,7 @@ fn a_stale_temporary_file_is_replaced_by_create_and_removed_by_resume() {
     let _live = StoreWriter::create_whole(&other, &StoreOptions::new()).expect("create");
     std::fs::copy(&path, &other).expect("a store at the name meanwhile");
     let (_w, rec) = StoreWriter::resume(&other, &StoreOptions::new()).expect("resume");
-    assert_eq!(rec.stale_creating_bytes, 0);
+    assert_eq!(rec.removed_stale_creating, None);
     assert!(super::writer::creating_path(&other).exists());
 }
 

@@ -126,9 +126,9 @@ pub struct Recovery {
     pub num_blocks: u64,
     /// Bytes of torn tail removed.
     pub truncated_bytes: u64,
-    /// Bytes of a stale temporary file (`path` + `.creating`, left by a run killed while it
-    /// created a store) that was removed; 0 when there was none.
-    pub stale_creating_bytes: u64,
+    /// The size of a stale temporary file (`path` + `.creating`, left by a run killed while
+    /// it created the store) that was removed, if there was one.
+    pub removed_stale_creating: Option<u64>,
 }
 
 /// Appends records to a store file. Not `Sync`; one writer per file.
@@ -329,27 +329,22 @@ fn lock(file: &File, path: &Path) -> Result<()> {
 
 /// Removes `path` + `.creating` if no live writer holds it: a temporary file left by a run
 /// killed while it created the store at `path` (whose lock, in `locked`, this writer holds).
-/// Returns the bytes removed; logs that it did.
-fn remove_stale_creating(path: &Path, locked: &File) -> u64 {
+/// Returns the size of the file removed; logs that it did.
+fn remove_stale_creating(path: &Path, locked: &File) -> Option<u64> {
     let tmp = creating_path(path);
-    let Ok(f) = OpenOptions::new().read(true).write(true).open(&tmp) else {
-        return 0;
-    };
+    let f = OpenOptions::new().read(true).write(true).open(&tmp).ok()?;
     // Killed between linking and removing the name: `tmp` is our own locked store.
     let ours = is_file_named(locked, &tmp).unwrap_or(false) && cfg!(unix);
     if !ours && (f.try_lock().is_err() || !is_file_named(&f, &tmp).unwrap_or(false)) {
-        return 0; // a live creator's, or gone meanwhile
+        return None; // a live creator's, or gone meanwhile
     }
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if std::fs::remove_file(&tmp).is_ok() {
-        log::warn!(
-            "{}: removed a stale temporary file of {len} bytes left by an interrupted run",
-            tmp.display()
-        );
-        len.max(1)
-    } else {
-        0
-    }
+    std::fs::remove_file(&tmp).ok()?;
+    log::warn!(
+        "{}: removed a stale temporary file of {len} bytes left by an interrupted run",
+        tmp.display()
+    );
+    Some(len)
 }
 
 impl StoreWriter {
@@ -530,14 +525,14 @@ impl StoreWriter {
             file.sync_all().map_err(io_err(path))?;
         }
         file.seek(SeekFrom::Start(keep)).map_err(io_err(path))?;
-        let stale_creating_bytes = remove_stale_creating(path, &file);
+        let removed_stale_creating = remove_stale_creating(path, &file);
         let w = Self::with_file(file, path, info, options.sync, num_blocks);
         Ok((
             w,
             Recovery {
                 num_blocks,
                 truncated_bytes,
-                stale_creating_bytes,
+                removed_stale_creating,
             },
         ))
     }
