@@ -32,7 +32,8 @@
 //! flipped byte makes every lookup that reads it fail with [`IndexError::ChecksumMismatch`]
 //! naming the section, and never gives a wrong answer (the first lookup pays one pass over
 //! the sections it reads — hashes, MIH and ids for a radius search, the graph too for a
-//! k-nearest one; see `BENCHMARKS.md`-style numbers in [`Index::open`]). [`Index::verify`]
+//! k-nearest one: on a 2 M-hash index of 655 MB without a graph, in the page cache, the first
+//! radius lookup took 52–78 ms where later ones take 0.12 ms). [`Index::verify`]
 //! checks every checksum, id, posting and neighbour, and lookups after it pay no checksum
 //! again. Every id read during a search is checked at use, so a corrupt or truncated file
 //! gives an [`IndexError`], never a panic or an out-of-bounds read. The module has no `unsafe`
