@@ -7,5 +7,6 @@ mod conformance;
 mod decode;
 mod gpu;
 mod index;
+mod pipe_faults;
 mod pipeline;
 mod store;
