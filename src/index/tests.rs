@@ -633,3 +633,29 @@ fn open_refuses_directories_devices_and_pipes_naming_them() {
         }
     }
 }
+
+#[test]
+fn a_build_removes_temp_files_that_killed_builds_left_and_keeps_those_being_written() {
+    let list = near_duplicates(3, 20, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.idx");
+    let stale = dir.path().join(".t.idx.tmp-4000000001");
+    let live = dir.path().join(".t.idx.tmp-4000000002");
+    let other = dir.path().join(".u.idx.tmp-4000000003");
+    for p in [&stale, &live, &other] {
+        std::fs::write(p, b"partial").unwrap();
+    }
+    // A build in progress holds its temp file's lock.
+    let writing = std::fs::File::open(&live).unwrap();
+    writing.lock().unwrap();
+    IndexBuilder::new()
+        .write_file::<&str>(&path, &list, &[])
+        .unwrap();
+    assert!(!stale.exists());
+    assert!(live.exists());
+    assert!(
+        other.exists(),
+        "another index's temp file is not this build's to remove"
+    );
+    Index::open(&path).unwrap().verify().unwrap();
+}
