@@ -49,6 +49,36 @@ impl Default for IndexBuilder {
     }
 }
 
+/// Removes the temporary files `dir/<prefix><pid>` that earlier builds of the same index left
+/// when they were killed (a build's own temp file is locked while it is written, so one that
+/// can be locked has no writer), and logs each. Best effort: a file that cannot be examined is
+/// left alone.
+fn remove_stale_temps(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let is_temp = name.to_str().is_some_and(|n| {
+            n.strip_prefix(prefix)
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if !is_temp || !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = e.path();
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        if file.try_lock().is_ok() && std::fs::remove_file(&path).is_ok() {
+            log::warn!(
+                "removed {}, left by an index build that did not finish",
+                path.display()
+            );
+        }
+    }
+}
+
 impl IndexBuilder {
     /// A builder with the documented defaults.
     #[must_use]
@@ -136,6 +166,9 @@ impl IndexBuilder {
     /// Builds the index and writes it to `path` atomically: a temporary file in the same
     /// directory is written, fsynced and renamed over `path`, so readers that have the old
     /// file mapped keep a consistent view (the mmap contract of [`super::Index::open`]).
+    /// A build killed at any point leaves `path` as it was or the whole new index, never a
+    /// mix. Its temporary file (`.NAME.tmp-PID`, locked while written) is removed by the next
+    /// build of the same path, which logs that it did.
     ///
     /// # Errors
     /// As [`IndexBuilder::build`], and [`IndexError::Io`] naming the file on I/O failure.
@@ -155,13 +188,18 @@ impl IndexBuilder {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "index".into());
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let tmp_prefix = format!(".{name}.tmp-");
+        remove_stale_temps(&dir, &tmp_prefix);
+        let tmp = dir.join(format!("{tmp_prefix}{}", std::process::id()));
         let io = |p: &Path| {
             let p = p.to_path_buf();
             move |source| IndexError::Io { path: p, source }
         };
         let result = (|| {
             let file = File::create(&tmp).map_err(io(&tmp))?;
+            // Held until the file is renamed or removed (closing it releases the lock): a
+            // later build finds a temp file nobody holds and knows its writer is gone.
+            file.try_lock().map_err(|e| io(&tmp)(e.into()))?;
             let mut w = BufWriter::with_capacity(1 << 20, file);
             write_sections(&mut w, &sections).map_err(io(&tmp))?;
             let file = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;

@@ -67,6 +67,16 @@ pub enum IndexError {
         /// Why it is rejected.
         reason: &'static str,
     },
+    /// The path names a directory, a pipe, a device or another file that is not a regular
+    /// file: an index is only ever read from a regular file (a pipe or `/dev/zero` would be
+    /// read without end).
+    #[error("{path} is not a regular file ({kind}): an index must be a regular file")]
+    NotARegularFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead: `directory`, `pipe`, `character device`, ….
+        kind: &'static str,
+    },
     /// Reading or writing a file failed.
     #[error("i/o error on {path}: {source}")]
     Io {
@@ -76,6 +86,33 @@ pub enum IndexError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What a file that is not a regular file is, in words.
+pub(crate) fn file_kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "pipe";
+        }
+        if t.is_char_device() {
+            return "character device";
+        }
+        if t.is_block_device() {
+            return "block device";
+        }
+        if t.is_socket() {
+            return "socket";
+        }
+    }
+    if t.is_dir() {
+        "directory"
+    } else if t.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    }
 }
 
 impl IndexError {

@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::error::{IndexError, Result};
+use super::error::{file_kind, IndexError, Result};
 
 /// A read-only mapping of a whole index file.
 #[derive(Debug)]
@@ -34,6 +34,31 @@ impl MappedFile {
     }
 }
 
+/// `meta` when it describes a regular file.
+fn regular(path: &Path, meta: std::fs::Metadata) -> Result<std::fs::Metadata> {
+    if meta.is_file() {
+        Ok(meta)
+    } else {
+        Err(IndexError::NotARegularFile {
+            path: path.to_path_buf(),
+            kind: file_kind(meta.file_type()),
+        })
+    }
+}
+
+/// The length of the regular file at `path` (following symlinks), checked before anything
+/// opens it: opening a pipe waits for a writer, and a device such as `/dev/zero` never ends.
+///
+/// # Errors
+/// [`IndexError::NotARegularFile`], or [`IndexError::Io`] if the path cannot be examined.
+pub(crate) fn regular_file_len(path: &Path) -> Result<u64> {
+    let meta = std::fs::metadata(path).map_err(|source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(regular(path, meta)?.len())
+}
+
 /// Maps `path` read-only.
 ///
 /// # mmap contract
@@ -46,14 +71,17 @@ impl MappedFile {
 /// in place).
 ///
 /// # Errors
+/// [`IndexError::NotARegularFile`] for a directory, pipe, device or socket (checked before
+/// opening, so that a pipe does not block the open, and again on the opened file);
 /// [`IndexError::Io`] if the file cannot be opened or mapped.
 pub(crate) fn map(path: &Path) -> Result<MappedFile> {
     let io = |source| IndexError::Io {
         path: path.to_path_buf(),
         source,
     };
+    regular_file_len(path)?;
     let file = File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
+    let len = regular(path, file.metadata().map_err(io)?)?.len();
     let len = usize::try_from(len).map_err(|_| IndexError::Truncated {
         needed: len,
         available: usize::MAX as u64,

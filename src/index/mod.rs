@@ -26,8 +26,16 @@
 //! # Invariants
 //!
 //! The byte layout is specified in `format.rs` ([`mod@format`]). Opening checks the header and
-//! the section bounds only, in O(1); [`Index::verify`] checks every checksum, id, posting and
-//! neighbour. Every id read during a search is checked at use, so a corrupt or truncated file
+//! the section bounds only, in O(1), and refuses anything but a regular file
+//! ([`IndexError::NotARegularFile`]). Lookups do not trust unchecked bytes: the first lookup
+//! that reads a section checks it against its CRC32C and the index remembers the result, so a
+//! flipped byte makes every lookup that reads it fail with [`IndexError::ChecksumMismatch`]
+//! naming the section, and never gives a wrong answer (the first lookup pays one pass over
+//! the sections it reads — hashes, MIH and ids for a radius search, the graph too for a
+//! k-nearest one: on a 2 M-hash index of 655 MB without a graph, in the page cache, the first
+//! radius lookup took 52–78 ms where later ones take 0.12 ms). [`Index::verify`]
+//! checks every checksum, id, posting and neighbour, and lookups after it pay no checksum
+//! again. Every id read during a search is checked at use, so a corrupt or truncated file
 //! gives an [`IndexError`], never a panic or an out-of-bounds read. The module has no `unsafe`
 //! code: it maps files through the crate's one mapping function, under the contract stated on
 //! [`Index::open`].

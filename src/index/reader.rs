@@ -1,13 +1,15 @@
 //! [`Index`]: the immutable, zero-copy reader over an index file's bytes.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
 use super::error::{IndexError, Result};
 use super::flat::{self, HashesView};
 use super::format::{
-    self, u32_at, u64_at, Layout, SectionKind, HASH_LEN, HEADER_LEN, NO_NODE, SECTIONS,
+    self, u32_at, u64_at, Layout, SectionKind, HASH_LEN, HEADER_LEN, NO_NODE, NUM_SECTIONS,
+    SECTIONS,
 };
 use super::hnsw::graph::{Graph, GraphView};
 use super::hnsw::search::{descend, search_layer};
@@ -27,6 +29,8 @@ use crate::hash::{Dihedral, Pdq256, DIHEDRALS};
 pub struct Index<D = MappedFile> {
     data: D,
     layout: Layout,
+    /// Each section's computed CRC32C, once a lookup (or [`Index::verify`]) needed it.
+    pub(super) crcs: [OnceLock<u32>; NUM_SECTIONS],
 }
 
 /// One section as described by the header.
@@ -79,8 +83,10 @@ pub struct IndexInfo {
 impl Index<MappedFile> {
     /// Maps the index file at `path` and checks its header and section bounds.
     ///
-    /// O(1) in the index size: payload checksums, ids and neighbours are checked by
-    /// [`Index::verify`], and ids read during searches are checked at use.
+    /// O(1) in the index size. Each section a lookup reads is checked against its CRC32C the
+    /// first time a lookup needs it (so a flipped byte gives
+    /// [`IndexError::ChecksumMismatch`] naming the section, never a wrong answer); ids and
+    /// neighbours are checked at use, and everything else by [`Index::verify`].
     ///
     /// # mmap contract
     /// The file must not be truncated or rewritten in place while it is open (that would be
@@ -88,7 +94,9 @@ impl Index<MappedFile> {
     /// replaced by rename, which leaves open mappings intact.
     ///
     /// # Errors
-    /// [`IndexError::Io`] if the file cannot be read; any error of [`Index::from_bytes`].
+    /// [`IndexError::NotARegularFile`] for a directory, a pipe, a device (`/dev/zero`) or a
+    /// socket; [`IndexError::Io`] if the file cannot be read; any error of
+    /// [`Index::from_bytes`].
     ///
     /// # Examples
     /// ```no_run
@@ -104,18 +112,20 @@ impl Index<MappedFile> {
     /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let len = std::fs::metadata(path)
-            .map_err(|source| IndexError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .len();
-        if len < HEADER_LEN as u64 {
-            // Too short to hold a header; read it to report magic/version problems first.
-            let bytes = std::fs::read(path).map_err(|source| IndexError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let io = |source| IndexError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if mmap::regular_file_len(path)? < HEADER_LEN as u64 {
+            // Too short to hold a header (and to map): read what there is, at most a header,
+            // to report magic/version problems first.
+            let mut bytes = Vec::new();
+            let file = std::fs::File::open(path).map_err(io)?;
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(file, HEADER_LEN as u64),
+                &mut bytes,
+            )
+            .map_err(io)?;
             format::parse(&bytes)?;
         }
         Index::from_bytes(mmap::map(path)?)
@@ -156,7 +166,11 @@ impl<D: AsRef<[u8]>> Index<D> {
     /// ```
     pub fn from_bytes(data: D) -> Result<Self> {
         let layout = format::parse(data.as_ref())?;
-        Ok(Index { data, layout })
+        Ok(Index {
+            data,
+            layout,
+            crcs: Default::default(),
+        })
     }
 
     fn section(&self, kind: SectionKind) -> &[u8] {
@@ -164,30 +178,50 @@ impl<D: AsRef<[u8]>> Index<D> {
         self.data.as_ref().get(range).unwrap_or(&[])
     }
 
-    fn hashes(&self) -> HashesView<'_> {
-        HashesView::new(self.section(SectionKind::Hashes))
-    }
-
-    fn mih(&self) -> MihView<'_> {
-        MihView {
-            substrings: &self.layout.substrings,
-            offsets: self.section(SectionKind::MihOffsets),
-            postings: self.section(SectionKind::MihPostings),
-            num_hashes: self.layout.num_hashes,
+    /// The bytes of section `kind`, once their CRC32C matches the header's. The checksum is
+    /// computed on the first call for each section (O(section length), about 10 GB/s) and
+    /// remembered, so that later lookups pay one atomic load.
+    ///
+    /// # Errors
+    /// [`IndexError::ChecksumMismatch`] naming the section.
+    fn checked(&self, kind: SectionKind) -> Result<&[u8]> {
+        let bytes = self.section(kind);
+        let actual = *self.crcs[kind as usize].get_or_init(|| crc32c::crc32c(bytes));
+        let expected = self.layout.section_crcs[kind as usize];
+        if actual != expected {
+            return Err(IndexError::ChecksumMismatch {
+                section: kind.name(),
+                expected,
+                actual,
+            });
         }
+        Ok(bytes)
     }
 
-    fn graph(&self) -> GraphView<'_> {
-        GraphView {
-            levels: self.section(SectionKind::HnswLevels),
-            upper_index: self.section(SectionKind::HnswUpperIndex),
-            level0: self.section(SectionKind::HnswLevel0),
-            upper: self.section(SectionKind::HnswUpper),
+    fn hashes(&self) -> Result<HashesView<'_>> {
+        Ok(HashesView::new(self.checked(SectionKind::Hashes)?))
+    }
+
+    fn mih(&self) -> Result<MihView<'_>> {
+        Ok(MihView {
+            substrings: &self.layout.substrings,
+            offsets: self.checked(SectionKind::MihOffsets)?,
+            postings: self.checked(SectionKind::MihPostings)?,
+            num_hashes: self.layout.num_hashes,
+        })
+    }
+
+    fn graph(&self) -> Result<GraphView<'_>> {
+        Ok(GraphView {
+            levels: self.checked(SectionKind::HnswLevels)?,
+            upper_index: self.checked(SectionKind::HnswUpperIndex)?,
+            level0: self.checked(SectionKind::HnswLevel0)?,
+            upper: self.checked(SectionKind::HnswUpper)?,
             m: self.layout.hnsw_m,
             m0: self.layout.hnsw_m0,
             num_nodes: self.layout.num_hashes,
             num_upper_rows: self.layout.hnsw_num_upper_rows,
-        }
+        })
     }
 
     /// Number of hashes in the index.
@@ -240,20 +274,22 @@ impl<D: AsRef<[u8]>> Index<D> {
         }
     }
 
-    /// The hash of `record`, or `None` if it is out of range.
+    /// The hash of `record`, or `None` if it is out of range or the hashes section fails its
+    /// checksum (the searches that return records report that as an error first).
     #[must_use]
     pub fn hash(&self, record: RecordId) -> Option<Pdq256> {
-        self.hashes().get(record.0).map(|b| Pdq256(*b))
+        self.hashes().ok()?.get(record.0).map(|b| Pdq256(*b))
     }
 
     /// The list-entry id of `record` (empty if the list gave none).
     ///
     /// # Errors
+    /// [`IndexError::ChecksumMismatch`] if the id sections fail their checksums;
     /// [`IndexError::Corrupt`] if the record is out of range or its id bytes are not a valid
     /// UTF-8 range of the string table.
     pub fn id(&self, record: RecordId) -> Result<&str> {
-        let offs = self.section(SectionKind::IdOffsets);
-        let bytes = self.section(SectionKind::IdBytes);
+        let offs = self.checked(SectionKind::IdOffsets)?;
+        let bytes = self.checked(SectionKind::IdBytes)?;
         let bad = |what| IndexError::corrupt("id_offsets", u64::from(record.0), what);
         let i = record.0 as usize;
         let lo = u64_at(offs, i).ok_or(bad("record id out of range"))?;
@@ -298,8 +334,8 @@ impl<D: AsRef<[u8]>> Index<D> {
         allow_scan: bool,
     ) -> Result<&'s [Match]> {
         scratch.results.clear();
-        self.mih().radius(
-            self.hashes(),
+        self.mih()?.radius(
+            self.hashes()?,
             q,
             max_distance,
             Dihedral::Original,
@@ -325,7 +361,7 @@ impl<D: AsRef<[u8]>> Index<D> {
     ) -> Result<&'s [Match]> {
         scratch.results.clear();
         flat::radius(
-            self.hashes(),
+            self.hashes()?,
             q,
             max_distance,
             Dihedral::Original,
@@ -349,7 +385,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         scratch: &'s mut SearchScratch,
     ) -> Result<&'s [Match]> {
         scratch.results.clear();
-        let (mih, hashes) = (self.mih(), self.hashes());
+        let (mih, hashes) = (self.mih()?, self.hashes()?);
         for (q, t) in queries.iter().zip(DIHEDRALS) {
             mih.radius(
                 hashes,
@@ -415,7 +451,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         if k == 0 {
             return Ok(&scratch.results);
         }
-        let (graph, hashes) = (self.graph(), self.hashes());
+        let (graph, hashes) = (self.graph()?, self.hashes()?);
         let qw = flat::query_words(q);
         let top = self.layout.hnsw_num_levels - 1;
         let entry = self.layout.hnsw_entry_point;
@@ -458,7 +494,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         scratch: &'s mut SearchScratch,
     ) -> Result<&'s [Match]> {
         let SearchScratch { best, results, .. } = scratch;
-        flat::knn(self.hashes(), q, k, best, results);
+        flat::knn(self.hashes()?, q, k, best, results);
         Ok(&scratch.results)
     }
 
@@ -472,10 +508,7 @@ impl<D: AsRef<[u8]>> Index<D> {
     pub fn verify(&self) -> Result<()> {
         let data = self.data.as_ref();
         let mut prev_end = HEADER_LEN;
-        for (kind, (range, &expected)) in SECTIONS
-            .iter()
-            .zip(self.layout.sections.iter().zip(&self.layout.section_crcs))
-        {
+        for (kind, range) in SECTIONS.iter().zip(&self.layout.sections) {
             let padding = data.get(prev_end..range.start).unwrap_or(&[]);
             if padding.iter().any(|&b| b != 0) {
                 return Err(IndexError::corrupt(
@@ -484,14 +517,7 @@ impl<D: AsRef<[u8]>> Index<D> {
                     "padding before the section is not zero",
                 ));
             }
-            let actual = crc32c::crc32c(self.section(*kind));
-            if actual != expected {
-                return Err(IndexError::ChecksumMismatch {
-                    section: kind.name(),
-                    expected,
-                    actual,
-                });
-            }
+            self.checked(*kind)?;
             prev_end = range.end;
         }
         self.verify_ids()?;
@@ -503,8 +529,8 @@ impl<D: AsRef<[u8]>> Index<D> {
     }
 
     fn verify_ids(&self) -> Result<()> {
-        let offs = self.section(SectionKind::IdOffsets);
-        let bytes = self.section(SectionKind::IdBytes);
+        let offs = self.checked(SectionKind::IdOffsets)?;
+        let bytes = self.checked(SectionKind::IdBytes)?;
         if u64_at(offs, 0) != Some(0) {
             return Err(IndexError::corrupt(
                 "id_offsets",
@@ -526,8 +552,8 @@ impl<D: AsRef<[u8]>> Index<D> {
     }
 
     fn verify_mih(&self) -> Result<()> {
-        let mih = self.mih();
-        let hashes = self.hashes();
+        let mih = self.mih()?;
+        let hashes = self.hashes()?;
         let n = self.len();
         for (j, s) in self.layout.substrings.iter().enumerate() {
             let buckets = 1usize << s.key_bits;
@@ -588,7 +614,7 @@ impl<D: AsRef<[u8]>> Index<D> {
     }
 
     fn verify_graph(&self) -> Result<()> {
-        let g = self.graph();
+        let g = self.graph()?;
         let n = self.layout.num_hashes;
         let top = self.layout.hnsw_num_levels - 1;
         let mut next_row = 0u64;

@@ -1,7 +1,7 @@
 //! Behaviour tests of the index: MIH against the flat oracle, HNSW recall, determinism and
 //! corruption handling. All data is seeded.
 
-use super::format::{self, HEADER_CRC_OFFSET, HEADER_LEN, SECTIONS};
+use super::format::{self, SectionKind, HEADER_CRC_OFFSET, HEADER_LEN, SECTIONS};
 use super::*;
 use crate::hash::{Pdq256, DIHEDRALS};
 
@@ -506,4 +506,156 @@ fn warmed_mapped_index_answers_like_the_in_memory_one() {
             b.iter().map(|m| (m.record, m.distance)).collect::<Vec<_>>()
         );
     }
+}
+
+/// Each lookup's answer on `index` for `qs`: radius (as chosen, MIH only, flat), k-nearest
+/// (graph and flat)
+/// and the ids of every match, or the error it gave.
+fn answers<D: AsRef<[u8]>>(
+    index: &Index<D>,
+    qs: &[Pdq256],
+) -> Vec<Result<Vec<(u32, u32, String)>>> {
+    let mut s = SearchScratch::new();
+    let mut out = Vec::new();
+    for q in qs {
+        let named = |found: Result<Vec<Match>>| -> Result<Vec<(u32, u32, String)>> {
+            found?
+                .iter()
+                .map(|m| Ok((m.record.0, m.distance, index.id(m.record)?.to_owned())))
+                .collect()
+        };
+        out.push(named(
+            index.search_radius(q, 31, &mut s).map(<[Match]>::to_vec),
+        ));
+        out.push(named(
+            index
+                .radius_via_mih(q, 31, &mut s, false)
+                .map(<[Match]>::to_vec),
+        ));
+        out.push(named(
+            index
+                .search_radius_flat(q, 31, &mut s)
+                .map(<[Match]>::to_vec),
+        ));
+        out.push(named(
+            index.search_knn(q, 5, 16, &mut s).map(<[Match]>::to_vec),
+        ));
+        out.push(named(
+            index.search_knn_flat(q, 5, &mut s).map(<[Match]>::to_vec),
+        ));
+    }
+    out
+}
+
+#[test]
+fn lookups_on_a_flipped_section_fail_naming_it_or_answer_as_the_intact_file() {
+    let (list, bytes) = small_file();
+    let qs = &list[..];
+    let clean: Vec<_> = answers(&Index::from_bytes(bytes.clone()).unwrap(), qs)
+        .into_iter()
+        .map(|a| a.unwrap())
+        .collect();
+    let mut r = Rng(33);
+    for (kind, section) in SECTIONS.iter().enumerate() {
+        let range = section_range(&bytes, kind);
+        if range.is_empty() {
+            continue;
+        }
+        let mut failures = 0;
+        for _ in 0..16 {
+            let at = range.start + r.below(range.len() as u64) as usize;
+            let mut bad = bytes.clone();
+            bad[at] ^= 1 << r.below(8);
+            let index = match Index::from_bytes(bad) {
+                Ok(i) => i,
+                // Only the substring table is checked on open.
+                Err(IndexError::ChecksumMismatch { section: name, .. }) => {
+                    assert_eq!(name, section.name());
+                    failures += 1;
+                    continue;
+                }
+                Err(e) => panic!("flip at {at} in {}: {e}", section.name()),
+            };
+            for (got, want) in answers(&index, qs).into_iter().zip(&clean) {
+                match got {
+                    Ok(got) => assert_eq!(&got, want, "flip at {at} in {}", section.name()),
+                    Err(IndexError::ChecksumMismatch { section: name, .. }) => {
+                        assert_eq!(name, section.name());
+                        failures += 1;
+                    }
+                    Err(e) => panic!("flip at {at} in {}: {e}", section.name()),
+                }
+            }
+        }
+        // Every section is read by some lookup, so each flip is caught by one.
+        assert!(failures >= 16, "{}: {failures} failures", section.name());
+    }
+}
+
+#[test]
+fn verify_leaves_the_checksums_it_computed_for_lookups() {
+    let (list, bytes) = small_file();
+    let index = Index::from_bytes(bytes).unwrap();
+    assert!(index.crcs.iter().all(|c| c.get().is_none()));
+    let mut s = SearchScratch::new();
+    index.search_radius(&list[0], 31, &mut s).unwrap();
+    assert!(index.crcs[SectionKind::Hashes as usize].get().is_some());
+    assert!(index.crcs[SectionKind::HnswLevel0 as usize].get().is_none());
+    index.verify().unwrap();
+    assert!(index.crcs.iter().all(|c| c.get().is_some()));
+}
+
+#[cfg(unix)]
+#[test]
+fn open_refuses_directories_devices_and_pipes_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("p");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    let mut cases = vec![
+        (dir.path().to_owned(), "directory"),
+        ("/dev/zero".into(), "character device"),
+    ];
+    if made.is_ok_and(|s| s.success()) {
+        cases.push((fifo, "pipe"));
+    }
+    for (path, kind) in cases {
+        match Index::open(&path) {
+            Err(e @ IndexError::NotARegularFile { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("not a regular file"), "{msg}");
+                assert!(msg.contains(kind), "{msg}");
+                assert!(msg.contains(path.to_str().unwrap()), "{msg}");
+            }
+            other => panic!(
+                "{}: expected NotARegularFile, got {other:?}",
+                path.display()
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_build_removes_temp_files_that_killed_builds_left_and_keeps_those_being_written() {
+    let list = near_duplicates(3, 20, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.idx");
+    let stale = dir.path().join(".t.idx.tmp-4000000001");
+    let live = dir.path().join(".t.idx.tmp-4000000002");
+    let other = dir.path().join(".u.idx.tmp-4000000003");
+    for p in [&stale, &live, &other] {
+        std::fs::write(p, b"partial").unwrap();
+    }
+    // A build in progress holds its temp file's lock.
+    let writing = std::fs::File::open(&live).unwrap();
+    writing.lock().unwrap();
+    IndexBuilder::new()
+        .write_file::<&str>(&path, &list, &[])
+        .unwrap();
+    assert!(!stale.exists());
+    assert!(live.exists());
+    assert!(
+        other.exists(),
+        "another index's temp file is not this build's to remove"
+    );
+    Index::open(&path).unwrap().verify().unwrap();
 }

@@ -1,7 +1,9 @@
 //! Bulk runs: sources → read → decode (rayon pool) → hash → [`Sink`], over bounded queues.
 //!
 //! * [`Source`]: files, directory trees (sorted), manifests (`path` or `id,path` lines) and tar
-//!   archives (streamed, ids `archive:member`); every item gets a stable id.
+//!   archives (streamed, ids `archive:member`); every item gets a stable id, made as
+//!   [`ID_SCHEME`] says (see [`escape_id`]); an id longer than a store takes is shortened
+//!   ([`shorten_id`]), so a long name is one more item, never the end of a run.
 //! * [`Pipeline`]: the run's settings (threads, queue lengths, [`Shard`], [`SkipSet`] for
 //!   `--resume`, an optional [`BatchHasher`] for GPU-style batches) and [`Pipeline::run`].
 //! * [`Decoder`] turns bytes into pixels; [`BatchHasher`] turns pixels into [`Hashes`]
@@ -17,6 +19,7 @@
 //! by the queue lengths, not the corpus size; the same inputs give the same outcomes in the
 //! same order (a run resumed with a [`Journal`]'s suspects takes those first).
 
+mod id;
 mod journal;
 mod partition;
 mod run;
@@ -24,11 +27,14 @@ mod sink;
 mod source;
 mod stage;
 
+pub use id::{
+    escape_id, path_id, shorten_id, unescape_id, IdError, ID_SCHEME, SHORTENED_ID_MARKER,
+};
 pub use journal::{Journal, STRIKES_TO_FAIL};
 pub use partition::{id_hash, FailedCauses, Shard, ShardError, SkipSet};
 pub use run::{Pipeline, DEFAULT_QUEUE_LEN, MIN_READ_THREADS, READ_THREADS_PER_DECODE_THREAD};
 pub use sink::{Progress, Report, Sink, StoreSink, VecSink};
-pub use source::{path_id, read_item, Source, DEFAULT_MAX_ITEM_BYTES};
+pub use source::{read_item, Source, DEFAULT_MAX_ITEM_BYTES};
 pub use stage::{
     BatchHasher, CpuHasher, DecodeFailure, Decoder, HasherError, Hashes, ItemError, OwnedImage,
     StandardDecoder, ITEM_HEAD_LEN,

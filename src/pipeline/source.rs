@@ -10,8 +10,10 @@
 //! | manifest `.csv`: `id,path` rows, or columns a header names | the `id` column, else the path | file order |
 //! | tar archive | `archive-path:member-path` | archive order, streamed |
 //!
-//! A path that is not UTF-8 keeps each other byte as `\xNN` in its id (Unix), so that distinct
-//! files keep distinct ids. Relative paths in a manifest are resolved against the manifest's
+//! Names become ids as [`super::id`] says ([`super::ID_SCHEME`]): a byte that is not UTF-8
+//! is written `\xNN` and a backslash `\\` (Unix), so that distinct files keep distinct ids;
+//! an id longer than a store takes is shortened ([`super::shorten_id`]) and the item is
+//! hashed as any other. Relative paths in a manifest are resolved against the manifest's
 //! directory, those in a list against the current directory (a list named `-` is standard
 //! input). Blank lines and lines starting with `#` are skipped. The first other row of a `.csv`
 //! manifest is a header when one of its fields is `path`: rows then give the path in that
@@ -22,9 +24,11 @@
 //! are. Pipes, sockets and devices found in a directory are left out (a file source or a
 //! manifest line naming one is read).
 
+use super::id::{escape_id, path_id, shorten_id, SHORTENED_ID_MARKER, SHORTENED_TAIL_LEN};
 use super::stage::ItemError;
 use crate::error::{Error, Result};
 use crate::lines::{path_from_bytes, BoundedLines, MAX_LINE_BYTES};
+use crate::store::format::MAX_ID_LEN;
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -253,47 +257,13 @@ pub(crate) fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
-/// A path's item id: the path itself when it is UTF-8; otherwise (Unix) its UTF-8 runs as they
-/// are and every other byte as `\xNN`, as bash's `$'...'` quoting writes it. Replacing those
-/// bytes with U+FFFD, as a lossy conversion does, would give files such as `caf\xe9.jpg` and
-/// `caf\xe8.jpg` one id: a resume would skip the second, and a match could not name its file.
-///
-/// ```
-/// use imprint::pipeline::path_id;
-/// assert_eq!(path_id("photos/café.jpg".as_ref()), "photos/café.jpg");
-/// # #[cfg(unix)] {
-/// use std::os::unix::ffi::OsStrExt;
-/// let latin1 = std::ffi::OsStr::from_bytes(b"photos/caf\xe9.jpg");
-/// assert_eq!(path_id(latin1.as_ref()), r"photos/caf\xe9.jpg");
-/// # }
-/// ```
-#[must_use]
-pub fn path_id(p: &Path) -> String {
-    if let Some(s) = p.to_str() {
-        return s.to_owned();
+/// The id an item with the full id `id` is stored under: `id`, or its shortened form
+/// ([`shorten_id`]) when it is over [`MAX_ID_LEN`] bytes.
+fn stored_id(id: String) -> String {
+    match shorten_id(&id) {
+        Cow::Borrowed(_) => id,
+        Cow::Owned(short) => short,
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::ffi::OsStrExt;
-        bytes_id(p.as_os_str().as_bytes())
-    }
-    #[cfg(not(unix))]
-    {
-        p.to_string_lossy().into_owned()
-    }
-}
-
-/// Bytes as an id: UTF-8 runs as they are, other bytes as `\xNN`.
-fn bytes_id(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() + 8);
-    for chunk in bytes.utf8_chunks() {
-        out.push_str(chunk.valid());
-        for b in chunk.invalid() {
-            let _ = write!(out, "\\x{b:02x}");
-        }
-    }
-    out
 }
 
 /// Walks all sources in order, calling `emit` for each item that `want(id)` accepts; items it
@@ -398,16 +368,34 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
+    /// The id `id` is stored under ([`stored_id`]), when the run wants the item.
+    fn wants(&mut self, id: String) -> Option<String> {
+        let id = stored_id(id);
+        (self.want)(&id).then_some(id)
+    }
+
+    /// Hands an item to the run, and logs when its id had to be shortened.
+    fn emit_item(&mut self, id: String, content: Content) {
+        if id.len() > MAX_ID_LEN - SHORTENED_TAIL_LEN && id.contains(SHORTENED_ID_MARKER) {
+            log::warn!(
+                "item id over {MAX_ID_LEN} bytes stored shortened (prefix and sha-256 of the \
+                 full id): {id}"
+            );
+        }
+        self.stopped = !(self.emit)(RawItem { id, content });
+    }
+
     fn file(&mut self, id: String, path: &Path, walked: bool) {
-        if self.stopped || self.exclude.iter().any(|e| e.is(path)) || !(self.want)(&id) {
+        if self.stopped || self.exclude.iter().any(|e| e.is(path)) {
             return;
         }
+        let Some(id) = self.wants(id) else { return };
         let content = Content::File {
             path: path.to_owned(),
             max: self.max,
             walked,
         };
-        self.stopped = !(self.emit)(RawItem { id, content });
+        self.emit_item(id, content);
     }
 
     /// Walks a directory tree. A directory that cannot be listed (permissions, a vanished
@@ -431,13 +419,9 @@ impl Walker<'_> {
             }
         }
         if let Some(e) = failure {
-            let id = path_id(dir);
-            if (self.want)(&id) {
+            if let Some(id) = self.wants(path_id(dir)) {
                 let cause = std::io::Error::new(e.kind(), format!("cannot list directory: {e}"));
-                self.stopped = !(self.emit)(RawItem {
-                    id,
-                    content: Content::Read(Err(ReadFailure::Io(cause))),
-                });
+                self.emit_item(id, Content::Read(Err(ReadFailure::Io(cause))));
             }
         }
         entries.sort();
@@ -493,12 +477,8 @@ impl Walker<'_> {
             let mut entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    let id = format!("{prefix}:");
-                    if (self.want)(&id) {
-                        self.stopped = !(self.emit)(RawItem {
-                            id,
-                            content: Content::Read(Err(ReadFailure::Io(e))),
-                        });
+                    if let Some(id) = self.wants(format!("{prefix}:")) {
+                        self.emit_item(id, Content::Read(Err(ReadFailure::Io(e))));
                     }
                     break;
                 }
@@ -506,15 +486,14 @@ impl Walker<'_> {
             if !entry.header().entry_type().is_file() {
                 continue;
             }
-            let member = bytes_id(&entry.path_bytes());
-            let id = format!("{prefix}:{member}");
-            if !(self.want)(&id) {
+            let member = escape_id(&entry.path_bytes());
+            let Some(id) = self.wants(format!("{prefix}:{member}")) else {
                 continue; // the archive skips the unread member data
-            }
+            };
             let len = entry.size();
             let content =
                 Content::Read(read_screened(&mut entry, len, self.max, Some(self.screen)));
-            self.stopped = !(self.emit)(RawItem { id, content });
+            self.emit_item(id, content);
         }
         Ok(())
     }
@@ -584,7 +563,7 @@ fn for_each_manifest_item(
         match parsed {
             Ok(None) => {}
             Ok(Some((id, rel))) => {
-                if !f(bytes_id(&id), path_from_bytes(&rel)) {
+                if !f(escape_id(&id), path_from_bytes(&rel)) {
                     break;
                 }
             }
@@ -713,7 +692,7 @@ pub(crate) fn count(sources: &[Source], want: &mut dyn FnMut(&str) -> bool) -> R
     for s in sources {
         let (p, kind) = match s {
             Source::File(p) => {
-                n += u64::from(want(&path_id(p)));
+                n += u64::from(want(&stored_id(path_id(p))));
                 continue;
             }
             Source::Stdin => {
@@ -732,7 +711,7 @@ pub(crate) fn count(sources: &[Source], want: &mut dyn FnMut(&str) -> bool) -> R
             }
         };
         for_each_manifest_item(p, kind, &mut |id, _| {
-            n += u64::from(want(&id));
+            n += u64::from(want(&stored_id(id)));
             true
         })?;
     }
@@ -828,23 +807,10 @@ mod tests {
             ]
         );
         // Undoing the escapes names the file again.
-        let unescape = |id: &str| -> Vec<u8> {
-            let mut out = Vec::new();
-            let mut rest = id.as_bytes();
-            while let Some((&b, tail)) = rest.split_first() {
-                if b == b'\\' && tail.first() == Some(&b'x') {
-                    let hex = std::str::from_utf8(&tail[1..3]).expect("hex");
-                    out.push(u8::from_str_radix(hex, 16).expect("hex"));
-                    rest = &tail[3..];
-                } else {
-                    out.push(b);
-                    rest = tail;
-                }
-            }
-            out
-        };
         for (id, _) in &got {
-            let path = d.path().join(OsStr::from_bytes(&unescape(id)));
+            let path = d.path().join(OsStr::from_bytes(
+                &super::super::unescape_id(id).expect("scheme-2 id"),
+            ));
             assert!(path.exists(), "{id}");
         }
         // Tar members likewise.

@@ -7,6 +7,8 @@ mod conformance;
 mod decode;
 mod gpu;
 mod index;
+mod index_faults;
+mod pipe_faults;
 mod pipeline;
 mod store;
 mod store_faults;
