@@ -100,11 +100,6 @@ fn sources(args: &HashArgs) -> Result<Vec<Source>> {
     Ok(out)
 }
 
-/// The id scheme new stores record: how the pipeline makes item ids from paths (1: the
-/// escaping of format-1 stores). It is to come from the pipeline's own constant once the
-/// pipeline states one.
-const ID_SCHEME: u32 = 1;
-
 /// The hashing parameters of a run: `--compat`, `--fast` (its JPEG minimum side), `--exif`
 /// and the id scheme, recorded in the store and checked on `--resume`.
 fn hash_params(args: &HashArgs) -> HashParams {
@@ -116,7 +111,7 @@ fn hash_params(args: &HashArgs) -> HashParams {
             0
         })
         .exif(args.exif)
-        .id_scheme(ID_SCHEME)
+        .id_scheme(imprint::pipeline::ID_SCHEME)
 }
 
 /// The crash journal kept next to the store: FILE.journal.
