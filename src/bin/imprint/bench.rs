@@ -1,5 +1,6 @@
 //! `imprint bench`: make a near-duplicate dataset, measure PDQ's robustness on it, measure speed.
 
+use crate::output::diag;
 use crate::EXIT_OK;
 use anyhow::{Context, Result};
 use imprint::bench::{
@@ -124,12 +125,12 @@ fn make_dataset(a: MakeDatasetArgs) -> Result<u8> {
         .photos(photos)
         .build(&a.out)
         .with_context(|| format!("cannot make the dataset in {}", a.out.display()))?;
-    println!(
-        "{}: {} images, manifest sha256 {}",
+    crate::output::out(&format!(
+        "{}: {} images, manifest sha256 {}\n",
         a.out.display(),
         ds.entries.len(),
         ds.manifest_sha256
-    );
+    ))?;
     Ok(EXIT_OK)
 }
 
@@ -146,8 +147,8 @@ fn robustness(a: RobustnessArgs) -> Result<u8> {
     report
         .write(&out)
         .with_context(|| format!("cannot write the report to {}", out.display()))?;
-    print!("{}", report.summary_markdown());
-    eprintln!("report written to {}", out.display());
+    crate::output::out(&report.summary_markdown())?;
+    diag!("report written to {}", out.display());
     Ok(EXIT_OK)
 }
 
@@ -155,6 +156,6 @@ fn speed(a: SpeedArgs) -> Result<u8> {
     let ds = Dataset::open(&a.dataset)
         .with_context(|| format!("cannot open the dataset {}", a.dataset.display()))?;
     let report = measure_speed(&ds)?;
-    print!("{report}");
+    crate::output::out(&report.to_string())?;
     Ok(EXIT_OK)
 }

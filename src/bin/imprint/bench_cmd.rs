@@ -224,7 +224,7 @@ pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
         }
     }
 
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     writeln!(
         out,
         "engine,method,params,n,num_queries,build_s,open_ms,bytes_per_hash,p50_us,p99_us,mean_us,qps,recall,match_recall"
@@ -245,6 +245,7 @@ pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
             r.match_recall.map_or(String::new(), |x| format!("{x:.4}")),
         )?;
     }
+    out.flush()?;
     if a.index_out.is_none() {
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_dir(&dir);

@@ -1,6 +1,7 @@
 //! `imprint hash ... --out FILE`: a bulk run into a hash store (resumable, shardable).
 
 use crate::hash::HashArgs;
+use crate::output::diag;
 use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::FAST_JPEG_MIN_SIDE;
@@ -129,7 +130,7 @@ fn open_writer(
             )
         };
         if rec.truncated_bytes > 0 {
-            eprintln!(
+            diag!(
                 "imprint: {}: dropped a torn tail of {} bytes from an interrupted run",
                 out.display(),
                 rec.truncated_bytes
@@ -145,14 +146,14 @@ fn open_writer(
             } else {
                 ("items", "were")
             };
-            eprintln!(
+            diag!(
                 "imprint: {}: {pending} {items} {were} being decoded when the last run ended; \
                  decoding them one at a time first",
                 out.display()
             );
         }
         for id in journal.struck_out().filter(|id| !skip.contains(id)) {
-            eprintln!(
+            diag!(
                 "imprint: {id}: ended the process {} times while decoded alone; \
                  recording it as a failure",
                 journal.strikes(id)
@@ -373,7 +374,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         if let Some(every) = log_every {
             if logged.elapsed() >= every {
                 logged = std::time::Instant::now();
-                eprintln!("imprint: {}", progress_line(p, started.elapsed()));
+                diag!("imprint: {}", progress_line(p, started.elapsed()));
             }
         }
     };
@@ -383,7 +384,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    eprintln!(
+    diag!(
         "imprint: {} hashed, {} failed, {} skipped{} in {:.1}s ({:.1} images/s){} -> {}",
         report.num_ok,
         report.num_failed,
@@ -395,7 +396,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         out.display()
     );
     for line in sink.summary(5) {
-        eprintln!("imprint: {line}");
+        diag!("imprint: {line}");
     }
     Ok(if report.num_failed > 0 {
         EXIT_ITEM_FAILURES

@@ -1,6 +1,6 @@
 //! `imprint hash`: hash images and print one line per image.
 
-use crate::output::{json_string, Format};
+use crate::output::{diag, json_string, Format};
 use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::{DecodeOptions, DEFAULT_MAX_PIXELS};
@@ -157,7 +157,7 @@ pub fn run(args: HashArgs) -> Result<u8> {
                     imprint::Error::Io { source, .. } => source.to_string(),
                     other => other.to_string(),
                 };
-                eprintln!("imprint: {}: cannot read: {cause}", path.display());
+                diag!("imprint: {}: cannot read: {cause}", path.display());
                 failed += 1;
             }
         }
@@ -178,7 +178,7 @@ pub fn run(args: HashArgs) -> Result<u8> {
     failed += report.num_failed;
     for w in &sink.walked.list {
         if w.hashed == 0 {
-            eprintln!(
+            diag!(
                 "imprint: {}: no images found{}",
                 w.path.display(),
                 match w.not_images {
@@ -313,7 +313,7 @@ impl<W: Write> Sink for PrintSink<W> {
                     ItemError::Read(io) => format!("cannot read: {io}"),
                     other => other.to_string(),
                 };
-                eprintln!("imprint: {id}: {cause}");
+                diag!("imprint: {id}: {cause}");
                 if self.format == Format::Jsonl {
                     writeln!(
                         self.out,

@@ -1,6 +1,6 @@
 //! `imprint query`: look hashes up in an index.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -10,6 +10,7 @@ use imprint::index::{Index, Match, SearchScratch, DEFAULT_EF_SEARCH, DEFAULT_MAX
 use imprint::lines::{BoundedLines, MAX_LINE_BYTES};
 
 use crate::hashlist::csv_field;
+use crate::output::diag;
 
 /// Output format of `query` and `match`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -89,8 +90,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<i32> {
         let line = lines.next_line().context("reading queries from stdin")?;
         Ok(line.map(|l| l.bytes().map(|b| String::from_utf8_lossy(b).into_owned())))
     };
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = crate::output::stdout();
     if a.format == Format::Csv {
         write!(out, "query_hash,match_hash,distance,id")?;
         if a.dihedral {
@@ -109,7 +109,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<i32> {
         let qs = match line.and_then(|l| parse_query(&l, a.dihedral)) {
             Ok(q) => q,
             Err(e) => {
-                eprintln!("imprint: query {n}: {e}");
+                diag!("imprint: query {n}: {e}");
                 failures += 1;
                 continue;
             }

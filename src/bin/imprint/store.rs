@@ -1,12 +1,12 @@
 //! `imprint store verify|export|merge`: hash store maintenance.
 
 use crate::hashlist::csv_field;
-use crate::output::json_string;
+use crate::output::{diag, json_string};
 use crate::{EXIT_FATAL, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::pipeline::SkipSet;
 use imprint::store::{Outcome, Store, StoreOptions, StoreWriter};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// `imprint store` subcommands.
@@ -54,8 +54,8 @@ pub fn run(cmd: StoreCommand) -> Result<u8> {
                 Store::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
             match store.verify() {
                 Ok(r) => {
-                    println!(
-                        "{}: ok, format v{}, {} blocks, {} records ({} errors){}",
+                    crate::output::out(&format!(
+                        "{}: ok, format v{}, {} blocks, {} records ({} errors){}\n",
                         file.display(),
                         store.info().format_version,
                         r.num_blocks,
@@ -66,11 +66,11 @@ pub fn run(cmd: StoreCommand) -> Result<u8> {
                         } else {
                             String::new()
                         }
-                    );
+                    ))?;
                     Ok(EXIT_OK)
                 }
                 Err(e) => {
-                    eprintln!("imprint: {}: {e}", file.display());
+                    diag!("imprint: {}: {e}", file.display());
                     Ok(EXIT_FATAL)
                 }
             }
@@ -83,8 +83,7 @@ pub fn run(cmd: StoreCommand) -> Result<u8> {
 fn export(file: &std::path::Path, format: ExportFormat) -> Result<u8> {
     let store = Store::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let dihedral = store.info().dihedral;
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = crate::output::stdout();
     if format == ExportFormat::Csv {
         writeln!(
             out,
@@ -140,7 +139,7 @@ fn export(file: &std::path::Path, format: ExportFormat) -> Result<u8> {
             (_, _, None) => {}
         }
     }
-    out.flush().context("cannot write to standard output")?;
+    out.flush()?;
     Ok(EXIT_OK)
 }
 
@@ -196,7 +195,7 @@ fn merge(out: &std::path::Path, inputs: &[PathBuf]) -> Result<u8> {
     }
     w.finish()
         .with_context(|| format!("cannot write {}", out.display()))?;
-    eprintln!(
+    diag!(
         "imprint: merged {} stores into {}: {kept} records, {dropped} duplicates dropped",
         inputs.len(),
         out.display()
