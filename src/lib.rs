@@ -13,6 +13,7 @@
 //! | [`Backend`], [`BatchHasher`] | choosing CPU or GPU, with CPU fallback | `hash`, `gpu` |
 //! | [`store`] | append-only, checksummed, memory-mapped file of hash records | `hash` |
 //! | [`index`] | one memory-mapped file: exact radius search (MIH), HNSW k-NN, flat scan | `hash` |
+//! | [`files`] | the rules for output paths (never an input, a device, or another kind's file) and for reading stores and indexes by path | `store`, `index` (magics) |
 //! | [`lines`] | text inputs (manifests, hash lists) read a bounded line at a time, as bytes | — |
 //! | [`pipeline`] | sources → parallel decode → hash → sink, resumable and shardable | all above |
 //! | [`mod@bench`] | seeded near-duplicate datasets, robustness and speed reports | `hash`, `decode` |
@@ -42,6 +43,7 @@ mod backend;
 pub mod bench;
 pub mod decode;
 mod error;
+pub mod files;
 pub mod hash;
 pub mod index;
 mod mmap;

@@ -266,3 +266,211 @@ fn no_subcommand_panics_on_a_full_or_closed_stdout_or_stderr() {
         }
     }
 }
+
+/// A hash store of the sample images, made in `dir`.
+fn sample_store(dir: &Path) -> PathBuf {
+    let store = dir.join("v.imps");
+    let o = imprint(&[
+        "hash",
+        "--out",
+        store.to_str().unwrap(),
+        "--no-progress",
+        sample_dir().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    store
+}
+
+/// Asserts that `o` is a refusal (status 2) whose message holds `words`.
+fn assert_refused(o: &Output, words: &str) {
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(words), "wanted {words:?} in: {err}");
+}
+
+#[test]
+fn an_output_that_is_one_of_the_inputs_is_refused_and_the_input_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = sample_store(tmp.path());
+    let s = store.to_str().unwrap();
+    let before = std::fs::read(&store).unwrap();
+    // The same file by another name: a hard link, and a path with a `.` in it.
+    let link = tmp.path().join("link.imps");
+    std::fs::hard_link(&store, &link).unwrap();
+    let dotted = tmp.path().join(".").join("v.imps");
+    for out in [s, link.to_str().unwrap(), dotted.to_str().unwrap()] {
+        for args in [
+            vec!["index", "build", "--out", out, "--store", s],
+            vec!["index", "build", "--force", "--out", out, s],
+            vec!["store", "merge", out, s],
+        ] {
+            let o = imprint(&args);
+            assert_refused(&o, "is the same file as the input");
+            assert_eq!(std::fs::read(&store).unwrap(), before, "{args:?}");
+        }
+    }
+    // A bulk run's manifest given as its store.
+    let list = tmp.path().join("list.txt");
+    std::fs::write(
+        &list,
+        format!("{}\n", sample_dir().join("q0122.jpg").display()),
+    )
+    .unwrap();
+    let l = list.to_str().unwrap();
+    let o = imprint(&["hash", "--out", l, "--resume", "--files-from", l]);
+    assert_refused(&o, "is the same file as the input");
+    assert!(std::fs::read_to_string(&list)
+        .unwrap()
+        .ends_with("q0122.jpg\n"));
+}
+
+#[test]
+fn an_index_replaces_only_an_index_unless_forced_and_never_a_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = sample_store(tmp.path());
+    let s = store.to_str().unwrap();
+    let notes = tmp.path().join("notes.txt");
+    std::fs::write(&notes, "keep me").unwrap();
+    let n = notes.to_str().unwrap();
+    let o = imprint(&["index", "build", "--out", n, s]);
+    assert_refused(&o, "is not an imprint index");
+    assert!(text(&o.stderr).contains("--force"), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "keep me");
+    // Forced, and then an index over that index.
+    for args in [
+        vec!["index", "build", "--force", "--out", n, s],
+        vec!["index", "build", "--out", n, s],
+    ] {
+        let o = imprint(&args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o.stderr));
+        let o = imprint(&["index", "verify", n]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    }
+    // A store is not an index either.
+    let copy = tmp.path().join("copy.imps");
+    std::fs::copy(&store, &copy).unwrap();
+    let o = imprint(&["index", "build", "--out", copy.to_str().unwrap(), s]);
+    assert_refused(&o, "is not an imprint index");
+    // A directory, forced or not.
+    let d = tmp.path().to_str().unwrap();
+    let o = imprint(&["index", "build", "--force", "--out", d, s]);
+    assert_refused(&o, "is a directory, not a regular file");
+    // `bench index --index-out` follows the same rule.
+    let o = imprint(&[
+        "bench",
+        "index",
+        "--n",
+        "50",
+        "--num-queries",
+        "2",
+        "--index-out",
+        n.replace("notes.txt", "copy.imps").as_str(),
+    ]);
+    assert_refused(&o, "is not an imprint index");
+}
+
+#[test]
+fn a_device_given_as_an_output_stays_a_device() {
+    use std::os::unix::fs::FileTypeExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dev = tmp.path().join("null");
+    // The null device's numbers (1, 3); making a node needs root.
+    let made = Command::new("mknod")
+        .arg(&dev)
+        .args(["c", "1", "3"])
+        .output();
+    if !made.as_ref().is_ok_and(|o| o.status.success()) {
+        println!(
+            "skipped: cannot make a device node here (not root?): {:?}",
+            made.map(|o| text(&o.stderr))
+        );
+        return;
+    }
+    let store = sample_store(tmp.path());
+    let (d, s) = (dev.to_str().unwrap(), store.to_str().unwrap());
+    let sample = sample_dir();
+    for args in [
+        vec!["index", "build", "--out", d, s],
+        vec!["index", "build", "--force", "--out", d, s],
+        vec!["store", "merge", d, s],
+        vec!["hash", "--out", d, "--resume", sample.to_str().unwrap()],
+    ] {
+        let o = imprint(&args);
+        assert_refused(&o, "is a character device, not a regular file");
+        let t = std::fs::symlink_metadata(&dev).unwrap().file_type();
+        assert!(t.is_char_device(), "{args:?} replaced the device node");
+    }
+}
+
+#[test]
+fn a_dataset_is_written_into_an_empty_directory_or_an_earlier_dataset_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mine");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("thesis.tex"), "mine").unwrap();
+    let d = dir.to_str().unwrap();
+    let args = |force: bool| {
+        let mut a = vec![
+            "bench",
+            "make-dataset",
+            "--out",
+            d,
+            "--originals",
+            "1",
+            "--distractors",
+            "1",
+            "--scene-width",
+            "32",
+            "--photos",
+            "none",
+        ];
+        if force {
+            a.push("--force");
+        }
+        a
+    };
+    let o = imprint(&args(false));
+    assert_refused(&o, "is not an empty directory or one holding manifest.csv");
+    assert!(!dir.join("manifest.csv").exists());
+    let o = imprint(&args(true));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    // Now it is a dataset, which may be made again.
+    let o = imprint(&args(false));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("thesis.tex")).unwrap(),
+        "mine"
+    );
+    // A report never goes into the dataset itself.
+    let o = imprint(&["bench", "robustness", "--dataset", d, "--out", d]);
+    assert_refused(&o, "is the same file as the input");
+}
+
+#[test]
+fn stores_and_indexes_that_are_not_regular_files_are_named_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).output().unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let (f, d) = (fifo.to_str().unwrap(), tmp.path().to_str().unwrap());
+    let out = tmp.path().join("x.impx");
+    let out = out.to_str().unwrap();
+    let hash = "0".repeat(64);
+    for bad in [f, d, "/dev/zero"] {
+        for args in [
+            vec!["query", "--index", bad, &hash],
+            vec!["index", "info", bad],
+            vec!["index", "verify", bad],
+            vec!["match", "--index", bad, "--store", bad],
+            vec!["store", "verify", bad],
+            vec!["store", "export", bad],
+            vec!["index", "build", "--out", out, "--store", bad],
+        ] {
+            let o = imprint(&args);
+            let err = text(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains("not a regular file"), "{args:?}: {err}");
+            assert!(err.contains(bad), "{args:?}: {err}");
+        }
+    }
+}

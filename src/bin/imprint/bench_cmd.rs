@@ -107,6 +107,14 @@ pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
     let n = list.len();
     let dir = tempfile_dir()?;
     let path = a.index_out.clone().unwrap_or_else(|| dir.join("bench.idx"));
+    let inputs: Vec<&std::path::Path> = a
+        .hashes
+        .iter()
+        .chain(&a.queries)
+        .map(PathBuf::as_path)
+        .collect();
+    imprint::files::check_output(&path, imprint::files::OutputKind::Index, &inputs, false)
+        .with_context(|| format!("cannot write the index to {}", path.display()))?;
     let mut builder = IndexBuilder::new()
         .seed(a.seed)
         .hnsw(!a.no_hnsw)

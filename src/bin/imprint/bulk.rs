@@ -5,6 +5,7 @@ use crate::output::diag;
 use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::FAST_JPEG_MIN_SIDE;
+use imprint::files::OutputKind;
 use imprint::pipeline::{
     FailedCauses, Hashes, ItemError, Journal, Progress, Shard, Sink, SkipSet, Source, StoreSink,
 };
@@ -319,6 +320,17 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         (None, Some(n)) => Some(shard_from_env(n)?),
         (None, None) => None,
     };
+    // Never an input or a device. Any existing file is refused below unless resumed (and a
+    // resumed file must be a store), so the kind needs no check here.
+    let inputs: Vec<&Path> = args
+        .paths
+        .iter()
+        .chain(&args.files_from)
+        .chain(&args.bulk.manifest)
+        .map(PathBuf::as_path)
+        .collect();
+    imprint::files::check_output(out, OutputKind::Store, &inputs, true)
+        .with_context(|| format!("cannot write the store {}", out.display()))?;
     let store_opts = StoreOptions::new()
         .dihedral(args.dihedral)
         .block_size(args.bulk.store_block_size);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use imprint::files::OutputKind;
 use imprint::hash::Pdq256;
 use imprint::index::{Index, IndexBuilder, IndexError, DEFAULT_SEED};
 
@@ -32,9 +33,13 @@ enum IndexCommand {
 /// Arguments of `imprint index build`.
 #[derive(Args, Debug)]
 pub struct BuildArgs {
-    /// Where to write the index (written to a temporary file, then renamed).
+    /// Where to write the index (written to a temporary file, then renamed). It may replace
+    /// an existing index or empty file; never an input, a directory or a device.
     #[arg(long, short)]
     out: PathBuf,
+    /// Replace --out even when it holds something other than an index.
+    #[arg(long)]
+    force: bool,
     /// Hash lists to index, in order; `-` reads stdin. A hash store given here is read as with
     /// --store.
     #[arg(required_unless_present = "store")]
@@ -89,6 +94,15 @@ pub fn run(args: IndexArgs) -> anyhow::Result<i32> {
 }
 
 fn build(a: BuildArgs) -> anyhow::Result<i32> {
+    let inputs: Vec<&std::path::Path> = a
+        .store
+        .iter()
+        .chain(&a.inputs)
+        .filter(|p| p.as_os_str() != "-")
+        .map(PathBuf::as_path)
+        .collect();
+    imprint::files::check_output(&a.out, OutputKind::Index, &inputs, a.force)
+        .with_context(|| format!("cannot write the index to {}", a.out.display()))?;
     let mut hashes: Vec<Pdq256> = Vec::new();
     let mut ids: Vec<String> = Vec::new();
     let mut bad: Vec<BadLine> = Vec::new();
@@ -100,8 +114,7 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
         .iter()
         .partition(|p| hashlist::is_store(&hashlist::file_head(p)));
     for path in a.store.iter().chain(stores) {
-        let store = imprint::store::Store::open(path)
-            .with_context(|| format!("cannot open store {}", path.display()))?;
+        let store = crate::open::store(path)?;
         for r in store.records() {
             let r = r.with_context(|| format!("reading store {}", path.display()))?;
             match r.hash() {
@@ -176,7 +189,7 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
 }
 
 fn open(file: &PathBuf) -> anyhow::Result<Index> {
-    Index::open(file).with_context(|| format!("opening index {}", file.display()))
+    crate::open::index(file)
 }
 
 fn info(a: FileArgs) -> anyhow::Result<i32> {
@@ -219,6 +232,8 @@ fn info(a: FileArgs) -> anyhow::Result<i32> {
 }
 
 fn verify(a: FileArgs) -> anyhow::Result<i32> {
+    imprint::files::check_regular_input(&a.file)
+        .with_context(|| format!("cannot open index {}", a.file.display()))?;
     let outcome = Index::open(&a.file).and_then(|index| index.verify().map(|()| index.len()));
     match outcome {
         Ok(n) => {

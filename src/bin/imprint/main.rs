@@ -7,6 +7,7 @@ mod hash;
 mod hashlist;
 mod index_cmd;
 mod match_cmd;
+mod open;
 mod output;
 mod query_cmd;
 mod store;

@@ -200,8 +200,7 @@ impl<'a, D: AsRef<[u8]> + Sync, W: Write> Matcher<'a, D, W> {
 
 /// Runs `imprint match`: 0 ok, 1 some input lines were bad, 2 fatal.
 pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
-    let index =
-        Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
+    let index = crate::open::index(&a.index)?;
     let inputs = if a.inputs.is_empty() && a.store.is_empty() {
         vec![PathBuf::from("-")]
     } else {
@@ -226,8 +225,7 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
         }
     }
     for path in a.store.iter().chain(stores) {
-        let store = imprint::store::Store::open(path)
-            .with_context(|| format!("cannot open store {}", path.display()))?;
+        let store = crate::open::store(path)?;
         for r in store.records() {
             let r = r.with_context(|| format!("reading store {}", path.display()))?;
             // Error records (images that could not be hashed) have nothing to match.

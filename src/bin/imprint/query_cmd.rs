@@ -74,8 +74,7 @@ fn parse_query(s: &str, dihedral: bool) -> Result<Vec<Pdq256>, String> {
 
 /// Runs `imprint query`: 0 ok, 1 some queries were invalid, 2 fatal.
 pub fn run(a: QueryArgs) -> anyhow::Result<i32> {
-    let index =
-        Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
+    let index = crate::open::index(&a.index)?;
     // Queries from the arguments, or streamed from stdin a line at a time.
     let mut stdin_lines = a
         .hashes

@@ -4,8 +4,9 @@ use crate::hashlist::csv_field;
 use crate::output::{diag, json_string};
 use crate::{EXIT_FATAL, EXIT_OK};
 use anyhow::{bail, Context, Result};
+use imprint::files::OutputKind;
 use imprint::pipeline::SkipSet;
-use imprint::store::{Outcome, Store, StoreOptions, StoreWriter};
+use imprint::store::{Outcome, StoreOptions, StoreWriter};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -50,8 +51,7 @@ pub enum ExportFormat {
 pub fn run(cmd: StoreCommand) -> Result<u8> {
     match cmd {
         StoreCommand::Verify { file } => {
-            let store =
-                Store::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let store = crate::open::store(&file)?;
             match store.verify() {
                 Ok(r) => {
                     crate::output::out(&format!(
@@ -81,7 +81,7 @@ pub fn run(cmd: StoreCommand) -> Result<u8> {
 }
 
 fn export(file: &std::path::Path, format: ExportFormat) -> Result<u8> {
-    let store = Store::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let store = crate::open::store(file)?;
     let dihedral = store.info().dihedral;
     let mut out = crate::output::stdout();
     if format == ExportFormat::Csv {
@@ -146,11 +146,12 @@ fn export(file: &std::path::Path, format: ExportFormat) -> Result<u8> {
 fn merge(out: &std::path::Path, inputs: &[PathBuf]) -> Result<u8> {
     let mut stores = Vec::new();
     for p in inputs {
-        stores.push((
-            p,
-            Store::open(p).with_context(|| format!("cannot open {}", p.display()))?,
-        ));
+        stores.push((p, crate::open::store(p)?));
     }
+    let paths: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+    // Never an input or a device; any other existing file is refused below.
+    imprint::files::check_output(out, OutputKind::Store, &paths, true)
+        .with_context(|| format!("cannot merge into {}", out.display()))?;
     let dihedral = stores[0].1.info().dihedral;
     if let Some((p, _)) = stores.iter().find(|(_, s)| s.info().dihedral != dihedral) {
         bail!(
