@@ -474,3 +474,42 @@ fn stores_and_indexes_that_are_not_regular_files_are_named_so() {
         }
     }
 }
+
+#[test]
+fn thread_counts_above_a_multiple_of_the_cores_are_refused_before_any_thread_starts() {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let sample = sample_dir();
+    let s = sample.to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("t.imps");
+    let o_path = out.to_str().unwrap();
+    for (args, per_core) in [
+        (vec!["hash", "--threads", "3000", s], 4),
+        (vec!["hash", "--threads", "100000", s], 4),
+        (
+            vec!["hash", "--out", o_path, "--read-threads", "100000", s],
+            64,
+        ),
+        (
+            vec!["bench", "--threads", "100000", "speed", "--dataset", s],
+            4,
+        ),
+    ] {
+        let o = imprint(&args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        let max = cores * per_core;
+        assert!(
+            err.contains(&format!(
+                "threads is more than {per_core} per core ({max} on this machine's {cores} cores)"
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(!out.exists());
+    }
+    // The limit itself is allowed.
+    let max = (cores * 4).to_string();
+    let o = imprint(&["hash", "--threads", &max, s]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).lines().count(), 4);
+}

@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 pub struct BenchArgs {
     #[command(subcommand)]
     command: BenchCommand,
-    /// Worker threads (default: all cores).
-    #[arg(long, value_name = "N", global = true)]
+    /// Worker threads (default: all cores); at most 4 per core, as more only contend for the
+    /// cores.
+    #[arg(long, value_name = "N", global = true, value_parser = crate::hash::decode_threads)]
     threads: Option<usize>,
 }
 

@@ -38,8 +38,9 @@ pub struct BulkArgs {
     #[arg(long, requires = "resume")]
     pub retry_failed: bool,
     /// Threads reading files ahead of the decoders (default: two per decode thread, at least
-    /// 4). Raise it where each read waits on the network (NFS, object-store mounts).
-    #[arg(long, value_name = "N")]
+    /// 4). Raise it where each read waits on the network (NFS, object-store mounts); at most
+    /// 64 per core.
+    #[arg(long, value_name = "N", value_parser = crate::hash::read_threads)]
     pub read_threads: Option<usize>,
     /// Process only shard I of N (0-based): a deterministic partition by a hash of the item id.
     #[arg(long, value_name = "I/N", requires = "out", conflicts_with = "shards")]

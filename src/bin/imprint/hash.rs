@@ -31,8 +31,9 @@ pub struct HashArgs {
     /// Drop hashes with quality below Q (the PDQ ecosystem discards quality < 50).
     #[arg(long, value_name = "Q", default_value_t = 0)]
     pub min_quality: u8,
-    /// Decode threads (default, or 0: all cores).
-    #[arg(long, value_name = "N")]
+    /// Decode threads (default, or 0: all cores); at most 4 per core, as more only contend
+    /// for the cores.
+    #[arg(long, value_name = "N", value_parser = decode_threads)]
     pub threads: Option<usize>,
     /// Hashing convention: `fullres` (default; pdqhash-python, HMA) or `cpp-cli` (Meta's C++
     /// `pdq-photo-hasher`, which first resizes images over 512 px to 512×512).
@@ -124,6 +125,23 @@ pub fn batch_hasher(backend: Backend, gpu: Option<usize>) -> Result<BatchHasher>
         BatchHasher::new(backend)
     };
     hasher.with_context(|| format!("cannot use --backend {backend}"))
+}
+
+/// Parses a decode or worker thread count: at most
+/// [`imprint::threads::MAX_DECODE_THREADS_PER_CORE`] per core.
+pub fn decode_threads(s: &str) -> std::result::Result<usize, String> {
+    thread_count(s, imprint::threads::MAX_DECODE_THREADS_PER_CORE)
+}
+
+/// Parses a read thread count: at most [`imprint::threads::MAX_READ_THREADS_PER_CORE`] per
+/// core.
+pub fn read_threads(s: &str) -> std::result::Result<usize, String> {
+    thread_count(s, imprint::threads::MAX_READ_THREADS_PER_CORE)
+}
+
+fn thread_count(s: &str, per_core: usize) -> std::result::Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    imprint::threads::check_thread_count(n, per_core).map_err(|e| e.to_string())
 }
 
 /// `--compat` values.
