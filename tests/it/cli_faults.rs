@@ -513,3 +513,64 @@ fn thread_counts_above_a_multiple_of_the_cores_are_refused_before_any_thread_sta
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout).lines().count(), 4);
 }
+
+#[test]
+fn a_directory_whose_images_all_failed_is_not_called_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["a.jpg", "b.jpg"] {
+        std::fs::write(tmp.path().join(name), b"\xff\xd8\xff\xe0 cut short").unwrap();
+    }
+    std::fs::write(tmp.path().join("notes.txt"), "hello").unwrap();
+    let o = imprint(&["hash", tmp.path().to_str().unwrap()]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!err.contains("no images found"), "{err}");
+    assert!(
+        err.contains(
+            ": no image could be hashed (2 failed, each named above; 1 other files skipped)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_queries_say_what_is_wrong_and_give_status_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("list.csv");
+    std::fs::write(
+        &list,
+        imprint(&["hash", sample_dir().to_str().unwrap()]).stdout,
+    )
+    .unwrap();
+    let index = tmp.path().join("l.impx");
+    let i = index.to_str().unwrap();
+    let o = imprint(&["index", "build", "--out", i, list.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let h = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+    let eight = vec![h; 8].join(",");
+    let nine = vec![h; 9].join(",");
+    let accented = format!("{}é", &h[..63]);
+    for (args, words) in [
+        (vec!["query", "--index", i, ""], "query 1: empty query"),
+        (vec!["query", "--index", i, "  "], "query 1: empty query"),
+        (
+            vec!["query", "--index", i, "--dihedral", &nine],
+            "query 1: expected exactly 8 hashes (one image's dihedral hashes), found 9",
+        ),
+        (
+            vec!["query", "--index", i, &accented],
+            "invalid hex digit 'é' at position 63",
+        ),
+    ] {
+        let o = imprint(&args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(words), "{args:?}: {err}");
+        assert!(!err.contains("characters"), "{args:?}: {err}");
+    }
+    // Eight hashes, then a line's quality and path, as `imprint hash --dihedral` prints.
+    let line = format!("{eight},100,photo.jpg");
+    let o = imprint(&["query", "--index", i, "--dihedral", &line]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains(",0,"), "{}", text(&o.stdout));
+}

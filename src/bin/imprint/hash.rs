@@ -196,14 +196,16 @@ pub fn run(args: HashArgs) -> Result<u8> {
     failed += report.num_failed;
     for w in &sink.walked.list {
         if w.hashed == 0 {
-            diag!(
-                "imprint: {}: no images found{}",
-                w.path.display(),
-                match w.not_images {
-                    0 => String::new(),
-                    n => format!(" ({n} other files skipped)"),
-                }
-            );
+            let what = match (w.failed, w.not_images) {
+                (0, 0) => "no images found".to_owned(),
+                (0, n) => format!("no images found ({n} other files skipped)"),
+                (f, 0) => format!("no image could be hashed ({f} failed, each named above)"),
+                (f, n) => format!(
+                    "no image could be hashed ({f} failed, each named above; \
+                     {n} other files skipped)"
+                ),
+            };
+            diag!("imprint: {}: {what}", w.path.display());
             failed += 1;
         }
     }
@@ -237,7 +239,17 @@ struct Roots {
 struct Walked {
     path: PathBuf,
     hashed: u64,
+    /// Items that looked like images and could not be hashed.
+    failed: u64,
     not_images: u64,
+}
+
+/// What came of one item found in a walk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Hashed,
+    Failed,
+    NotImage,
 }
 
 impl Roots {
@@ -269,6 +281,7 @@ impl Roots {
                 roots.list.push(Walked {
                     path: p.clone(),
                     hashed: 0,
+                    failed: 0,
                     not_images: 0,
                 });
             }
@@ -281,8 +294,8 @@ impl Roots {
     /// each item with each. More than one root matches when they overlap (`photos
     /// photos/sub`), and the id alone does not tell whose walk found the item: a hashed item
     /// counts for each (a root reported "no images found" must have none under it), a file
-    /// that is not an image for the nearest.
-    fn count(&mut self, id: &str, hashed: bool) {
+    /// that is not an image, or an image that failed, for the nearest.
+    fn count(&mut self, id: &str, found: Found) {
         if self.by_prefix.is_empty() {
             return;
         }
@@ -295,13 +308,15 @@ impl Roots {
             let Some(&at) = self.by_prefix.get(&id[..i + c.len_utf8()]) else {
                 continue;
             };
-            if hashed {
+            if found == Found::Hashed {
                 self.list[at].hashed += 1;
             }
             nearest = Some(at);
         }
-        if let (false, Some(at)) = (hashed, nearest) {
-            self.list[at].not_images += 1;
+        match (found, nearest) {
+            (Found::Failed, Some(at)) => self.list[at].failed += 1,
+            (Found::NotImage, Some(at)) => self.list[at].not_images += 1,
+            _ => {}
         }
     }
 }
@@ -314,7 +329,7 @@ impl<W: Write> Sink for PrintSink<W> {
     ) -> imprint::Result<()> {
         let written = match outcome {
             Ok(hashes) => {
-                self.walked.count(id, true);
+                self.walked.count(id, Found::Hashed);
                 let (all, quality): (&[Pdq256], u8) = match hashes {
                     Hashes::Plain(h) => (std::slice::from_ref(&h.hash), h.quality),
                     Hashes::Dihedral(d) => (&d.hashes[..], d.quality),
@@ -325,6 +340,7 @@ impl<W: Write> Sink for PrintSink<W> {
                 write_hash(&mut self.out, self.format, id, all, quality, self.dihedral)
             }
             Err(e) => {
+                self.walked.count(id, Found::Failed);
                 // The decoder's or the system's own words, as `pdq-photo-hasher` prints them.
                 let cause = match e {
                     ItemError::Decode(f) => f.to_string(),
@@ -348,7 +364,7 @@ impl<W: Write> Sink for PrintSink<W> {
     }
 
     fn passed_over(&mut self, id: &str) {
-        self.walked.count(id, false);
+        self.walked.count(id, Found::NotImage);
     }
 
     fn finish(&mut self) -> imprint::Result<()> {

@@ -42,14 +42,16 @@ pub struct QueryArgs {
     #[arg(long)]
     exact: bool,
     /// Each query is the 8 dihedral hashes of one image (original, rot90, rot180, rot270,
-    /// flipx, flipy, flipplus1, flipminus1) separated by commas; the best transform per entry
-    /// is reported.
+    /// flipx, flipy, flipplus1, flipminus1) separated by commas, exactly 8 (fields after them
+    /// that are not hashes, such as `imprint hash --dihedral`'s quality and path, are
+    /// ignored); the best transform per entry is reported.
     #[arg(long)]
     dihedral: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
-    /// Query hashes (64 hex digits); read one per line from stdin when none are given.
+    /// Query hashes (64 hex digits; an empty one is an invalid query); read one per line from
+    /// stdin when none are given (blank lines skipped). Fields after a query's hash are ignored.
     hashes: Vec<String>,
 }
 
@@ -60,8 +62,21 @@ fn parse_query(s: &str, dihedral: bool) -> Result<Vec<Pdq256>, String> {
         .filter(|f| !f.is_empty())
         .collect();
     let want = if dihedral { 8 } else { 1 };
+    if fields.is_empty() {
+        return Err("empty query: expected a hash of 64 hex digits".to_owned());
+    }
     if fields.len() < want {
         return Err(format!("expected {want} hashes, found {}", fields.len()));
+    }
+    // A dihedral query is exactly 8 hashes: a ninth is a mistake, not a field to ignore.
+    let hashes = fields
+        .iter()
+        .take_while(|f| f.parse::<Pdq256>().is_ok())
+        .count();
+    if dihedral && hashes > want {
+        return Err(format!(
+            "expected exactly {want} hashes (one image's dihedral hashes), found {hashes}"
+        ));
     }
     fields[..want]
         .iter()
@@ -102,7 +117,9 @@ pub fn run(a: QueryArgs) -> anyhow::Result<i32> {
     let mut n = 0;
     while let Some(line) = next_query()? {
         n += 1;
-        if line.as_ref().is_ok_and(|l| l.trim().is_empty()) {
+        // Blank lines between queries read from stdin are skipped; an empty argument is a
+        // query, and invalid.
+        if a.hashes.is_empty() && line.as_ref().is_ok_and(|l| l.trim().is_empty()) {
             continue;
         }
         let qs = match line.and_then(|l| parse_query(&l, a.dihedral)) {
