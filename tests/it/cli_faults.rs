@@ -574,3 +574,22 @@ fn invalid_queries_say_what_is_wrong_and_give_status_1() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains(",0,"), "{}", text(&o.stdout));
 }
+
+#[test]
+fn store_verify_finds_a_quality_above_100() {
+    use imprint::hash::{Pdq256, PdqHash};
+    use imprint::store::{StoreOptions, StoreWriter};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("q.imps");
+    let mut w = StoreWriter::create(&path, &StoreOptions::new()).unwrap();
+    let hash = Pdq256([7; 32]);
+    w.append_hash("fine", &PdqHash { hash, quality: 100 })
+        .unwrap();
+    w.append_hash("odd", &PdqHash { hash, quality: 255 })
+        .unwrap();
+    w.finish().unwrap();
+    let o = imprint(&["store", "verify", path.to_str().unwrap()]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("quality is above 100"), "{err}");
+}
