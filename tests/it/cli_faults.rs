@@ -154,6 +154,13 @@ fn no_subcommand_panics_on_a_full_or_closed_stdout_or_stderr() {
             0,
         ),
         case("match", &["match", "--index", &index, &list], true, 0),
+        // Images hashed on the way, through the pipeline.
+        case(
+            "match images",
+            &["match", "--index", &index, &sample],
+            true,
+            0,
+        ),
         case(
             "match --store",
             &["match", "--index", &index, "--store", &store],

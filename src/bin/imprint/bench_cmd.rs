@@ -7,7 +7,7 @@
 //! 0–30 flipped bits, and `--num-queries` queries, half variants of listed centres at 0–30
 //! bits, half random.
 
-use std::io::Write;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -232,7 +232,8 @@ pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
         }
     }
 
-    let mut out = crate::output::stdout();
+    // Written out after the temporary index is gone, so that a failed write leaves nothing.
+    let mut out = String::new();
     writeln!(
         out,
         "engine,method,params,n,num_queries,build_s,open_ms,bytes_per_hash,p50_us,p99_us,mean_us,qps,recall,match_recall"
@@ -253,11 +254,11 @@ pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
             r.match_recall.map_or(String::new(), |x| format!("{x:.4}")),
         )?;
     }
-    out.flush()?;
     if a.index_out.is_none() {
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_dir(&dir);
     }
+    crate::output::out(&out)?;
     Ok(0)
 }
 
