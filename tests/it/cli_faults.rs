@@ -554,8 +554,8 @@ fn invalid_queries_say_what_is_wrong_and_give_status_1() {
     let o = imprint(&["index", "build", "--out", i, list.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let h = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
-    let eight = vec![h; 8].join(",");
-    let nine = vec![h; 9].join(",");
+    let eight = [h; 8].join(",");
+    let nine = [h; 9].join(",");
     let accented = format!("{}é", &h[..63]);
     for (args, words) in [
         (vec!["query", "--index", i, ""], "query 1: empty query"),

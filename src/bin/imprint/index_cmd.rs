@@ -188,12 +188,8 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
     Ok(i32::from(!bad.is_empty()))
 }
 
-fn open(file: &PathBuf) -> anyhow::Result<Index> {
-    crate::open::index(file)
-}
-
 fn info(a: FileArgs) -> anyhow::Result<i32> {
-    let index = open(&a.file)?;
+    let index = crate::open::index(&a.file)?;
     let i = index.info();
     let n = u64::from(i.num_hashes).max(1);
     let mut text = String::new();
