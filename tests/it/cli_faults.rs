@@ -483,7 +483,7 @@ fn stores_and_indexes_that_are_not_regular_files_are_named_so() {
 }
 
 #[test]
-fn thread_counts_above_a_multiple_of_the_cores_are_refused_before_any_thread_starts() {
+fn thread_counts_above_a_multiple_of_the_cores_and_huge_generated_counts_are_refused() {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let sample = sample_dir();
     let s = sample.to_str().unwrap();
@@ -513,6 +513,13 @@ fn thread_counts_above_a_multiple_of_the_cores_are_refused_before_any_thread_sta
             "{args:?}: {err}"
         );
         assert!(!out.exists());
+    }
+    // A generated benchmark list too large to allocate is refused, not an abort.
+    for count in ["--n", "--num-queries"] {
+        let o = imprint(&["bench", "index", count, "100000000000"]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{count}: {err}");
+        assert!(err.contains("is not in 1..=100000000"), "{count}: {err}");
     }
     // The limit itself is allowed.
     let max = (cores * 4).to_string();

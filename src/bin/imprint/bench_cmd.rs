@@ -16,6 +16,11 @@ use clap::Args;
 use imprint::hash::Pdq256;
 use imprint::index::{Index, IndexBuilder, SearchScratch, DEFAULT_SEED};
 
+/// Most hashes or queries `bench index` generates: each costs 32 bytes while generated and about
+/// 300 more in the index built from them, so that 100 million already need some 35 GB; a larger
+/// count would end the process when the allocation fails instead of with a message.
+const MAX_GENERATED: i64 = 100_000_000;
+
 /// Arguments of `imprint bench index`.
 #[derive(Args, Debug)]
 pub struct IndexBenchArgs {
@@ -25,12 +30,15 @@ pub struct IndexBenchArgs {
     /// Raw query hashes (32 bytes each).
     #[arg(long, requires = "hashes")]
     queries: Option<PathBuf>,
-    /// Generated list size (without --hashes).
-    #[arg(long, default_value_t = 100_000, conflicts_with = "hashes")]
-    n: usize,
-    /// Generated query count (without --queries).
-    #[arg(long, default_value_t = 1000, conflicts_with = "queries")]
-    num_queries: usize,
+    /// Generated list size (without --hashes), at most 100 million (about 35 GB in memory
+    /// with the index).
+    #[arg(long, default_value_t = 100_000, conflicts_with = "hashes",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_GENERATED))]
+    n: u32,
+    /// Generated query count (without --queries), at most 100 million.
+    #[arg(long, default_value_t = 1000, conflicts_with = "queries",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_GENERATED))]
+    num_queries: u32,
     /// Seed of the generated data and of the build.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
@@ -102,7 +110,9 @@ struct Row<'a> {
 pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
     let (list, queries) = match (&a.hashes, &a.queries) {
         (Some(h), Some(q)) => (read_raw(h)?, read_raw(q)?),
-        _ => imprint::index::synthetic::near_duplicates(a.n, a.num_queries, a.seed),
+        _ => {
+            imprint::index::synthetic::near_duplicates(a.n as usize, a.num_queries as usize, a.seed)
+        }
     };
     let n = list.len();
     let dir = tempfile_dir()?;
