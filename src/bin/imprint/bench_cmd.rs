@@ -66,9 +66,13 @@ pub struct IndexBenchArgs {
     /// Skip the HNSW graph.
     #[arg(long)]
     no_hnsw: bool,
-    /// Keep the index file here (default: a temporary file).
+    /// Keep the index file here (default: a temporary file). It may replace an existing index
+    /// or empty file; never an input, a directory or a device.
     #[arg(long)]
     index_out: Option<PathBuf>,
+    /// Replace --index-out even when it holds something other than an index.
+    #[arg(long, requires = "index_out")]
+    force: bool,
 }
 
 fn read_raw(path: &PathBuf) -> anyhow::Result<Vec<Pdq256>> {
@@ -123,7 +127,7 @@ pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
         .chain(&a.queries)
         .map(PathBuf::as_path)
         .collect();
-    imprint::files::check_output(&path, imprint::files::OutputKind::Index, &inputs, false)
+    imprint::files::check_output(&path, imprint::files::OutputKind::Index, &inputs, a.force)
         .with_context(|| format!("cannot write the index to {}", path.display()))?;
     let mut builder = IndexBuilder::new()
         .seed(a.seed)
