@@ -607,3 +607,38 @@ fn store_verify_finds_a_quality_above_100() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("quality is above 100"), "{err}");
 }
+
+#[test]
+fn a_hash_list_read_from_a_pipe_loses_no_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("l.csv");
+    std::fs::write(
+        &list,
+        imprint(&["hash", sample_dir().to_str().unwrap()]).stdout,
+    )
+    .unwrap();
+    let index = tmp.path().join("l.impx");
+    // Process substitution hands the program a pipe, `/dev/fd/N`.
+    let sh = |command: &str| {
+        Command::new("bash")
+            .args(["-c", command, "sh", env!("CARGO_BIN_EXE_imprint")])
+            .arg(&list)
+            .arg(&index)
+            .output()
+            .unwrap()
+    };
+    let o = sh(r#""$1" index build --out "$3" <(cat "$2")"#);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("indexed 4 hashes"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = sh(r#""$1" match --index "$3" <(cat "$2")"#);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("4 hashes checked"),
+        "{}",
+        text(&o.stderr)
+    );
+}
