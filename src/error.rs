@@ -29,6 +29,9 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A path may not be written or read (see [`crate::files`]).
+    #[error(transparent)]
+    Files(#[from] crate::files::FileError),
     /// The decode thread pool could not start.
     #[error("cannot start the decode thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),

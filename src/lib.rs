@@ -13,8 +13,10 @@
 //! | [`Backend`], [`BatchHasher`] | choosing CPU or GPU, with CPU fallback | `hash`, `gpu` |
 //! | [`store`] | append-only, checksummed, memory-mapped file of hash records | `hash` |
 //! | [`index`] | one memory-mapped file: exact radius search (MIH), HNSW k-NN, flat scan | `hash` |
+//! | [`files`] | the rules for output paths (never an input, a device, or another kind's file) and for reading stores and indexes by path | `store`, `index` (magics) |
 //! | [`lines`] | text inputs (manifests, hash lists) read a bounded line at a time, as bytes | — |
 //! | [`pipeline`] | sources → parallel decode → hash → sink, resumable and shardable | all above |
+//! | [`threads`] | the most threads a caller may ask for, per core | — |
 //! | [`mod@bench`] | seeded near-duplicate datasets, robustness and speed reports | `hash`, `decode` |
 //!
 //! The CPU path in [`hash`] is the reference: everything else is checked against it.
@@ -42,6 +44,7 @@ mod backend;
 pub mod bench;
 pub mod decode;
 mod error;
+pub mod files;
 pub mod hash;
 pub mod index;
 mod mmap;
@@ -52,6 +55,7 @@ pub mod gpu;
 pub mod lines;
 pub mod pipeline;
 pub mod store;
+pub mod threads;
 
 pub use backend::{Backend, BackendError, BatchHasher, ParseBackendError};
 pub use error::{Error, Result};

@@ -132,10 +132,10 @@ impl fmt::Debug for Pdq256 {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseHashError {
-    /// The string does not have 64 hex digits.
-    #[error("a PDQ hash has 64 hex digits, found {found} characters")]
+    /// The string is hex digits, but not 64 of them.
+    #[error("a PDQ hash has 64 hex digits, found {found}")]
     Length {
-        /// The number of characters found.
+        /// The number of hex digits found.
         found: usize,
     },
     /// A character is not a hex digit.
@@ -152,12 +152,17 @@ impl FromStr for Pdq256 {
     type Err = ParseHashError;
 
     /// Parses 64 hex digits (either case), surrounding whitespace ignored.
+    ///
+    /// A character that is not a hex digit is named first (a non-ASCII one too), so that a
+    /// length is only ever reported for a string of hex digits.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
+        if let Some((position, ch)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii_hexdigit()) {
+            return Err(ParseHashError::Digit { ch, position });
+        }
+        // Only ASCII hex digits remain: bytes are characters.
         if s.len() != 64 {
-            return Err(ParseHashError::Length {
-                found: s.chars().count(),
-            });
+            return Err(ParseHashError::Length { found: s.len() });
         }
         let mut out = [0u8; 32];
         for (position, ch) in s.chars().enumerate() {
@@ -185,6 +190,25 @@ mod tests {
         // First hex digit f: coefficients 252..=255 set.
         assert!((252..256).all(|k| h.bit(k)));
         assert_eq!(Pdq256::from_words(h.to_words()), h);
+    }
+
+    #[test]
+    fn parse_names_a_non_ascii_character_instead_of_miscounting_the_length() {
+        // 63 digits and an `é`: 64 characters, 65 bytes.
+        let bad = format!("{}é", "0".repeat(63));
+        let e = bad.parse::<Pdq256>().unwrap_err();
+        assert_eq!(
+            e,
+            ParseHashError::Digit {
+                ch: 'é',
+                position: 63
+            }
+        );
+        assert_eq!(e.to_string(), "invalid hex digit 'é' at position 63");
+        assert_eq!(
+            "0".repeat(65).parse::<Pdq256>().unwrap_err().to_string(),
+            "a PDQ hash has 64 hex digits, found 65"
+        );
     }
 
     #[test]

@@ -382,7 +382,7 @@ impl<D: AsRef<[u8]>> Store<D> {
         }
     }
 
-    /// Checks every block's seal, checksum, index and records.
+    /// Checks every block's seal, checksum, index and records (qualities included: 0 to 100).
     ///
     /// # Errors
     /// The first problem found: [`StoreError::BlockCorrupt`] or [`StoreError::Corrupt`].
@@ -396,6 +396,13 @@ impl<D: AsRef<[u8]>> Store<D> {
             let block = self.block(i)?;
             for r in 0..block.len() {
                 let rec = block.record(r)?;
+                // PDQ qualities run 0..=100; a larger one was never written by a hasher.
+                if rec.hash().is_some_and(|h| h.quality > 100) {
+                    return Err(StoreError::Corrupt {
+                        block: i,
+                        reason: "a record's quality is above 100",
+                    });
+                }
                 report.num_records += 1;
                 if rec.is_error() {
                     report.num_error_records += 1;

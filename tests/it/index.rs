@@ -205,7 +205,8 @@ mod cli {
         b[last] ^= 0xff;
         std::fs::write(&out, &b).unwrap();
         let o = imprint(&["index", "verify", out.to_str().unwrap()], None);
-        assert_eq!(o.status.code(), Some(1));
+        // Corruption found is fatal, as in `store verify`.
+        assert_eq!(o.status.code(), Some(2));
         assert!(
             text(&o.stdout).contains("checksum mismatch in section hnsw_"),
             "{}",

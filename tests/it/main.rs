@@ -3,6 +3,7 @@
 mod alloc;
 mod bench;
 mod cli;
+mod cli_faults;
 mod conformance;
 mod decode;
 mod gpu;

@@ -1,5 +1,6 @@
 //! `imprint bench`: make a near-duplicate dataset, measure PDQ's robustness on it, measure speed.
 
+use crate::output::diag;
 use crate::EXIT_OK;
 use anyhow::{Context, Result};
 use imprint::bench::{
@@ -7,6 +8,7 @@ use imprint::bench::{
     DEFAULT_NUM_DISTRACTORS, DEFAULT_NUM_ORIGINALS, DEFAULT_PREDICTIONS_PER_QUERY,
     DEFAULT_SCENE_WIDTH, DEFAULT_THRESHOLD,
 };
+use imprint::files::OutputKind;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `imprint bench`.
@@ -14,8 +16,9 @@ use std::path::{Path, PathBuf};
 pub struct BenchArgs {
     #[command(subcommand)]
     command: BenchCommand,
-    /// Worker threads (default: all cores).
-    #[arg(long, value_name = "N", global = true)]
+    /// Worker threads (default: all cores); at most 4 per core, as more only contend for the
+    /// cores.
+    #[arg(long, value_name = "N", global = true, value_parser = crate::hash::decode_threads)]
     threads: Option<usize>,
 }
 
@@ -33,9 +36,13 @@ enum BenchCommand {
 
 #[derive(clap::Args, Debug)]
 struct MakeDatasetArgs {
-    /// Output directory.
+    /// Output directory: new, empty, or an earlier dataset (holding `manifest.csv`).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Write into --out even when it holds other files (files of the dataset's names are
+    /// replaced).
+    #[arg(long)]
+    force: bool,
     /// Seed: the same seed and settings give the same bytes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -65,9 +72,14 @@ struct RobustnessArgs {
     /// ISC2021 predictions written per query.
     #[arg(long, value_name = "K", default_value_t = DEFAULT_PREDICTIONS_PER_QUERY)]
     predictions_per_query: usize,
-    /// Report directory (default: DATASET/report).
+    /// Report directory (default: DATASET/report): new, empty, or an earlier report (holding
+    /// `run.csv`).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Write into --out even when it holds other files (files of the report's names are
+    /// replaced).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -116,6 +128,11 @@ fn photo_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn make_dataset(a: MakeDatasetArgs) -> Result<u8> {
+    let kind = OutputKind::Directory {
+        marker: "manifest.csv",
+    };
+    imprint::files::check_output(&a.out, kind, &[a.photos.as_path()], a.force)
+        .with_context(|| format!("cannot make the dataset in {}", a.out.display()))?;
     let photos = photo_files(&a.photos)?;
     let ds = DatasetBuilder::new(a.seed)
         .originals(a.originals)
@@ -124,16 +141,20 @@ fn make_dataset(a: MakeDatasetArgs) -> Result<u8> {
         .photos(photos)
         .build(&a.out)
         .with_context(|| format!("cannot make the dataset in {}", a.out.display()))?;
-    println!(
-        "{}: {} images, manifest sha256 {}",
+    crate::output::out(&format!(
+        "{}: {} images, manifest sha256 {}\n",
         a.out.display(),
         ds.entries.len(),
         ds.manifest_sha256
-    );
+    ))?;
     Ok(EXIT_OK)
 }
 
 fn robustness(a: RobustnessArgs) -> Result<u8> {
+    let out = a.out.unwrap_or_else(|| a.dataset.join("report"));
+    let kind = OutputKind::Directory { marker: "run.csv" };
+    imprint::files::check_output(&out, kind, &[a.dataset.as_path()], a.force)
+        .with_context(|| format!("cannot write the report to {}", out.display()))?;
     let ds = Dataset::open(&a.dataset)
         .with_context(|| format!("cannot open the dataset {}", a.dataset.display()))?;
     let hashes = hash_dataset(&ds)?;
@@ -142,12 +163,11 @@ fn robustness(a: RobustnessArgs) -> Result<u8> {
         predictions_per_query: a.predictions_per_query,
     };
     let report = evaluate(&ds, &hashes, settings)?;
-    let out = a.out.unwrap_or_else(|| a.dataset.join("report"));
     report
         .write(&out)
         .with_context(|| format!("cannot write the report to {}", out.display()))?;
-    print!("{}", report.summary_markdown());
-    eprintln!("report written to {}", out.display());
+    crate::output::out(&report.summary_markdown())?;
+    diag!("report written to {}", out.display());
     Ok(EXIT_OK)
 }
 
@@ -155,6 +175,6 @@ fn speed(a: SpeedArgs) -> Result<u8> {
     let ds = Dataset::open(&a.dataset)
         .with_context(|| format!("cannot open the dataset {}", a.dataset.display()))?;
     let report = measure_speed(&ds)?;
-    print!("{report}");
+    crate::output::out(&report.to_string())?;
     Ok(EXIT_OK)
 }

@@ -7,7 +7,7 @@
 //! 0–30 flipped bits, and `--num-queries` queries, half variants of listed centres at 0–30
 //! bits, half random.
 
-use std::io::Write;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -15,6 +15,11 @@ use anyhow::{bail, Context};
 use clap::Args;
 use imprint::hash::Pdq256;
 use imprint::index::{Index, IndexBuilder, SearchScratch, DEFAULT_SEED};
+
+/// Most hashes or queries `bench index` generates: each costs 32 bytes while generated and about
+/// 300 more in the index built from them, so that 100 million already need some 35 GB; a larger
+/// count would end the process when the allocation fails instead of with a message.
+const MAX_GENERATED: i64 = 100_000_000;
 
 /// Arguments of `imprint bench index`.
 #[derive(Args, Debug)]
@@ -25,12 +30,15 @@ pub struct IndexBenchArgs {
     /// Raw query hashes (32 bytes each).
     #[arg(long, requires = "hashes")]
     queries: Option<PathBuf>,
-    /// Generated list size (without --hashes).
-    #[arg(long, default_value_t = 100_000, conflicts_with = "hashes")]
-    n: usize,
-    /// Generated query count (without --queries).
-    #[arg(long, default_value_t = 1000, conflicts_with = "queries")]
-    num_queries: usize,
+    /// Generated list size (without --hashes), at most 100 million (about 35 GB in memory
+    /// with the index).
+    #[arg(long, default_value_t = 100_000, conflicts_with = "hashes",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_GENERATED))]
+    n: u32,
+    /// Generated query count (without --queries), at most 100 million.
+    #[arg(long, default_value_t = 1000, conflicts_with = "queries",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_GENERATED))]
+    num_queries: u32,
     /// Seed of the generated data and of the build.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
@@ -58,9 +66,13 @@ pub struct IndexBenchArgs {
     /// Skip the HNSW graph.
     #[arg(long)]
     no_hnsw: bool,
-    /// Keep the index file here (default: a temporary file).
+    /// Keep the index file here (default: a temporary file). It may replace an existing index
+    /// or empty file; never an input, a directory or a device.
     #[arg(long)]
     index_out: Option<PathBuf>,
+    /// Replace --index-out even when it holds something other than an index.
+    #[arg(long, requires = "index_out")]
+    force: bool,
 }
 
 fn read_raw(path: &PathBuf) -> anyhow::Result<Vec<Pdq256>> {
@@ -102,11 +114,21 @@ struct Row<'a> {
 pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
     let (list, queries) = match (&a.hashes, &a.queries) {
         (Some(h), Some(q)) => (read_raw(h)?, read_raw(q)?),
-        _ => imprint::index::synthetic::near_duplicates(a.n, a.num_queries, a.seed),
+        _ => {
+            imprint::index::synthetic::near_duplicates(a.n as usize, a.num_queries as usize, a.seed)
+        }
     };
     let n = list.len();
     let dir = tempfile_dir()?;
     let path = a.index_out.clone().unwrap_or_else(|| dir.join("bench.idx"));
+    let inputs: Vec<&std::path::Path> = a
+        .hashes
+        .iter()
+        .chain(&a.queries)
+        .map(PathBuf::as_path)
+        .collect();
+    imprint::files::check_output(&path, imprint::files::OutputKind::Index, &inputs, a.force)
+        .with_context(|| format!("cannot write the index to {}", path.display()))?;
     let mut builder = IndexBuilder::new()
         .seed(a.seed)
         .hnsw(!a.no_hnsw)
@@ -224,7 +246,8 @@ pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
         }
     }
 
-    let mut out = std::io::stdout().lock();
+    // Written out after the temporary index is gone, so that a failed write leaves nothing.
+    let mut out = String::new();
     writeln!(
         out,
         "engine,method,params,n,num_queries,build_s,open_ms,bytes_per_hash,p50_us,p99_us,mean_us,qps,recall,match_recall"
@@ -249,6 +272,7 @@ pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_dir(&dir);
     }
+    crate::output::out(&out)?;
     Ok(0)
 }
 

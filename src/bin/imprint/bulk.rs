@@ -1,9 +1,11 @@
 //! `imprint hash ... --out FILE`: a bulk run into a hash store (resumable, shardable).
 
 use crate::hash::HashArgs;
+use crate::output::diag;
 use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::FAST_JPEG_MIN_SIDE;
+use imprint::files::OutputKind;
 use imprint::pipeline::{
     FailedCauses, Hashes, ItemError, Journal, Progress, Shard, Sink, SkipSet, Source, StoreSink,
 };
@@ -36,8 +38,9 @@ pub struct BulkArgs {
     #[arg(long, requires = "resume")]
     pub retry_failed: bool,
     /// Threads reading files ahead of the decoders (default: two per decode thread, at least
-    /// 4). Raise it where each read waits on the network (NFS, object-store mounts).
-    #[arg(long, value_name = "N")]
+    /// 4). Raise it where each read waits on the network (NFS, object-store mounts); at most
+    /// 64 per core.
+    #[arg(long, value_name = "N", value_parser = crate::hash::read_threads)]
     pub read_threads: Option<usize>,
     /// Process only shard I of N (0-based): a deterministic partition by a hash of the item id.
     #[arg(long, value_name = "I/N", requires = "out", conflicts_with = "shards")]
@@ -143,7 +146,7 @@ fn open_writer(
             )
         };
         if rec.truncated_bytes > 0 {
-            eprintln!(
+            diag!(
                 "imprint: {}: dropped a torn tail of {} bytes from an interrupted run",
                 out.display(),
                 rec.truncated_bytes
@@ -159,14 +162,14 @@ fn open_writer(
             } else {
                 ("items", "were")
             };
-            eprintln!(
+            diag!(
                 "imprint: {}: {pending} {items} {were} being decoded when the last run ended; \
                  decoding them one at a time first",
                 out.display()
             );
         }
         for id in journal.struck_out().filter(|id| !skip.contains(id)) {
-            eprintln!(
+            diag!(
                 "imprint: {id}: ended the process {} times while decoded alone; \
                  recording it as a failure",
                 journal.strikes(id)
@@ -332,6 +335,17 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         (None, Some(n)) => Some(shard_from_env(n)?),
         (None, None) => None,
     };
+    // Never an input or a device. Any existing file is refused below unless resumed (and a
+    // resumed file must be a store), so the kind needs no check here.
+    let inputs: Vec<&Path> = args
+        .paths
+        .iter()
+        .chain(&args.files_from)
+        .chain(&args.bulk.manifest)
+        .map(PathBuf::as_path)
+        .collect();
+    imprint::files::check_output(out, OutputKind::Store, &inputs, true)
+        .with_context(|| format!("cannot write the store {}", out.display()))?;
     let store_opts = StoreOptions::new()
         .dihedral(args.dihedral)
         .hash_params(hash_params(args))
@@ -388,7 +402,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         if let Some(every) = log_every {
             if logged.elapsed() >= every {
                 logged = std::time::Instant::now();
-                eprintln!("imprint: {}", progress_line(p, started.elapsed()));
+                diag!("imprint: {}", progress_line(p, started.elapsed()));
             }
         }
     };
@@ -398,7 +412,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    eprintln!(
+    diag!(
         "imprint: {} hashed, {} failed, {} skipped{} in {:.1}s ({:.1} images/s){} -> {}",
         report.num_ok,
         report.num_failed,
@@ -410,7 +424,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         out.display()
     );
     for line in sink.summary(5) {
-        eprintln!("imprint: {line}");
+        diag!("imprint: {line}");
     }
     Ok(if report.num_failed > 0 {
         EXIT_ITEM_FAILURES

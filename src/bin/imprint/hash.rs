@@ -1,6 +1,6 @@
 //! `imprint hash`: hash images and print one line per image.
 
-use crate::output::{json_string, Format};
+use crate::output::{diag, json_string, Format};
 use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::{DecodeOptions, DEFAULT_MAX_PIXELS};
@@ -31,8 +31,9 @@ pub struct HashArgs {
     /// Drop hashes with quality below Q (the PDQ ecosystem discards quality < 50).
     #[arg(long, value_name = "Q", default_value_t = 0)]
     pub min_quality: u8,
-    /// Decode threads (default, or 0: all cores).
-    #[arg(long, value_name = "N")]
+    /// Decode threads (default, or 0: all cores); at most 4 per core, as more only contend
+    /// for the cores.
+    #[arg(long, value_name = "N", value_parser = decode_threads)]
     pub threads: Option<usize>,
     /// Hashing convention: `fullres` (default; pdqhash-python, HMA) or `cpp-cli` (Meta's C++
     /// `pdq-photo-hasher`, which first resizes images over 512 px to 512×512).
@@ -126,6 +127,23 @@ pub fn batch_hasher(backend: Backend, gpu: Option<usize>) -> Result<BatchHasher>
     hasher.with_context(|| format!("cannot use --backend {backend}"))
 }
 
+/// Parses a decode or worker thread count: at most
+/// [`imprint::threads::MAX_DECODE_THREADS_PER_CORE`] per core.
+pub fn decode_threads(s: &str) -> std::result::Result<usize, String> {
+    thread_count(s, imprint::threads::MAX_DECODE_THREADS_PER_CORE)
+}
+
+/// Parses a read thread count: at most [`imprint::threads::MAX_READ_THREADS_PER_CORE`] per
+/// core.
+pub fn read_threads(s: &str) -> std::result::Result<usize, String> {
+    thread_count(s, imprint::threads::MAX_READ_THREADS_PER_CORE)
+}
+
+fn thread_count(s: &str, per_core: usize) -> std::result::Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    imprint::threads::check_thread_count(n, per_core).map_err(|e| e.to_string())
+}
+
 /// `--compat` values.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compat {
@@ -157,7 +175,7 @@ pub fn run(args: HashArgs) -> Result<u8> {
                     imprint::Error::Io { source, .. } => source.to_string(),
                     other => other.to_string(),
                 };
-                eprintln!("imprint: {}: cannot read: {cause}", path.display());
+                diag!("imprint: {}: cannot read: {cause}", path.display());
                 failed += 1;
             }
         }
@@ -178,14 +196,16 @@ pub fn run(args: HashArgs) -> Result<u8> {
     failed += report.num_failed;
     for w in &sink.walked.list {
         if w.hashed == 0 {
-            eprintln!(
-                "imprint: {}: no images found{}",
-                w.path.display(),
-                match w.not_images {
-                    0 => String::new(),
-                    n => format!(" ({n} other files skipped)"),
-                }
-            );
+            let what = match (w.failed, w.not_images) {
+                (0, 0) => "no images found".to_owned(),
+                (0, n) => format!("no images found ({n} other files skipped)"),
+                (f, 0) => format!("no image could be hashed ({f} failed, each named above)"),
+                (f, n) => format!(
+                    "no image could be hashed ({f} failed, each named above; \
+                     {n} other files skipped)"
+                ),
+            };
+            diag!("imprint: {}: {what}", w.path.display());
             failed += 1;
         }
     }
@@ -219,7 +239,17 @@ struct Roots {
 struct Walked {
     path: PathBuf,
     hashed: u64,
+    /// Items that looked like images and could not be hashed.
+    failed: u64,
     not_images: u64,
+}
+
+/// What came of one item found in a walk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Hashed,
+    Failed,
+    NotImage,
 }
 
 impl Roots {
@@ -251,6 +281,7 @@ impl Roots {
                 roots.list.push(Walked {
                     path: p.clone(),
                     hashed: 0,
+                    failed: 0,
                     not_images: 0,
                 });
             }
@@ -263,8 +294,8 @@ impl Roots {
     /// each item with each. More than one root matches when they overlap (`photos
     /// photos/sub`), and the id alone does not tell whose walk found the item: a hashed item
     /// counts for each (a root reported "no images found" must have none under it), a file
-    /// that is not an image for the nearest.
-    fn count(&mut self, id: &str, hashed: bool) {
+    /// that is not an image, or an image that failed, for the nearest.
+    fn count(&mut self, id: &str, found: Found) {
         if self.by_prefix.is_empty() {
             return;
         }
@@ -277,13 +308,15 @@ impl Roots {
             let Some(&at) = self.by_prefix.get(&id[..i + c.len_utf8()]) else {
                 continue;
             };
-            if hashed {
+            if found == Found::Hashed {
                 self.list[at].hashed += 1;
             }
             nearest = Some(at);
         }
-        if let (false, Some(at)) = (hashed, nearest) {
-            self.list[at].not_images += 1;
+        match (found, nearest) {
+            (Found::Failed, Some(at)) => self.list[at].failed += 1,
+            (Found::NotImage, Some(at)) => self.list[at].not_images += 1,
+            _ => {}
         }
     }
 }
@@ -296,7 +329,7 @@ impl<W: Write> Sink for PrintSink<W> {
     ) -> imprint::Result<()> {
         let written = match outcome {
             Ok(hashes) => {
-                self.walked.count(id, true);
+                self.walked.count(id, Found::Hashed);
                 let (all, quality): (&[Pdq256], u8) = match hashes {
                     Hashes::Plain(h) => (std::slice::from_ref(&h.hash), h.quality),
                     Hashes::Dihedral(d) => (&d.hashes[..], d.quality),
@@ -307,13 +340,14 @@ impl<W: Write> Sink for PrintSink<W> {
                 write_hash(&mut self.out, self.format, id, all, quality, self.dihedral)
             }
             Err(e) => {
+                self.walked.count(id, Found::Failed);
                 // The decoder's or the system's own words, as `pdq-photo-hasher` prints them.
                 let cause = match e {
                     ItemError::Decode(f) => f.to_string(),
                     ItemError::Read(io) => format!("cannot read: {io}"),
                     other => other.to_string(),
                 };
-                eprintln!("imprint: {id}: {cause}");
+                diag!("imprint: {id}: {cause}");
                 if self.format == Format::Jsonl {
                     writeln!(
                         self.out,
@@ -330,7 +364,7 @@ impl<W: Write> Sink for PrintSink<W> {
     }
 
     fn passed_over(&mut self, id: &str) {
-        self.walked.count(id, false);
+        self.walked.count(id, Found::NotImage);
     }
 
     fn finish(&mut self) -> imprint::Result<()> {

@@ -477,12 +477,14 @@ pub fn read_path(
     }
 }
 
-/// The first 32 bytes of the file at `path` (fewer for a shorter file; none for `-` or a file
-/// that cannot be read), enough to tell a hash store or an image by its magic.
+/// The first 32 bytes of the file at `path` (fewer for a shorter file; none for `-`, a file
+/// that cannot be read, or one that is not a regular file), enough to tell a hash store or an
+/// image by its magic. A pipe (`<(zcat list.csv.gz)`) is never read here: the bytes taken would
+/// be lost to the hash list it is read as.
 pub fn file_head(path: &Path) -> Vec<u8> {
     use std::io::Read;
     let mut head = Vec::with_capacity(32);
-    if path.as_os_str() != "-" {
+    if path.as_os_str() != "-" && std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         if let Ok(f) = File::open(path) {
             let _ = f.take(32).read_to_end(&mut head);
         }

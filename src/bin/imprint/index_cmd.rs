@@ -1,13 +1,16 @@
 //! `imprint index build|info|verify`.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use imprint::files::OutputKind;
 use imprint::hash::Pdq256;
 use imprint::index::{Index, IndexBuilder, IndexError, DEFAULT_SEED};
 
 use crate::hashlist::{self, BadLine};
+use crate::output::diag;
 
 /// Arguments of `imprint index`.
 #[derive(Args, Debug)]
@@ -30,9 +33,13 @@ enum IndexCommand {
 /// Arguments of `imprint index build`.
 #[derive(Args, Debug)]
 pub struct BuildArgs {
-    /// Where to write the index (written to a temporary file, then renamed).
+    /// Where to write the index (written to a temporary file, then renamed). It may replace
+    /// an existing index or empty file; never an input, a directory or a device.
     #[arg(long, short)]
     out: PathBuf,
+    /// Replace --out even when it holds something other than an index.
+    #[arg(long)]
+    force: bool,
     /// Hash lists to index, in order; `-` reads stdin. A hash store given here is read as with
     /// --store.
     #[arg(required_unless_present = "store")]
@@ -77,7 +84,7 @@ pub struct FileArgs {
     file: PathBuf,
 }
 
-/// Runs `imprint index`: 0 ok, 1 bad input lines or a failed verification, 2 fatal.
+/// Runs `imprint index`: 0 ok, 1 bad input lines, 2 fatal or corruption found.
 pub fn run(args: IndexArgs) -> anyhow::Result<i32> {
     match args.command {
         IndexCommand::Build(a) => build(a),
@@ -87,6 +94,15 @@ pub fn run(args: IndexArgs) -> anyhow::Result<i32> {
 }
 
 fn build(a: BuildArgs) -> anyhow::Result<i32> {
+    let inputs: Vec<&std::path::Path> = a
+        .store
+        .iter()
+        .chain(&a.inputs)
+        .filter(|p| p.as_os_str() != "-")
+        .map(PathBuf::as_path)
+        .collect();
+    imprint::files::check_output(&a.out, OutputKind::Index, &inputs, a.force)
+        .with_context(|| format!("cannot write the index to {}", a.out.display()))?;
     let mut hashes: Vec<Pdq256> = Vec::new();
     let mut ids: Vec<String> = Vec::new();
     let mut bad: Vec<BadLine> = Vec::new();
@@ -98,8 +114,7 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
         .iter()
         .partition(|p| hashlist::is_store(&hashlist::file_head(p)));
     for path in a.store.iter().chain(stores) {
-        let store = imprint::store::Store::open(path)
-            .with_context(|| format!("cannot open store {}", path.display()))?;
+        let store = crate::open::store(path)?;
         for r in store.records() {
             let r = r.with_context(|| format!("reading store {}", path.display()))?;
             match r.hash() {
@@ -113,7 +128,7 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
         }
     }
     if failed_items > 0 {
-        eprintln!("imprint: {failed_items} stored items are error records, not indexed");
+        diag!("imprint: {failed_items} stored items are error records, not indexed");
     }
     for input in lists {
         hashlist::read_path(input, &mut bad, |e| {
@@ -128,19 +143,19 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
     // Error rows of exported stores and runs are failed items, as error records are.
     let failed_lines = hashlist::take_failed_items(&mut bad);
     if failed_lines > 0 {
-        eprintln!("imprint: {failed_lines} listed items are error records, not indexed");
+        diag!("imprint: {failed_lines} listed items are error records, not indexed");
     }
     for b in &bad {
-        eprintln!("imprint: bad line: {b}");
+        diag!("imprint: bad line: {b}");
     }
     if low_quality > 0 {
-        eprintln!(
+        diag!(
             "imprint: {low_quality} hashes below quality {} left out",
             a.min_quality
         );
     }
     if a.strict && !bad.is_empty() {
-        eprintln!(
+        diag!(
             "imprint: {} bad lines; nothing written (--strict)",
             bad.len()
         );
@@ -159,7 +174,7 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
     builder
         .write_file(&a.out, &hashes, &ids)
         .with_context(|| format!("building {}", a.out.display()))?;
-    eprintln!(
+    diag!(
         "imprint: indexed {} hashes into {} in {:.2?}{}",
         hashes.len(),
         a.out.display(),
@@ -173,57 +188,59 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
     Ok(i32::from(!bad.is_empty()))
 }
 
-fn open(file: &PathBuf) -> anyhow::Result<Index> {
-    Index::open(file).with_context(|| format!("opening index {}", file.display()))
-}
-
 fn info(a: FileArgs) -> anyhow::Result<i32> {
-    let index = open(&a.file)?;
+    let index = crate::open::index(&a.file)?;
     let i = index.info();
     let n = u64::from(i.num_hashes).max(1);
-    println!("file: {}", a.file.display());
-    println!("format_version: {}", i.format_version);
-    println!("writer_version: {}", i.writer_version);
-    println!("num_hashes: {}", i.num_hashes);
-    println!("len_bytes: {}", i.len_bytes);
-    println!("bytes_per_hash: {:.1}", i.len_bytes as f64 / n as f64);
-    println!("seed: {}", i.seed);
-    println!("mih_num_substrings: {}", i.mih_num_substrings);
-    println!("mih_key_bits: {:?}", i.mih_key_bits);
+    let mut text = String::new();
+    writeln!(text, "file: {}", a.file.display())?;
+    writeln!(text, "format_version: {}", i.format_version)?;
+    writeln!(text, "writer_version: {}", i.writer_version)?;
+    writeln!(text, "num_hashes: {}", i.num_hashes)?;
+    writeln!(text, "len_bytes: {}", i.len_bytes)?;
+    writeln!(text, "bytes_per_hash: {:.1}", i.len_bytes as f64 / n as f64)?;
+    writeln!(text, "seed: {}", i.seed)?;
+    writeln!(text, "mih_num_substrings: {}", i.mih_num_substrings)?;
+    writeln!(text, "mih_key_bits: {:?}", i.mih_key_bits)?;
     if i.hnsw_num_levels > 0 {
-        println!("hnsw_m: {}", i.hnsw_m);
-        println!("hnsw_m0: {}", i.hnsw_m0);
-        println!("hnsw_ef_construction: {}", i.hnsw_ef_construction);
-        println!("hnsw_level_mult: {}", i.hnsw_level_mult);
-        println!("hnsw_num_levels: {}", i.hnsw_num_levels);
-        println!("hnsw_entry_point: {}", i.hnsw_entry_point);
+        writeln!(text, "hnsw_m: {}", i.hnsw_m)?;
+        writeln!(text, "hnsw_m0: {}", i.hnsw_m0)?;
+        writeln!(text, "hnsw_ef_construction: {}", i.hnsw_ef_construction)?;
+        writeln!(text, "hnsw_level_mult: {}", i.hnsw_level_mult)?;
+        writeln!(text, "hnsw_num_levels: {}", i.hnsw_num_levels)?;
+        writeln!(text, "hnsw_entry_point: {}", i.hnsw_entry_point)?;
     } else {
-        println!("hnsw: none");
+        writeln!(text, "hnsw: none")?;
     }
     for s in &i.sections {
-        println!(
+        writeln!(
+            text,
             "section {}: offset {} len_bytes {} ({:.1} B/hash) crc32c {:#010x}",
             s.name,
             s.offset,
             s.len_bytes,
             s.len_bytes as f64 / n as f64,
             s.crc32c
-        );
+        )?;
     }
+    crate::output::out(&text)?;
     Ok(0)
 }
 
 fn verify(a: FileArgs) -> anyhow::Result<i32> {
+    imprint::files::check_regular_input(&a.file)
+        .with_context(|| format!("cannot open index {}", a.file.display()))?;
     let outcome = Index::open(&a.file).and_then(|index| index.verify().map(|()| index.len()));
     match outcome {
         Ok(n) => {
-            println!("{}: ok ({n} hashes)", a.file.display());
+            crate::output::out(&format!("{}: ok ({n} hashes)\n", a.file.display()))?;
             Ok(0)
         }
         Err(e @ IndexError::Io { .. }) => Err(e).context("verify"),
+        // Corruption found: the fatal status, as `store verify` gives.
         Err(e) => {
-            println!("{}: FAILED: {e}", a.file.display());
-            Ok(1)
+            crate::output::out(&format!("{}: FAILED: {e}\n", a.file.display()))?;
+            Ok(i32::from(crate::EXIT_FATAL))
         }
     }
 }

@@ -7,11 +7,13 @@ mod hash;
 mod hashlist;
 mod index_cmd;
 mod match_cmd;
+mod open;
 mod output;
 mod query_cmd;
 mod store;
 
 use clap::{Parser, Subcommand};
+use output::diag;
 use std::process::ExitCode;
 
 /// Perceptual hashing (PDQ) of images in bulk, on CPU and GPU.
@@ -85,7 +87,7 @@ fn main() -> ExitCode {
         // The reader of standard output has gone (`imprint hash ... | head`): stop quietly.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("imprint: error: {}", error_text(&e));
+            diag!("imprint: error: {}", error_text(&e));
             ExitCode::from(EXIT_FATAL)
         }
     }
@@ -128,7 +130,7 @@ fn env_logger_init() {
         }
         fn log(&self, r: &log::Record<'_>) {
             if self.enabled(r.metadata()) {
-                eprintln!(
+                diag!(
                     "imprint: {}: {}",
                     r.level().as_str().to_lowercase(),
                     r.args()

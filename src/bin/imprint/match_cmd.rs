@@ -6,7 +6,7 @@
 //! dihedral hashes of a `--dihedral` run, so that rotated and flipped copies of listed images
 //! match too.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -19,6 +19,7 @@ use imprint::Backend;
 use rayon::prelude::*;
 
 use crate::hashlist::{self, csv_field, BadLine};
+use crate::output::diag;
 use crate::query_cmd::Format;
 
 /// Arguments of `imprint match`.
@@ -199,20 +200,13 @@ impl<'a, D: AsRef<[u8]> + Sync, W: Write> Matcher<'a, D, W> {
 
 /// Runs `imprint match`: 0 ok, 1 some input lines were bad, 2 fatal.
 pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
-    let index =
-        Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
+    let index = crate::open::index(&a.index)?;
     let inputs = if a.inputs.is_empty() && a.store.is_empty() {
         vec![PathBuf::from("-")]
     } else {
         a.inputs.clone()
     };
-    let stdout = io::stdout();
-    let mut matcher = Matcher::new(
-        &index,
-        a.max_distance,
-        a.format,
-        BufWriter::new(stdout.lock()),
-    )?;
+    let mut matcher = Matcher::new(&index, a.max_distance, a.format, crate::output::stdout())?;
     let mut bad: Vec<BadLine> = Vec::new();
     let mut failed_items = 0u64;
     let mut low_quality = 0u64;
@@ -231,8 +225,7 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
         }
     }
     for path in a.store.iter().chain(stores) {
-        let store = imprint::store::Store::open(path)
-            .with_context(|| format!("cannot open store {}", path.display()))?;
+        let store = crate::open::store(path)?;
         for r in store.records() {
             let r = r.with_context(|| format!("reading store {}", path.display()))?;
             // Error records (images that could not be hashed) have nothing to match.
@@ -252,7 +245,7 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
         }
     }
     if failed_items > 0 {
-        eprintln!("imprint: {failed_items} stored items are error records, not matched");
+        diag!("imprint: {failed_items} stored items are error records, not matched");
     }
     let mut failed_images = 0u64;
     if !images.is_empty() {
@@ -303,18 +296,18 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     // Error rows of exported stores and runs are failed items, as error records are.
     let failed_lines = hashlist::take_failed_items(&mut bad);
     if failed_lines > 0 {
-        eprintln!("imprint: {failed_lines} listed items are error records, not matched");
+        diag!("imprint: {failed_lines} listed items are error records, not matched");
     }
     if low_quality > 0 {
-        eprintln!(
+        diag!(
             "imprint: {low_quality} hashes below quality {} skipped",
             a.min_quality
         );
     }
     for b in &bad {
-        eprintln!("imprint: bad line: {b}");
+        diag!("imprint: bad line: {b}");
     }
-    eprintln!(
+    diag!(
         "imprint: {} hashes checked, {} matched, {} matches, {} bad lines{}",
         stats.num_queries,
         stats.num_matched_queries,
@@ -345,7 +338,7 @@ impl<D: AsRef<[u8]> + Sync, W: Write> Sink for MatchSink<'_, '_, D, W> {
             Ok(Hashes::Plain(h)) => (Query::One(h.hash), h.quality),
             Ok(Hashes::Dihedral(d)) => (Query::Dihedral(d.hashes), d.quality),
             Err(e) => {
-                eprintln!("imprint: {id}: {e}");
+                diag!("imprint: {id}: {e}");
                 self.failed += 1;
                 return Ok(());
             }

@@ -1,6 +1,6 @@
 //! `imprint query`: look hashes up in an index.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -10,6 +10,7 @@ use imprint::index::{Index, Match, SearchScratch, DEFAULT_EF_SEARCH, DEFAULT_MAX
 use imprint::lines::{BoundedLines, MAX_LINE_BYTES};
 
 use crate::hashlist::csv_field;
+use crate::output::diag;
 
 /// Output format of `query` and `match`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -41,14 +42,16 @@ pub struct QueryArgs {
     #[arg(long)]
     exact: bool,
     /// Each query is the 8 dihedral hashes of one image (original, rot90, rot180, rot270,
-    /// flipx, flipy, flipplus1, flipminus1) separated by commas; the best transform per entry
-    /// is reported.
+    /// flipx, flipy, flipplus1, flipminus1) separated by commas, exactly 8 (fields after them
+    /// that are not hashes, such as `imprint hash --dihedral`'s quality and path, are
+    /// ignored); the best transform per entry is reported.
     #[arg(long)]
     dihedral: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
-    /// Query hashes (64 hex digits); read one per line from stdin when none are given.
+    /// Query hashes (64 hex digits; an empty one is an invalid query); read one per line from
+    /// stdin when none are given (blank lines skipped). Fields after a query's hash are ignored.
     hashes: Vec<String>,
 }
 
@@ -59,8 +62,21 @@ fn parse_query(s: &str, dihedral: bool) -> Result<Vec<Pdq256>, String> {
         .filter(|f| !f.is_empty())
         .collect();
     let want = if dihedral { 8 } else { 1 };
+    if fields.is_empty() {
+        return Err("empty query: expected a hash of 64 hex digits".to_owned());
+    }
     if fields.len() < want {
         return Err(format!("expected {want} hashes, found {}", fields.len()));
+    }
+    // A dihedral query is exactly 8 hashes: a ninth is a mistake, not a field to ignore.
+    let hashes = fields
+        .iter()
+        .take_while(|f| f.parse::<Pdq256>().is_ok())
+        .count();
+    if dihedral && hashes > want {
+        return Err(format!(
+            "expected exactly {want} hashes (one image's dihedral hashes), found {hashes}"
+        ));
     }
     fields[..want]
         .iter()
@@ -73,8 +89,7 @@ fn parse_query(s: &str, dihedral: bool) -> Result<Vec<Pdq256>, String> {
 
 /// Runs `imprint query`: 0 ok, 1 some queries were invalid, 2 fatal.
 pub fn run(a: QueryArgs) -> anyhow::Result<i32> {
-    let index =
-        Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
+    let index = crate::open::index(&a.index)?;
     // Queries from the arguments, or streamed from stdin a line at a time.
     let mut stdin_lines = a
         .hashes
@@ -89,8 +104,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<i32> {
         let line = lines.next_line().context("reading queries from stdin")?;
         Ok(line.map(|l| l.bytes().map(|b| String::from_utf8_lossy(b).into_owned())))
     };
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = crate::output::stdout();
     if a.format == Format::Csv {
         write!(out, "query_hash,match_hash,distance,id")?;
         if a.dihedral {
@@ -103,13 +117,15 @@ pub fn run(a: QueryArgs) -> anyhow::Result<i32> {
     let mut n = 0;
     while let Some(line) = next_query()? {
         n += 1;
-        if line.as_ref().is_ok_and(|l| l.trim().is_empty()) {
+        // Blank lines between queries read from stdin are skipped; an empty argument is a
+        // query, and invalid.
+        if a.hashes.is_empty() && line.as_ref().is_ok_and(|l| l.trim().is_empty()) {
             continue;
         }
         let qs = match line.and_then(|l| parse_query(&l, a.dihedral)) {
             Ok(q) => q,
             Err(e) => {
-                eprintln!("imprint: query {n}: {e}");
+                diag!("imprint: query {n}: {e}");
                 failures += 1;
                 continue;
             }

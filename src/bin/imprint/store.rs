@@ -1,11 +1,12 @@
 //! `imprint store verify|info|export|merge`: hash store maintenance.
 
 use crate::hashlist::csv_field;
-use crate::output::json_string;
+use crate::output::{diag, json_string};
 use crate::{EXIT_FATAL, EXIT_OK};
 use anyhow::{Context, Result};
+use imprint::files::OutputKind;
 use imprint::store::{HashParams, MergeOptions, Outcome, Store};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// `imprint store` subcommands.
@@ -90,46 +91,49 @@ fn params_text(store: &Store<impl AsRef<[u8]>>) -> String {
 }
 
 fn verify(file: &std::path::Path) -> Result<u8> {
-    let store = Store::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let store = crate::open::store(file)?;
     match store.verify() {
         Ok(r) => {
             // A torn tail was logged as a warning by `Store::open`.
-            println!(
-                "{}: ok, format v{}, {} blocks, {} records ({} errors)",
+            crate::output::out(&format!(
+                "{}: ok, format v{}, {} blocks, {} records ({} errors)\n",
                 file.display(),
                 store.info().format_version,
                 r.num_blocks,
                 r.num_records,
                 r.num_error_records,
-            );
+            ))?;
             Ok(EXIT_OK)
         }
         Err(e) => {
-            eprintln!("imprint: {}: {e}", file.display());
+            diag!("imprint: {}: {e}", file.display());
             Ok(EXIT_FATAL)
         }
     }
 }
 
 fn info(file: &std::path::Path) -> Result<u8> {
-    let store = Store::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let store = crate::open::store(file)?;
     let i = store.info();
-    println!("file: {}", file.display());
-    println!("format: v{}", i.format_version);
-    println!("block size: {}", i.block_size);
-    println!("record size: {}", i.record_size);
-    println!("dihedral: {}", i.dihedral);
-    println!("hash params: {}", params_text(&store));
-    println!("blocks: {}", store.num_blocks());
-    println!("torn tail bytes: {}", store.torn_tail_bytes());
+    crate::output::out(&format!(
+        "file: {}\nformat: v{}\nblock size: {}\nrecord size: {}\ndihedral: {}\nhash params: {}\n\
+         blocks: {}\ntorn tail bytes: {}\n",
+        file.display(),
+        i.format_version,
+        i.block_size,
+        i.record_size,
+        i.dihedral,
+        params_text(&store),
+        store.num_blocks(),
+        store.torn_tail_bytes()
+    ))?;
     Ok(EXIT_OK)
 }
 
 fn export(file: &std::path::Path, format: ExportFormat) -> Result<u8> {
-    let store = Store::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let store = crate::open::store(file)?;
     let dihedral = store.info().dihedral;
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = crate::output::stdout();
     if format == ExportFormat::Csv {
         writeln!(
             out,
@@ -185,22 +189,30 @@ fn export(file: &std::path::Path, format: ExportFormat) -> Result<u8> {
             (_, _, None) => {}
         }
     }
-    out.flush().context("cannot write to standard output")?;
+    out.flush()?;
     Ok(EXIT_OK)
 }
 
 fn merge(out: &std::path::Path, inputs: &[PathBuf], opts: &MergeOptions) -> Result<u8> {
+    for p in inputs {
+        imprint::files::check_regular_input(p)
+            .with_context(|| format!("cannot open store {}", p.display()))?;
+    }
+    let paths: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+    // Never an input or a device; the merge itself refuses any other existing file.
+    imprint::files::check_output(out, OutputKind::Store, &paths, true)
+        .with_context(|| format!("cannot merge into {}", out.display()))?;
     let report = imprint::store::merge(out, inputs, opts)
         .with_context(|| format!("cannot merge into {}", out.display()))?;
     for s in &report.skipped_blocks {
-        eprintln!(
+        diag!(
             "imprint: warning: {}: skipped block {}: {}",
             s.path.display(),
             s.block,
             s.error
         );
     }
-    eprintln!(
+    diag!(
         "imprint: merged {} stores into {}: {} records, {} duplicates dropped{}; hash params {}",
         inputs.len(),
         out.display(),
