@@ -23,7 +23,10 @@
 //!   as grey indices by the `tiff` crate and looked up in their colour map here. A few shapes
 //!   the decoders misread are repaired first, each where Pillow reads the file: a PNG palette
 //!   ending inside an entry, TIFF entries whose values reach past the end of the file, and
-//!   TIFF data stored lowest bit first (`FillOrder` 2).
+//!   TIFF data stored lowest bit first (`FillOrder` 2). A BMP wider or taller than 65535
+//!   pixels, which the `image` crate refuses whatever its size, is read here when uncompressed
+//!   (8-bit palette, 24 or 32 bits), as Pillow reads it; other such BMPs are
+//!   [`DecodeError::Unsupported`], saying why.
 //! * **GIF** (first frame) goes through the `gif` crate's palette indices and is composed as
 //!   Pillow composes it: uncovered screen pixels take the transparent index (else index 0), a
 //!   frame reaching past the screen enlarges the image, transparent pixels keep their palette
@@ -31,9 +34,12 @@
 //!
 //! The format is sniffed from the first bytes, never taken from the file name. The image size is
 //! read from the header and checked against [`DecodeOptions::max_pixels`] before any pixel
-//! buffer is allocated. EXIF orientation is applied only when asked
+//! buffer is allocated; for PNG and BMP before the decoder reads the file, so that a size over
+//! the limit is [`DecodeError::TooLarge`] and never the decoder's own refusal read as
+//! corruption. EXIF orientation is applied only when asked
 //! ([`DecodeOptions::apply_exif`]); the reference hashes do not apply it.
 
+mod bmp_wide;
 mod exif;
 mod gif;
 mod jpeg;
