@@ -28,7 +28,7 @@ use std::path::Path;
 pub const ID_SCHEME: u32 = 2;
 
 /// What marks a shortened id: it follows the kept prefix and precedes the SHA-256 of the full
-/// id. A scheme-2 id never holds `\+`.
+/// id. `\+` is never an escape of a scheme-2 id (a literal `\+` is written `\\+`).
 pub const SHORTENED_ID_MARKER: &str = "\\+sha256:";
 
 /// Length of a shortened id's tail: the marker and 64 hex digits.
@@ -156,8 +156,9 @@ pub fn unescape_id(id: &str) -> Result<Vec<u8>, IdError> {
 /// ```
 ///
 /// The prefix is the longest one that keeps the whole at most [`MAX_ID_LEN`] bytes and that
-/// ends between two characters and outside any escape. `\+` never occurs in a scheme-2 id
-/// ([`ID_SCHEME`]), so a shortened id is never the full id of another item, and
+/// ends between two characters and outside any escape. `\+` is never an escape of a scheme-2
+/// id ([`ID_SCHEME`]; a literal `\+` is written `\\+`), so a shortened id is never the full
+/// id of another item, and
 /// [`unescape_id`] reports it as [`IdError::Shortened`]. The same full id always gives the
 /// same shortened id, so a resume skips the item as it skips any other; the run logs a
 /// warning for each item whose id it shortened.
@@ -276,7 +277,6 @@ mod tests {
             let (ea, eb) = (escape_id(&a), escape_id(&b));
             prop_assert_eq!(unescape_id(&ea).expect("escaped"), a.clone());
             prop_assert_eq!(ea == eb, a == b);
-            prop_assert!(!ea.contains(SHORTENED_ID_MARKER));
         }
     }
 }
