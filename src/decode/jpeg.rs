@@ -7,15 +7,23 @@ use mozjpeg::{Decompress, Format, Marker};
 
 const F: ImageFormat = ImageFormat::Jpeg;
 
-/// Most scans a progressive or arithmetic-coded JPEG may have. Encoders write about 10
-/// (libjpeg's default progression) and rarely more than a few dozen, while each scan costs
-/// libjpeg a pass over the coefficients of the whole image, which a few bytes can describe
-/// (a run of empty blocks, or arithmetic coding): a crafted file of a few MB with 100,000 empty
-/// scans holds a core for minutes (2,000 scans cost a 12 MP image 4 s). NVIDIA's nvImageCodec
-/// applies the same limit to libjpeg-turbo for that reason. Baseline (Huffman, sequential)
-/// JPEGs spend at least a bit per block in every scan, so their time follows their size and
-/// their scans are not counted.
+/// Most scans a JPEG may have, of any kind. Encoders write about 10 (libjpeg's default
+/// progression) and rarely more than a few dozen; a sequential (baseline) JPEG codes each
+/// component in one scan, so it has at most 4. Yet each scan costs libjpeg a pass over the
+/// coefficients of the whole image, which a few bytes can describe (a run of empty blocks,
+/// arithmetic coding, or a sequential scan with no data at all, which libjpeg accepts with a
+/// warning): a crafted file of a few MB with 100,000 empty scans holds a core for minutes
+/// (2,000 scans cost a 12 MP image 4 s, and a 20 KB baseline file of 11000×11000 with 2,000
+/// empty scans 40 s and 1.1 GB). NVIDIA's nvImageCodec applies the same limit to
+/// libjpeg-turbo for that reason.
 pub const MAX_JPEG_SCANS: usize = 256;
+
+/// Most coefficient passes a JPEG may cost: its scans times its pixels, counted from the
+/// headers before libjpeg runs (2³³ ≈ 8.6 G pixel-scans). At the measured 0.17 ns per pixel of
+/// an empty scan (2,000 scans of 121 MP in 40 s) that bounds a file's scans at about 1.5 s of
+/// one core, while a 128 MP photo (the default pixel limit) may still have 64 scans and a
+/// 12 MP one the full [`MAX_JPEG_SCANS`].
+pub const MAX_JPEG_SCAN_PIXELS: u64 = 1 << 33;
 
 pub(super) fn decode(
     bytes: &[u8],
@@ -23,21 +31,24 @@ pub(super) fn decode(
     pool: &PixelPool,
 ) -> Result<DecodedImage> {
     // The segments before the first scan, walked once.
-    let Some((sos, counted)) = find_sos(bytes).filter(|&(sos, _)| end_marker_after(bytes, sos))
-    else {
+    let Some(frame) = find_sos(bytes).filter(|f| end_marker_after(bytes, f.sos)) else {
         return Err(DecodeError::Truncated { format: F });
     };
-    if counted {
-        let scans = count_scans(bytes, sos);
-        if scans > MAX_JPEG_SCANS {
-            return Err(DecodeError::Unsupported {
-                format: F,
-                cause: format!(
-                    "a JPEG of more than {MAX_JPEG_SCANS} scans (encoders write about 10; a \
-                     crafted one can hold a core for minutes)"
-                ),
-            });
-        }
+    // Every scan is a pass over the whole image: bound their number, and their number times
+    // the pixels, before libjpeg makes any pass.
+    let pixels = u64::from(frame.width) * u64::from(frame.height);
+    let max_scans = usize::try_from(MAX_JPEG_SCAN_PIXELS / pixels.max(1))
+        .unwrap_or(usize::MAX)
+        .min(MAX_JPEG_SCANS);
+    let num_scans = count_scans(bytes, frame.sos, max_scans);
+    if num_scans > max_scans {
+        return Err(DecodeError::TooManyScans {
+            format: F,
+            width: frame.width,
+            height: frame.height,
+            num_scans,
+            max_scans,
+        });
     }
     // libjpeg reports fatal errors by unwinding out of its error handler (the mozjpeg crate's
     // error manager raises them with `resume_unwind`, so no panic hook runs); turn them back
@@ -172,13 +183,13 @@ fn end_marker_after(bytes: &[u8], sos: usize) -> bool {
 }
 
 /// How many SOS markers there are from the one at `pos` on, up to the end-of-image marker,
-/// counting at most one past [`MAX_JPEG_SCANS`]. As libjpeg reads them: segments are walked by
+/// counting at most one past `max`. As libjpeg reads them: segments are walked by
 /// their lengths, entropy-coded data is skipped up to the next byte 0xFF that starts a marker
 /// (not a stuffed `FF 00`, a restart marker or a fill byte), and bytes that are not a marker
 /// where one should be are passed over.
-fn count_scans(bytes: &[u8], mut pos: usize) -> usize {
+fn count_scans(bytes: &[u8], mut pos: usize, max: usize) -> usize {
     let mut scans = 0;
-    while scans <= MAX_JPEG_SCANS {
+    while scans <= max {
         let Some(at) = next_marker(bytes, pos) else {
             break;
         };
@@ -220,11 +231,20 @@ fn segment_len(bytes: &[u8], pos: usize) -> Option<usize> {
     (len >= 2).then_some(len)
 }
 
-/// Offset of the first SOS marker, walking the segment structure, and whether its frame's
-/// scans are counted against [`MAX_JPEG_SCANS`]: a progressive (`SOF2`, `SOF6`) or
-/// arithmetic-coded (`SOF9`–`SOF11`, `SOF13`–`SOF15`) frame header came before it.
-fn find_sos(bytes: &[u8]) -> Option<(usize, bool)> {
-    let mut counted = false;
+/// Where the first scan starts, and the image size the frame header before it gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Frame {
+    /// Offset of the first SOS marker.
+    sos: usize,
+    /// Width from the last frame header (SOFn) before it; 0 without one.
+    width: u32,
+    /// Height likewise (0 there means "defined by the DNL marker", which libjpeg refuses).
+    height: u32,
+}
+
+/// The first SOS marker and the frame size, walking the segment structure.
+fn find_sos(bytes: &[u8]) -> Option<Frame> {
+    let (mut width, mut height) = (0, 0);
     let mut pos = 2usize; // after SOI
     loop {
         // Skip fill bytes before a marker.
@@ -236,10 +256,26 @@ fn find_sos(bytes: &[u8]) -> Option<(usize, bool)> {
         }
         let marker = *bytes.get(pos + 1)?;
         match marker {
-            0xDA => return Some((pos, counted)),
+            0xDA => {
+                return Some(Frame {
+                    sos: pos,
+                    width,
+                    height,
+                })
+            }
             0xD0..=0xD7 | 0x01 => pos += 2,
             _ => {
-                counted |= matches!(marker, 0xC2 | 0xC6 | 0xC9..=0xCB | 0xCD..=0xCF);
+                // SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC): precision, height, width.
+                if matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
+                    let be16 = |at: usize| -> Option<u32> {
+                        Some(u32::from(u16::from_be_bytes([
+                            *bytes.get(at)?,
+                            *bytes.get(at + 1)?,
+                        ])))
+                    };
+                    height = be16(pos + 5)?;
+                    width = be16(pos + 7)?;
+                }
                 pos = pos.checked_add(2 + segment_len(bytes, pos)?)?;
             }
         }
@@ -251,12 +287,12 @@ mod tests {
     use super::*;
 
     fn has_end_marker(bytes: &[u8]) -> bool {
-        find_sos(bytes).is_some_and(|(sos, _)| end_marker_after(bytes, sos))
+        find_sos(bytes).is_some_and(|f| end_marker_after(bytes, f.sos))
     }
 
-    /// The first scan's offset when its frame's scans are counted.
-    fn counted_sos(bytes: &[u8]) -> Option<usize> {
-        find_sos(bytes).and_then(|(sos, counted)| counted.then_some(sos))
+    /// The first scan's offset.
+    fn first_sos(bytes: &[u8]) -> Option<usize> {
+        find_sos(bytes).map(|f| f.sos)
     }
 
     #[test]
@@ -295,25 +331,20 @@ mod tests {
     fn counts_the_scans_of_a_progressive_jpeg_as_libjpeg_reads_them() {
         for scans in [1, 2, 3, 10, MAX_JPEG_SCANS] {
             let b = progressive_with_scans(scans);
-            let sos = counted_sos(&b).expect("progressive");
-            assert_eq!(count_scans(&b, sos), scans);
+            let sos = first_sos(&b).expect("progressive");
+            assert_eq!(count_scans(&b, sos, MAX_JPEG_SCANS), scans);
         }
         let over = progressive_with_scans(MAX_JPEG_SCANS + 50);
         assert_eq!(
-            count_scans(&over, 6),
+            count_scans(&over, 6, MAX_JPEG_SCANS),
             MAX_JPEG_SCANS + 1,
             "stops one past the limit"
         );
-        // Baseline and extended Huffman frames are not counted, arithmetic ones are; every cut
-        // of the file ends the count cleanly.
-        let mut frame = progressive_with_scans(3);
-        for (sof, counted) in [(0xC0, false), (0xC1, false), (0xC9, true), (0xCA, true)] {
-            frame[3] = sof;
-            assert_eq!(counted_sos(&frame).is_some(), counted, "SOF {sof:#x}");
-        }
+        assert_eq!(count_scans(&over, 6, 7), 8);
+        // Every cut of the file ends the count cleanly.
         let b = progressive_with_scans(5);
         for cut in 0..b.len() {
-            assert!(count_scans(&b[..cut], 6) <= 5);
+            assert!(count_scans(&b[..cut], 6, MAX_JPEG_SCANS) <= 5);
         }
     }
 
@@ -326,8 +357,8 @@ mod tests {
         let real = std::fs::read(path).expect("fixture");
         let options = DecodeOptions::default();
         let pool = PixelPool::new(0);
-        let sos = counted_sos(&real).expect("progressive");
-        let scans = count_scans(&real, sos);
+        let sos = first_sos(&real).expect("progressive");
+        let scans = count_scans(&real, sos, MAX_JPEG_SCANS);
         assert!((2..=20).contains(&scans), "{scans} scans");
         // Empty scans (no entropy-coded data) appended before EOI: libjpeg would decode them
         // one by one; past the limit the file is refused first.
@@ -342,14 +373,96 @@ mod tests {
         let over = with_extra(MAX_JPEG_SCANS + 1 - scans);
         let err = decode(&over, &options, &pool).expect_err("refused");
         assert!(
-            err.to_string().contains("JPEG of more than 256 scans"),
+            matches!(
+                err,
+                DecodeError::TooManyScans {
+                    num_scans: 257,
+                    max_scans: 256,
+                    ..
+                }
+            ),
             "{err}"
         );
         let at = with_extra(MAX_JPEG_SCANS - scans);
-        assert_eq!(count_scans(&at, sos), MAX_JPEG_SCANS);
+        assert_eq!(count_scans(&at, sos, MAX_JPEG_SCANS), MAX_JPEG_SCANS);
         if let Err(e) = decode(&at, &options, &pool) {
             assert!(!e.to_string().contains("scans"), "{e}");
         }
+    }
+
+    /// A baseline JPEG of `width × height` with three components coded in separate scans,
+    /// followed by `extra` empty scans of the first component (no entropy-coded data at all:
+    /// libjpeg warns and makes a pass over the image for each).
+    fn baseline_with_empty_scans(width: u16, height: u16, extra: usize) -> Vec<u8> {
+        let mut b = vec![0xFF, 0xD8];
+        // DQT: table 0, all ones.
+        b.extend([0xFF, 0xDB, 0, 67, 0]);
+        b.extend([1u8; 64]);
+        // SOF0: 8-bit, height, width, 3 components sampled 1×1 with table 0.
+        b.extend([0xFF, 0xC0, 0, 17, 8]);
+        b.extend(height.to_be_bytes());
+        b.extend(width.to_be_bytes());
+        b.push(3);
+        for id in 1..=3 {
+            b.extend([id, 0x11, 0]);
+        }
+        // DHT: DC table 0 and AC table 0, one one-bit code each (for 0, and for EOB).
+        for class in [0x00, 0x10] {
+            b.extend([0xFF, 0xC4, 0, 20, class, 1]);
+            b.extend([0u8; 15]);
+            b.push(0);
+        }
+        let scan = |b: &mut Vec<u8>, component: u8| {
+            b.extend([0xFF, 0xDA, 0, 8, 1, component, 0x00, 0, 63, 0]);
+        };
+        for c in 1..=3 {
+            scan(&mut b, c);
+        }
+        for _ in 0..extra {
+            scan(&mut b, 1);
+        }
+        b.extend([0xFF, 0xD9]);
+        b
+    }
+
+    #[test]
+    fn a_baseline_jpeg_whose_empty_scans_would_cost_too_many_passes_is_refused_at_once() {
+        // 8000×8000 with 300 empty scans: 19 G pixel-scans, about 4 s of libjpeg's time (the
+        // limit allows 134 scans at this size); 20 KB on disk.
+        let hostile = baseline_with_empty_scans(8000, 8000, 300);
+        assert!(hostile.len() < 20_000);
+        let options = DecodeOptions::default();
+        let err = match decode(&hostile, &options, &PixelPool::new(0)) {
+            Err(e) => e,
+            Ok(img) => panic!("decoded {}x{}", img.width, img.height),
+        };
+        match err {
+            DecodeError::TooManyScans {
+                width: 8000,
+                height: 8000,
+                num_scans,
+                max_scans,
+                ..
+            } => {
+                assert_eq!(max_scans, 134);
+                assert_eq!(num_scans, 135, "counting stops one past the limit");
+            }
+            other => panic!("expected TooManyScans, got {other}"),
+        }
+        assert!(err_text(&hostile).contains("scans"));
+        // The same file with its legitimate three scans is not refused for its scans.
+        let fine = baseline_with_empty_scans(64, 64, 0);
+        assert!(!matches!(
+            decode(&fine, &options, &PixelPool::new(0)),
+            Err(DecodeError::TooManyScans { .. })
+        ));
+    }
+
+    fn err_text(bytes: &[u8]) -> String {
+        decode(bytes, &DecodeOptions::default(), &PixelPool::new(0))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]

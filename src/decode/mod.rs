@@ -8,9 +8,11 @@
 //!   the same code Pillow runs, so decoded pixels — and hashes — match exactly. CMYK and YCCK
 //!   files are read as Adobe-inverted CMYK and converted to RGB with Pillow's formula. A file
 //!   without an end-of-image marker after its scan data is rejected as truncated, as Pillow
-//!   does, instead of being padded with grey. A progressive or arithmetic-coded JPEG of more
-//!   than [`MAX_JPEG_SCANS`] scans is refused before decoding: each scan costs a pass over the
-//!   image, so a small crafted file could otherwise hold a core for minutes.
+//!   does, instead of being padded with grey. A JPEG of any kind (baseline too) whose scans
+//!   times its pixels exceed [`MAX_JPEG_SCAN_PIXELS`], or with more than [`MAX_JPEG_SCANS`]
+//!   scans, is refused from its headers before decoding ([`DecodeError::TooManyScans`]): each
+//!   scan costs a pass over the image, so a small crafted file could otherwise hold a core for
+//!   minutes. With the pixel limit, this bounds the work of every JPEG by its headers.
 //! * **WebP** is decoded by libwebp, Pillow's own decoder, built from source by the
 //!   `libwebp-sys` crate: stills directly, animations by its animation decoder (the first frame
 //!   on its canvas, as Pillow composes it); alpha is dropped.
@@ -21,7 +23,10 @@
 //!   as grey indices by the `tiff` crate and looked up in their colour map here. A few shapes
 //!   the decoders misread are repaired first, each where Pillow reads the file: a PNG palette
 //!   ending inside an entry, TIFF entries whose values reach past the end of the file, and
-//!   TIFF data stored lowest bit first (`FillOrder` 2).
+//!   TIFF data stored lowest bit first (`FillOrder` 2). A BMP wider or taller than 65535
+//!   pixels, which the `image` crate refuses whatever its size, is read here when uncompressed
+//!   (8-bit palette, 24 or 32 bits), as Pillow reads it; other such BMPs are
+//!   [`DecodeError::Unsupported`], saying why.
 //! * **GIF** (first frame) goes through the `gif` crate's palette indices and is composed as
 //!   Pillow composes it: uncovered screen pixels take the transparent index (else index 0), a
 //!   frame reaching past the screen enlarges the image, transparent pixels keep their palette
@@ -29,9 +34,12 @@
 //!
 //! The format is sniffed from the first bytes, never taken from the file name. The image size is
 //! read from the header and checked against [`DecodeOptions::max_pixels`] before any pixel
-//! buffer is allocated. EXIF orientation is applied only when asked
+//! buffer is allocated; for PNG and BMP before the decoder reads the file, so that a size over
+//! the limit is [`DecodeError::TooLarge`] and never the decoder's own refusal read as
+//! corruption. EXIF orientation is applied only when asked
 //! ([`DecodeOptions::apply_exif`]); the reference hashes do not apply it.
 
+mod bmp_wide;
 mod exif;
 mod gif;
 mod jpeg;
@@ -43,7 +51,7 @@ mod tiff_palette;
 pub(crate) mod webp;
 
 use crate::hash::{Dihedral, ImageRef, PixelLayout};
-pub use jpeg::MAX_JPEG_SCANS;
+pub use jpeg::{MAX_JPEG_SCANS, MAX_JPEG_SCAN_PIXELS};
 pub use pool::{PixelPool, DEFAULT_POOL_BYTES, MIN_POOLED_BYTES, POOL_BYTES_PER_CORE};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -130,6 +138,26 @@ pub enum DecodeError {
         height: u32,
         /// The limit.
         max_pixels: u64,
+    },
+    /// A JPEG whose scans would cost too many passes over its pixels: more than
+    /// [`MAX_JPEG_SCANS`], or more than [`MAX_JPEG_SCAN_PIXELS`] divided by its pixels. Each
+    /// scan is a pass over the whole image, so a few bytes of empty scans can hold a core for
+    /// minutes; refused from the headers, before decoding.
+    #[error(
+        "{format} of {width}x{height} has {num_scans} or more scans, over the {max_scans} its size \
+         allows: each scan is a pass over the whole image (encoders write about 10)"
+    )]
+    TooManyScans {
+        /// Format.
+        format: ImageFormat,
+        /// Width from the frame header.
+        width: u32,
+        /// Height from the frame header.
+        height: u32,
+        /// Scans counted (counting stops one past the limit).
+        num_scans: usize,
+        /// The most this image may have.
+        max_scans: usize,
     },
     /// The header gives a zero width or height.
     #[error("{format} header gives an empty image ({width}x{height})")]

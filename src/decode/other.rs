@@ -21,6 +21,16 @@ pub(super) fn decode(
         ImageFormat::Jpeg => image::ImageFormat::Jpeg,
     };
     let err = |e: ImageError| convert_error(format, e);
+    // The size the header gives, checked against the pixel limit before the decoder sees the
+    // file: decoders refuse some sizes on their own terms (the `png` crate a row buffer over
+    // its memory limit, the `image` crate a BMP side over 65535), which would otherwise read
+    // as corruption.
+    if let Some((width, height)) = header_size(bytes, format) {
+        options.check_size(format, width, height)?;
+        if format == ImageFormat::Bmp && width.max(height) > super::bmp_wide::IMAGE_CRATE_MAX_SIDE {
+            return super::bmp_wide::decode(bytes, width, height, options);
+        }
+    }
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), fmt)
         .into_decoder()
         .map_err(err)?;
@@ -77,6 +87,19 @@ pub(super) fn decode(
     };
     out.orient(orientation, pool);
     Ok(out)
+}
+
+/// The width and height in a PNG's `IHDR` or a BMP's header, when the file is long enough to
+/// hold them.
+fn header_size(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
+    match format {
+        ImageFormat::Png if bytes.get(12..16) == Some(b"IHDR") => {
+            let be = |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+            Some((be(16)?, be(20)?))
+        }
+        ImageFormat::Bmp => super::bmp_wide::header_size(bytes),
+        _ => None,
+    }
 }
 
 fn convert_error(format: ImageFormat, e: ImageError) -> DecodeError {

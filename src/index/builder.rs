@@ -198,8 +198,10 @@ impl IndexBuilder {
         let result = (|| {
             let file = File::create(&tmp).map_err(io(&tmp))?;
             // Held until the file is renamed or removed (closing it releases the lock): a
-            // later build finds a temp file nobody holds and knows its writer is gone.
-            file.try_lock().map_err(|e| io(&tmp)(e.into()))?;
+            // later build finds a temp file nobody holds and knows its writer is gone. Best
+            // effort: where the file system has no locks, no build can lock it either, so
+            // none removes it.
+            let _ = file.try_lock();
             let mut w = BufWriter::with_capacity(1 << 20, file);
             write_sections(&mut w, &sections).map_err(io(&tmp))?;
             let file = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;

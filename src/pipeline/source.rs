@@ -24,7 +24,7 @@
 //! are. Pipes, sockets and devices found in a directory are left out (a file source or a
 //! manifest line naming one is read).
 
-use super::id::{escape_id, path_id, shorten_id, SHORTENED_ID_MARKER, SHORTENED_TAIL_LEN};
+use super::id::{escape_id, path_id, shorten_id, unescape_id, IdError, SHORTENED_TAIL_LEN};
 use super::stage::ItemError;
 use crate::error::{Error, Result};
 use crate::lines::{path_from_bytes, BoundedLines, MAX_LINE_BYTES};
@@ -376,7 +376,9 @@ impl Walker<'_> {
 
     /// Hands an item to the run, and logs when its id had to be shortened.
     fn emit_item(&mut self, id: String, content: Content) {
-        if id.len() > MAX_ID_LEN - SHORTENED_TAIL_LEN && id.contains(SHORTENED_ID_MARKER) {
+        if id.len() > MAX_ID_LEN - SHORTENED_TAIL_LEN - 4
+            && unescape_id(&id) == Err(IdError::Shortened)
+        {
             log::warn!(
                 "item id over {MAX_ID_LEN} bytes stored shortened (prefix and sha-256 of the \
                  full id): {id}"

@@ -259,3 +259,30 @@ fn a_build_killed_at_any_point_leaves_the_old_index_or_the_new_one_and_no_temp_f
     assert_eq!(std::fs::read(&idx).unwrap(), new);
     assert_eq!(temps(d.path()), Vec::<PathBuf>::new(), "{outcomes:?}");
 }
+
+#[cfg(unix)]
+#[test]
+fn lookups_on_a_directory_a_device_or_a_pipe_are_refused_at_once_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    let mut paths = vec![d.path().to_owned(), PathBuf::from("/dev/zero")];
+    if made.is_ok_and(|s| s.success()) {
+        paths.push(fifo);
+    }
+    let q = "0".repeat(64);
+    for p in paths {
+        let p = p.to_str().unwrap();
+        let o = imprint(&["query", "--index", p, &q]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{p}: {err}");
+        assert!(
+            err.contains("not a regular file") && err.contains(p),
+            "{err}"
+        );
+        match Index::open(p) {
+            Err(IndexError::NotARegularFile { path, .. }) => assert_eq!(path, Path::new(p)),
+            other => panic!("{p}: {other:?}"),
+        }
+    }
+}

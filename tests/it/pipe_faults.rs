@@ -198,3 +198,19 @@ fn a_name_with_a_byte_that_is_not_utf8_and_one_with_its_escape_written_out_stay_
     hash_into(&store, true, &[root_s]);
     assert_hashed(&store, &want);
 }
+
+#[test]
+fn a_png_of_a_billion_by_one_pixels_is_over_the_pixel_limit_not_corrupt() {
+    use imprint::decode::{decode, DecodeError, DecodeOptions};
+    let png = crate::decode::png_claiming(1_000_000_000, 1);
+    match decode(&png, &DecodeOptions::default()) {
+        Err(
+            e @ DecodeError::TooLarge {
+                width: 1_000_000_000,
+                height: 1,
+                ..
+            },
+        ) => assert!(e.to_string().contains("--max-pixels"), "{e}"),
+        other => panic!("expected TooLarge, got {:?}", other.map(|i| i.width)),
+    }
+}
