@@ -32,6 +32,9 @@ pub enum Error {
     /// A path may not be written or read (see [`crate::files`]).
     #[error(transparent)]
     Files(#[from] crate::files::FileError),
+    /// A thread count above the limit for this machine (see [`crate::threads`]).
+    #[error(transparent)]
+    TooManyThreads(#[from] crate::threads::TooManyThreads),
     /// The decode thread pool could not start.
     #[error("cannot start the decode thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),

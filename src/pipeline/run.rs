@@ -7,6 +7,7 @@ use super::source::{self, Excluded, RawItem, Source, DEFAULT_MAX_ITEM_BYTES};
 use super::stage::{BatchHasher, CpuHasher, Decoder, HasherError, Hashes, ItemError, OwnedImage};
 use crate::error::{Error, Result};
 use crate::hash::ImageRef;
+use crate::threads::{check_thread_count, MAX_DECODE_THREADS_PER_CORE, MAX_READ_THREADS_PER_CORE};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -221,7 +222,9 @@ impl Pipeline {
     /// after them.
     ///
     /// # Errors
-    /// A source that cannot be listed or opened ([`Error::Io`], [`Error::BadInput`]) or a sink
+    /// [`Error::TooManyThreads`] before anything starts when [`Pipeline::threads`] or
+    /// [`Pipeline::read_threads`] asks for more than [`crate::threads`] allows on this machine;
+    /// a source that cannot be listed or opened ([`Error::Io`], [`Error::BadInput`]) or a sink
     /// error. The sink is finished (the store sealed) before the error is returned, so a
     /// resumed run keeps the work done.
     pub fn run(
@@ -232,6 +235,10 @@ impl Pipeline {
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<Report> {
         let start = Instant::now();
+        check_thread_count(self.threads, MAX_DECODE_THREADS_PER_CORE)?;
+        if let Some(n) = self.read_threads {
+            check_thread_count(n, MAX_READ_THREADS_PER_CORE)?;
+        }
         if self.journal.is_some() {
             if let Some(s) = sources.iter().find(|s| s.reads_stdin()) {
                 // The journal's careful pass walks the sources before the run does.

@@ -214,3 +214,40 @@ fn a_png_of_a_billion_by_one_pixels_is_over_the_pixel_limit_not_corrupt() {
         other => panic!("expected TooLarge, got {:?}", other.map(|i| i.width)),
     }
 }
+
+#[test]
+fn a_library_run_asking_for_more_threads_than_the_machine_allows_is_refused_before_it_starts() {
+    let d = tempfile::tempdir().expect("tempdir");
+    std::fs::write(d.path().join("a.png"), small_png()).expect("write");
+    let max_decode = imprint::threads::max_threads(imprint::threads::MAX_DECODE_THREADS_PER_CORE);
+    let max_read = imprint::threads::max_threads(imprint::threads::MAX_READ_THREADS_PER_CORE);
+    for (pipeline, requested) in [
+        (Pipeline::new().threads(max_decode + 1), max_decode + 1),
+        (Pipeline::new().read_threads(max_read + 1), max_read + 1),
+    ] {
+        let mut sink = VecSink::default();
+        let run = pipeline.run(
+            &[Source::Dir(d.path().to_owned())],
+            &StandardDecoder::default(),
+            &mut sink,
+            &mut |_| {},
+        );
+        match run {
+            Err(imprint::Error::TooManyThreads(e)) => assert_eq!(e.requested, requested),
+            other => panic!("{other:?}"),
+        }
+        assert!(sink.items.is_empty(), "{:?}", sink.items);
+    }
+    // At the limit, the run goes ahead.
+    let mut sink = VecSink::default();
+    Pipeline::new()
+        .threads(max_decode)
+        .run(
+            &[Source::Dir(d.path().to_owned())],
+            &StandardDecoder::default(),
+            &mut sink,
+            &mut |_| {},
+        )
+        .expect("a run at the limit");
+    assert_eq!(sink.items.len(), 1);
+}
