@@ -246,8 +246,8 @@ fn same_file(_: &Metadata, _: &Metadata) -> bool {
     false
 }
 
-/// What a file type is, in words.
-fn type_name(t: &FileType) -> &'static str {
+/// What a file type is, in words (`a directory`, `a pipe (fifo)`, …).
+pub(crate) fn type_name(t: &FileType) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;

@@ -70,11 +70,11 @@ pub enum IndexError {
     /// The path names a directory, a pipe, a device or another file that is not a regular
     /// file: an index is only ever read from a regular file (a pipe or `/dev/zero` would be
     /// read without end).
-    #[error("{path} is not a regular file ({kind}): an index must be a regular file")]
+    #[error("{path} is {kind}, not a regular file: an index must be a regular file")]
     NotARegularFile {
         /// The path given.
         path: PathBuf,
-        /// What it is instead: `directory`, `pipe`, `character device`, ….
+        /// What it is instead: `a directory`, `a pipe (fifo)`, `a character device`, ….
         kind: &'static str,
     },
     /// Reading or writing a file failed.
@@ -86,33 +86,6 @@ pub enum IndexError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// What a file that is not a regular file is, in words.
-pub(crate) fn file_kind(t: std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "pipe";
-        }
-        if t.is_char_device() {
-            return "character device";
-        }
-        if t.is_block_device() {
-            return "block device";
-        }
-        if t.is_socket() {
-            return "socket";
-        }
-    }
-    if t.is_dir() {
-        "directory"
-    } else if t.is_file() {
-        "regular file"
-    } else {
-        "special file"
-    }
 }
 
 impl IndexError {

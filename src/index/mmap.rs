@@ -3,7 +3,8 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::error::{file_kind, IndexError, Result};
+use super::error::{IndexError, Result};
+use crate::files::type_name;
 
 /// A read-only mapping of a whole index file.
 #[derive(Debug)]
@@ -41,7 +42,7 @@ fn regular(path: &Path, meta: std::fs::Metadata) -> Result<std::fs::Metadata> {
     } else {
         Err(IndexError::NotARegularFile {
             path: path.to_path_buf(),
-            kind: file_kind(meta.file_type()),
+            kind: type_name(&meta.file_type()),
         })
     }
 }

@@ -347,6 +347,21 @@ fn remove_stale_creating(path: &Path, locked: &File) -> Option<u64> {
     Some(len)
 }
 
+/// Checks `options` and that `path` is free, then makes the locked, staged file of a new store
+/// at `path` + `.creating`: what [`StoreWriter::create`] and [`StoreWriter::create_whole`]
+/// both start with.
+fn staged_new_store(path: &Path, options: &StoreOptions) -> Result<(PathBuf, File, StoreInfo)> {
+    options.validate()?;
+    if exists(path) {
+        return Err(StoreError::AlreadyExists {
+            path: path.to_owned(),
+        });
+    }
+    let tmp = creating_path(path);
+    let (file, info) = new_staged_file(&tmp, path, options)?;
+    Ok((tmp, file, info))
+}
+
 impl StoreWriter {
     /// Creates a new store file; fails if `path` exists.
     ///
@@ -363,14 +378,7 @@ impl StoreWriter {
     /// [`StoreError::Locked`] when another process is creating it right now;
     /// [`StoreError::Io`] naming the path.
     pub fn create(path: &Path, options: &StoreOptions) -> Result<Self> {
-        options.validate()?;
-        if exists(path) {
-            return Err(StoreError::AlreadyExists {
-                path: path.to_owned(),
-            });
-        }
-        let tmp = creating_path(path);
-        let (file, info) = new_staged_file(&tmp, path, options)?;
+        let (tmp, file, info) = staged_new_store(path, options)?;
         // A hard link fails if `path` exists, unlike a rename, which would replace it.
         let linked = hard_link(&tmp, path);
         // We hold the lock on `tmp`, so the name is ours to remove.
@@ -408,14 +416,7 @@ impl StoreWriter {
     /// # Errors
     /// As [`StoreWriter::create`].
     pub fn create_whole(path: &Path, options: &StoreOptions) -> Result<Self> {
-        options.validate()?;
-        if exists(path) {
-            return Err(StoreError::AlreadyExists {
-                path: path.to_owned(),
-            });
-        }
-        let tmp = creating_path(path);
-        let (file, info) = new_staged_file(&tmp, path, options)?;
+        let (tmp, file, info) = staged_new_store(path, options)?;
         let mut w = Self::with_file(file, path, info, options.sync, 0);
         w.staged = Some(tmp);
         Ok(w)
