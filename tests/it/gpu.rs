@@ -7,6 +7,7 @@
 
 #![cfg(feature = "gpu")]
 
+use crate::rng::Rng;
 use imprint::gpu::{GpuHasher, GpuOptions, RowKernels, Upload};
 use imprint::hash::{DihedralHashes, ImageRef, PdqHash, PdqHasher, PixelLayout};
 use std::path::{Path, PathBuf};
@@ -164,22 +165,6 @@ fn gpu_matches_cpu_on_conformance_pngs() {
     let a = run(&mut gpu, &owned, None);
     eprintln!("conformance: {a:?}");
     assert_eq!(a.identical, a.images, "{a:?}");
-}
-
-/// A small xorshift generator: tests must not depend on a rand version.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// A random image: smooth gradients plus noise, so hashes are not degenerate.

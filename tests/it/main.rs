@@ -11,5 +11,6 @@ mod index;
 mod index_faults;
 mod pipe_faults;
 mod pipeline;
+mod rng;
 mod store;
 mod store_faults;

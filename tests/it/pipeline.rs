@@ -1,5 +1,6 @@
 //! Bulk runs end to end through the CLI: crash and resume, shards, merge, bad files, tar input.
 
+use crate::rng::Rng;
 use imprint::hash::PdqHash;
 use imprint::pipeline::{Decoder, Pipeline, Source, StandardDecoder, VecSink};
 use imprint::store::{Outcome, Store};
@@ -9,17 +10,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_imprint");
-
-/// A small xorshift generator: fixed seeds, printed on failure.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// Writes `n` small generated images (PNG and JPEG, 24–72 px sides) under `dir/a`, `dir/b`.
 fn make_corpus(dir: &Path, n: usize, seed: u64) {

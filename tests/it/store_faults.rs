@@ -2,6 +2,7 @@
 //! in every block read by every reader, SIGKILL during runs and merges, and a disk that fills
 //! up. Every case is bounded (fixed tries, small inputs) and seeded; seeds print on failure.
 
+use crate::rng::Rng;
 use imprint::hash::{Pdq256, PdqHash};
 use imprint::store::{Outcome, Store, StoreOptions, StoreWriter};
 use std::collections::BTreeMap;
@@ -10,17 +11,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_imprint");
-
-/// A small xorshift generator: fixed seeds, printed on failure.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// `n` small generated PNGs under `dir`, in subdirectories named `sub` (long names make
 /// records large, so few fill a block).
