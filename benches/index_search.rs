@@ -1,5 +1,6 @@
 //! Index search benches: MIH radius-31 lookups vs the flat scan, and HNSW k-nearest vs
-//! `hnsw_rs` (the library the issue named, with a popcount distance) and the flat scan.
+//! `hnsw_rs` (the library the issue named, with a popcount distance) and the flat scan; and the
+//! first lookup of a newly opened index, which checks the sections' checksums.
 //!
 //! Data: seeded, N/10 random centres with 9 variants each at 0–30 flipped bits; queries half
 //! variants of listed centres, half random. `IMPRINT_BENCH_N` sets N (default 20 000) and
@@ -31,8 +32,24 @@ fn search(c: &mut Criterion) {
     let bytes = IndexBuilder::new()
         .build::<&str>(&list, &[])
         .expect("valid default parameters");
-    let index = Index::from_bytes(bytes).expect("freshly built index");
     let mut s = SearchScratch::for_index(n);
+    // The first lookup of a newly opened index checks the CRC32C of each section it reads
+    // (hashes, MIH tables, ids); later lookups reuse the result. `first_lookup` opens the
+    // bytes afresh (O(1)) and makes one lookup, to be set against `mih`'s per-query time.
+    let mut g = c.benchmark_group(format!("index_search/first_lookup/n={n}"));
+    g.bench_function("open_and_search_once", |b| {
+        b.iter(|| {
+            let fresh = Index::from_bytes(bytes.as_slice()).expect("freshly built index");
+            black_box(
+                fresh
+                    .search_radius(black_box(&queries[0]), 31, &mut s)
+                    .map(<[_]>::len)
+                    .ok(),
+            );
+        });
+    });
+    g.finish();
+    let index = Index::from_bytes(bytes).expect("freshly built index");
 
     let mut g = c.benchmark_group(format!("index_search/radius31/n={n}"));
     g.throughput(Throughput::Elements(nq as u64));
