@@ -4,10 +4,12 @@ use crate::output::diag;
 use crate::EXIT_OK;
 use anyhow::{Context, Result};
 use imprint::bench::{
-    evaluate, hash_dataset, measure_speed, Dataset, DatasetBuilder, RobustnessSettings,
-    DEFAULT_NUM_DISTRACTORS, DEFAULT_NUM_ORIGINALS, DEFAULT_PREDICTIONS_PER_QUERY,
-    DEFAULT_SCENE_WIDTH, DEFAULT_THRESHOLD,
+    evaluate, hash_dataset, measure_fidelity, measure_speed, Dataset, DatasetBuilder,
+    FidelitySettings, RobustnessSettings, DEFAULT_FIDELITY_IMAGES, DEFAULT_NUM_DISTRACTORS,
+    DEFAULT_NUM_ORIGINALS, DEFAULT_PREDICTIONS_PER_QUERY, DEFAULT_SCENE_WIDTH, DEFAULT_THRESHOLD,
+    FULL_FIDELITY_IMAGES,
 };
+use imprint::decode::{jpeg_scale_numerator, FAST_JPEG_MIN_SIDE};
 use imprint::files::OutputKind;
 use std::path::{Path, PathBuf};
 
@@ -32,6 +34,37 @@ enum BenchCommand {
     Speed(SpeedArgs),
     /// Index build, open, MIH radius, flat scan and HNSW k-nearest sweep.
     Index(crate::bench_cmd::IndexBenchArgs),
+    /// `--fast` against exact hashes on generated JPEGs and given ones, per size band.
+    FastFidelity(FastFidelityArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct FastFidelityArgs {
+    /// Report directory (`items.csv`, `summary.md`): new, empty, or an earlier report.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Write into --out even when it holds other files.
+    #[arg(long)]
+    force: bool,
+    /// Seed of the generated JPEGs.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Generated JPEGs (default: a run of a few minutes).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FIDELITY_IMAGES, conflicts_with = "full")]
+    images: u32,
+    /// Largest generated size in megapixels.
+    #[arg(long, value_name = "MP", default_value_t = 50.0)]
+    max_megapixels: f64,
+    /// The full run: FULL_FIDELITY_IMAGES (2,000) generated JPEGs.
+    #[arg(long)]
+    full: bool,
+    /// Directory searched (recursively) for .jpg/.jpeg files measured as they are; `none` for
+    /// generated images only.
+    #[arg(long, value_name = "DIR", default_value = "tests/data")]
+    jpegs: PathBuf,
+    /// Evaluate the legacy rule of this minimum side instead of the current `--fast` rule.
+    #[arg(long, value_name = "PX")]
+    min_side: Option<u32>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -102,7 +135,72 @@ pub fn run(args: BenchArgs) -> Result<u8> {
         BenchCommand::Robustness(a) => robustness(a),
         BenchCommand::Speed(a) => speed(a),
         BenchCommand::Index(a) => crate::bench_cmd::index(a).map(crate::exit_code),
+        BenchCommand::FastFidelity(a) => fast_fidelity(a),
     }
+}
+
+/// Every .jpg/.jpeg file under `dir`, in path order.
+fn jpeg_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if dir.as_os_str() == "none" {
+        return Ok(out);
+    }
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let entries = std::fs::read_dir(&d)
+            .with_context(|| format!("cannot list {} (use --jpegs none)", d.display()))?;
+        for e in entries {
+            let p = e
+                .with_context(|| format!("cannot list {}", d.display()))?
+                .path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "jpg" | "jpeg"))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn fast_fidelity(a: FastFidelityArgs) -> Result<u8> {
+    let kind = OutputKind::Directory {
+        marker: "summary.md",
+    };
+    imprint::files::check_output(&a.out, kind, &[a.jpegs.as_path()], a.force)
+        .with_context(|| format!("cannot write the report to {}", a.out.display()))?;
+    let settings = FidelitySettings {
+        seed: a.seed,
+        num_generated: if a.full {
+            FULL_FIDELITY_IMAGES
+        } else {
+            a.images
+        },
+        max_megapixels: a.max_megapixels,
+        files: jpeg_files(&a.jpegs)?,
+    };
+    let report = measure_fidelity(&settings)?;
+    let (name, min_side) = match a.min_side {
+        Some(px) => (format!("legacy rule, minimum side {px} px"), px),
+        None => ("current rule".to_string(), 0),
+    };
+    let min_side = if min_side == 0 {
+        FAST_JPEG_MIN_SIDE
+    } else {
+        min_side
+    };
+    let rule = move |w: u32, h: u32| jpeg_scale_numerator(w, h, min_side);
+    report
+        .write(&a.out, &name, &rule)
+        .with_context(|| format!("cannot write the report to {}", a.out.display()))?;
+    crate::output::out(&report.summary_markdown(&name, &rule))?;
+    diag!("report written to {}", a.out.display());
+    Ok(EXIT_OK)
 }
 
 fn photo_files(dir: &Path) -> Result<Vec<PathBuf>> {
