@@ -15,7 +15,7 @@ use super::error::{io_err, BenchError, Result};
 use super::rng::Rng;
 use super::scene::scene;
 use super::sha256::sha256_hex;
-use crate::decode::{decode, jpeg_scale_numerator, DecodeOptions, DEFAULT_MAX_PIXELS};
+use crate::decode::decode_jpeg_at_scale;
 use crate::hash::{PdqHash, PdqHasher};
 use rayon::prelude::*;
 use std::fmt::Write as _;
@@ -278,14 +278,9 @@ fn encode_jpeg(
 
 /// Decodes `bytes` at every scale and compares each hash with the exact one.
 fn measure(hasher: &mut PdqHasher, id: &str, bytes: &[u8]) -> crate::decode::Result<FidelityItem> {
-    let mut hash_at = |min_side: Option<u32>| -> crate::decode::Result<(PdqHash, u32, u32, f64)> {
-        let options = DecodeOptions {
-            max_pixels: DEFAULT_MAX_PIXELS,
-            apply_exif: false,
-            jpeg_min_side: min_side,
-        };
+    let mut hash_at = |n: u8| -> crate::decode::Result<(PdqHash, u32, u32, f64)> {
         let start = Instant::now();
-        let img = decode(bytes, &options)?;
+        let img = decode_jpeg_at_scale(bytes, n)?;
         let seconds = start.elapsed().as_secs_f64();
         Ok((
             hasher.hash(img.as_image_ref()),
@@ -294,19 +289,11 @@ fn measure(hasher: &mut PdqHasher, id: &str, bytes: &[u8]) -> crate::decode::Res
             seconds,
         ))
     };
-    let (exact, width, height, exact_seconds) = hash_at(None)?;
+    let (exact, width, height, exact_seconds) = hash_at(8)?;
     let mut distances = [0u32; 7];
     let mut decode_seconds = [exact_seconds; 8];
-    let short = u64::from(width.min(height));
     for n in 1..8u8 {
-        // The minimum side for which the scale rule picks exactly n/8 (libjpeg rounds up).
-        let min_side = u32::try_from((short * u64::from(n)).div_ceil(8)).unwrap_or(u32::MAX);
-        if jpeg_scale_numerator(width, height, min_side) != n {
-            // Too small to scale by n/8 apart from (n-1)/8: same output, same hash.
-            distances[usize::from(n) - 1] = distances[usize::from(n).saturating_sub(2)];
-            continue;
-        }
-        let (h, _, _, s) = hash_at(Some(min_side))?;
+        let (h, _, _, s) = hash_at(n)?;
         distances[usize::from(n) - 1] = h.hash.distance(&exact.hash);
         decode_seconds[usize::from(n) - 1] = s;
     }
@@ -545,6 +532,7 @@ fn summarize_band(v: &[(u32, u8, f64)]) -> BandSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::{decode, jpeg_scale_numerator, DecodeOptions};
 
     /// The report's distances, split and summaries, against hashes computed here directly.
     #[test]
@@ -570,15 +558,14 @@ mod tests {
             } else {
                 std::fs::read(&files[0]).expect("fixture")
             };
-            let mut hash = |min_side| {
-                let options = DecodeOptions {
-                    jpeg_min_side: min_side,
-                    ..DecodeOptions::default()
-                };
-                let img = decode(&bytes, &options).expect("decoded");
-                hasher.hash(img.as_image_ref()).hash
-            };
-            let d = hash(None).distance(&hash(Some(100)));
+            let exact = decode(&bytes, &DecodeOptions::default()).expect("decoded");
+            let n = rule(exact.width, exact.height);
+            let fast = decode_jpeg_at_scale(&bytes, n).expect("decoded");
+            assert!(fast.width < exact.width || n == 8);
+            let d = hasher
+                .hash(exact.as_image_ref())
+                .hash
+                .distance(&hasher.hash(fast.as_image_ref()).hash);
             assert_eq!(FidelityReport::distance(item, &rule), d, "{}", item.id);
             assert_eq!(item.held_out, is_held_out(&item.id));
             assert!(item.megapixels() <= 0.31, "{}", item.megapixels());

@@ -9,7 +9,9 @@ use imprint::bench::{
     DEFAULT_NUM_ORIGINALS, DEFAULT_PREDICTIONS_PER_QUERY, DEFAULT_SCENE_WIDTH, DEFAULT_THRESHOLD,
     FULL_FIDELITY_IMAGES,
 };
-use imprint::decode::{jpeg_scale_numerator, FAST_JPEG_MIN_SIDE};
+use imprint::decode::{
+    fast_jpeg_numerator, jpeg_scale_numerator, FAST_JPEG_MIN_PIXELS, FAST_JPEG_MIN_SIDE,
+};
 use imprint::files::OutputKind;
 use std::path::{Path, PathBuf};
 
@@ -62,7 +64,8 @@ struct FastFidelityArgs {
     /// generated images only.
     #[arg(long, value_name = "DIR", default_value = "tests/data")]
     jpegs: PathBuf,
-    /// Evaluate the legacy rule of this minimum side instead of the current `--fast` rule.
+    /// Evaluate the earlier rule (every scale n/8, the smallest keeping both sides at least
+    /// PX) instead of the current `--fast` rule.
     #[arg(long, value_name = "PX")]
     min_side: Option<u32>,
 }
@@ -185,16 +188,17 @@ fn fast_fidelity(a: FastFidelityArgs) -> Result<u8> {
         files: jpeg_files(&a.jpegs)?,
     };
     let report = measure_fidelity(&settings)?;
-    let (name, min_side) = match a.min_side {
-        Some(px) => (format!("legacy rule, minimum side {px} px"), px),
-        None => ("current rule".to_string(), 0),
+    let name = match a.min_side {
+        Some(px) => format!("earlier rule, every n/8, minimum side {px} px"),
+        None => format!(
+            "current rule, n/8 of 1/8, 1/4 or 1/2 from {FAST_JPEG_MIN_PIXELS} pixels, \
+             minimum side {FAST_JPEG_MIN_SIDE} px"
+        ),
     };
-    let min_side = if min_side == 0 {
-        FAST_JPEG_MIN_SIDE
-    } else {
-        min_side
+    let rule = move |w: u32, h: u32| match a.min_side {
+        Some(px) => jpeg_scale_numerator(w, h, px),
+        None => fast_jpeg_numerator(w, h, FAST_JPEG_MIN_SIDE),
     };
-    let rule = move |w: u32, h: u32| jpeg_scale_numerator(w, h, min_side);
     report
         .write(&a.out, &name, &rule)
         .with_context(|| format!("cannot write the report to {}", a.out.display()))?;
