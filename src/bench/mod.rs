@@ -55,8 +55,9 @@ pub use isc::{isc_metrics, IscMetrics, ScoredPair};
 pub use machine::Machine;
 pub use rng::Rng;
 pub use robustness::{
-    evaluate, hash_dataset, EditRecall, FalseMatches, Histograms, Prediction, RobustnessReport,
-    RobustnessSettings, RocPoint, DEFAULT_PREDICTIONS_PER_QUERY, DEFAULT_THRESHOLD,
+    evaluate, hash_dataset, hash_dataset_with, EditRecall, FalseMatches, Histograms, Prediction,
+    RobustnessReport, RobustnessSettings, RocPoint, DEFAULT_PREDICTIONS_PER_QUERY,
+    DEFAULT_THRESHOLD,
 };
 pub use scene::scene;
 pub use sha256::sha256_hex;

@@ -4,13 +4,14 @@ use crate::output::diag;
 use crate::EXIT_OK;
 use anyhow::{Context, Result};
 use imprint::bench::{
-    evaluate, hash_dataset, measure_fidelity, measure_speed, Dataset, DatasetBuilder,
+    evaluate, hash_dataset_with, measure_fidelity, measure_speed, Dataset, DatasetBuilder,
     FidelitySettings, RobustnessSettings, DEFAULT_FIDELITY_IMAGES, DEFAULT_NUM_DISTRACTORS,
     DEFAULT_NUM_ORIGINALS, DEFAULT_PREDICTIONS_PER_QUERY, DEFAULT_SCENE_WIDTH, DEFAULT_THRESHOLD,
     FULL_FIDELITY_IMAGES,
 };
 use imprint::decode::{
-    fast_jpeg_numerator, jpeg_scale_numerator, FAST_JPEG_MIN_PIXELS, FAST_JPEG_MIN_SIDE,
+    fast_jpeg_numerator, jpeg_scale_numerator, DecodeOptions, FAST_JPEG_MIN_PIXELS,
+    FAST_JPEG_MIN_SIDE,
 };
 use imprint::files::OutputKind;
 use std::path::{Path, PathBuf};
@@ -116,6 +117,9 @@ struct RobustnessArgs {
     /// replaced).
     #[arg(long)]
     force: bool,
+    /// Hash as `imprint hash --fast` does (JPEGs of 1 MP and more decoded at reduced scale).
+    #[arg(long)]
+    fast: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -259,10 +263,16 @@ fn robustness(a: RobustnessArgs) -> Result<u8> {
         .with_context(|| format!("cannot write the report to {}", out.display()))?;
     let ds = Dataset::open(&a.dataset)
         .with_context(|| format!("cannot open the dataset {}", a.dataset.display()))?;
-    let hashes = hash_dataset(&ds)?;
+    let jpeg_min_side = a.fast.then_some(FAST_JPEG_MIN_SIDE);
+    let options = DecodeOptions {
+        jpeg_min_side,
+        ..DecodeOptions::default()
+    };
+    let hashes = hash_dataset_with(&ds, &options)?;
     let settings = RobustnessSettings {
         threshold: a.threshold,
         predictions_per_query: a.predictions_per_query,
+        jpeg_min_side,
     };
     let report = evaluate(&ds, &hashes, settings)?;
     report
