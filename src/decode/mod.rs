@@ -215,8 +215,8 @@ pub struct DecodeOptions {
 
 /// The smallest side `--fast` keeps when scaling JPEGs down while decoding: eight times PDQ's
 /// 64×64. Chosen on the tune part of `imprint bench fast-fidelity --full` (BENCHMARKS.md,
-/// "`--fast` fidelity"): with the rule of [`fast_jpeg_numerator`], 256 px left 4–6 % of the
-/// images 11–32 bits from exact mode, 448 px 0.6 % (max 14), 512 px 0.1 % (max 12); the
+/// "`--fast` fidelity"): with the scales of [`fast_jpeg_numerator`], 256 px left 4.2 % of the
+/// images 11–22 bits from exact mode, 448 px 0.6 % (max 14), 512 px 0.1 % (max 12); the
 /// held-out part then gave 99.8 % within 10 bits, max 12.
 pub const FAST_JPEG_MIN_SIDE: u32 = 512;
 
@@ -231,8 +231,8 @@ pub const FAST_JPEG_MIN_PIXELS: u64 = 1_000_000;
 /// 0), so a store of the earlier rule is never resumed or merged with hashes of this one.
 pub const FAST_JPEG_RULE_TAG: u32 = 2 << 24;
 
-/// The value a store records for `--fast` decoding with `min_side` ([`FAST_JPEG_RULE_TAG`]
-/// plus the side, which must fit in 24 bits).
+/// The value a store records for `--fast` decoding with `min_side`: [`FAST_JPEG_RULE_TAG`]
+/// plus the side's low 24 bits (the CLI refuses larger sides; no JPEG has a side over 65,535).
 #[must_use]
 pub fn fast_jpeg_recorded(min_side: u32) -> u32 {
     FAST_JPEG_RULE_TAG | (min_side & 0x00FF_FFFF)
