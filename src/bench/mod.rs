@@ -9,6 +9,7 @@
 //! | [`hash_dataset`], [`evaluate`], [`RobustnessReport`] | robustness: CSV, Markdown and SVG outputs |
 //! | [`isc_metrics`] | ISC2021 micro-AP and recall at 90 % precision |
 //! | [`measure_speed`], [`SpeedReport`] | throughput per stage |
+//! | [`measure_fidelity`], [`FidelityReport`] | `--fast` hashes against exact ones, per size band |
 //! | [`Machine`] | the machine description recorded with every figure |
 //!
 //! Everything is reproducible: images come from [`Rng`], a portable SplitMix64, each image
@@ -29,6 +30,7 @@
 mod dataset;
 mod edit;
 mod error;
+mod fidelity;
 mod isc;
 mod machine;
 mod rng;
@@ -44,12 +46,18 @@ pub use dataset::{
 };
 pub use edit::{Edit, EDIT_FAMILIES};
 pub use error::{BenchError, Result};
+pub use fidelity::{
+    is_held_out, measure_fidelity, BandSummary, FidelityItem, FidelityReport, FidelitySettings,
+    Subsampling, DEFAULT_FIDELITY_IMAGES, FULL_FIDELITY_IMAGES, HARD_LIMIT_BITS, PROMISED_BITS,
+    SIZE_BANDS_MP,
+};
 pub use isc::{isc_metrics, IscMetrics, ScoredPair};
 pub use machine::Machine;
 pub use rng::Rng;
 pub use robustness::{
-    evaluate, hash_dataset, EditRecall, FalseMatches, Histograms, Prediction, RobustnessReport,
-    RobustnessSettings, RocPoint, DEFAULT_PREDICTIONS_PER_QUERY, DEFAULT_THRESHOLD,
+    evaluate, hash_dataset, hash_dataset_with, EditRecall, FalseMatches, Histograms, Prediction,
+    RobustnessReport, RobustnessSettings, RocPoint, DEFAULT_PREDICTIONS_PER_QUERY,
+    DEFAULT_THRESHOLD,
 };
 pub use scene::scene;
 pub use sha256::sha256_hex;

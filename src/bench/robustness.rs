@@ -46,6 +46,9 @@ pub struct RobustnessSettings {
     pub threshold: u32,
     /// ISC2021 predictions per query. Default [`DEFAULT_PREDICTIONS_PER_QUERY`].
     pub predictions_per_query: usize,
+    /// The `--fast` minimum side the hashes were decoded with ([`hash_dataset_with`]), recorded
+    /// in the outputs; `None` (the default) for exact decoding.
+    pub jpeg_min_side: Option<u32>,
 }
 
 impl Default for RobustnessSettings {
@@ -53,6 +56,7 @@ impl Default for RobustnessSettings {
         RobustnessSettings {
             threshold: DEFAULT_THRESHOLD,
             predictions_per_query: DEFAULT_PREDICTIONS_PER_QUERY,
+            jpeg_min_side: None,
         }
     }
 }
@@ -173,13 +177,23 @@ pub struct RobustnessReport {
 /// # Errors
 /// [`BenchError::Decode`] naming the first image (in manifest order) that fails.
 pub fn hash_dataset(dataset: &Dataset) -> Result<Vec<DihedralHashes>> {
-    let options = DecodeOptions::default();
+    hash_dataset_with(dataset, &DecodeOptions::default())
+}
+
+/// [`hash_dataset`], decoding with `options` (`--fast`: [`DecodeOptions::jpeg_min_side`]).
+///
+/// # Errors
+/// As [`hash_dataset`].
+pub fn hash_dataset_with(
+    dataset: &Dataset,
+    options: &DecodeOptions,
+) -> Result<Vec<DihedralHashes>> {
     dataset
         .entries
         .par_iter()
         .map_init(PdqHasher::new, |hasher, e| {
             let path = dataset.dir.join(&e.path);
-            let img = decode_file(&path, &options)
+            let img = decode_file(&path, options)
                 .map_err(|source| BenchError::Decode { path, source })?;
             Ok(hasher.hash_dihedral(img.as_image_ref()))
         })
@@ -491,6 +505,12 @@ impl RobustnessReport {
             (
                 "predictions_per_query".into(),
                 self.settings.predictions_per_query.to_string(),
+            ),
+            (
+                "decode".into(),
+                self.settings
+                    .jpeg_min_side
+                    .map_or_else(|| "exact".into(), |px| format!("fast, jpeg min side {px}")),
             ),
             ("manifest_sha256".into(), self.manifest_sha256.clone()),
             ("machine".into(), self.machine.to_string()),

@@ -30,6 +30,16 @@ pub(super) fn decode(
     options: &DecodeOptions,
     pool: &PixelPool,
 ) -> Result<DecodedImage> {
+    decode_at(bytes, options, pool, None)
+}
+
+/// [`decode`], at the scale `numerator`/8 when given, else at the one `options` asks for.
+pub(super) fn decode_at(
+    bytes: &[u8],
+    options: &DecodeOptions,
+    pool: &PixelPool,
+    numerator: Option<u8>,
+) -> Result<DecodedImage> {
     // The segments before the first scan, walked once.
     let Some(frame) = find_sos(bytes).filter(|f| end_marker_after(bytes, f.sos)) else {
         return Err(DecodeError::Truncated { format: F });
@@ -53,7 +63,7 @@ pub(super) fn decode(
     // libjpeg reports fatal errors by unwinding out of its error handler (the mozjpeg crate's
     // error manager raises them with `resume_unwind`, so no panic hook runs); turn them back
     // into values here.
-    super::guarded(F, || decode_inner(bytes, options, pool))
+    super::guarded(F, || decode_inner(bytes, options, pool, numerator))
 }
 
 fn io_err(e: std::io::Error) -> DecodeError {
@@ -67,7 +77,12 @@ fn io_err(e: std::io::Error) -> DecodeError {
     }
 }
 
-fn decode_inner(bytes: &[u8], options: &DecodeOptions, pool: &PixelPool) -> Result<DecodedImage> {
+fn decode_inner(
+    bytes: &[u8],
+    options: &DecodeOptions,
+    pool: &PixelPool,
+    numerator: Option<u8>,
+) -> Result<DecodedImage> {
     let markers: &[Marker] = if options.apply_exif {
         &[Marker::APP(1)]
     } else {
@@ -80,11 +95,13 @@ fn decode_inner(bytes: &[u8], options: &DecodeOptions, pool: &PixelPool) -> Resu
     let width = u32::try_from(w).unwrap_or(u32::MAX);
     let height = u32::try_from(h).unwrap_or(u32::MAX);
     options.check_size(F, width, height)?;
-    if let Some(min_side) = options.jpeg_min_side {
-        let n = super::jpeg_scale_numerator(width, height, min_side);
-        if n < 8 {
-            d.scale(n);
-        }
+    let n = numerator.unwrap_or_else(|| {
+        options.jpeg_min_side.map_or(8, |min_side| {
+            super::fast_jpeg_numerator(width, height, min_side)
+        })
+    });
+    if (1..8).contains(&n) {
+        d.scale(n);
     }
     let orientation = if options.apply_exif {
         d.markers()

@@ -205,18 +205,38 @@ pub struct DecodeOptions {
     /// Apply the EXIF orientation tag (JPEG, PNG, WebP, TIFF). Default `false`, like the
     /// reference hashes.
     pub apply_exif: bool,
-    /// Fast mode: decode JPEGs at a reduced scale in the DCT domain (1/8, 2/8, … of each
-    /// side), the smallest that keeps both sides at least this many pixels. Default `None`
+    /// Fast mode: decode large JPEGs at a reduced scale in the DCT domain (1/8, 1/4 or 1/2
+    /// of each side), as [`fast_jpeg_numerator`] chooses for this minimum side. Default `None`
     /// (full size, bit-exact with the reference). PDQ reduces every image to 64×64, so
-    /// [`FAST_JPEG_MIN_SIDE`] changes hashes only slightly and skips most of the decoding work.
+    /// [`FAST_JPEG_MIN_SIDE`] keeps hashes close (BENCHMARKS.md, "`--fast` fidelity") and
+    /// skips most of the decoding work of large images.
     pub jpeg_min_side: Option<u32>,
 }
 
-/// The smallest side `--fast` keeps when scaling JPEGs down while decoding: four times PDQ's
-/// 64×64. Measured on 1 MP and 12 MP photo-like JPEGs (BENCHMARKS.md, "Bulk runs"): 128 px
-/// left a quarter of the hashes 11–20 bits from exact mode, 256 px kept all within 10 bits
-/// (median 4) at nearly the same speed.
-pub const FAST_JPEG_MIN_SIDE: u32 = 256;
+/// The smallest side `--fast` keeps when scaling JPEGs down while decoding: eight times PDQ's
+/// 64×64. Chosen on the tune part of `imprint bench fast-fidelity --full` (BENCHMARKS.md,
+/// "`--fast` fidelity"): with the scales of [`fast_jpeg_numerator`], 256 px left 4.2 % of the
+/// images 11–22 bits from exact mode, 448 px 0.6 % (max 14), 512 px 0.1 % (max 12); the
+/// held-out part then gave 99.8 % within 10 bits, max 12.
+pub const FAST_JPEG_MIN_SIDE: u32 = 512;
+
+/// JPEGs under this many pixels are decoded at full size by `--fast`: their exact decode is
+/// already cheap, and scaling them gains little while moving their hashes the most
+/// (BENCHMARKS.md, "`--fast` fidelity").
+pub const FAST_JPEG_MIN_PIXELS: u64 = 1_000_000;
+
+/// The number `--fast` decoding is recorded as in a store's hashing parameters
+/// (`HashParams::jpeg_min_side`): this tag in the top byte, the minimum side below. Stores
+/// written before the rule of [`fast_jpeg_numerator`] recorded the bare minimum side (top byte
+/// 0), so a store of the earlier rule is never resumed or merged with hashes of this one.
+pub const FAST_JPEG_RULE_TAG: u32 = 2 << 24;
+
+/// The value a store records for `--fast` decoding with `min_side`: [`FAST_JPEG_RULE_TAG`]
+/// plus the side's low 24 bits (the CLI refuses larger sides; no JPEG has a side over 65,535).
+#[must_use]
+pub fn fast_jpeg_recorded(min_side: u32) -> u32 {
+    FAST_JPEG_RULE_TAG | (min_side & 0x00FF_FFFF)
+}
 
 impl Default for DecodeOptions {
     fn default() -> Self {
@@ -237,6 +257,38 @@ pub fn jpeg_scale_numerator(width: u32, height: u32, min_side: u32) -> u8 {
     (1u8..=8)
         .find(|&n| (short * u64::from(n)).div_ceil(8) >= u64::from(min_side))
         .unwrap_or(8)
+}
+
+/// The libjpeg scale numerator (of 8) `--fast` decodes a `width × height` JPEG at: 8 (full
+/// size) under [`FAST_JPEG_MIN_PIXELS`]; otherwise the [`jpeg_scale_numerator`] for
+/// `min_side`, rounded up to 1, 2 or 4, and 8 when that is over 4. Only these three scales
+/// are used: they are libjpeg-turbo's SIMD scaled IDCTs, and the others (3/8, 5/8, 6/8, 7/8)
+/// moved hashes the most for the least gain (BENCHMARKS.md, "`--fast` fidelity").
+#[must_use]
+pub fn fast_jpeg_numerator(width: u32, height: u32, min_side: u32) -> u8 {
+    if u64::from(width) * u64::from(height) < FAST_JPEG_MIN_PIXELS {
+        return 8;
+    }
+    match jpeg_scale_numerator(width, height, min_side) {
+        n @ (1 | 2 | 4) => n,
+        3 => 4,
+        _ => 8,
+    }
+}
+
+/// Decodes a JPEG at the scale `numerator`/8 (1–8), whatever its size: the fidelity benchmark
+/// measures every scale with it.
+pub(crate) fn decode_jpeg_at_scale(bytes: &[u8], numerator: u8) -> Result<DecodedImage> {
+    if sniff(bytes) != Some(ImageFormat::Jpeg) {
+        let head = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        return Err(DecodeError::UnknownFormat { head });
+    }
+    jpeg::decode_at(
+        bytes,
+        &DecodeOptions::default(),
+        &PixelPool::new(0),
+        Some(numerator),
+    )
 }
 
 impl DecodeOptions {
@@ -446,6 +498,38 @@ pub fn decode_file(path: &Path, options: &DecodeOptions) -> Result<DecodedImage>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fast_mode_scales_only_large_jpegs_and_only_by_a_half_a_quarter_or_an_eighth() {
+        use super::{
+            fast_jpeg_numerator as n, fast_jpeg_recorded, FAST_JPEG_MIN_PIXELS, FAST_JPEG_MIN_SIDE,
+            FAST_JPEG_RULE_TAG,
+        };
+        // 12 MP: the earlier rule's 1/8 for 256 px, 3/8 for 1000 px (rounded up to 1/2),
+        // 6/8 for 2000 px (not worth it: full size).
+        assert_eq!(n(4000, 3000, 256), 1);
+        assert_eq!(n(3000, 4000, 700), 2);
+        assert_eq!(n(4000, 3000, 1000), 4);
+        assert_eq!(n(4000, 3000, 2000), 8);
+        // Under the pixel floor nothing is scaled, whatever the side.
+        let side = ((FAST_JPEG_MIN_PIXELS - 1) as f64).sqrt() as u32;
+        assert_eq!(n(side, side, 8), 8);
+        assert_eq!(n(side * 4, side / 4, 8), 8);
+        let side = ((FAST_JPEG_MIN_PIXELS as f64).sqrt() as u32) + 1;
+        assert_eq!(n(side, side, 8), 1);
+        for (w, h) in [
+            (1, 1),
+            (640, 480),
+            (4000, 3000),
+            (12000, 9000),
+            (100_000, 1),
+        ] {
+            assert!(matches!(n(w, h, FAST_JPEG_MIN_SIDE), 1 | 2 | 4 | 8));
+        }
+        // The recorded value never equals a bare side, which the earlier rule recorded.
+        assert_eq!(fast_jpeg_recorded(256), FAST_JPEG_RULE_TAG + 256);
+        assert!(fast_jpeg_recorded(FAST_JPEG_MIN_SIDE) > 0x00FF_FFFF);
+    }
+
     use super::*;
 
     /// Every fixture image decoded from a pool of dirty buffers (larger, smaller and as large as

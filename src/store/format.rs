@@ -40,7 +40,7 @@
 //! | 48 | 1 | `u8` | v2: hashing convention: 1 = full resolution, 2 = cpp-cli (v1: zero) |
 //! | 49 | 1 | `u8` | v2: parameter flags: bit 0 = EXIF orientation applied (v1: zero) |
 //! | 50 | 2 | `[u8; 2]` | reserved, zero |
-//! | 52 | 4 | `u32` | v2: `jpeg_min_side` of `--fast` decoding, 0 = exact decoding (v1: zero) |
+//! | 52 | 4 | `u32` | v2: `jpeg_min_side`: 0 = exact decoding; `--fast` = rule tag (top byte; 2 = `decode::fast_jpeg_numerator`, 0 = the earlier every-n/8 rule) and minimum side (low 24 bits) (v1: zero) |
 //! | 56 | 4 | `u32` | v2: `id_scheme`, how item ids were made from paths (v1: zero) |
 //! | 60 | 4 | `u32` | CRC32C of bytes 0..60 |
 //!

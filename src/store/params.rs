@@ -37,8 +37,17 @@ use std::fmt;
 pub struct HashParams {
     /// How a decoded image is prepared before PDQ.
     pub convention: Convention,
-    /// The smallest side JPEGs were scaled down to while decoding (`--fast`); 0 = exact
-    /// decoding.
+    /// How JPEGs were decoded: 0 = exact decoding; otherwise `--fast` decoding, recorded as
+    /// [`fast_jpeg_recorded`]: the rule's tag in the top byte ([`FAST_JPEG_RULE_TAG`], 2 for the
+    /// rule of [`fast_jpeg_numerator`]: scales 1/8, 1/4 and 1/2 only, JPEGs under
+    /// [`FAST_JPEG_MIN_PIXELS`] at full size) and the minimum side in the low 24 bits. Stores
+    /// written before that rule recorded the bare side (tag 0, every scale n/8, every size), so
+    /// their hashes are never mixed with the new rule's on resume or merge.
+    ///
+    /// [`fast_jpeg_recorded`]: crate::decode::fast_jpeg_recorded
+    /// [`FAST_JPEG_RULE_TAG`]: crate::decode::FAST_JPEG_RULE_TAG
+    /// [`fast_jpeg_numerator`]: crate::decode::fast_jpeg_numerator
+    /// [`FAST_JPEG_MIN_PIXELS`]: crate::decode::FAST_JPEG_MIN_PIXELS
     pub jpeg_min_side: u32,
     /// Whether EXIF orientation was applied before hashing.
     pub exif: bool,
@@ -61,7 +70,10 @@ impl HashParams {
         self
     }
 
-    /// Sets the `--fast` JPEG minimum side (0 = exact decoding).
+    /// Sets how JPEGs are decoded: 0 = exact, or the value [`fast_jpeg_recorded`] gives for
+    /// `--fast` (see [`HashParams::jpeg_min_side`]).
+    ///
+    /// [`fast_jpeg_recorded`]: crate::decode::fast_jpeg_recorded
     #[must_use]
     pub fn jpeg_min_side(mut self, px: u32) -> Self {
         self.jpeg_min_side = px;

@@ -302,3 +302,75 @@ fn a_datasets_manifest_is_a_manifest_for_bulk_runs_with_the_datasets_ids() {
         assert_eq!(Some(hash.as_str()), line.split(',').next(), "{id}: {line}");
     }
 }
+
+#[cfg(feature = "cli")]
+#[test]
+fn cli_measures_fast_fidelity_and_reports_robustness_with_fast_decoding() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_imprint");
+    let report = dir.path().join("ff");
+    let out = Command::new(exe)
+        .args([
+            "bench",
+            "fast-fidelity",
+            "--images",
+            "4",
+            "--max-megapixels",
+        ])
+        .args(["0.2", "--jpegs", "none", "--out"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("## held-out") && summary.contains("4 JPEGs"),
+        "{summary}"
+    );
+    let items = std::fs::read_to_string(report.join("items.csv")).unwrap();
+    assert_eq!(items.lines().count(), 5, "{items}");
+    // Under 1 MP, the current rule decodes at full size: every rule distance is 0.
+    for line in items.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!((f[8], f[9]), ("8", "0"), "{line}");
+    }
+
+    // A dataset of small images: --fast gives the exact hashes, and says it was used.
+    let ds = dir.path().join("ds");
+    make_dataset_with_cli(&ds);
+    let mut hashes = Vec::new();
+    for (name, fast) in [("exact", false), ("fast", true)] {
+        let out_dir = dir.path().join(name);
+        let mut cmd = Command::new(exe);
+        cmd.args(["bench", "robustness", "--dataset"])
+            .arg(&ds)
+            .arg("--out")
+            .arg(&out_dir);
+        if fast {
+            cmd.arg("--fast");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run = std::fs::read_to_string(out_dir.join("run.csv")).unwrap();
+        let expected = if fast {
+            format!(
+                "decode,\"fast, jpeg min side {}\"",
+                imprint::decode::FAST_JPEG_MIN_SIDE
+            )
+        } else {
+            "decode,\"exact\"".to_string()
+        };
+        assert!(run.contains(&expected), "{run}");
+        hashes.push(std::fs::read(out_dir.join("hashes.csv")).unwrap());
+    }
+    assert!(hashes[0] == hashes[1]);
+}

@@ -346,14 +346,12 @@ fn tar_members_hash_like_the_same_files_on_disk() {
     assert_eq!(a, b);
 }
 
-#[test]
-fn fast_mode_decodes_jpegs_smaller_but_above_the_minimum_side_with_close_hashes() {
-    use imprint::decode::{decode, jpeg_scale_numerator, DecodeOptions, FAST_JPEG_MIN_SIDE};
-    use imprint::hash::PdqHasher;
-    assert_eq!(jpeg_scale_numerator(1000, 750, 128), 2);
-    assert_eq!(jpeg_scale_numerator(4000, 3000, 128), 1);
-    assert_eq!(jpeg_scale_numerator(100, 3000, 128), 8);
-    let img = image::RgbImage::from_fn(1000, 750, |x, y| {
+/// A JPEG of `width × height` with the same smooth waves at every size (as many as a 1000 px
+/// wide image has 37 and 53 px into one radian).
+fn wavy_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let unit = width as f32 / 1000.0;
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        let (x, y) = ((x as f32 / unit) as u32, (y as f32 / unit) as u32);
         let v = ((x as f32 / 37.0).sin() * 60.0 + (y as f32 / 53.0).cos() * 60.0 + 128.0) as u8;
         image::Rgb([v, v.wrapping_add((x / 100) as u8 * 9), 255 - v])
     });
@@ -363,14 +361,28 @@ fn fast_mode_decodes_jpegs_smaller_but_above_the_minimum_side_with_close_hashes(
         image::ImageFormat::Jpeg,
     )
     .expect("encode");
+    bytes
+}
+
+#[test]
+fn fast_mode_decodes_large_jpegs_smaller_but_above_the_minimum_side_with_close_hashes() {
+    use imprint::decode::{decode, jpeg_scale_numerator, DecodeOptions, FAST_JPEG_MIN_SIDE};
+    use imprint::hash::PdqHasher;
+    assert_eq!(jpeg_scale_numerator(1000, 750, 128), 2);
+    assert_eq!(jpeg_scale_numerator(4000, 3000, 128), 1);
+    assert_eq!(jpeg_scale_numerator(100, 3000, 128), 8);
+    let bytes = wavy_jpeg(4000, 3000);
     let exact = decode(&bytes, &DecodeOptions::default()).expect("decode");
     let fast_opts = DecodeOptions {
         jpeg_min_side: Some(FAST_JPEG_MIN_SIDE),
         ..DecodeOptions::default()
     };
     let fast = decode(&bytes, &fast_opts).expect("decode");
-    assert_eq!((exact.width, exact.height), (1000, 750));
-    assert_eq!((fast.width, fast.height), (375, 282));
+    assert_eq!((exact.width, exact.height), (4000, 3000));
+    let n = imprint::decode::fast_jpeg_numerator(4000, 3000, FAST_JPEG_MIN_SIDE);
+    assert!(n < 8);
+    assert_eq!(fast.width, (4000 * u32::from(n)).div_ceil(8));
+    assert!(fast.width.min(fast.height) >= FAST_JPEG_MIN_SIDE);
     let mut h = PdqHasher::new();
     let a = h.hash(exact.as_image_ref());
     let b = h.hash(fast.as_image_ref());
@@ -379,6 +391,25 @@ fn fast_mode_decodes_jpegs_smaller_but_above_the_minimum_side_with_close_hashes(
         "distance {}",
         a.hash.distance(&b.hash)
     );
+}
+
+#[test]
+fn fast_mode_gives_the_exact_hash_of_a_jpeg_too_small_to_gain() {
+    use imprint::decode::{decode, DecodeOptions, FAST_JPEG_MIN_PIXELS, FAST_JPEG_MIN_SIDE};
+    // The largest 4:3 image under the pixel floor, and a panorama of the same area.
+    let h = (((FAST_JPEG_MIN_PIXELS - 1) as f64 * 0.75).sqrt()) as u32;
+    for (width, height) in [(h * 4 / 3, h), (h * 4, h / 3)] {
+        assert!(u64::from(width) * u64::from(height) < FAST_JPEG_MIN_PIXELS);
+        let bytes = wavy_jpeg(width, height);
+        let exact = decode(&bytes, &DecodeOptions::default()).expect("decode");
+        let fast_opts = DecodeOptions {
+            jpeg_min_side: Some(FAST_JPEG_MIN_SIDE),
+            ..DecodeOptions::default()
+        };
+        let fast = decode(&bytes, &fast_opts).expect("decode");
+        assert_eq!((fast.width, fast.height), (width, height));
+        assert!(fast.pixels == exact.pixels, "{width}x{height}");
+    }
 }
 
 /// Marks the files that end the process in [`child_crash_run`].

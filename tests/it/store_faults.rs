@@ -390,6 +390,18 @@ fn hashing_parameters_are_recorded_shown_and_enforced_on_resume() {
         t.contains("hash params: convention=full-resolution,jpeg-min-side=0,exif=false,id-scheme="),
         "{t}"
     );
+    // A --fast store records the rule's tag with its side, never the bare side that stores of
+    // the earlier rule recorded, so neither resumes the other.
+    let o = run(
+        &["hash", "--out", "f.imps", "--fast", "c", "--no-progress"],
+        dir,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["store", "info", "f.imps"], dir);
+    let recorded = imprint::decode::fast_jpeg_recorded(imprint::decode::FAST_JPEG_MIN_SIDE);
+    assert!(recorded > 0x00FF_FFFF);
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(t.contains(&format!("jpeg-min-side={recorded},")), "{t}");
     // A cpp-cli store and a full-resolution one do not merge.
     let o = run(
         &[

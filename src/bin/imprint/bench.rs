@@ -4,9 +4,14 @@ use crate::output::diag;
 use crate::EXIT_OK;
 use anyhow::{Context, Result};
 use imprint::bench::{
-    evaluate, hash_dataset, measure_speed, Dataset, DatasetBuilder, RobustnessSettings,
-    DEFAULT_NUM_DISTRACTORS, DEFAULT_NUM_ORIGINALS, DEFAULT_PREDICTIONS_PER_QUERY,
-    DEFAULT_SCENE_WIDTH, DEFAULT_THRESHOLD,
+    evaluate, hash_dataset_with, measure_fidelity, measure_speed, Dataset, DatasetBuilder,
+    FidelitySettings, RobustnessSettings, DEFAULT_FIDELITY_IMAGES, DEFAULT_NUM_DISTRACTORS,
+    DEFAULT_NUM_ORIGINALS, DEFAULT_PREDICTIONS_PER_QUERY, DEFAULT_SCENE_WIDTH, DEFAULT_THRESHOLD,
+    FULL_FIDELITY_IMAGES,
+};
+use imprint::decode::{
+    fast_jpeg_numerator, jpeg_scale_numerator, DecodeOptions, FAST_JPEG_MIN_PIXELS,
+    FAST_JPEG_MIN_SIDE,
 };
 use imprint::files::OutputKind;
 use std::path::{Path, PathBuf};
@@ -32,6 +37,38 @@ enum BenchCommand {
     Speed(SpeedArgs),
     /// Index build, open, MIH radius, flat scan and HNSW k-nearest sweep.
     Index(crate::bench_cmd::IndexBenchArgs),
+    /// `--fast` against exact hashes on generated JPEGs and given ones, per size band.
+    FastFidelity(FastFidelityArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct FastFidelityArgs {
+    /// Report directory (`items.csv`, `summary.md`): new, empty, or an earlier report.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Write into --out even when it holds other files.
+    #[arg(long)]
+    force: bool,
+    /// Seed of the generated JPEGs.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Generated JPEGs (default: a run of a few minutes).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FIDELITY_IMAGES, conflicts_with = "full")]
+    images: u32,
+    /// Largest generated size in megapixels.
+    #[arg(long, value_name = "MP", default_value_t = 50.0)]
+    max_megapixels: f64,
+    /// The full run: FULL_FIDELITY_IMAGES (2,000) generated JPEGs.
+    #[arg(long)]
+    full: bool,
+    /// Directory searched (recursively) for .jpg/.jpeg files measured as they are; `none` for
+    /// generated images only.
+    #[arg(long, value_name = "DIR", default_value = "tests/data")]
+    jpegs: PathBuf,
+    /// Evaluate the earlier rule (every scale n/8, the smallest keeping both sides at least
+    /// PX) instead of the current `--fast` rule.
+    #[arg(long, value_name = "PX")]
+    min_side: Option<u32>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -80,6 +117,9 @@ struct RobustnessArgs {
     /// replaced).
     #[arg(long)]
     force: bool,
+    /// Hash as `imprint hash --fast` does (JPEGs of 1 MP and more decoded at reduced scale).
+    #[arg(long)]
+    fast: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -102,7 +142,73 @@ pub fn run(args: BenchArgs) -> Result<u8> {
         BenchCommand::Robustness(a) => robustness(a),
         BenchCommand::Speed(a) => speed(a),
         BenchCommand::Index(a) => crate::bench_cmd::index(a).map(crate::exit_code),
+        BenchCommand::FastFidelity(a) => fast_fidelity(a),
     }
+}
+
+/// Every .jpg/.jpeg file under `dir`, in path order.
+fn jpeg_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if dir.as_os_str() == "none" {
+        return Ok(out);
+    }
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let entries = std::fs::read_dir(&d)
+            .with_context(|| format!("cannot list {} (use --jpegs none)", d.display()))?;
+        for e in entries {
+            let p = e
+                .with_context(|| format!("cannot list {}", d.display()))?
+                .path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "jpg" | "jpeg"))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn fast_fidelity(a: FastFidelityArgs) -> Result<u8> {
+    let kind = OutputKind::Directory {
+        marker: "summary.md",
+    };
+    imprint::files::check_output(&a.out, kind, &[a.jpegs.as_path()], a.force)
+        .with_context(|| format!("cannot write the report to {}", a.out.display()))?;
+    let settings = FidelitySettings {
+        seed: a.seed,
+        num_generated: if a.full {
+            FULL_FIDELITY_IMAGES
+        } else {
+            a.images
+        },
+        max_megapixels: a.max_megapixels,
+        files: jpeg_files(&a.jpegs)?,
+    };
+    let report = measure_fidelity(&settings)?;
+    let name = match a.min_side {
+        Some(px) => format!("earlier rule, every n/8, minimum side {px} px"),
+        None => format!(
+            "current rule, n/8 of 1/8, 1/4 or 1/2 from {FAST_JPEG_MIN_PIXELS} pixels, \
+             minimum side {FAST_JPEG_MIN_SIDE} px"
+        ),
+    };
+    let rule = move |w: u32, h: u32| match a.min_side {
+        Some(px) => jpeg_scale_numerator(w, h, px),
+        None => fast_jpeg_numerator(w, h, FAST_JPEG_MIN_SIDE),
+    };
+    report
+        .write(&a.out, &name, &rule)
+        .with_context(|| format!("cannot write the report to {}", a.out.display()))?;
+    crate::output::out(&report.summary_markdown(&name, &rule))?;
+    diag!("report written to {}", a.out.display());
+    Ok(EXIT_OK)
 }
 
 fn photo_files(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -157,10 +263,16 @@ fn robustness(a: RobustnessArgs) -> Result<u8> {
         .with_context(|| format!("cannot write the report to {}", out.display()))?;
     let ds = Dataset::open(&a.dataset)
         .with_context(|| format!("cannot open the dataset {}", a.dataset.display()))?;
-    let hashes = hash_dataset(&ds)?;
+    let jpeg_min_side = a.fast.then_some(FAST_JPEG_MIN_SIDE);
+    let options = DecodeOptions {
+        jpeg_min_side,
+        ..DecodeOptions::default()
+    };
+    let hashes = hash_dataset_with(&ds, &options)?;
     let settings = RobustnessSettings {
         threshold: a.threshold,
         predictions_per_query: a.predictions_per_query,
+        jpeg_min_side,
     };
     let report = evaluate(&ds, &hashes, settings)?;
     report

@@ -4,7 +4,7 @@ use crate::hash::HashArgs;
 use crate::output::diag;
 use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
-use imprint::decode::FAST_JPEG_MIN_SIDE;
+use imprint::decode::{fast_jpeg_recorded, FAST_JPEG_MIN_SIDE};
 use imprint::files::OutputKind;
 use imprint::pipeline::{
     FailedCauses, Hashes, ItemError, Journal, Progress, Shard, Sink, SkipSet, Source, StoreSink,
@@ -54,8 +54,10 @@ pub struct BulkArgs {
     /// paths are resolved against the manifest's directory. Repeatable.
     #[arg(long, value_name = "FILE", requires = "out")]
     pub manifest: Vec<PathBuf>,
-    /// With --fast: the smallest side a JPEG is scaled down to while decoding.
-    #[arg(long, hide = true, value_name = "PX", default_value_t = FAST_JPEG_MIN_SIDE)]
+    /// With --fast: the smallest side a JPEG is scaled down to while decoding (under 2^24:
+    /// stores record it in 24 bits beside the rule's tag).
+    #[arg(long, hide = true, value_name = "PX", default_value_t = FAST_JPEG_MIN_SIDE,
+          value_parser = clap::value_parser!(u32).range(1..=0xFF_FFFF))]
     pub fast_min_side: u32,
     /// Store block size in bytes (tests use small blocks to exercise recovery).
     #[arg(long, hide = true, default_value_t = imprint::store::DEFAULT_BLOCK_SIZE)]
@@ -109,7 +111,7 @@ fn hash_params(args: &HashArgs) -> HashParams {
     HashParams::new()
         .convention(args.convention())
         .jpeg_min_side(if args.fast {
-            args.bulk.fast_min_side
+            fast_jpeg_recorded(args.bulk.fast_min_side)
         } else {
             0
         })
