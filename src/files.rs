@@ -17,9 +17,10 @@
 //!    directory or one that holds its marker file (a dataset's `manifest.csv`). Anything else
 //!    is someone's data, refused unless the caller passes `force` (the CLI's `--force`).
 //!
-//! [`check_regular_input`] is the matching rule for reading a store or an index by path: those
-//! are mapped or read to their end, which an endless device (`/dev/zero`) or a pipe cannot
-//! support, so anything but a regular file is refused with a message saying so.
+//! Reading a store or an index by path has the matching rule: those are mapped or read to
+//! their end, which an endless device (`/dev/zero`) or a pipe cannot support, so
+//! `Store::open` and `Index::open` refuse anything but a regular file, saying what it is (the
+//! check is `regular_file_meta`, shared with them).
 //!
 //! The checks run before the write starts; a file created or swapped in between by another
 //! process is not caught (the writers' own locking and temp-file renames cover concurrent
@@ -179,28 +180,19 @@ pub fn check_output(
     })
 }
 
-/// Checks that `path`, to be read as a store or an index, is a regular file.
-///
-/// Symbolic links are followed. A path that does not exist passes, for the opening call to
-/// report as it always has.
+/// The metadata of `path` (following symlinks) when it is a regular file; otherwise what it
+/// is, in words ([`type_name`]). Readers check this before opening a file: opening a pipe
+/// waits for a writer, and a device such as `/dev/zero` never ends.
 ///
 /// # Errors
-/// [`FileError::NotRegular`] naming what the path is (a directory, a pipe, a device), or
-/// [`FileError::Io`] when it cannot be examined.
-pub fn check_regular_input(path: &Path) -> Result<(), FileError> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => Ok(()),
-        Ok(m) => Err(FileError::NotRegular {
-            path: path.to_owned(),
-            found: type_name(&m.file_type()),
-            wanted: "a regular file",
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(FileError::Io {
-            path: path.to_owned(),
-            source,
-        }),
-    }
+/// The error of examining `path` (it does not exist, say).
+pub(crate) fn regular_file_meta(path: &Path) -> std::io::Result<Result<Metadata, &'static str>> {
+    let meta = std::fs::metadata(path)?;
+    Ok(if meta.is_file() {
+        Ok(meta)
+    } else {
+        Err(type_name(&meta.file_type()))
+    })
 }
 
 /// Whether the existing `path` (a regular file, or a directory for directory kinds) already
@@ -360,21 +352,24 @@ mod tests {
     }
 
     #[test]
-    fn regular_inputs_pass_and_others_are_named() {
+    fn regular_files_pass_and_others_are_named() {
         let d = tmp();
-        let e = check_regular_input(d.path()).expect_err("a directory");
-        assert!(
-            e.to_string().contains("is a directory, not a regular file"),
-            "{e}"
-        );
-        check_regular_input(&d.path().join("missing")).expect("left to the opener");
+        let kind = regular_file_meta(d.path())
+            .expect("exists")
+            .expect_err("a directory");
+        assert_eq!(kind, "a directory");
+        let missing = regular_file_meta(&d.path().join("missing")).expect_err("missing");
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
         let f = d.path().join("f");
         std::fs::write(&f, "x").expect("write");
-        check_regular_input(&f).expect("a file");
+        let meta = regular_file_meta(&f).expect("exists").expect("a file");
+        assert_eq!(meta.len(), 1);
         #[cfg(unix)]
         {
-            let e = check_regular_input(Path::new("/dev/zero")).expect_err("a device");
-            assert!(e.to_string().contains("character device"), "{e}");
+            let kind = regular_file_meta(Path::new("/dev/zero"))
+                .expect("exists")
+                .expect_err("a device");
+            assert_eq!(kind, "a character device");
         }
     }
 }

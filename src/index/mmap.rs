@@ -53,11 +53,15 @@ fn regular(path: &Path, meta: std::fs::Metadata) -> Result<std::fs::Metadata> {
 /// # Errors
 /// [`IndexError::NotARegularFile`], or [`IndexError::Io`] if the path cannot be examined.
 pub(crate) fn regular_file_len(path: &Path) -> Result<u64> {
-    let meta = std::fs::metadata(path).map_err(|source| IndexError::Io {
+    let meta = crate::files::regular_file_meta(path).map_err(|source| IndexError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(regular(path, meta)?.len())
+    meta.map(|m| m.len())
+        .map_err(|kind| IndexError::NotARegularFile {
+            path: path.to_path_buf(),
+            kind,
+        })
 }
 
 /// Maps `path` read-only.

@@ -181,13 +181,14 @@ pub enum StoreError {
     },
     /// The path is a directory, pipe, socket or device, not a store file.
     #[error(
-        "{} is not a regular file (a directory, pipe or device); a store is a file written by \
-         `imprint hash --out`",
+        "{} is {kind}, not a regular file; a store is a file written by `imprint hash --out`",
         path.display()
     )]
     NotAFile {
         /// The path.
         path: PathBuf,
+        /// What it is instead: `a directory`, `a pipe (fifo)`, `a character device`, ….
+        kind: &'static str,
     },
     /// The file exists already: a new store never replaces a file.
     #[error("{} already exists; a new store never replaces a file", path.display())]

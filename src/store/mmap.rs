@@ -45,12 +45,7 @@ impl Store<Mmap> {
             source,
         };
         // Checked before opening: opening a FIFO would wait for a writer.
-        let kind = std::fs::metadata(path).map_err(io)?;
-        if !kind.is_file() {
-            return Err(StoreError::NotAFile {
-                path: path.to_owned(),
-            });
-        }
+        super::writer::check_regular(path)?;
         let mut file = File::open(path).map_err(io)?;
         let file_len = file.metadata().map_err(io)?.len();
         if file_len < HEADER_LEN as u64 {

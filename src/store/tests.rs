@@ -1043,7 +1043,7 @@ fn open_and_resume_refuse_directories_and_pipes() {
     }
     for p in paths {
         assert!(
-            matches!(Store::open(&p), Err(StoreError::NotAFile { path }) if path == p),
+            matches!(Store::open(&p), Err(StoreError::NotAFile { path, .. }) if path == p),
             "{}",
             p.display()
         );

@@ -436,12 +436,7 @@ impl StoreWriter {
     /// [`StoreError::Io`] naming the path.
     pub fn resume(path: &Path, options: &StoreOptions) -> Result<(Self, Recovery)> {
         let io = io_err(path);
-        // Checked before opening: opening a FIFO would wait for a writer.
-        if !std::fs::metadata(path).map_err(io_err(path))?.is_file() {
-            return Err(StoreError::NotAFile {
-                path: path.to_owned(),
-            });
-        }
+        check_regular(path)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -753,6 +748,18 @@ impl StoreWriter {
         self.strings_len = 0;
         self.next_block_index += 1;
         Ok(())
+    }
+}
+
+/// Refuses a `path` that is not a regular file, before anything opens it: opening a pipe waits
+/// for a writer, and a device such as `/dev/zero` never ends.
+pub(super) fn check_regular(path: &Path) -> Result<()> {
+    match crate::files::regular_file_meta(path).map_err(io_err(path))? {
+        Ok(_) => Ok(()),
+        Err(kind) => Err(StoreError::NotAFile {
+            path: path.to_owned(),
+            kind,
+        }),
     }
 }
 

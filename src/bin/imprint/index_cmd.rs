@@ -228,15 +228,15 @@ fn info(a: FileArgs) -> anyhow::Result<i32> {
 }
 
 fn verify(a: FileArgs) -> anyhow::Result<i32> {
-    imprint::files::check_regular_input(&a.file)
-        .with_context(|| format!("cannot open index {}", a.file.display()))?;
     let outcome = Index::open(&a.file).and_then(|index| index.verify().map(|()| index.len()));
     match outcome {
         Ok(n) => {
             crate::output::out(&format!("{}: ok ({n} hashes)\n", a.file.display()))?;
             Ok(0)
         }
-        Err(e @ IndexError::Io { .. }) => Err(e).context("verify"),
+        Err(e @ (IndexError::Io { .. } | IndexError::NotARegularFile { .. })) => {
+            Err(e).with_context(|| format!("cannot open index {}", a.file.display()))
+        }
         // Corruption found: the fatal status, as `store verify` gives.
         Err(e) => {
             crate::output::out(&format!("{}: FAILED: {e}\n", a.file.display()))?;
