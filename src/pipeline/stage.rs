@@ -5,6 +5,7 @@ use crate::decode::{DecodeOptions, PixelPool};
 use crate::hash::{
     Convention, DihedralHashes, HashError, ImageRef, PdqHash, PdqHasher, PixelLayout,
 };
+use crate::store::HashParams;
 use std::fmt;
 use std::sync::Arc;
 
@@ -250,6 +251,24 @@ pub struct StandardDecoder {
     /// Where pixel buffers of hashed images wait for the next decodes (clones share it).
     /// Default: [`PixelPool::default`].
     pub pool: Arc<PixelPool>,
+}
+
+impl StandardDecoder {
+    /// The hashing parameters a store records for hashes made through this decoder: its
+    /// convention, EXIF and `--fast` settings, and the pipeline's
+    /// [`ID_SCHEME`](super::ID_SCHEME), so that a resume or a merge never mixes hashes made two ways.
+    #[must_use]
+    pub fn hash_params(&self) -> HashParams {
+        HashParams::new()
+            .convention(self.convention)
+            .jpeg_min_side(
+                self.options
+                    .jpeg_min_side
+                    .map_or(0, crate::decode::fast_jpeg_recorded),
+            )
+            .exif(self.options.apply_exif)
+            .id_scheme(super::ID_SCHEME)
+    }
 }
 
 impl Decoder for StandardDecoder {

@@ -4,12 +4,12 @@ use crate::hash::HashArgs;
 use crate::output::diag;
 use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
-use imprint::decode::{fast_jpeg_recorded, FAST_JPEG_MIN_SIDE};
+use imprint::decode::FAST_JPEG_MIN_SIDE;
 use imprint::files::OutputKind;
 use imprint::pipeline::{
     FailedCauses, Hashes, ItemError, Journal, Progress, Shard, Sink, SkipSet, Source, StoreSink,
 };
-use imprint::store::{HashParams, Store, StoreOptions, StoreWriter};
+use imprint::store::{Store, StoreOptions, StoreWriter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -103,20 +103,6 @@ fn sources(args: &HashArgs) -> Result<Vec<Source>> {
         bail!("no input: give files, directories, .tar archives or --manifest FILE");
     }
     Ok(out)
-}
-
-/// The hashing parameters of a run: `--compat`, `--fast` (its JPEG minimum side), `--exif`
-/// and the id scheme, recorded in the store and checked on `--resume`.
-fn hash_params(args: &HashArgs) -> HashParams {
-    HashParams::new()
-        .convention(args.convention())
-        .jpeg_min_side(if args.fast {
-            fast_jpeg_recorded(args.bulk.fast_min_side)
-        } else {
-            0
-        })
-        .exif(args.exif)
-        .id_scheme(imprint::pipeline::ID_SCHEME)
 }
 
 /// The crash journal kept next to the store: FILE.journal.
@@ -348,13 +334,13 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         .collect();
     imprint::files::check_output(out, OutputKind::Store, &inputs, true)
         .with_context(|| format!("cannot write the store {}", out.display()))?;
+    let decoder = args.decoder();
     let store_opts = StoreOptions::new()
         .dihedral(args.dihedral)
-        .hash_params(hash_params(args))
+        .hash_params(decoder.hash_params())
         .block_size(args.bulk.store_block_size);
     let (writer, skip, journal, failed_before) =
         open_writer(out, args.bulk.resume, args.bulk.retry_failed, &store_opts)?;
-    let decoder = args.decoder();
     let own_files = vec![out.to_owned(), journal.path().to_owned()];
     let pipeline = args
         .pipeline()?
