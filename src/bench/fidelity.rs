@@ -15,7 +15,10 @@ use super::error::{io_err, BenchError, Result};
 use super::rng::Rng;
 use super::scene::scene;
 use super::sha256::sha256_hex;
-use crate::decode::decode_jpeg_at_scale;
+use crate::decode::{
+    decode_jpeg_at_scale, fast_jpeg_numerator, jpeg_scale_numerator, FAST_JPEG_MIN_PIXELS,
+    FAST_JPEG_MIN_SIDE,
+};
 use crate::hash::{PdqHash, PdqHasher};
 use rayon::prelude::*;
 use std::fmt::Write as _;
@@ -74,6 +77,70 @@ impl Subsampling {
             Subsampling::S420 => (2, 2),
         }
     }
+}
+
+/// How `--fast` picks a JPEG's decode scale, as the report scores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScaleRule {
+    /// The current rule: [`fast_jpeg_numerator`] with [`FAST_JPEG_MIN_SIDE`].
+    Current,
+    /// The earlier rule: every scale n/8, the smallest keeping both sides at least
+    /// `min_side` pixels ([`jpeg_scale_numerator`]).
+    EveryEighth {
+        /// The minimum side in pixels.
+        min_side: u32,
+    },
+}
+
+impl ScaleRule {
+    /// The rule in words, as the report names it.
+    #[must_use]
+    pub fn name(self) -> String {
+        match self {
+            ScaleRule::Current => format!(
+                "current rule, n/8 of 1/8, 1/4 or 1/2 from {FAST_JPEG_MIN_PIXELS} pixels, \
+                 minimum side {FAST_JPEG_MIN_SIDE} px"
+            ),
+            ScaleRule::EveryEighth { min_side } => {
+                format!("earlier rule, every n/8, minimum side {min_side} px")
+            }
+        }
+    }
+
+    /// The scale numerator (of 8) the rule decodes a `width × height` JPEG at.
+    #[must_use]
+    pub fn numerator(self, width: u32, height: u32) -> u8 {
+        match self {
+            ScaleRule::Current => fast_jpeg_numerator(width, height, FAST_JPEG_MIN_SIDE),
+            ScaleRule::EveryEighth { min_side } => jpeg_scale_numerator(width, height, min_side),
+        }
+    }
+}
+
+/// Every `.jpg`/`.jpeg` file under `dir` (recursively), in path order: the given JPEGs of a
+/// fidelity run.
+///
+/// # Errors
+/// [`BenchError::Io`] naming a directory that cannot be listed.
+pub fn jpeg_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).map_err(io_err(&d))? {
+            let p = e.map_err(io_err(&d))?.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "jpg" | "jpeg"))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// What a fidelity run measures.
@@ -532,7 +599,41 @@ fn summarize_band(v: &[(u32, u8, f64)]) -> BandSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{decode, jpeg_scale_numerator, DecodeOptions};
+    use crate::decode::{decode, DecodeOptions};
+
+    #[test]
+    fn jpeg_files_finds_jpegs_in_every_subdirectory_in_path_order() {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(d.path().join("b/c")).expect("mkdir");
+        for name in ["b/c/x.JPG", "a.jpeg", "b/y.jpg", "b/z.png", "notes.txt"] {
+            std::fs::write(d.path().join(name), b"").expect("write");
+        }
+        let found = jpeg_files(d.path()).expect("listed");
+        let want: Vec<PathBuf> = ["a.jpeg", "b/c/x.JPG", "b/y.jpg"]
+            .iter()
+            .map(|n| d.path().join(n))
+            .collect();
+        assert_eq!(found, want);
+        assert!(matches!(
+            jpeg_files(&d.path().join("missing")),
+            Err(BenchError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn scale_rules_pick_the_scales_they_name() {
+        // 4000×3000: the current rule keeps 512 px a side (1/4 gives 1000×750).
+        assert_eq!(ScaleRule::Current.numerator(4000, 3000), 2);
+        // Under 1 MP: full size under the current rule, scaled under the earlier one.
+        assert_eq!(ScaleRule::Current.numerator(1152, 864), 8);
+        let earlier = ScaleRule::EveryEighth { min_side: 256 };
+        assert_eq!(
+            earlier.numerator(1152, 864),
+            jpeg_scale_numerator(1152, 864, 256)
+        );
+        assert!(earlier.numerator(1152, 864) < 8);
+        assert!(earlier.name().contains("256 px"));
+    }
 
     /// The report's distances, split and summaries, against hashes computed here directly.
     #[test]

@@ -47,9 +47,9 @@ pub use dataset::{
 pub use edit::{Edit, EDIT_FAMILIES};
 pub use error::{BenchError, Result};
 pub use fidelity::{
-    is_held_out, measure_fidelity, BandSummary, FidelityItem, FidelityReport, FidelitySettings,
-    Subsampling, DEFAULT_FIDELITY_IMAGES, FULL_FIDELITY_IMAGES, HARD_LIMIT_BITS, PROMISED_BITS,
-    SIZE_BANDS_MP,
+    is_held_out, jpeg_files, measure_fidelity, BandSummary, FidelityItem, FidelityReport,
+    FidelitySettings, ScaleRule, Subsampling, DEFAULT_FIDELITY_IMAGES, FULL_FIDELITY_IMAGES,
+    HARD_LIMIT_BITS, PROMISED_BITS, SIZE_BANDS_MP,
 };
 pub use isc::{isc_metrics, IscMetrics, ScoredPair};
 pub use machine::Machine;

@@ -4,15 +4,12 @@ use crate::output::diag;
 use crate::EXIT_OK;
 use anyhow::{Context, Result};
 use imprint::bench::{
-    evaluate, hash_dataset_with, measure_fidelity, measure_speed, Dataset, DatasetBuilder,
-    FidelitySettings, RobustnessSettings, DEFAULT_FIDELITY_IMAGES, DEFAULT_NUM_DISTRACTORS,
-    DEFAULT_NUM_ORIGINALS, DEFAULT_PREDICTIONS_PER_QUERY, DEFAULT_SCENE_WIDTH, DEFAULT_THRESHOLD,
-    FULL_FIDELITY_IMAGES,
+    evaluate, hash_dataset_with, jpeg_files, measure_fidelity, measure_speed, Dataset,
+    DatasetBuilder, FidelitySettings, RobustnessSettings, ScaleRule, DEFAULT_FIDELITY_IMAGES,
+    DEFAULT_NUM_DISTRACTORS, DEFAULT_NUM_ORIGINALS, DEFAULT_PREDICTIONS_PER_QUERY,
+    DEFAULT_SCENE_WIDTH, DEFAULT_THRESHOLD, FULL_FIDELITY_IMAGES,
 };
-use imprint::decode::{
-    fast_jpeg_numerator, jpeg_scale_numerator, DecodeOptions, FAST_JPEG_MIN_PIXELS,
-    FAST_JPEG_MIN_SIDE,
-};
+use imprint::decode::{DecodeOptions, FAST_JPEG_MIN_SIDE};
 use imprint::files::OutputKind;
 use std::path::{Path, PathBuf};
 
@@ -146,41 +143,17 @@ pub fn run(args: BenchArgs) -> Result<u8> {
     }
 }
 
-/// Every .jpg/.jpeg file under `dir`, in path order.
-fn jpeg_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    if dir.as_os_str() == "none" {
-        return Ok(out);
-    }
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let entries = std::fs::read_dir(&d)
-            .with_context(|| format!("cannot list {} (use --jpegs none)", d.display()))?;
-        for e in entries {
-            let p = e
-                .with_context(|| format!("cannot list {}", d.display()))?
-                .path();
-            if p.is_dir() {
-                todo.push(p);
-            } else if p
-                .extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "jpg" | "jpeg"))
-            {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 fn fast_fidelity(a: FastFidelityArgs) -> Result<u8> {
     let kind = OutputKind::Directory {
         marker: "summary.md",
     };
     imprint::files::check_output(&a.out, kind, &[a.jpegs.as_path()], a.force)
         .with_context(|| format!("cannot write the report to {}", a.out.display()))?;
+    let files = if a.jpegs.as_os_str() == "none" {
+        Vec::new()
+    } else {
+        jpeg_files(&a.jpegs).context("cannot list the JPEGs (use --jpegs none)")?
+    };
     let settings = FidelitySettings {
         seed: a.seed,
         num_generated: if a.full {
@@ -189,20 +162,16 @@ fn fast_fidelity(a: FastFidelityArgs) -> Result<u8> {
             a.images
         },
         max_megapixels: a.max_megapixels,
-        files: jpeg_files(&a.jpegs)?,
+        files,
     };
     let report = measure_fidelity(&settings)?;
-    let name = match a.min_side {
-        Some(px) => format!("earlier rule, every n/8, minimum side {px} px"),
-        None => format!(
-            "current rule, n/8 of 1/8, 1/4 or 1/2 from {FAST_JPEG_MIN_PIXELS} pixels, \
-             minimum side {FAST_JPEG_MIN_SIDE} px"
-        ),
-    };
-    let rule = move |w: u32, h: u32| match a.min_side {
-        Some(px) => jpeg_scale_numerator(w, h, px),
-        None => fast_jpeg_numerator(w, h, FAST_JPEG_MIN_SIDE),
-    };
+    let scale_rule = a
+        .min_side
+        .map_or(ScaleRule::Current, |min_side| ScaleRule::EveryEighth {
+            min_side,
+        });
+    let name = scale_rule.name();
+    let rule = move |w: u32, h: u32| scale_rule.numerator(w, h);
     report
         .write(&a.out, &name, &rule)
         .with_context(|| format!("cannot write the report to {}", a.out.display()))?;
