@@ -18,6 +18,7 @@
 mod convention;
 mod dct;
 mod dihedral;
+mod hashes;
 mod jarosz;
 mod luma;
 mod pdq;
@@ -27,6 +28,7 @@ mod strip;
 pub use convention::{Convention, Prepared, CPP_CLI_SIDE};
 pub use dct::{dct64_to_16, dct_matrix, DCT_COLS, DCT_ROWS};
 pub use dihedral::{Dihedral, DIHEDRALS};
+pub use hashes::{Hashed, Hashes};
 pub use jarosz::{decimation_index, window_size};
 pub use luma::luma;
 pub use pdq::{
