@@ -38,6 +38,9 @@ pub enum Error {
     /// The decode thread pool could not start.
     #[error("cannot start the decode thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),
+    /// Writing a result (a match, a line of output) failed.
+    #[error("writing the output failed: {0}")]
+    Output(#[source] std::io::Error),
     /// An input line or option could not be understood.
     #[error("{what} in {}: {detail}", path.display())]
     BadInput {

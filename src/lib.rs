@@ -16,6 +16,7 @@
 //! | [`files`] | the rules for output paths (never an input, a device, or another kind's file) and for reading stores and indexes by path | `store`, `index` (magics) |
 //! | [`lines`] | text inputs (manifests, hash lists) read a bounded line at a time, as bytes | — |
 //! | [`pipeline`] | sources → parallel decode → hash → sink, resumable and shardable | all above |
+//! | [`matching`] | queries (stores, hash lists, images as they are hashed) against an index, in parallel, in input order | `index`, `store`, `pipeline` |
 //! | [`threads`] | the most threads a caller may ask for, per core | — |
 //! | [`mod@bench`] | seeded near-duplicate datasets, robustness and speed reports | `hash`, `decode` |
 //!
@@ -53,6 +54,7 @@ mod mmap;
 pub mod gpu;
 
 pub mod lines;
+pub mod matching;
 pub mod pipeline;
 pub mod store;
 pub mod threads;

@@ -6,7 +6,7 @@
 //!   ([`shorten_id`]), so a long name is one more item, never the end of a run.
 //! * [`Pipeline`]: the run's settings (threads, queue lengths, [`Shard`], [`SkipSet`] for
 //!   `--resume`, an optional [`BatchHasher`] for GPU-style batches) and [`Pipeline::run`].
-//! * [`Decoder`] turns bytes into pixels; [`BatchHasher`] turns pixels into [`Hashes`]
+//! * [`Decoder`] turns bytes into pixels; [`BatchHasher`] turns pixels into [`Hashed`](crate::hash::Hashed)
 //!   ([`CpuHasher`] is the reference).
 //! * [`Sink`] receives each outcome in input order ([`StoreSink`] appends to a hash store);
 //!   the run returns a [`Report`].
@@ -36,6 +36,6 @@ pub use run::{Pipeline, DEFAULT_QUEUE_LEN, MIN_READ_THREADS, READ_THREADS_PER_DE
 pub use sink::{Progress, Report, Sink, StoreSink, VecSink};
 pub use source::{read_item, Source, DEFAULT_MAX_ITEM_BYTES};
 pub use stage::{
-    BatchHasher, CpuHasher, DecodeFailure, Decoder, HasherError, Hashes, ItemError, OwnedImage,
+    BatchHasher, CpuHasher, DecodeFailure, Decoder, HasherError, ItemError, OwnedImage,
     StandardDecoder, ITEM_HEAD_LEN,
 };

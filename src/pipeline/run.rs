@@ -4,9 +4,9 @@ use super::journal::{Journal, STRIKES_TO_FAIL};
 use super::partition::{Shard, SkipSet};
 use super::sink::{Progress, Report, Sink};
 use super::source::{self, Excluded, RawItem, Source, DEFAULT_MAX_ITEM_BYTES};
-use super::stage::{BatchHasher, CpuHasher, Decoder, HasherError, Hashes, ItemError, OwnedImage};
+use super::stage::{BatchHasher, CpuHasher, Decoder, HasherError, ItemError, OwnedImage};
 use crate::error::{Error, Result};
-use crate::hash::ImageRef;
+use crate::hash::{Hashed, ImageRef};
 use crate::threads::{check_thread_count, MAX_DECODE_THREADS_PER_CORE, MAX_READ_THREADS_PER_CORE};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -28,7 +28,7 @@ pub const MIN_READ_THREADS: usize = 4;
 /// members, which wait there with their bytes (files wait as paths).
 pub const DEFAULT_QUEUE_LEN: usize = 32;
 
-type Outcome = std::result::Result<Hashes, ItemError>;
+type Outcome = std::result::Result<Hashed, ItemError>;
 
 /// A configured bulk run; see each setter for its default.
 ///
@@ -498,7 +498,7 @@ impl Careful<'_> {
         &mut self,
         raw: RawItem,
         hasher: &mut CpuHasher,
-        out: &mut Vec<Hashes>,
+        out: &mut Vec<Hashed>,
     ) -> Result<String> {
         let times = self.journal.strikes(&raw.id);
         let (id, outcome) = if times >= STRIKES_TO_FAIL {
@@ -560,7 +560,7 @@ fn hash_one(
     hasher: &mut CpuHasher,
     img: std::result::Result<OwnedImage, ItemError>,
     dihedral: bool,
-    out: &mut Vec<Hashes>,
+    out: &mut Vec<Hashed>,
 ) -> Outcome {
     let img = img?;
     let outcome = hash_image(hasher, &img, dihedral, out);
@@ -572,7 +572,7 @@ fn hash_image(
     hasher: &mut CpuHasher,
     img: &OwnedImage,
     dihedral: bool,
-    out: &mut Vec<Hashes>,
+    out: &mut Vec<Hashed>,
 ) -> Outcome {
     let r = img.as_image_ref()?;
     hasher.hash_batch(&[r], dihedral, out);
@@ -716,7 +716,7 @@ fn batch_stage(
 /// pending on the CPU, as its results were lost. False when the receiver is gone.
 fn deliver(
     done: std::result::Result<(), HasherError>,
-    ready: &mut Vec<(u64, Hashes)>,
+    ready: &mut Vec<(u64, Hashed)>,
     pending: &mut HashMap<u64, (u64, String, OwnedImage)>,
     tx: &SyncSender<(u64, String, Outcome)>,
     decoder: &dyn Decoder,
@@ -784,7 +784,7 @@ mod tests {
         fn max_batch(&self) -> usize {
             8
         }
-        fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>) {
+        fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashed>) {
             out.clear();
             let mut one = Vec::new();
             for i in images {
@@ -841,7 +841,7 @@ mod tests {
     /// order, and from its `fail_at`-th call on fails, losing what it holds.
     struct Late {
         cpu: CpuHasher,
-        held: Vec<(u64, Hashes)>,
+        held: Vec<(u64, Hashed)>,
         calls: usize,
         fail_at: usize,
     }
@@ -850,7 +850,7 @@ mod tests {
         fn max_batch(&self) -> usize {
             5
         }
-        fn hash_batch(&mut self, _: &[ImageRef<'_>], _: bool, _: &mut Vec<Hashes>) {
+        fn hash_batch(&mut self, _: &[ImageRef<'_>], _: bool, _: &mut Vec<Hashed>) {
             unreachable!("the pipeline streams")
         }
         fn submit(
@@ -858,7 +858,7 @@ mod tests {
             first_ticket: u64,
             images: &[ImageRef<'_>],
             dihedral: bool,
-            ready: &mut Vec<(u64, Hashes)>,
+            ready: &mut Vec<(u64, Hashed)>,
         ) -> std::result::Result<(), HasherError> {
             self.calls += 1;
             if self.calls >= self.fail_at {
@@ -874,7 +874,7 @@ mod tests {
         fn flush(
             &mut self,
             _: bool,
-            ready: &mut Vec<(u64, Hashes)>,
+            ready: &mut Vec<(u64, Hashed)>,
         ) -> std::result::Result<(), HasherError> {
             ready.extend(self.held.drain(..).rev());
             Ok(())
@@ -967,7 +967,7 @@ mod tests {
         fn max_batch_bytes(&self) -> u64 {
             10_000
         }
-        fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>) {
+        fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashed>) {
             let sizes = images.iter().map(|i| i.pixels().len()).collect();
             std::thread::sleep(std::time::Duration::from_millis(30));
             self.0.lock().expect("not poisoned").push(sizes);

@@ -1,7 +1,8 @@
 //! Where outcomes go: the [`Sink`] trait, the store sink, and the run [`Report`].
 
 use super::partition::FailedCauses;
-use super::stage::{Hashes, ItemError};
+use super::stage::ItemError;
+use crate::hash::Hashed;
 use crate::store::{stored_cause, StoreWriter};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ pub trait Sink {
     ///
     /// # Errors
     /// Whatever makes the sink unusable (e.g. the store cannot be written).
-    fn accept(&mut self, id: &str, outcome: &Result<Hashes, ItemError>) -> crate::Result<()>;
+    fn accept(&mut self, id: &str, outcome: &Result<Hashed, ItemError>) -> crate::Result<()>;
 
     /// Told of an item found by a walk that is not an image ([`super::Decoder::accepts`]),
     /// in input order among the outcomes; it has no outcome. The default ignores it.
@@ -67,13 +68,12 @@ impl StoreSink {
 }
 
 impl Sink for StoreSink {
-    fn accept(&mut self, id: &str, outcome: &Result<Hashes, ItemError>) -> crate::Result<()> {
+    fn accept(&mut self, id: &str, outcome: &Result<Hashed, ItemError>) -> crate::Result<()> {
         let Some(w) = self.writer.as_mut() else {
             return Ok(());
         };
         match outcome {
-            Ok(Hashes::Plain(h)) => w.append_hash(id, h)?,
-            Ok(Hashes::Dihedral(d)) => w.append_dihedral(id, d)?,
+            Ok(h) => w.append_hashed(id, h)?,
             Err(e) => {
                 let cause = e.to_string();
                 if self.repeated.get(id) != Some(stored_cause(&cause)) {
@@ -103,11 +103,11 @@ impl Sink for StoreSink {
 #[derive(Debug, Default)]
 pub struct VecSink {
     /// `(id, hashes or the failure text)` in input order.
-    pub items: Vec<(String, Result<Hashes, String>)>,
+    pub items: Vec<(String, Result<Hashed, String>)>,
 }
 
 impl Sink for VecSink {
-    fn accept(&mut self, id: &str, outcome: &Result<Hashes, ItemError>) -> crate::Result<()> {
+    fn accept(&mut self, id: &str, outcome: &Result<Hashed, ItemError>) -> crate::Result<()> {
         let o = match outcome {
             Ok(h) => Ok(*h),
             Err(e) => Err(e.to_string()),
@@ -143,7 +143,7 @@ impl Report {
         &mut self,
         sink: &mut dyn Sink,
         id: &str,
-        outcome: &Result<Hashes, ItemError>,
+        outcome: &Result<Hashed, ItemError>,
     ) -> crate::Result<()> {
         match outcome {
             Ok(_) => self.num_ok += 1,
@@ -203,7 +203,7 @@ mod tests {
     use crate::pipeline::{DecodeFailure, SkipSet};
     use crate::store::{Outcome, Store, StoreOptions, MAX_CAUSE_LEN};
 
-    fn decode_error(cause: &str) -> Result<Hashes, ItemError> {
+    fn decode_error(cause: &str) -> Result<Hashed, ItemError> {
         Err(ItemError::Decode(DecodeFailure(cause.to_owned())))
     }
 
@@ -218,10 +218,10 @@ mod tests {
         };
         let long = "é".repeat(MAX_CAUSE_LEN); // cut by the store, inside a char
         let mut sink = StoreSink::new(StoreWriter::create(&path, &opts).expect("create"));
-        sink.accept("a", &Ok(Hashes::Plain(hash))).expect("a");
+        sink.accept("a", &Ok(Hashed::from(hash))).expect("a");
         sink.accept("b", &decode_error("x")).expect("b");
         sink.accept("c", &decode_error("y")).expect("c");
-        sink.accept("c", &Ok(Hashes::Plain(hash))).expect("c");
+        sink.accept("c", &Ok(Hashed::from(hash))).expect("c");
         sink.accept("d", &Err(ItemError::EndedProcess { times: 2 }))
             .expect("d");
         sink.accept("e", &decode_error(&long)).expect("e");

@@ -3,7 +3,7 @@
 
 use crate::decode::{DecodeOptions, PixelPool};
 use crate::hash::{
-    Convention, DihedralHashes, HashError, ImageRef, PdqHash, PdqHasher, PixelLayout,
+    Convention, DihedralHashes, HashError, Hashed, ImageRef, PdqHasher, PixelLayout,
 };
 use crate::store::HashParams;
 use std::fmt;
@@ -83,29 +83,6 @@ where
     }
 }
 
-/// The hashes computed for one item.
-// Results are moved a few times each through bounded queues; boxing the dihedral variant
-// would add an allocation per item for no memory gain.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Hashes {
-    /// Hash and quality.
-    Plain(PdqHash),
-    /// The 8 dihedral hashes and quality.
-    Dihedral(DihedralHashes),
-}
-
-impl Hashes {
-    /// The hash of the image as it is, with its quality.
-    #[must_use]
-    pub fn primary(&self) -> PdqHash {
-        match self {
-            Hashes::Plain(h) => *h,
-            Hashes::Dihedral(d) => d.primary(),
-        }
-    }
-}
-
 /// Why a [`BatchHasher`] lost the results still to come.
 pub type HasherError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -126,7 +103,7 @@ pub trait BatchHasher: Send {
 
     /// Hashes `images` in order, pushing one result per image into `out` (which is cleared
     /// first).
-    fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>);
+    fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashed>);
 
     /// Starts hashing `images`, numbered `first_ticket`, `first_ticket + 1`, …, and pushes
     /// `(ticket, result)` for every result that is ready: of these images or of earlier calls'.
@@ -142,7 +119,7 @@ pub trait BatchHasher: Send {
         first_ticket: u64,
         images: &[ImageRef<'_>],
         dihedral: bool,
-        ready: &mut Vec<(u64, Hashes)>,
+        ready: &mut Vec<(u64, Hashed)>,
     ) -> Result<(), HasherError> {
         let mut out = Vec::with_capacity(images.len());
         self.hash_batch(images, dihedral, &mut out);
@@ -155,7 +132,7 @@ pub trait BatchHasher: Send {
     ///
     /// # Errors
     /// As [`BatchHasher::submit`].
-    fn flush(&mut self, dihedral: bool, ready: &mut Vec<(u64, Hashes)>) -> Result<(), HasherError> {
+    fn flush(&mut self, dihedral: bool, ready: &mut Vec<(u64, Hashed)>) -> Result<(), HasherError> {
         let _ = (dihedral, ready);
         Ok(())
     }
@@ -181,13 +158,13 @@ impl BatchHasher for CpuHasher {
         1
     }
 
-    fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>) {
+    fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashed>) {
         out.clear();
         for img in images {
             out.push(if dihedral {
-                Hashes::Dihedral(self.inner.hash_dihedral(*img))
+                self.inner.hash_dihedral(*img).into()
             } else {
-                Hashes::Plain(self.inner.hash(*img))
+                self.inner.hash(*img).into()
             });
         }
     }
@@ -321,14 +298,14 @@ impl BatchHasher for crate::BatchHasher {
         GPU_PIPELINE_BATCH_BYTES
     }
 
-    fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashes>) {
+    fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashed>) {
         out.clear();
         let done = if dihedral {
             self.hash_batch_dihedral(images)
-                .map(|v| out.extend(v.into_iter().map(Hashes::Dihedral)))
+                .map(|v| out.extend(v.into_iter().map(Hashed::from)))
         } else {
             crate::BatchHasher::hash_batch(self, images)
-                .map(|v| out.extend(v.into_iter().map(Hashes::Plain)))
+                .map(|v| out.extend(v.into_iter().map(Hashed::from)))
         };
         if let Err(e) = done {
             log::warn!("{e}; hashing this batch on the CPU");
@@ -342,7 +319,7 @@ impl BatchHasher for crate::BatchHasher {
         first_ticket: u64,
         images: &[ImageRef<'_>],
         dihedral: bool,
-        ready: &mut Vec<(u64, Hashes)>,
+        ready: &mut Vec<(u64, Hashed)>,
     ) -> Result<(), HasherError> {
         let mut raw = Vec::with_capacity(images.len());
         let done = crate::BatchHasher::submit(self, first_ticket, images, dihedral, &mut raw);
@@ -350,7 +327,7 @@ impl BatchHasher for crate::BatchHasher {
         done.map_err(Into::into)
     }
 
-    fn flush(&mut self, dihedral: bool, ready: &mut Vec<(u64, Hashes)>) -> Result<(), HasherError> {
+    fn flush(&mut self, dihedral: bool, ready: &mut Vec<(u64, Hashed)>) -> Result<(), HasherError> {
         let mut raw = Vec::new();
         let done = crate::BatchHasher::flush(self, &mut raw);
         push_results(ready, raw, dihedral);
@@ -360,12 +337,12 @@ impl BatchHasher for crate::BatchHasher {
 
 /// `raw` results into `ready` in the pipeline's form: `Dihedral`, or with `dihedral` false
 /// `Plain` of the first hash.
-fn push_results(ready: &mut Vec<(u64, Hashes)>, raw: Vec<(u64, DihedralHashes)>, dihedral: bool) {
+fn push_results(ready: &mut Vec<(u64, Hashed)>, raw: Vec<(u64, DihedralHashes)>, dihedral: bool) {
     ready.extend(raw.into_iter().map(|(ticket, d)| {
         let hashes = if dihedral {
-            Hashes::Dihedral(d)
+            Hashed::from(d)
         } else {
-            Hashes::Plain(d.primary())
+            Hashed::from(d.primary())
         };
         (ticket, hashes)
     }));

@@ -229,8 +229,7 @@ fn copy_records<'a>(
                     continue;
                 }
                 match r.outcome {
-                    Outcome::Hash(h) => w.append_hash(r.id, &h)?,
-                    Outcome::Dihedral(d) => w.append_dihedral(r.id, &d)?,
+                    Outcome::Hashed(h) => w.append_hashed(r.id, &h)?,
                     Outcome::Failed { cause } => w.append_error(r.id, cause)?,
                 }
                 written.insert(r.id);

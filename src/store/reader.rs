@@ -18,7 +18,7 @@ use super::format::{
     SEAL_MARKER,
 };
 use super::params::HashParams;
-use crate::hash::{Convention, DihedralHashes, Pdq256, PdqHash};
+use crate::hash::{Convention, Hashed, Hashes, Pdq256, PdqHash};
 use std::path::{Path, PathBuf};
 
 /// The layout a validated header describes.
@@ -520,13 +520,13 @@ impl<'a> Block<'a> {
                 b.copy_from_slice(&rec[s..s + 32]);
                 *h = Pdq256(b);
             }
-            Outcome::Dihedral(DihedralHashes {
-                hashes,
+            Outcome::Hashed(Hashed {
+                hashes: Hashes::Dihedral(hashes),
                 quality: raw.quality,
             })
         } else {
-            Outcome::Hash(PdqHash {
-                hash: Pdq256(raw.hash),
+            Outcome::Hashed(Hashed {
+                hashes: Hashes::One(Pdq256(raw.hash)),
                 quality: raw.quality,
             })
         };
@@ -535,15 +535,14 @@ impl<'a> Block<'a> {
 }
 
 /// What a record says about its item.
-// The dihedral variant is 257 bytes; records are short-lived values read one at a time, so
+// The hashed variant is 258 bytes; records are short-lived values read one at a time, so
 // boxing it would only add an allocation per record.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome<'a> {
-    /// The item was hashed.
-    Hash(PdqHash),
-    /// The item was hashed with its 8 dihedral hashes.
-    Dihedral(DihedralHashes),
+    /// The item was hashed: its hash, or its 8 dihedral hashes in a dihedral store, and the
+    /// quality.
+    Hashed(Hashed),
     /// The item could not be hashed.
     Failed {
         /// Why, as stored (possibly shortened).
@@ -570,9 +569,14 @@ impl Record<'_> {
     /// The hash and quality, for hash records (the original orientation for dihedral ones).
     #[must_use]
     pub fn hash(&self) -> Option<PdqHash> {
+        self.hashed().map(|h| h.primary())
+    }
+
+    /// The hashes and quality, for hash records.
+    #[must_use]
+    pub fn hashed(&self) -> Option<Hashed> {
         match self.outcome {
-            Outcome::Hash(h) => Some(h),
-            Outcome::Dihedral(d) => Some(d.primary()),
+            Outcome::Hashed(h) => Some(h),
             Outcome::Failed { .. } => None,
         }
     }

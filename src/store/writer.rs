@@ -26,7 +26,7 @@ use super::format::{
 use super::params::HashParams;
 use super::reader::{block_is_torn, block_state, count_blocks_before_tail, parse_header};
 use super::reader::{BlockState, StoreInfo};
-use crate::hash::{DihedralHashes, PdqHash};
+use crate::hash::{DihedralHashes, Hashed, PdqHash};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -588,6 +588,19 @@ impl StoreWriter {
             return Err(StoreError::DihedralMismatch { store_has: false });
         }
         self.append(id, hashes.hashes[0].0, hashes.quality, 0, Some(hashes), "")
+    }
+
+    /// Appends a hash record for `hashed`: one hash in a plain store, the 8 dihedral hashes in a
+    /// dihedral one.
+    ///
+    /// # Errors
+    /// As [`StoreWriter::append_hash`]; [`StoreError::DihedralMismatch`] when the hashes are
+    /// not the kind the store holds.
+    pub fn append_hashed(&mut self, id: &str, hashed: &Hashed) -> Result<()> {
+        match hashed.dihedral() {
+            Some(d) => self.append_dihedral(id, &d),
+            None => self.append_hash(id, &hashed.primary()),
+        }
     }
 
     /// Appends an error record: the item `id` failed because of `cause` (cut to

@@ -769,8 +769,9 @@ fn a_store_written_inside_the_hashed_directory_is_not_an_item_of_its_own_run() {
 #[test]
 fn hashed_images_give_their_pixel_buffers_back_and_hash_as_decoded_fresh() {
     use imprint::decode::{decode, DecodeOptions, MIN_POOLED_BYTES};
+    use imprint::hash::Hashed;
     use imprint::hash::PdqHasher;
-    use imprint::pipeline::{CpuHasher, Hashes};
+    use imprint::pipeline::CpuHasher;
     let d = tempfile::tempdir().expect("tempdir");
     let dir = d.path().join("big");
     std::fs::create_dir_all(&dir).expect("mkdir");
@@ -801,7 +802,7 @@ fn hashed_images_give_their_pixel_buffers_back_and_hash_as_decoded_fresh() {
             decode(&std::fs::read(&p).expect("read"), &DecodeOptions::default()).expect("decodes");
         assert!(img.pixels.len() >= MIN_POOLED_BYTES);
         let h = PdqHasher::new().hash(img.as_image_ref());
-        expected.insert(p.display().to_string(), Ok(Hashes::Plain(h)));
+        expected.insert(p.display().to_string(), Ok(Hashed::from(h)));
     }
     for batched in [false, true] {
         let decoder = StandardDecoder::default();
@@ -914,7 +915,7 @@ fn the_journal_marks_only_the_items_a_decoder_runs_on() {
         fn accept(
             &mut self,
             id: &str,
-            _: &Result<imprint::pipeline::Hashes, imprint::pipeline::ItemError>,
+            _: &Result<imprint::hash::Hashed, imprint::pipeline::ItemError>,
         ) -> imprint::Result<()> {
             self.items += 1;
             if id == "missing.jpg" {

@@ -6,8 +6,9 @@ use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::FAST_JPEG_MIN_SIDE;
 use imprint::files::OutputKind;
+use imprint::hash::Hashed;
 use imprint::pipeline::{
-    FailedCauses, Hashes, ItemError, Journal, Progress, Shard, Sink, SkipSet, Source, StoreSink,
+    FailedCauses, ItemError, Journal, Progress, Shard, Sink, SkipSet, Source, StoreSink,
 };
 use imprint::store::{Store, StoreOptions, StoreWriter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -258,7 +259,7 @@ impl<S: Sink> Sink for CauseTally<S> {
     fn accept(
         &mut self,
         id: &str,
-        outcome: &std::result::Result<Hashes, ItemError>,
+        outcome: &std::result::Result<Hashed, ItemError>,
     ) -> imprint::Result<()> {
         if let Err(e) = outcome {
             let cause = cause_group(&e.to_string());
@@ -426,7 +427,7 @@ mod tests {
     use super::*;
     use imprint::pipeline::VecSink;
 
-    fn failed(cause: &str) -> std::result::Result<Hashes, ItemError> {
+    fn failed(cause: &str) -> std::result::Result<Hashed, ItemError> {
         Err(ItemError::Read(std::io::Error::other(cause.to_owned())))
     }
 

@@ -4,8 +4,8 @@ use crate::output::{diag, json_string, Format};
 use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::{DecodeOptions, DEFAULT_MAX_PIXELS};
-use imprint::hash::{Convention, Pdq256};
-use imprint::pipeline::{path_id, Hashes, ItemError, Pipeline, Sink, Source, StandardDecoder};
+use imprint::hash::{Convention, Hashed, Pdq256};
+use imprint::pipeline::{path_id, ItemError, Pipeline, Sink, Source, StandardDecoder};
 use imprint::{Backend, BatchHasher};
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -325,15 +325,12 @@ impl<W: Write> Sink for PrintSink<W> {
     fn accept(
         &mut self,
         id: &str,
-        outcome: &std::result::Result<Hashes, ItemError>,
+        outcome: &std::result::Result<Hashed, ItemError>,
     ) -> imprint::Result<()> {
         let written = match outcome {
             Ok(hashes) => {
                 self.walked.count(id, Found::Hashed);
-                let (all, quality): (&[Pdq256], u8) = match hashes {
-                    Hashes::Plain(h) => (std::slice::from_ref(&h.hash), h.quality),
-                    Hashes::Dihedral(d) => (&d.hashes[..], d.quality),
-                };
+                let (all, quality) = (hashes.hashes.as_slice(), hashes.quality);
                 if quality < self.min_quality {
                     return Ok(());
                 }

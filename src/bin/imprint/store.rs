@@ -5,6 +5,7 @@ use crate::output::{diag, json_string};
 use crate::{EXIT_FATAL, EXIT_OK};
 use anyhow::{Context, Result};
 use imprint::files::OutputKind;
+use imprint::hash::{Hashed, Hashes};
 use imprint::store::{HashParams, MergeOptions, Outcome, Store};
 use std::io::Write;
 use std::path::PathBuf;
@@ -144,7 +145,10 @@ fn export(file: &std::path::Path, format: ExportFormat) -> Result<u8> {
     for r in store.records() {
         let r = r.with_context(|| format!("cannot read {}", file.display()))?;
         let all: Option<Vec<String>> = match r.outcome {
-            Outcome::Dihedral(d) => Some(d.hashes.iter().map(ToString::to_string).collect()),
+            Outcome::Hashed(Hashed {
+                hashes: Hashes::Dihedral(all),
+                ..
+            }) => Some(all.iter().map(ToString::to_string).collect()),
             _ => None,
         };
         match (format, r.outcome, r.hash()) {
