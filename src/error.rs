@@ -38,6 +38,22 @@ pub enum Error {
     /// The decode thread pool could not start.
     #[error("cannot start the decode thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),
+    /// A new bulk run was asked for over an existing file (see
+    /// [`crate::pipeline::BulkRun`]).
+    #[error("{} already exists: resume that run, or choose another file", path.display())]
+    RunExists {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// An error with what was being done when it happened (`cannot resume FILE`).
+    #[error("{context}: {source}")]
+    Context {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: Box<Error>,
+    },
     /// Writing a result (a match, a line of output) failed.
     #[error("writing the output failed: {0}")]
     Output(#[source] std::io::Error),

@@ -19,6 +19,7 @@
 //! by the queue lengths, not the corpus size; the same inputs give the same outcomes in the
 //! same order (a run resumed with a [`Journal`]'s suspects takes those first).
 
+mod bulk;
 mod id;
 mod journal;
 mod partition;
@@ -27,6 +28,7 @@ mod sink;
 mod source;
 mod stage;
 
+pub use bulk::{cause_group, BulkReport, BulkRun, CauseTally, Resumed, Start, MAX_CAUSES};
 pub use id::{
     escape_id, path_id, shorten_id, unescape_id, IdError, ID_SCHEME, SHORTENED_ID_MARKER,
 };

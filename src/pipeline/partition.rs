@@ -68,6 +68,20 @@ pub enum ShardError {
         /// N.
         count: u64,
     },
+    /// [`Shard::from_env`] found none of [`Shard::INDEX_VARS`].
+    #[error("{count} shards need JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID in the environment")]
+    NoIndexInEnv {
+        /// N.
+        count: u64,
+    },
+    /// [`Shard::from_env`] found a variable that is not a shard index.
+    #[error("{var}={value:?} is not a shard index")]
+    BadIndexInEnv {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+    },
 }
 
 impl Shard {
@@ -80,6 +94,30 @@ impl Shard {
             (Ok(i), Ok(n)) if i < n => Ok(Shard { index: i, count: n }),
             _ => Err(ShardError::OutOfRange { index, count }),
         }
+    }
+
+    /// The environment variables that number a job of an array, read in this order by
+    /// [`Shard::from_env`]: Kubernetes Indexed Jobs, then Slurm job arrays.
+    pub const INDEX_VARS: [&'static str; 2] = ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"];
+
+    /// Shard `I` of `count`, `I` read from the first of [`Shard::INDEX_VARS`] that is set, so
+    /// that every job of an array runs its own shard of the same input.
+    ///
+    /// # Errors
+    /// [`ShardError::NoIndexInEnv`], [`ShardError::BadIndexInEnv`], or
+    /// [`ShardError::OutOfRange`].
+    pub fn from_env(count: u64) -> Result<Shard, ShardError> {
+        for var in Self::INDEX_VARS {
+            if let Some(v) = std::env::var_os(var) {
+                let value = v.to_string_lossy().into_owned();
+                let index: u64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| ShardError::BadIndexInEnv { var, value })?;
+                return Shard::new(index, count);
+            }
+        }
+        Err(ShardError::NoIndexInEnv { count })
     }
 
     /// This shard's index.

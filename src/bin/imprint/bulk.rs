@@ -6,13 +6,9 @@ use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::FAST_JPEG_MIN_SIDE;
 use imprint::files::OutputKind;
-use imprint::hash::Hashed;
-use imprint::pipeline::{
-    FailedCauses, ItemError, Journal, Progress, Shard, Sink, SkipSet, Source, StoreSink,
-};
-use imprint::store::{Store, StoreOptions, StoreWriter};
+use imprint::pipeline::{BulkReport, BulkRun, CauseTally, Progress, Shard, Source, Start};
+use imprint::store::StoreOptions;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -72,19 +68,6 @@ pub struct BulkArgs {
     pub log_every: f64,
 }
 
-fn shard_from_env(n: u64) -> Result<Shard> {
-    for var in ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"] {
-        if let Ok(v) = std::env::var(var) {
-            let i: u64 = v
-                .trim()
-                .parse()
-                .with_context(|| format!("{var}={v:?} is not a shard index"))?;
-            return Shard::new(i, n).with_context(|| format!("{var}={i} with --shards {n}"));
-        }
-    }
-    bail!("--shards {n} needs JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID in the environment")
-}
-
 fn sources(args: &HashArgs) -> Result<Vec<Source>> {
     let mut out = Vec::new();
     for p in &args.paths {
@@ -106,186 +89,74 @@ fn sources(args: &HashArgs) -> Result<Vec<Source>> {
     Ok(out)
 }
 
-/// The crash journal kept next to the store: FILE.journal.
-fn journal_path(out: &Path) -> PathBuf {
-    let mut p = out.as_os_str().to_owned();
-    p.push(".journal");
-    PathBuf::from(p)
-}
-
-/// Opens the store and its journal: resumed together, or both new.
-fn open_writer(
-    out: &Path,
-    resume: bool,
-    retry_failed: bool,
-    opts: &StoreOptions,
-) -> Result<(StoreWriter, SkipSet, Journal, FailedCauses)> {
-    let journal_at = journal_path(out);
-    if resume && out.exists() {
-        let (w, rec) = StoreWriter::resume(out, opts)
-            .with_context(|| format!("cannot resume {}", out.display()))?;
-        let store = Store::open(out).with_context(|| format!("cannot read {}", out.display()))?;
-        let cannot = || format!("cannot read the records of {}", out.display());
-        let (skip, failed_before) = if retry_failed {
-            SkipSet::from_store_for_retry(&store).with_context(cannot)?
-        } else {
-            (
-                SkipSet::from_store(&store).with_context(cannot)?,
-                FailedCauses::default(),
-            )
-        };
-        if rec.truncated_bytes > 0 {
-            diag!(
-                "imprint: {}: dropped a torn tail of {} bytes from an interrupted run",
-                out.display(),
-                rec.truncated_bytes
-            );
+/// Opens the run into `out`: new, or resumed with its journal, saying what resuming found.
+fn open_run(out: &Path, args: &BulkArgs, opts: &StoreOptions) -> Result<BulkRun> {
+    let start = if args.resume {
+        Start::Resume {
+            retry_failed: args.retry_failed,
         }
-        // Opened after the store, whose lock keeps a second run off the journal too.
-        let journal = Journal::open(&journal_at)
-            .with_context(|| format!("cannot open {}", journal_at.display()))?;
-        let pending = journal.suspects().filter(|id| !skip.contains(id)).count();
-        if pending > 0 {
-            let (items, were) = if pending == 1 {
-                ("item", "was")
-            } else {
-                ("items", "were")
-            };
-            diag!(
-                "imprint: {}: {pending} {items} {were} being decoded when the last run ended; \
-                 decoding them one at a time first",
-                out.display()
-            );
-        }
-        for id in journal.struck_out().filter(|id| !skip.contains(id)) {
-            diag!(
-                "imprint: {id}: ended the process {} times while decoded alone; \
-                 recording it as a failure",
-                journal.strikes(id)
-            );
-        }
-        return Ok((w, skip, journal, failed_before));
-    }
-    if out.exists() {
-        bail!(
+    } else {
+        Start::New
+    };
+    let run = match BulkRun::open(out, start, opts) {
+        Err(imprint::Error::RunExists { .. }) => bail!(
             "{} already exists: pass --resume to continue that run, or choose another file",
+            out.display()
+        ),
+        r => r?,
+    };
+    let Some(resumed) = run.resumed() else {
+        return Ok(run);
+    };
+    if resumed.truncated_bytes > 0 {
+        diag!(
+            "imprint: {}: dropped a torn tail of {} bytes from an interrupted run",
+            out.display(),
+            resumed.truncated_bytes
+        );
+    }
+    let pending = resumed.pending_suspects;
+    if pending > 0 {
+        let (items, were) = if pending == 1 {
+            ("item", "was")
+        } else {
+            ("items", "were")
+        };
+        diag!(
+            "imprint: {}: {pending} {items} {were} being decoded when the last run ended; \
+             decoding them one at a time first",
             out.display()
         );
     }
-    let w = StoreWriter::create(out, opts)
-        .with_context(|| format!("cannot create {}", out.display()))?;
-    let journal = Journal::create(&journal_at)
-        .with_context(|| format!("cannot create {}", journal_at.display()))?;
-    Ok((w, SkipSet::new(), journal, FailedCauses::default()))
+    for (id, strikes) in &resumed.struck_out {
+        diag!(
+            "imprint: {id}: ended the process {strikes} times while decoded alone; \
+             recording it as a failure"
+        );
+    }
+    Ok(run)
 }
 
-/// `cause` with each run of three or more digits written `N`.
-fn cause_group(cause: &str) -> String {
-    fn flush(out: &mut String, digits: &mut String) {
-        if digits.len() >= 3 {
-            out.push('N');
-        } else {
-            out.push_str(digits);
-        }
-        digits.clear();
+/// Lines naming the `top` most frequent causes of failure and how many items the rest hold;
+/// none when nothing failed.
+fn cause_summary<S>(tally: &CauseTally<S>, top: usize) -> Vec<String> {
+    let (by_count, rest) = tally.top(top);
+    if by_count.is_empty() {
+        return Vec::new();
     }
-    let mut out = String::with_capacity(cause.len());
-    let mut digits = String::new();
-    for c in cause.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-        } else {
-            flush(&mut out, &mut digits);
-            out.push(c);
-        }
-    }
-    flush(&mut out, &mut digits);
-    out
-}
-
-/// Counts the causes of a run's failures for its closing summary, as the sink it wraps stores
-/// them. Numbers of three digits or more are left out of a cause ("JPEG is NxN = N pixels"), so
-/// that causes naming sizes group together; past [`MAX_CAUSES`] different causes,
-/// new ones are counted together.
-struct CauseTally<S> {
-    inner: S,
-    counts: HashMap<String, (u64, usize)>,
-    others: u64,
-}
-
-/// Most different causes a [`CauseTally`] keeps apart.
-const MAX_CAUSES: usize = 1000;
-
-impl<S: Sink> CauseTally<S> {
-    fn new(inner: S) -> Self {
-        CauseTally {
-            inner,
-            counts: HashMap::new(),
-            others: 0,
-        }
-    }
-
-    /// Lines naming the `top` most frequent causes, most frequent first (the first seen first
-    /// among equals), and how many items the rest hold; none when nothing failed.
-    fn summary(&self, top: usize) -> Vec<String> {
-        let mut by_count: Vec<(&String, &(u64, usize))> = self.counts.iter().collect();
-        by_count.sort_by_key(|&(_, &(n, first))| (std::cmp::Reverse(n), first));
-        let shown = by_count.len().min(top);
-        let rest: u64 = by_count[shown..].iter().map(|(_, &(n, _))| n).sum::<u64>() + self.others;
-        let width = by_count
-            .first()
-            .map_or(0, |(_, &(n, _))| n)
-            .max(rest)
-            .to_string()
-            .len();
-        let mut lines: Vec<String> = by_count[..shown]
+    let width = by_count[0].1.max(rest).to_string().len();
+    let mut lines = vec!["failures by cause:".to_owned()];
+    lines.extend(
+        by_count
             .iter()
-            .map(|(cause, (n, _))| format!("  {n:>width$}  {cause}"))
-            .collect();
-        if lines.is_empty() {
-            return lines;
-        }
-        lines.insert(0, "failures by cause:".to_owned());
-        if rest > 0 {
-            lines.push(format!(
-                "  {rest:>width$}  of other causes (`imprint store export` lists every record)"
-            ));
-        }
-        lines
+            .map(|(cause, n)| format!("  {n:>width$}  {cause}")),
+    );
+    if rest > 0 {
+        lines.push(format!(
+            "  {rest:>width$}  of other causes (`imprint store export` lists every record)"
+        ));
     }
-}
-
-impl<S: Sink> Sink for CauseTally<S> {
-    fn accept(
-        &mut self,
-        id: &str,
-        outcome: &std::result::Result<Hashed, ItemError>,
-    ) -> imprint::Result<()> {
-        if let Err(e) = outcome {
-            let cause = cause_group(&e.to_string());
-            let seen = self.counts.len();
-            match self.counts.get_mut(&cause) {
-                Some((n, _)) => *n += 1,
-                None if seen < MAX_CAUSES => {
-                    self.counts.insert(cause, (1, seen));
-                }
-                None => self.others += 1,
-            }
-        }
-        self.inner.accept(id, outcome)
-    }
-
-    fn passed_over(&mut self, id: &str) {
-        self.inner.passed_over(id);
-    }
-
-    fn flush(&mut self) -> imprint::Result<()> {
-        self.inner.flush()
-    }
-
-    fn finish(&mut self) -> imprint::Result<()> {
-        self.inner.finish()
-    }
+    lines
 }
 
 /// A progress line for a job's log: counts, rate, and the share done when the total is known.
@@ -321,7 +192,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
     let sources = sources(args)?;
     let shard = match (args.bulk.shard, args.bulk.shards) {
         (Some(s), _) => Some(s),
-        (None, Some(n)) => Some(shard_from_env(n)?),
+        (None, Some(n)) => Some(Shard::from_env(n).with_context(|| format!("--shards {n}"))?),
         (None, None) => None,
     };
     // Never an input or a device. Any existing file is refused below unless resumed (and a
@@ -340,15 +211,8 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         .dihedral(args.dihedral)
         .hash_params(decoder.hash_params())
         .block_size(args.bulk.store_block_size);
-    let (writer, skip, journal, failed_before) =
-        open_writer(out, args.bulk.resume, args.bulk.retry_failed, &store_opts)?;
-    let own_files = vec![out.to_owned(), journal.path().to_owned()];
-    let pipeline = args
-        .pipeline()?
-        .shard(shard)
-        .skip(skip)
-        .journal(journal)
-        .exclude_files(own_files);
+    let run = open_run(out, &args.bulk, &store_opts)?;
+    let pipeline = args.pipeline()?.shard(shard);
 
     let terminal = std::io::stderr().is_terminal();
     let style = |template| {
@@ -364,8 +228,6 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         b
     });
     let mut sized = false;
-    // A retried item that fails again the same way adds no record.
-    let mut sink = CauseTally::new(StoreSink::new(writer).skip_repeated_failures(failed_before));
     let mut last_failed = 0;
     let log_every = (!args.bulk.no_progress && !terminal && args.bulk.log_every > 0.0)
         .then(|| std::time::Duration::try_from_secs_f64(args.bulk.log_every).ok())
@@ -395,8 +257,8 @@ pub fn run(args: &HashArgs) -> Result<u8> {
             }
         }
     };
-    let report = pipeline
-        .run(&sources, &decoder, &mut sink, &mut progress)
+    let BulkReport { report, causes } = run
+        .run(pipeline, &sources, &decoder, &mut progress)
         .with_context(|| format!("run into {} stopped", out.display()))?;
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -412,7 +274,7 @@ pub fn run(args: &HashArgs) -> Result<u8> {
         shard.map(|s| format!(", shard {s}")).unwrap_or_default(),
         out.display()
     );
-    for line in sink.summary(5) {
+    for line in cause_summary(&causes, 5) {
         diag!("imprint: {line}");
     }
     Ok(if report.num_failed > 0 {
@@ -425,21 +287,17 @@ pub fn run(args: &HashArgs) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use imprint::pipeline::VecSink;
+    use imprint::hash::Hashed;
+    use imprint::pipeline::{ItemError, Sink};
 
     fn failed(cause: &str) -> std::result::Result<Hashed, ItemError> {
         Err(ItemError::Read(std::io::Error::other(cause.to_owned())))
     }
 
     #[test]
-    fn causes_group_across_sizes_and_the_most_frequent_come_first() {
-        assert_eq!(
-            cause_group("JPEG is 9000x12000 = 108000000 pixels, os error 13"),
-            "JPEG is NxN = N pixels, os error 13"
-        );
-        assert_eq!(cause_group("1234 then 12, ends 98765"), "N then 12, ends N");
-        let mut t = CauseTally::new(VecSink::default());
-        assert!(t.summary(2).is_empty());
+    fn the_summary_aligns_counts_and_names_the_rest() {
+        let mut t = CauseTally::new(imprint::pipeline::VecSink::default());
+        assert!(cause_summary(&t, 2).is_empty());
         for (i, cause) in [
             "gone",
             "big 4000",
@@ -455,7 +313,7 @@ mod tests {
             t.accept(&format!("{i}"), &failed(cause)).unwrap();
         }
         assert_eq!(
-            t.summary(2),
+            cause_summary(&t, 2),
             [
                 "failures by cause:",
                 "  3  read failed: big N",
@@ -463,28 +321,13 @@ mod tests {
                 "  2  of other causes (`imprint store export` lists every record)",
             ]
         );
-        // Every outcome reaches the wrapped sink.
-        assert_eq!(t.inner.items.len(), 7);
-    }
-
-    #[test]
-    fn past_the_most_causes_kept_apart_new_ones_count_together() {
-        let mut t = CauseTally::new(VecSink::default());
-        let max = MAX_CAUSES;
-        for i in 0..max + 5 {
-            // Distinct causes without digits, so that none group together.
-            let name: String = (0..3)
-                .map(|k| char::from(b'a' + (i / 26usize.pow(k) % 26) as u8))
-                .collect();
-            t.accept("x", &failed(&name)).unwrap();
+        for i in 0..10 {
+            t.accept(&format!("x{i}"), &failed("gone")).unwrap();
         }
-        assert_eq!((t.counts.len(), t.others), (max, 5));
-        let summary = t.summary(1);
-        assert_eq!(summary.len(), 3, "{summary:?}");
-        assert_eq!(summary[1], "     1  read failed: aaa");
-        assert!(
-            summary[2].starts_with(&format!("  {}  of other causes", max + 4)),
-            "{summary:?}"
+        assert_eq!(cause_summary(&t, 1)[1], "  12  read failed: gone");
+        assert_eq!(
+            cause_summary(&t, 1)[2],
+            "   5  of other causes (`imprint store export` lists every record)"
         );
     }
 }
