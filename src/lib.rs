@@ -16,6 +16,7 @@
 //! | [`files`] | the rules for output paths (never an input, a device, or another kind's file) and for reading stores and indexes by path | `store`, `index` (magics) |
 //! | [`lines`] | text inputs (manifests, hash lists) read a bounded line at a time, as bytes | — |
 //! | [`pipeline`] | sources → parallel decode → hash → sink, resumable and shardable | all above |
+//! | [`rng`] | the one seeded generator (SplitMix64) of datasets, HNSW levels, shards, tests and benches | — |
 //! | [`threads`] | the most threads a caller may ask for, per core | — |
 //! | [`mod@bench`] | seeded near-duplicate datasets, robustness and speed reports | `hash`, `decode` |
 //!
@@ -54,6 +55,7 @@ pub mod gpu;
 
 pub mod lines;
 pub mod pipeline;
+pub mod rng;
 pub mod store;
 pub mod threads;
 
