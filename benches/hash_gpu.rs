@@ -8,18 +8,13 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use imprint::gpu::{GpuHasher, GpuOptions};
 use imprint::hash::{ImageRef, PixelLayout};
+use imprint::rng::Rng;
 use std::hint::black_box;
 
 fn pixels(w: u32, h: u32, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..w as usize * h as usize * 3)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
+    let mut out = vec![0; w as usize * h as usize * 3];
+    Rng::new(seed).fill_bytes(&mut out);
+    out
 }
 
 fn hash_gpu(c: &mut Criterion) {

@@ -15,20 +15,15 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use imprint::hash::{Pdq256, PdqHash};
 use imprint::pipeline::{Journal, Pipeline, Source, StandardDecoder, StoreSink};
+use imprint::rng::Rng;
 use imprint::store::{Store, StoreOptions, StoreWriter, SyncPolicy};
 use std::hint::black_box;
 
 fn records(n: usize) -> Vec<(String, PdqHash)> {
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
+    let mut rng = Rng::new(1);
     (0..n)
         .map(|i| {
-            let hash = Pdq256::from_words([next(), next(), next(), next()]);
+            let hash = Pdq256::from_words(rng.words());
             (
                 format!("shard-0001.tar:images/{i:08}.jpg"),
                 PdqHash {

@@ -33,6 +33,7 @@ use imprint::gpu::{
     GpuError, GpuHasher, GpuOptions, GpuProfile, RowKernels, Upload, UploadBandwidth,
 };
 use imprint::hash::{DihedralHashes, ImageRef, PdqHash, PixelLayout};
+use imprint::rng::Rng;
 use imprint::{Backend, BatchHasher};
 use rayon::prelude::*;
 use std::process::ExitCode;
@@ -128,13 +129,11 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn image(w: u32, h: u32, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
+    let mut rng = Rng::new(seed);
     let mut out = Vec::with_capacity(w as usize * h as usize * 3);
     for y in 0..h {
         for x in 0..w {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            let state = rng.next_u64();
             let base = ((x * 255 / w.max(1)) as i32 + (y * 255 / h.max(1)) as i32) / 2;
             for c in 0..3 {
                 let noise = ((state >> (c * 8)) & 31) as i32 - 16;

@@ -17,8 +17,9 @@
 //! | [`lines`] | text inputs (manifests, hash lists) read a bounded line at a time, as bytes | — |
 //! | [`pipeline`] | sources → parallel decode → hash → sink, resumable and shardable | all above |
 //! | [`matching`] | queries (stores, hash lists, images as they are hashed) against an index, in parallel, in input order | `index`, `store`, `pipeline` |
+//! | [`rng`] | the one seeded generator (SplitMix64) of datasets, HNSW levels, shards, tests and benches | — |
 //! | [`threads`] | the most threads a caller may ask for, per core | — |
-//! | [`mod@bench`] | seeded near-duplicate datasets, robustness and speed reports | `hash`, `decode` |
+//! | [`mod@bench`] | seeded near-duplicate datasets, robustness and speed reports | `hash`, `decode`, `index`, `store`, `rng` |
 //!
 //! The CPU path in [`hash`] is the reference: everything else is checked against it.
 //!
@@ -56,6 +57,7 @@ pub mod gpu;
 pub mod lines;
 pub mod matching;
 pub mod pipeline;
+pub mod rng;
 pub mod store;
 pub mod threads;
 

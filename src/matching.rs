@@ -454,14 +454,7 @@ mod tests {
     use crate::index::IndexBuilder;
 
     fn hash(seed: u64) -> Pdq256 {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        };
-        Pdq256::from_words([next(), next(), next(), next()])
+        Pdq256::from_words(crate::rng::Rng::new(seed).words())
     }
 
     /// Flips the first `n` bits.

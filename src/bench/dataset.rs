@@ -17,11 +17,11 @@
 
 use super::edit::{Edit, EDIT_FAMILIES};
 use super::error::{io_err, BenchError, Result};
-use super::rng::Rng;
 use super::scene::scene;
 use super::sha256::sha256_hex;
 use crate::decode::{decode, DecodeOptions};
 use crate::hash::{PdqHasher, PixelLayout};
+use crate::rng::Rng;
 use image::RgbImage;
 use rayon::prelude::*;
 use std::fmt::Write as _;

@@ -1,7 +1,7 @@
 //! Edits applied to an original to make a near-duplicate query, each a pure function of the
 //! image, its parameter and a seeded [`Rng`].
 
-use super::rng::Rng;
+use crate::rng::Rng;
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 use std::fmt;

@@ -12,7 +12,6 @@
 //! grows or the rule changes.
 
 use super::error::{io_err, BenchError, Result};
-use super::rng::Rng;
 use super::scene::scene;
 use super::sha256::sha256_hex;
 use crate::decode::{
@@ -20,6 +19,7 @@ use crate::decode::{
     FAST_JPEG_MIN_SIDE,
 };
 use crate::hash::{PdqHash, PdqHasher};
+use crate::rng::Rng;
 use rayon::prelude::*;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

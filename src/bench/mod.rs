@@ -33,13 +33,15 @@ mod error;
 mod fidelity;
 mod isc;
 mod machine;
-mod rng;
 mod robustness;
 mod scene;
 mod sha256;
 mod speed;
 mod svg;
 
+/// The datasets' generator: the crate's one seeded generator, re-exported here where it was
+/// first public.
+pub use crate::rng::Rng;
 pub use dataset::{
     encode_webp, Dataset, DatasetBuilder, Entry, Role, DEFAULT_NUM_DISTRACTORS,
     DEFAULT_NUM_ORIGINALS, DEFAULT_SCENE_WIDTH, GENERATOR_VERSION, PHOTO_DUPLICATE_DISTANCE,
@@ -53,7 +55,6 @@ pub use fidelity::{
 };
 pub use isc::{isc_metrics, IscMetrics, ScoredPair};
 pub use machine::Machine;
-pub use rng::Rng;
 pub use robustness::{
     evaluate, hash_dataset, hash_dataset_with, EditRecall, FalseMatches, Histograms, Prediction,
     RobustnessReport, RobustnessSettings, RocPoint, DEFAULT_PREDICTIONS_PER_QUERY,

@@ -2,7 +2,7 @@
 //! a striped texture and filled shapes. Two scenes from different seeds share no structure, so
 //! their PDQ hashes are about 128 bits apart, like unrelated photos.
 
-use super::rng::Rng;
+use crate::rng::Rng;
 use image::RgbImage;
 
 /// One filled shape of a scene.

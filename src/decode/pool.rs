@@ -215,7 +215,7 @@ mod tests {
     /// use together never outnumber the most that were in use at once.
     #[test]
     fn never_holds_more_buffers_than_were_in_use_at_once() {
-        let mut rng = crate::bench::Rng::new(0x9e37_79b9_7f4a_7c15);
+        let mut rng = crate::rng::Rng::new(0x9e37_79b9_7f4a_7c15);
         let mut next = move || rng.next_u64();
         let pool = PixelPool::new(1 << 40);
         let (mut in_use, mut peak) = (Vec::new(), 0);

@@ -263,16 +263,10 @@ mod tests {
     #[test]
     fn corrected_division_is_correctly_rounded() {
         let t = tables();
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::rng::Rng::new(1);
         for c in 1..NUM_RECIP {
             for _ in 0..200 {
-                let bits = next();
+                let bits = rng.next_u64();
                 let sum = (bits >> 40) as f32 / (1u64 << 24) as f32 * 255.0 * c as f32;
                 let sum = if bits & 1 == 1 { -sum } else { sum };
                 assert_eq!(

@@ -3,35 +3,24 @@
 //! The list holds `n / 10` random centres, each followed by 9 variants with 0–30 random bit
 //! flips (a flip may repeat a position, so a variant is at most 30 bits away). Queries
 //! alternate: even ones are variants of a listed centre (so they have matches within 31 bits),
-//! odd ones are fresh random hashes (no match expected). The generator is SplitMix64, so the
+//! odd ones are fresh random hashes (no match expected). The generator is [`Rng`], so the
 //! same `(n, num_queries, seed)` always gives the same data on every platform.
 
 use crate::hash::Pdq256;
+use crate::rng::Rng;
 
-/// SplitMix64: a tiny, well-mixed, seeded 64-bit generator.
-struct SplitMix(u64);
+fn random_hash(r: &mut Rng) -> Pdq256 {
+    Pdq256::from_words(r.words())
+}
 
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+/// `c` with 0–30 random bit flips (the modulo draws are part of the pinned stream).
+fn variant(r: &mut Rng, c: &Pdq256) -> Pdq256 {
+    let mut h = *c;
+    let bits = r.next_u64() % 31;
+    for _ in 0..bits {
+        h.flip_bit((r.next_u64() % 256) as usize);
     }
-
-    fn hash(&mut self) -> Pdq256 {
-        Pdq256::from_words([self.next(), self.next(), self.next(), self.next()])
-    }
-
-    fn variant(&mut self, c: &Pdq256) -> Pdq256 {
-        let mut h = *c;
-        let bits = self.next() % 31;
-        for _ in 0..bits {
-            h.flip_bit((self.next() % 256) as usize);
-        }
-        h
-    }
+    h
 }
 
 /// A list of `n` hashes and `num_queries` queries, as described in the module docs.
@@ -46,26 +35,49 @@ impl SplitMix {
 /// ```
 #[must_use]
 pub fn near_duplicates(n: usize, num_queries: usize, seed: u64) -> (Vec<Pdq256>, Vec<Pdq256>) {
-    let mut r = SplitMix(seed);
+    let mut r = Rng::new(seed);
     let mut list = Vec::with_capacity(n);
     while list.len() < n {
-        let c = r.hash();
+        let c = random_hash(&mut r);
         list.push(c);
         for _ in 0..9 {
             if list.len() < n {
-                list.push(r.variant(&c));
+                list.push(variant(&mut r, &c));
             }
         }
     }
     let queries = (0..num_queries)
         .map(|i| {
             if i % 2 == 0 && n > 0 {
-                let c = list[(r.next() % n as u64) as usize / 10 * 10];
-                r.variant(&c)
+                let c = list[(r.next_u64() % n as u64) as usize / 10 * 10];
+                variant(&mut r, &c)
             } else {
-                r.hash()
+                random_hash(&mut r)
             }
         })
         .collect();
     (list, queries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Benchmarks and sweeps quote figures for these lists: the stream must not change.
+    #[test]
+    fn lists_are_pinned() {
+        let (list, queries) = near_duplicates(1000, 10, 6);
+        assert_eq!(
+            list[999].to_string(),
+            "bb85b460606c099c2688f2172001300d5925efdf7add7dd67de8acded5d6b8fc"
+        );
+        assert_eq!(
+            queries[0].to_string(),
+            "2a597b1cd8f68fa488c702ea048c70660cc1fe27de91fa31bf00fc29bc6e4994"
+        );
+        assert_eq!(
+            queries[9].to_string(),
+            "fff0dd07a64b72e2c4a833191c7726efc0314b2289e93086ed2d26f3672a586c"
+        );
+    }
 }

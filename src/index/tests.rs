@@ -4,50 +4,38 @@
 use super::format::{self, SectionKind, HEADER_CRC_OFFSET, HEADER_LEN, SECTIONS};
 use super::*;
 use crate::hash::{Pdq256, DIHEDRALS};
+use crate::rng::Rng;
 
-/// SplitMix64 stream: a tiny seeded generator for test data.
-struct Rng(u64);
+fn random_hash(r: &mut Rng) -> Pdq256 {
+    Pdq256::from_words(r.words())
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn hash(&mut self) -> Pdq256 {
-        Pdq256::from_words([self.next(), self.next(), self.next(), self.next()])
-    }
-    fn flip(&mut self, h: &Pdq256, bits: u32) -> Pdq256 {
-        let mut out = *h;
-        let mut flipped = 0u64.wrapping_add(0);
-        let mut done = [false; 256];
-        while flipped < u64::from(bits) {
-            let k = self.below(256) as usize;
-            if !done[k] {
-                done[k] = true;
-                out.flip_bit(k);
-                flipped += 1;
-            }
+/// `h` with exactly `bits` distinct bits flipped.
+fn flip(r: &mut Rng, h: &Pdq256, bits: u32) -> Pdq256 {
+    let mut out = *h;
+    let mut flipped = 0;
+    let mut done = [false; 256];
+    while flipped < bits {
+        let k = r.below(256) as usize;
+        if !done[k] {
+            done[k] = true;
+            out.flip_bit(k);
+            flipped += 1;
         }
-        out
     }
+    out
 }
 
 /// Centres with variants at 0–30 flipped bits, like the benchmark data.
 fn near_duplicates(seed: u64, centres: usize, per: usize) -> Vec<Pdq256> {
-    let mut r = Rng(seed);
+    let mut r = Rng::new(seed);
     let mut out = Vec::with_capacity(centres * per);
     for _ in 0..centres {
-        let c = r.hash();
+        let c = random_hash(&mut r);
         out.push(c);
         for _ in 1..per {
             let b = r.below(31) as u32;
-            out.push(r.flip(&c, b));
+            out.push(flip(&mut r, &c, b));
         }
     }
     out
@@ -56,12 +44,12 @@ fn near_duplicates(seed: u64, centres: usize, per: usize) -> Vec<Pdq256> {
 /// Biased bits (most bits usually 0, a few usually 1), heavy exact-duplicate clusters and a
 /// near-constant block: the buckets MIH hates.
 fn skewed(seed: u64, n: usize) -> Vec<Pdq256> {
-    let mut r = Rng(seed);
+    let mut r = Rng::new(seed);
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         match r.below(4) {
             0 => {
-                let c = r.hash();
+                let c = random_hash(&mut r);
                 for _ in 0..(1 + r.below(60)) {
                     out.push(c);
                 }
@@ -71,7 +59,7 @@ fn skewed(seed: u64, n: usize) -> Vec<Pdq256> {
                 let mut w = [0u64; 4];
                 for word in &mut w {
                     // Each bit set with probability 1/8 or 7/8, by word.
-                    let (a, b, c) = (r.next(), r.next(), r.next());
+                    let (a, b, c) = (r.next_u64(), r.next_u64(), r.next_u64());
                     *word = if r.below(2) == 0 {
                         a & b & c
                     } else {
@@ -87,15 +75,15 @@ fn skewed(seed: u64, n: usize) -> Vec<Pdq256> {
 }
 
 fn queries(seed: u64, list: &[Pdq256], n: usize) -> Vec<Pdq256> {
-    let mut r = Rng(seed);
+    let mut r = Rng::new(seed);
     (0..n)
         .map(|i| {
             if i % 5 == 4 {
-                r.hash()
+                random_hash(&mut r)
             } else {
                 let base = list[r.below(list.len() as u64) as usize];
                 let b = r.below(45) as u32;
-                r.flip(&base, b)
+                flip(&mut r, &base, b)
             }
         })
         .collect()
@@ -175,13 +163,13 @@ fn radius_search_finds_all_planted_variants() {
 fn dihedral_search_reports_the_matching_transform_once_per_entry() {
     let list = near_duplicates(8, 100, 4);
     let index = build(&list, IndexBuilder::new().hnsw(false));
-    let mut r = Rng(9);
+    let mut r = Rng::new(9);
     let mut qs = [Pdq256::ZERO; 8];
     for q in &mut qs {
-        *q = r.hash();
+        *q = random_hash(&mut r);
     }
-    qs[5] = r.flip(&list[40], 3);
-    qs[6] = r.flip(&list[40], 9);
+    qs[5] = flip(&mut r, &list[40], 3);
+    qs[6] = flip(&mut r, &list[40], 9);
     let mut s = SearchScratch::new();
     let found = index
         .search_radius_dihedral(&qs, 31, &mut s)
@@ -380,7 +368,7 @@ fn truncation_at_any_offset_is_an_error() {
 fn a_flipped_byte_in_any_section_is_caught() {
     let (list, bytes) = small_file();
     let qs = &list[..2];
-    let mut r = Rng(21);
+    let mut r = Rng::new(21);
     for (kind, section) in SECTIONS.iter().enumerate() {
         let range = section_range(&bytes, kind);
         if range.is_empty() {
@@ -555,7 +543,7 @@ fn lookups_on_a_flipped_section_fail_naming_it_or_answer_as_the_intact_file() {
         .into_iter()
         .map(|a| a.unwrap())
         .collect();
-    let mut r = Rng(33);
+    let mut r = Rng::new(33);
     for (kind, section) in SECTIONS.iter().enumerate() {
         let range = section_range(&bytes, kind);
         if range.is_empty() {

@@ -8,6 +8,7 @@
 //! before the modulo.
 
 use super::stage::ItemError;
+use crate::rng::splitmix64;
 use crate::store::{Outcome, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -23,13 +24,6 @@ fn fnv1a64(seed: u64, bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(FNV_PRIME);
     }
     h
-}
-
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// The stable 64-bit hash of an item id used for sharding (see the module docs).

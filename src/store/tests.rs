@@ -13,6 +13,8 @@ thread_local! {
     pub(super) static NO_HARD_LINKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// A fixed hash for `seed`. Not [`crate::rng::Rng`]: the golden files hold hashes made by this
+/// xorshift stream, and must not change.
 fn hash_of(seed: u64) -> PdqHash {
     let mut b = [0u8; 32];
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

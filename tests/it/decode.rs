@@ -1,6 +1,7 @@
 //! Decoding of hostile and broken inputs: every one gives a precise error, none panics.
 
 use crate::alloc;
+use crate::rng::Rng;
 use imprint::decode::{decode, DecodeError, DecodeOptions, DecodedImage, ImageFormat};
 use imprint::hash::PixelLayout;
 use std::path::Path;
@@ -287,18 +288,12 @@ fn corrupted_files_never_panic_or_allocate_past_the_pixel_limit() {
     // per allowed pixel plus 64 MiB): room for the decoded image and its converted copy, none
     // for a buffer sized from a corrupted length field. Not counted: libjpeg's own `malloc`s.
     let bound = 2 * (8 * (1 << 20) + (64 << 20));
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = Rng::new(1);
     for (format, data) in one_of_each() {
         for round in 0..300 {
             let mut d = data.clone();
             for _ in 0..4 {
-                let r = next();
+                let r = rng.next_u64();
                 let i = (r % d.len() as u64) as usize;
                 if r >> 63 == 0 {
                     // A flipped byte.
@@ -550,16 +545,14 @@ fn webp_files_of_every_kind_fail_cleanly() {
             (1..bytes.len()).all(|cut| decode(&bytes[..cut], &o).is_err()),
             "{name}"
         );
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut rng = Rng::new(2);
         let mut rejected = 0;
         for round in 0..500 {
             let mut d = bytes.clone();
             for _ in 0..3 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let i = (state % d.len() as u64) as usize;
-                d[i] ^= (state >> 32) as u8 | 1;
+                let r = rng.next_u64();
+                let i = (r % d.len() as u64) as usize;
+                d[i] ^= (r >> 32) as u8 | 1;
             }
             match decode(&d, &o) {
                 Ok(img) => {

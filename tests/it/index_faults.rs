@@ -138,7 +138,7 @@ fn random_flips_in_every_section_fail_naming_it_or_give_the_intact_answer() {
     let clean = std::fs::read(&idx).unwrap();
     let sections = Index::open(&idx).unwrap().info().sections;
     let bad = d.path().join("bad.idx");
-    let mut r = Rng(0x5eed_0018);
+    let mut r = Rng::new(0x5eed_0018);
     let mut caught = 0;
     for s in sections.iter().filter(|s| s.len_bytes > 0) {
         for _ in 0..3 {
@@ -210,7 +210,7 @@ fn a_build_killed_at_any_point_leaves_the_old_index_or_the_new_one_and_no_temp_f
     assert_eq!(build(&idx, &new_list, false).status.code(), Some(0));
     let span_us = (start.elapsed().as_micros() as u64).max(1000);
 
-    let mut r = Rng(0x5eed_0077);
+    let mut r = Rng::new(0x5eed_0077);
     let mut outcomes = [0usize; 2];
     for _ in 0..8 {
         std::fs::write(&idx, &old).unwrap();

@@ -13,12 +13,19 @@ const BIN: &str = env!("CARGO_BIN_EXE_imprint");
 
 /// Writes `n` small generated images (PNG and JPEG, 24–72 px sides) under `dir/a`, `dir/b`.
 fn make_corpus(dir: &Path, n: usize, seed: u64) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     for k in 0..n {
         let sub = dir.join(if k % 2 == 0 { "a" } else { "b" });
         std::fs::create_dir_all(&sub).expect("mkdir");
-        let (w, h) = (24 + (rng.next() % 48) as u32, 24 + (rng.next() % 48) as u32);
-        let (fx, fy, c) = (1 + rng.next() % 7, 1 + rng.next() % 5, rng.next() as u8);
+        let (w, h) = (
+            24 + (rng.next_u64() % 48) as u32,
+            24 + (rng.next_u64() % 48) as u32,
+        );
+        let (fx, fy, c) = (
+            1 + rng.next_u64() % 7,
+            1 + rng.next_u64() % 5,
+            rng.next_u64() as u8,
+        );
         let img = image::RgbImage::from_fn(w, h, |x, y| {
             image::Rgb([
                 (u64::from(x) * fx) as u8 ^ c,
@@ -86,13 +93,13 @@ fn killed_and_resumed_runs_store_every_item_once_with_the_same_hashes() {
     let reference = read_store(&d.path().join("ref.imps"));
     assert_eq!(reference.len(), 2001);
 
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut args = vec!["corpus", "--out", "crash.imps", "--resume"];
     args.extend(small_blocks);
     let mut kills = 0;
     for round in 0..6 {
         let mut child = hash_cmd(&args, d.path()).spawn().expect("spawn");
-        let delay = full_ms / 20 + rng.next() % (full_ms / 4 + 1);
+        let delay = full_ms / 20 + rng.next_u64() % (full_ms / 4 + 1);
         std::thread::sleep(Duration::from_millis(delay));
         let running = child.try_wait().expect("poll").is_none();
         if running {
@@ -775,12 +782,12 @@ fn hashed_images_give_their_pixel_buffers_back_and_hash_as_decoded_fresh() {
     let d = tempfile::tempdir().expect("tempdir");
     let dir = d.path().join("big");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let mut rng = Rng(0x5eed_0003);
+    let mut rng = Rng::new(0x5eed_0003);
     // Over the pool's minimum: 700×600 RGB is 1.26 MB decoded. JPEG and PNG, and one PNG with
     // alpha, which is narrowed to RGB in its pooled buffer.
     for k in 0..12u32 {
         let (w, h) = (700 + k * 3, 600 - k * 2);
-        let c = rng.next() as u8;
+        let c = rng.next_u64() as u8;
         let px = |x: u32, y: u32| [(x * 3) as u8 ^ c, (y * 5) as u8, ((x + y + k) % 251) as u8];
         let path = dir.join(format!("img{k:02}"));
         if k == 5 {

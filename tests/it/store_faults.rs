@@ -15,11 +15,15 @@ const BIN: &str = env!("CARGO_BIN_EXE_imprint");
 /// `n` small generated PNGs under `dir`, in subdirectories named `sub` (long names make
 /// records large, so few fill a block).
 fn make_images(dir: &Path, n: usize, sub: &str, seed: u64) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let d = dir.join(sub);
     std::fs::create_dir_all(&d).expect("mkdir");
     for k in 0..n {
-        let (fx, fy, c) = (1 + rng.next() % 7, 1 + rng.next() % 5, rng.next() as u8);
+        let (fx, fy, c) = (
+            1 + rng.next_u64() % 7,
+            1 + rng.next_u64() % 5,
+            rng.next_u64() as u8,
+        );
         let img = image::RgbImage::from_fn(24, 24, |x, y| {
             image::Rgb([
                 (u64::from(x) * fx) as u8 ^ c,
@@ -140,14 +144,19 @@ fn concurrent_creators_and_merges_never_corrupt_a_store() {
 /// A store of about five 8 KiB blocks written through the library, with error records.
 fn write_store(path: &Path, n: u32) {
     let mut w = StoreWriter::create(path, &StoreOptions::new().block_size(8192)).expect("create");
-    let mut rng = Rng(0x5eed_0202);
+    let mut rng = Rng::new(0x5eed_0202);
     for i in 0..n {
         let id = format!("corpus/dir-{:02}/image-{i:05}.jpg", i % 13);
         if i % 17 == 5 {
             w.append_error(&id, "decode failed: truncated")
                 .expect("append");
         } else {
-            let words = [rng.next(), rng.next(), rng.next(), rng.next()];
+            let words = [
+                rng.next_u64(),
+                rng.next_u64(),
+                rng.next_u64(),
+                rng.next_u64(),
+            ];
             let h = PdqHash {
                 hash: Pdq256::from_words(words),
                 quality: 60 + (i % 40) as u8,
@@ -240,16 +249,16 @@ fn a_flipped_byte_in_any_block_fails_every_reader_naming_it_or_changes_nothing()
         assert!(o.status.success(), "{}", text(o));
     }
     assert!(reference.matched.stdout.len() > 100, "matches found");
-    let mut rng = Rng(0x5eed_0303);
+    let mut rng = Rng::new(0x5eed_0303);
     for block in 0..num_blocks {
         let start = 64 + block as usize * 8192;
         // One byte in the block header and seal, one anywhere in the block.
         for pos in [
-            start + (rng.next() % 24) as usize,
-            start + (rng.next() % 8192) as usize,
+            start + (rng.next_u64() % 24) as usize,
+            start + (rng.next_u64() % 8192) as usize,
         ] {
             let mut b = bytes.clone();
-            b[pos] ^= 1 << (rng.next() % 8);
+            b[pos] ^= 1 << (rng.next_u64() % 8);
             std::fs::write(dir.join("bad.imps"), &b).expect("write");
             let what = format!("block {block}, byte {pos}");
             // The library reader.
@@ -444,11 +453,11 @@ fn sigkill_during_merge_leaves_no_output_or_the_whole_one() {
     let d = tempfile::tempdir().expect("tempdir");
     let dir = d.path();
     write_store(&dir.join("a.imps"), 20_000);
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let b = dir.join("b.imps");
     let mut w = StoreWriter::create(&b, &StoreOptions::new()).expect("create");
     for i in 0..20_000u64 {
-        let words = [rng.next(), rng.next(), i, 0];
+        let words = [rng.next_u64(), rng.next_u64(), i, 0];
         let h = PdqHash {
             hash: Pdq256::from_words(words),
             quality: 90,
@@ -465,7 +474,7 @@ fn sigkill_during_merge_leaves_no_output_or_the_whole_one() {
     let mut kills = 0;
     for round in 0..8 {
         let _ = std::fs::remove_file(dir.join("m.imps"));
-        let delay = rng.next() % (full_ms + 1);
+        let delay = rng.next_u64() % (full_ms + 1);
         let killed = run_and_kill(&args, dir, Duration::from_millis(delay));
         kills += u32::from(killed);
         eprintln!("seed {seed:#x} round {round}: after {delay} ms, killed: {killed}");
@@ -504,11 +513,11 @@ fn sigkill_while_a_run_creates_its_store_then_resume_loses_and_repeats_nothing()
     assert!(o.status.success(), "{}", text(&o));
     let full_ms = started.elapsed().as_millis() as u64;
     let reference = sorted(records(&dir.join("ref.imps")));
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     for round in 0..6 {
         let out = format!("k{round}.imps");
         // Killed early (creating the store) or later, then continued until complete.
-        let delay = rng.next() % (full_ms / 2 + 1);
+        let delay = rng.next_u64() % (full_ms / 2 + 1);
         let mut args = vec!["hash", "--out", &out, "c"];
         args.extend(small);
         let killed = run_and_kill(&args, dir, Duration::from_millis(delay));

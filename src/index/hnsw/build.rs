@@ -3,8 +3,9 @@
 //!
 //! # Determinism
 //!
-//! Node levels are drawn from a counter-based generator, `splitmix64(seed, node id)`, so they do
-//! not depend on insertion timing. Nodes are inserted in id order, in batches: inside a batch,
+//! Node levels are drawn from a counter-based generator, `splitmix64(seed, node id)` (the
+//! crate's one finaliser, [`crate::rng::splitmix64`]), so they do not depend on insertion
+//! timing. Nodes are inserted in id order, in batches: inside a batch,
 //! every node searches the graph *as it was at the end of the previous batch* (read-only, in
 //! parallel) and also compares itself directly with the batch's earlier nodes (so batch-mates
 //! still find each other); its neighbours are chosen from those candidates by the selection
@@ -28,6 +29,7 @@ use super::super::format::NO_NODE;
 use super::super::scratch::SearchScratch;
 use super::graph::GraphBuf;
 use super::search::{descend, dist, search_layer};
+use crate::rng::splitmix64;
 
 /// Largest insertion batch.
 pub(crate) const MAX_BATCH: usize = 1024;
@@ -52,14 +54,6 @@ pub(crate) struct BuiltGraph {
     pub(crate) graph: GraphBuf,
     pub(crate) entry_point: u32,
     pub(crate) num_levels: u32,
-}
-
-/// SplitMix64 finaliser (Steele, Lea & Flood 2014).
-pub(crate) fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// The level of node `i`: ⌊−ln(U)·level_mult⌋ with U uniform in (0, 1] from (seed, i).
