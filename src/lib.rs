@@ -63,3 +63,8 @@ pub mod threads;
 
 pub use backend::{Backend, BackendError, BatchHasher, ParseBackendError};
 pub use error::{Error, Result};
+
+/// The README's examples, run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
