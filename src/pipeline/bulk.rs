@@ -1,6 +1,5 @@
 //! A bulk run into a hash store: the store, its crash journal and the set of items already
-//! done, created or resumed together ([`BulkRun`]), and a tally of why items failed
-//! ([`CauseTally`]).
+//! done, created or resumed together ([`BulkRun`]).
 //!
 //! A run writes `FILE` (the store) and `FILE.journal` ([`BulkRun::journal_path`]: the items
 //! being decoded, so that a file that ends the process is found). Both are new, or both are
@@ -35,17 +34,16 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::journal::Journal;
 use super::partition::{FailedCauses, SkipSet};
 use super::run::Pipeline;
-use super::sink::{Progress, Report, Sink, StoreSink};
+use super::sink::{Progress, Report, StoreSink};
 use super::source::Source;
-use super::stage::{Decoder, ItemError};
+use super::stage::Decoder;
+use super::tally::CauseTally;
 use crate::error::{Error, Result};
-use crate::hash::Hashed;
 use crate::store::{Store, StoreOptions, StoreWriter};
 
 /// How a [`BulkRun`] starts.
@@ -226,180 +224,9 @@ impl BulkRun {
     }
 }
 
-/// Most different causes a [`CauseTally`] keeps apart.
-pub const MAX_CAUSES: usize = 1000;
-
-/// A sink wrapper counting the causes of failures as the sink it wraps records them. Runs of
-/// three or more digits are left out of a cause ("JPEG is NxN = N pixels", see
-/// [`cause_group`]), so that causes naming sizes group together; past [`MAX_CAUSES`]
-/// different causes, new ones are counted together.
-#[derive(Debug)]
-pub struct CauseTally<S> {
-    inner: S,
-    counts: HashMap<String, (u64, usize)>,
-    others: u64,
-}
-
-impl<S> CauseTally<S> {
-    /// Counts the failures passing through to `inner`.
-    pub fn new(inner: S) -> Self {
-        CauseTally {
-            inner,
-            counts: HashMap::new(),
-            others: 0,
-        }
-    }
-
-    /// The wrapped sink.
-    #[must_use]
-    pub fn inner(&self) -> &S {
-        &self.inner
-    }
-
-    /// The counts alone, without the wrapped sink.
-    #[must_use]
-    pub fn without_inner(self) -> CauseTally<()> {
-        CauseTally {
-            inner: (),
-            counts: self.counts,
-            others: self.others,
-        }
-    }
-
-    /// The `top` most frequent causes with their counts, most frequent first (the first seen
-    /// first among equals), and how many failures the other causes hold.
-    #[must_use]
-    pub fn top(&self, top: usize) -> (Vec<(&str, u64)>, u64) {
-        let mut by_count: Vec<(&String, &(u64, usize))> = self.counts.iter().collect();
-        by_count.sort_by_key(|&(_, &(n, first))| (std::cmp::Reverse(n), first));
-        let shown = by_count.len().min(top);
-        let rest: u64 = by_count[shown..].iter().map(|(_, &(n, _))| n).sum::<u64>() + self.others;
-        let top = by_count[..shown]
-            .iter()
-            .map(|(cause, &(n, _))| (cause.as_str(), n))
-            .collect();
-        (top, rest)
-    }
-
-    /// Failures counted.
-    #[must_use]
-    pub fn total(&self) -> u64 {
-        self.counts.values().map(|&(n, _)| n).sum::<u64>() + self.others
-    }
-}
-
-/// `cause` with each run of three or more digits written `N`, so that causes that differ only
-/// in sizes or offsets count together.
-#[must_use]
-pub fn cause_group(cause: &str) -> String {
-    fn flush(out: &mut String, digits: &mut String) {
-        if digits.len() >= 3 {
-            out.push('N');
-        } else {
-            out.push_str(digits);
-        }
-        digits.clear();
-    }
-    let mut out = String::with_capacity(cause.len());
-    let mut digits = String::new();
-    for c in cause.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-        } else {
-            flush(&mut out, &mut digits);
-            out.push(c);
-        }
-    }
-    flush(&mut out, &mut digits);
-    out
-}
-
-impl<S: Sink> Sink for CauseTally<S> {
-    fn accept(&mut self, id: &str, outcome: &std::result::Result<Hashed, ItemError>) -> Result<()> {
-        if let Err(e) = outcome {
-            let cause = cause_group(&e.to_string());
-            let seen = self.counts.len();
-            match self.counts.get_mut(&cause) {
-                Some((n, _)) => *n += 1,
-                None if seen < MAX_CAUSES => {
-                    self.counts.insert(cause, (1, seen));
-                }
-                None => self.others += 1,
-            }
-        }
-        self.inner.accept(id, outcome)
-    }
-
-    fn passed_over(&mut self, id: &str) {
-        self.inner.passed_over(id);
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.inner.flush()
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        self.inner.finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::VecSink;
-
-    fn failed(cause: &str) -> std::result::Result<Hashed, ItemError> {
-        Err(ItemError::Read(std::io::Error::other(cause.to_owned())))
-    }
-
-    #[test]
-    fn causes_group_across_sizes_and_the_most_frequent_come_first() {
-        assert_eq!(
-            cause_group("JPEG is 9000x12000 = 108000000 pixels, os error 13"),
-            "JPEG is NxN = N pixels, os error 13"
-        );
-        assert_eq!(cause_group("1234 then 12, ends 98765"), "N then 12, ends N");
-        let mut t = CauseTally::new(VecSink::default());
-        assert_eq!(t.top(2), (vec![], 0));
-        for (i, cause) in [
-            "gone",
-            "big 4000",
-            "big 5000",
-            "gone",
-            "torn",
-            "big 123456",
-            "odd",
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            t.accept(&format!("{i}"), &failed(cause)).unwrap();
-        }
-        assert_eq!(
-            t.top(2),
-            (vec![("read failed: big N", 3), ("read failed: gone", 2)], 2)
-        );
-        assert_eq!(t.total(), 7);
-        // Every outcome reaches the wrapped sink.
-        assert_eq!(t.inner().items.len(), 7);
-    }
-
-    #[test]
-    fn past_the_most_causes_kept_apart_new_ones_count_together() {
-        let mut t = CauseTally::new(VecSink::default());
-        let max = MAX_CAUSES;
-        for i in 0..max + 5 {
-            // Distinct causes without digits, so that none group together.
-            let name: String = (0..3)
-                .map(|k| char::from(b'a' + (i / 26usize.pow(k) % 26) as u8))
-                .collect();
-            t.accept("x", &failed(&name)).unwrap();
-        }
-        assert_eq!((t.counts.len(), t.others), (max, 5));
-        let (top, rest) = t.top(1);
-        assert_eq!(top, [("read failed: aaa", 1)]);
-        assert_eq!(rest, max as u64 + 4);
-    }
 
     #[test]
     fn a_new_run_refuses_an_existing_file_and_resume_creates_a_missing_one() {

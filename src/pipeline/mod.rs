@@ -27,8 +27,9 @@ mod run;
 mod sink;
 mod source;
 mod stage;
+mod tally;
 
-pub use bulk::{cause_group, BulkReport, BulkRun, CauseTally, Resumed, Start, MAX_CAUSES};
+pub use bulk::{BulkReport, BulkRun, Resumed, Start};
 pub use id::{
     escape_id, path_id, shorten_id, unescape_id, IdError, ID_SCHEME, SHORTENED_ID_MARKER,
 };
@@ -41,3 +42,4 @@ pub use stage::{
     BatchHasher, CpuHasher, DecodeFailure, Decoder, HasherError, ItemError, OwnedImage,
     StandardDecoder, ITEM_HEAD_LEN,
 };
+pub use tally::{cause_group, CauseTally, RootCounts, RootTally, MAX_CAUSES};

@@ -5,9 +5,8 @@ use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::{DecodeOptions, DEFAULT_MAX_PIXELS};
 use imprint::hash::{Convention, Hashed, Pdq256};
-use imprint::pipeline::{path_id, ItemError, Pipeline, Sink, Source, StandardDecoder};
+use imprint::pipeline::{ItemError, Pipeline, RootTally, Sink, Source, StandardDecoder};
 use imprint::{Backend, BatchHasher};
-use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -185,16 +184,16 @@ pub fn run(args: HashArgs) -> Result<u8> {
     }
     let (decoder, pipeline) = (args.decoder(), args.pipeline()?);
     let stdout = std::io::stdout();
-    let mut sink = PrintSink {
+    let print = PrintSink {
         out: BufWriter::new(stdout.lock()),
         format: args.format,
         dihedral: args.dihedral,
         min_quality: args.min_quality,
-        walked: Roots::of(&sources),
     };
+    let mut sink = RootTally::new(print, &sources);
     let report = pipeline.run(&sources, &decoder, &mut sink, &mut |_| {})?;
     failed += report.num_failed;
-    for w in &sink.walked.list {
+    for w in sink.roots() {
         if w.hashed == 0 {
             let what = match (w.failed, w.not_images) {
                 (0, 0) => "no images found".to_owned(),
@@ -224,101 +223,6 @@ struct PrintSink<W: Write> {
     format: Format,
     dihedral: bool,
     min_quality: u8,
-    /// Each directory or archive given.
-    walked: Roots,
-}
-
-/// The directories and archives given, found again from their items' ids.
-struct Roots {
-    list: Vec<Walked>,
-    /// Index in `list` by the prefix of the ids of its items.
-    by_prefix: HashMap<String, usize>,
-}
-
-/// A directory or archive given, and what came of its items.
-struct Walked {
-    path: PathBuf,
-    hashed: u64,
-    /// Items that looked like images and could not be hashed.
-    failed: u64,
-    not_images: u64,
-}
-
-/// What came of one item found in a walk.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Found {
-    Hashed,
-    Failed,
-    NotImage,
-}
-
-impl Roots {
-    /// The directories and archives among `sources` (each once).
-    fn of(sources: &[Source]) -> Self {
-        let mut roots = Roots {
-            list: Vec::new(),
-            by_prefix: HashMap::new(),
-        };
-        for s in sources {
-            let (p, prefix) = match s {
-                Source::Dir(p) => {
-                    let id = path_id(p);
-                    let sep = std::path::MAIN_SEPARATOR;
-                    (
-                        p,
-                        if id.ends_with(sep) {
-                            id
-                        } else {
-                            format!("{id}{sep}")
-                        },
-                    )
-                }
-                Source::Tar(p) => (p, format!("{}:", path_id(p))),
-                _ => continue,
-            };
-            if let std::collections::hash_map::Entry::Vacant(e) = roots.by_prefix.entry(prefix) {
-                e.insert(roots.list.len());
-                roots.list.push(Walked {
-                    path: p.clone(),
-                    hashed: 0,
-                    failed: 0,
-                    not_images: 0,
-                });
-            }
-        }
-        roots
-    }
-
-    /// Counts item `id` for the roots its id starts like: one lookup per path separator (or
-    /// archive `:`) in the id, so that a run given thousands of directories does not compare
-    /// each item with each. More than one root matches when they overlap (`photos
-    /// photos/sub`), and the id alone does not tell whose walk found the item: a hashed item
-    /// counts for each (a root reported "no images found" must have none under it), a file
-    /// that is not an image, or an image that failed, for the nearest.
-    fn count(&mut self, id: &str, found: Found) {
-        if self.by_prefix.is_empty() {
-            return;
-        }
-        let sep = std::path::MAIN_SEPARATOR;
-        let mut nearest = None;
-        for (i, c) in id.char_indices() {
-            if c != sep && c != '/' && c != ':' {
-                continue;
-            }
-            let Some(&at) = self.by_prefix.get(&id[..i + c.len_utf8()]) else {
-                continue;
-            };
-            if found == Found::Hashed {
-                self.list[at].hashed += 1;
-            }
-            nearest = Some(at);
-        }
-        match (found, nearest) {
-            (Found::Failed, Some(at)) => self.list[at].failed += 1,
-            (Found::NotImage, Some(at)) => self.list[at].not_images += 1,
-            _ => {}
-        }
-    }
 }
 
 impl<W: Write> Sink for PrintSink<W> {
@@ -329,7 +233,6 @@ impl<W: Write> Sink for PrintSink<W> {
     ) -> imprint::Result<()> {
         let written = match outcome {
             Ok(hashes) => {
-                self.walked.count(id, Found::Hashed);
                 let (all, quality) = (hashes.hashes.as_slice(), hashes.quality);
                 if quality < self.min_quality {
                     return Ok(());
@@ -337,7 +240,6 @@ impl<W: Write> Sink for PrintSink<W> {
                 write_hash(&mut self.out, self.format, id, all, quality, self.dihedral)
             }
             Err(e) => {
-                self.walked.count(id, Found::Failed);
                 // The decoder's or the system's own words, as `pdq-photo-hasher` prints them.
                 let cause = match e {
                     ItemError::Decode(f) => f.to_string(),
@@ -358,10 +260,6 @@ impl<W: Write> Sink for PrintSink<W> {
             }
         };
         written.map_err(stdout_error)
-    }
-
-    fn passed_over(&mut self, id: &str) {
-        self.walked.count(id, Found::NotImage);
     }
 
     fn finish(&mut self) -> imprint::Result<()> {
