@@ -18,10 +18,7 @@
 //! Working memory is `O((window + STRIP) × width)`, independent of the image height, and is
 //! reused across images.
 
-use super::strip::{from_strip, to_strip};
-
-/// Number of image rows processed together as SIMD lanes in the row passes.
-pub(crate) const STRIP: usize = 16;
+use super::strip::{from_strip, to_strip, STRIP};
 
 /// Side of the decimated image.
 pub(crate) const OUT: usize = 64;

@@ -10,7 +10,9 @@
 
 #![allow(unsafe_code)]
 
-use super::jarosz::STRIP;
+/// Number of image rows in a strip: the rows the Jarosz row passes (`jarosz.rs`) filter
+/// together, as SIMD lanes.
+pub(crate) const STRIP: usize = 16;
 
 /// `strip[j * STRIP + lane] = rows[lane][j]` for `j < width`, every lane.
 pub(crate) fn to_strip(rows: &[&[f32]; STRIP], width: usize, strip: &mut [f32]) {
