@@ -36,9 +36,10 @@
 //!
 //! # Unsafe code
 //!
-//! Calling a `#[target_feature]` function is `unsafe` only because the feature must be
-//! present, which the test right before each call establishes; the three calls each carry a
-//! `// SAFETY:` comment. The crate's other `unsafe` code is listed in the crate docs.
+//! This module's `unsafe` code is the three calls into the `POPCNT` copies, each with a
+//! `// SAFETY:` comment: calling a `#[target_feature]` function is `unsafe` only because the
+//! feature must be present, which the test right before each call establishes; the crate docs
+//! (`lib.rs`, *Unsafe code*) list every module with `unsafe` code.
 
 #![allow(unsafe_code)]
 
