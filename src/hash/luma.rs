@@ -60,6 +60,8 @@ fn from_tables(t: &Tables, r: u8, g: u8, b: u8) -> f32 {
 }
 
 /// The luma value the reference computes for one RGB pixel.
+///
+/// Public because the GPU path (`gpu`) builds its luma tables from it.
 #[must_use]
 pub fn luma(r: u8, g: u8, b: u8) -> f32 {
     from_tables(tables(), r, g, b)
