@@ -30,6 +30,16 @@ use std::fs::{FileType, Metadata};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// The 8 bytes every index file starts with ([`crate::index::format::MAGIC`] is this constant):
+/// a non-ASCII first byte and `\r\n` catch text-mode mangling. The magics of both kinds live
+/// here, where the kinds are told apart, so that this module needs neither `index` nor `store`.
+pub(crate) const INDEX_MAGIC: [u8; 8] = *b"\x89IMPIX\r\n";
+
+/// The 8 bytes every hash store starts with ([`crate::store::format::MAGIC`] is this
+/// constant): a non-ASCII byte, a name, and `\r\n` + `^Z`, so a file mangled by a text-mode
+/// transfer or mistaken for text is rejected.
+pub(crate) const STORE_MAGIC: [u8; 8] = *b"\x89IMPS\r\n\x1a";
+
 /// What a writer produces, which decides what it may replace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -203,8 +213,8 @@ fn is_of_kind(path: &Path, meta: &Metadata, kind: OutputKind) -> Result<bool, Fi
         source,
     };
     let magic = match kind {
-        OutputKind::Index => crate::index::format::MAGIC,
-        OutputKind::Store => crate::store::format::MAGIC,
+        OutputKind::Index => INDEX_MAGIC,
+        OutputKind::Store => STORE_MAGIC,
         OutputKind::Directory { marker } => {
             let empty = std::fs::read_dir(path).map_err(io)?.next().is_none();
             return Ok(empty || path.join(marker).is_file());
@@ -274,10 +284,17 @@ mod tests {
     }
 
     #[test]
+    fn magics_are_the_formats_own_and_differ() {
+        assert_eq!(crate::index::format::MAGIC, *b"\x89IMPIX\r\n");
+        assert_eq!(crate::store::format::MAGIC, *b"\x89IMPS\r\n\x1a");
+        assert_ne!(INDEX_MAGIC, STORE_MAGIC);
+    }
+
+    #[test]
     fn check_output_refuses_an_input_by_inode_not_by_name() {
         let d = tmp();
         let store = d.path().join("v.imps");
-        std::fs::write(&store, crate::store::format::MAGIC).expect("write");
+        std::fs::write(&store, STORE_MAGIC).expect("write");
         let link = d.path().join("hard.imps");
         std::fs::hard_link(&store, &link).expect("link");
         let dotted = d.path().join(".").join("v.imps");
@@ -287,7 +304,7 @@ mod tests {
         }
         // Another file of the kind, and a missing one, are fine.
         let other = d.path().join("w.impx");
-        std::fs::write(&other, crate::index::format::MAGIC).expect("write");
+        std::fs::write(&other, INDEX_MAGIC).expect("write");
         check_output(&other, OutputKind::Index, &[store.as_path()], false).expect("an index");
         check_output(
             &d.path().join("new"),
@@ -302,7 +319,7 @@ mod tests {
     fn check_output_refuses_other_kinds_unless_forced_and_non_regular_files_always() {
         let d = tmp();
         let store = d.path().join("s.imps");
-        std::fs::write(&store, crate::store::format::MAGIC).expect("write");
+        std::fs::write(&store, STORE_MAGIC).expect("write");
         let e = check_output(&store, OutputKind::Index, &[], false).expect_err("a store");
         assert!(matches!(e, FileError::NotOfKind { .. }), "{e:?}");
         assert!(e.to_string().contains("is not an imprint index"), "{e}");

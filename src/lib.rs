@@ -11,9 +11,9 @@
 //! | [`decode`] | image bytes → 8-bit grey/RGB pixels, as the reference decodes them | — |
 //! | `gpu` (feature `gpu`) | the same hashes from wgpu compute shaders, batched | `hash` |
 //! | [`Backend`], [`BatchHasher`] | choosing CPU or GPU, with CPU fallback | `hash`, `gpu` |
-//! | [`store`] | append-only, checksummed, memory-mapped file of hash records | `hash` |
-//! | [`index`] | one memory-mapped file: exact radius search (MIH), HNSW k-NN, flat scan | `hash` |
-//! | [`files`] | the rules for output paths (never an input, a device, or another kind's file) and for reading stores and indexes by path | `store`, `index` (magics) |
+//! | [`store`] | append-only, checksummed, memory-mapped file of hash records | `hash`, `files` |
+//! | [`index`] | one memory-mapped file: exact radius search (MIH), HNSW k-NN, flat scan | `hash`, `files` |
+//! | [`files`] | the rules for output paths (never an input, a device, or another kind's file) and for reading stores and indexes by path; the file kinds' magics | — |
 //! | [`lines`] | text inputs (manifests, hash lists) read a bounded line at a time, as bytes | — |
 //! | [`pipeline`] | sources → parallel decode → hash → sink, resumable and shardable | all above |
 //! | [`matching`] | queries (stores, hash lists, images as they are hashed) against an index, in parallel, in input order | `index`, `store`, `pipeline` |
@@ -21,7 +21,23 @@
 //! | [`threads`] | the most threads a caller may ask for, per core | — |
 //! | [`mod@bench`] | seeded near-duplicate datasets, robustness and speed reports | `hash`, `decode`, `index`, `store`, `rng` |
 //!
-//! The CPU path in [`hash`] is the reference: everything else is checked against it.
+//! The CPU path in [`hash`] is the reference: everything else is checked against it. No two
+//! modules import each other (`tests/it/layering.rs` checks it).
+//!
+//! ## Unsafe code
+//!
+//! The crate denies `unsafe_code`; five modules allow it, and every `unsafe` block in them has
+//! a `// SAFETY:` comment (`clippy::undocumented_unsafe_blocks` warns on one without):
+//!
+//! | module | where |
+//! |---|---|
+//! | `mmap` | the read-only memory map of stores and index files (its docs give the contract) |
+//! | `index::hamming` | the three calls into the `POPCNT` copies of the Hamming loops, each after the run-time CPU test |
+//! | `hash::luma` | the call into the AVX2 copy of the RGB row conversion, after the run-time CPU test |
+//! | `hash::strip` | the two calls into the SSE strip transposes (SSE is part of the x86-64 baseline) |
+//! | `decode::webp` | the calls into libwebp (C), with their pointer and buffer invariants |
+//!
+//! Tests add one more: a counting global allocator in `hash::pdq`'s tests.
 //!
 //! ## Quick start
 //!

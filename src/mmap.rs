@@ -1,5 +1,5 @@
-//! Read-only memory maps of imprint's own files (with `index::popcnt`'s feature dispatch, the
-//! crate's only `unsafe` code).
+//! Read-only memory maps of imprint's own files, through one `unsafe` call that every store and
+//! index reader shares.
 //!
 //! Both file kinds that are mapped follow one rule, which is what makes mapping them sound:
 //! **committed bytes are never modified in place while a reader may map them.**
@@ -15,6 +15,9 @@
 //!
 //! Every byte read through a mapping is validated before use (checked offsets and lengths,
 //! checksums in `verify`), so unexpected contents give an error, never UB.
+//!
+//! This module's `unsafe` code is the mapping call in `map_read_only`, with a `// SAFETY:`
+//! comment; the crate docs (`lib.rs`, *Unsafe code*) list every module with `unsafe` code.
 
 #![allow(unsafe_code)]
 

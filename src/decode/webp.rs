@@ -9,9 +9,11 @@
 //! own allocations are sized from the header, which has been checked against the pixel limit
 //! before it decodes.
 //!
-//! The calls into libwebp are this module's only `unsafe` code, each with its invariants: the
-//! input as a pointer and length, and an output buffer owned by the caller or the decoder. The
-//! benchmark dataset's WebP edit encodes through libwebp here too ([`encode_lossy`]).
+//! The calls into libwebp are this module's only `unsafe` code, each block with a `// SAFETY:`
+//! comment giving its invariants: the input as a pointer and length, and an output buffer owned
+//! by the caller or the decoder; the crate docs (`lib.rs`, *Unsafe code*) list every module
+//! with `unsafe` code. The benchmark dataset's WebP edit encodes through libwebp here too
+//! ([`encode_lossy`]).
 
 #![allow(unsafe_code)]
 

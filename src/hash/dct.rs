@@ -7,12 +7,14 @@
 
 use std::sync::OnceLock;
 
-/// Number of DCT rows (frequencies 1..=16).
+/// Number of DCT rows (frequencies 1..=16); public as a dimension of [`dct_matrix`].
 pub const DCT_ROWS: usize = 16;
-/// Number of DCT columns (the 64-sample input).
+/// Number of DCT columns (the 64-sample input); public as a dimension of [`dct_matrix`].
 pub const DCT_COLS: usize = 64;
 
 /// The 16×64 DCT matrix, row-major.
+///
+/// Public because the GPU path (`gpu`) uploads this table rather than a copy of it.
 #[must_use]
 pub fn dct_matrix() -> &'static [f32; DCT_ROWS * DCT_COLS] {
     static MATRIX: OnceLock<[f32; DCT_ROWS * DCT_COLS]> = OnceLock::new();
@@ -35,7 +37,7 @@ pub fn dct_matrix() -> &'static [f32; DCT_ROWS * DCT_COLS] {
 /// The sums run over `k` in increasing order with one `f32` rounding per product and per sum,
 /// the reference's order of operations (vectorised across the other index, which does not change
 /// any single sum).
-pub fn dct64_to_16(a: &[f32; 64 * 64], out: &mut [f32; 256]) {
+pub(crate) fn dct64_to_16(a: &[f32; 64 * 64], out: &mut [f32; 256]) {
     let d = dct_matrix();
     // T = D · A  (16×64): T[i][j] = Σ_k D[i][k] · A[k][j]
     let mut t = [0f32; 16 * 64];

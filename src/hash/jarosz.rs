@@ -18,16 +18,15 @@
 //! Working memory is `O((window + STRIP) × width)`, independent of the image height, and is
 //! reused across images.
 
-use super::strip::{from_strip, to_strip};
-
-/// Number of image rows processed together as SIMD lanes in the row passes.
-pub(crate) const STRIP: usize = 16;
+use super::strip::{from_strip, to_strip, STRIP};
 
 /// Side of the decimated image.
 pub(crate) const OUT: usize = 64;
 
 /// Box-filter window for one axis: `(n + 127) / 128`, as `computeJaroszFilterWindowSize(n, 64)`.
 #[inline]
+///
+/// Public because the GPU path (`gpu`) sizes its box filters with the same rule.
 #[must_use]
 pub fn window_size(n: usize) -> usize {
     n.div_ceil(2 * OUT)
@@ -37,7 +36,7 @@ pub fn window_size(n: usize) -> usize {
 /// computed in `f64` like the reference.
 #[inline]
 #[must_use]
-pub fn decimation_index(i: usize, n: usize) -> usize {
+pub(crate) fn decimation_index(i: usize, n: usize) -> usize {
     (((i as f64 + 0.5) * n as f64) / OUT as f64) as usize
 }
 

@@ -17,8 +17,10 @@
 //! 8-lane integer and division code that converts a row about 2.5× faster than the tables.
 //! Without AVX2 the tables are faster than scalar divisions, so the portable loop keeps them.
 //!
-//! Calling a `#[target_feature]` function is `unsafe` only because the feature must be present,
-//! which the test right before the call establishes.
+//! This module's `unsafe` code is the call into the AVX2 copy, with a `// SAFETY:` comment:
+//! calling a `#[target_feature]` function is `unsafe` only because the feature must be present,
+//! which the test right before the call establishes; the crate docs (`lib.rs`, *Unsafe code*)
+//! list every module with `unsafe` code.
 
 #![allow(unsafe_code)]
 
@@ -58,6 +60,8 @@ fn from_tables(t: &Tables, r: u8, g: u8, b: u8) -> f32 {
 }
 
 /// The luma value the reference computes for one RGB pixel.
+///
+/// Public because the GPU path (`gpu`) builds its luma tables from it.
 #[must_use]
 pub fn luma(r: u8, g: u8, b: u8) -> f32 {
     from_tables(tables(), r, g, b)

@@ -26,13 +26,13 @@ mod pdq256;
 mod strip;
 
 pub use convention::{Convention, Prepared, CPP_CLI_SIDE};
-pub use dct::{dct64_to_16, dct_matrix, DCT_COLS, DCT_ROWS};
+pub use dct::{dct_matrix, DCT_COLS, DCT_ROWS};
 pub use dihedral::{Dihedral, DIHEDRALS};
 pub use hashes::{Hashed, Hashes};
-pub use jarosz::{decimation_index, window_size};
+pub use jarosz::window_size;
 pub use luma::luma;
 pub use pdq::{
-    dihedral_from_dct, float_from_64, quality_metric, threshold, DihedralHashes, HashError,
-    ImageRef, PdqFloat, PdqHash, PdqHasher, PixelLayout, MIN_HASHABLE_DIM, RECOMMENDED_MIN_QUALITY,
+    DihedralHashes, HashError, ImageRef, PdqFloat, PdqHash, PdqHasher, PixelLayout,
+    MIN_HASHABLE_DIM, RECOMMENDED_MIN_QUALITY,
 };
 pub use pdq256::{hamming, ParseHashError, Pdq256};

@@ -301,7 +301,7 @@ fn hashable(image: &ImageRef<'_>) -> bool {
 
 /// Quality and DCT of a decimated 64×64 luma image.
 #[must_use]
-pub fn float_from_64(buf: &[f32; OUT * OUT]) -> PdqFloat {
+pub(crate) fn float_from_64(buf: &[f32; OUT * OUT]) -> PdqFloat {
     let quality = quality_metric(buf);
     let mut dct = [0f32; 256];
     dct64_to_16(buf, &mut dct);
@@ -310,7 +310,7 @@ pub fn float_from_64(buf: &[f32; OUT * OUT]) -> PdqFloat {
 
 /// The reference `pdqImageDomainQualityMetric`: the count of significant gradients, scaled.
 #[must_use]
-pub fn quality_metric(buf: &[f32; OUT * OUT]) -> u8 {
+pub(crate) fn quality_metric(buf: &[f32; OUT * OUT]) -> u8 {
     #[inline(always)]
     fn step(u: f32, v: f32) -> i32 {
         // int d = ((u - v) * 100) / 255;  — f32 arithmetic, truncated toward zero.
@@ -333,7 +333,7 @@ pub fn quality_metric(buf: &[f32; OUT * OUT]) -> u8 {
 /// Bits set where a coefficient is strictly greater than the lower median
 /// (`torben(…, 256)`, the 128th smallest value).
 #[must_use]
-pub fn threshold(dct: &[f32; 256]) -> Pdq256 {
+pub(crate) fn threshold(dct: &[f32; 256]) -> Pdq256 {
     let mut sorted = *dct;
     sorted.sort_unstable_by(f32::total_cmp);
     let median = sorted[127];
@@ -348,7 +348,7 @@ pub fn threshold(dct: &[f32; 256]) -> Pdq256 {
 
 /// The eight dihedral hashes from one DCT (sign flips and transposes of the coefficients).
 #[must_use]
-pub fn dihedral_from_dct(f: &PdqFloat) -> DihedralHashes {
+pub(crate) fn dihedral_from_dct(f: &PdqFloat) -> DihedralHashes {
     let mut hashes = [Pdq256::ZERO; 8];
     for (slot, d) in hashes.iter_mut().zip(DIHEDRALS) {
         *slot = threshold(&d.transform_dct(&f.dct));

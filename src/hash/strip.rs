@@ -4,13 +4,17 @@
 //! Element by element, each value is a load and a store of its own, which took a fifth of the
 //! hash's time. On x86-64 the strips move in 4×4 blocks instead: four 4-float loads, the
 //! shuffles of SSE's `_MM_TRANSPOSE4_PS`, four 4-float stores, about 3× faster. SSE is part of
-//! the x86-64 baseline the compiler targets, so no run-time test is needed; the calls are
-//! `unsafe` only because the intrinsics are `#[target_feature(enable = "sse")]` functions.
+//! the x86-64 baseline the compiler targets, so no run-time test is needed. This module's
+//! `unsafe` code is the two calls into the SSE copies, each with a `// SAFETY:` comment: they
+//! are `unsafe` only because those are `#[target_feature(enable = "sse")]` functions;
+//! the crate docs (`lib.rs`, *Unsafe code*) list every module with `unsafe` code.
 //! Values are moved, never computed, so both ways give the same bits (tested).
 
 #![allow(unsafe_code)]
 
-use super::jarosz::STRIP;
+/// Number of image rows in a strip: the rows the Jarosz row passes (`jarosz.rs`) filter
+/// together, as SIMD lanes.
+pub(crate) const STRIP: usize = 16;
 
 /// `strip[j * STRIP + lane] = rows[lane][j]` for `j < width`, every lane.
 pub(crate) fn to_strip(rows: &[&[f32]; STRIP], width: usize, strip: &mut [f32]) {

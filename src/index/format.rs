@@ -85,8 +85,9 @@ use bytemuck::{Pod, Zeroable};
 
 use super::error::{IndexError, Result};
 
-/// The 8-byte magic: a non-ASCII first byte and `\r\n` catch text-mode mangling.
-pub const MAGIC: [u8; 8] = *b"\x89IMPIX\r\n";
+/// The 8-byte magic: a non-ASCII first byte and `\r\n` catch text-mode mangling. Defined in
+/// `crate::files` with the store's, where the kinds are told apart.
+pub const MAGIC: [u8; 8] = crate::files::INDEX_MAGIC;
 /// The format version this release writes.
 pub const FORMAT_VERSION: u32 = 2;
 /// The oldest format version this release reads.

@@ -24,11 +24,13 @@
 //! `m ≈ 256 / log2 N` (two flips per key, ~3 000 probes) up to about 30 M hashes. The search
 //! still falls back to a flat scan when that is cheaper (small lists, large radii); every
 //! path is exact.
+//!
+//! Bit positions (substring starts, keys, fingerprints) follow the one word order of
+//! `hamming.rs`: position 0 is the most significant bit of the hash's first byte.
 
 use super::error::{IndexError, Result};
-use super::flat::{self, HashesView};
 use super::format::{u32_at, Substring, MAX_MIH_KEY_BITS, MIH_POSTING_LEN};
-use super::popcnt;
+use super::hamming::{self, encode_posting, words, Fingerprint, HashesView, Lanes};
 use super::{Match, RecordId};
 use crate::hash::{Dihedral, Pdq256};
 
@@ -109,8 +111,8 @@ pub(crate) fn substrings(m: u32, n: usize) -> Vec<Substring> {
     out
 }
 
-/// The key of substring `s` in a hash given as bytes: bits `start_bit..start_bit + key_bits`,
-/// counting from the most significant bit of the big-endian hash.
+/// The key of substring `s` in a hash given as bytes: positions `start_bit..start_bit +
+/// key_bits` (`hamming.rs` word order), the first one the key's most significant bit.
 #[inline]
 pub(crate) fn key(hash: &[u8; 32], s: &Substring) -> u32 {
     // Gather the (at most 4) bytes covering the key into a u64, then shift it out.
@@ -123,12 +125,12 @@ pub(crate) fn key(hash: &[u8; 32], s: &Substring) -> u32 {
     ((acc >> shift) & ((1u64 << s.key_bits) - 1)) as u32
 }
 
-/// The fingerprint for substring `s` of the hash with words `w` ([`Pdq256::to_words`]): hash
-/// bits `end..end + 96` (wrapping past bit 255), where `end = start_bit + width_bits`, as the
-/// top 64 and the next 32 of them. Disjoint from the substring whenever its width is at most
-/// 160 bits (`m ≥ 2`).
+/// The fingerprint for substring `s` of the hash with words `w` ([`hamming::words`]): positions
+/// `end..end + 96` (wrapping past 255), where `end = start_bit + width_bits`, as the top 64 and
+/// the next 32 of them. Disjoint from the substring whenever its width is at most 160 bits
+/// (`m ≥ 2`).
 #[inline]
-pub(crate) fn fingerprint(w: &[u64; 4], s: &Substring) -> (u64, u32) {
+pub(crate) fn fingerprint(w: &[u64; 4], s: &Substring) -> Fingerprint {
     let shift = (s.start_bit + s.width_bits) % 256;
     let (q, r) = ((shift / 64) as usize, shift % 64);
     let word = |i: usize| {
@@ -140,28 +142,6 @@ pub(crate) fn fingerprint(w: &[u64; 4], s: &Substring) -> (u64, u32) {
         }
     };
     (word(0), (word(1) >> 32) as u32)
-}
-
-/// One posting: record id (u32), fingerprint low part (u32), fingerprint high part (u64),
-/// little-endian.
-#[inline]
-fn encode_posting(out: &mut [u8], id: u32, fp: (u64, u32)) {
-    out[0..4].copy_from_slice(&id.to_le_bytes());
-    out[4..8].copy_from_slice(&fp.1.to_le_bytes());
-    out[8..16].copy_from_slice(&fp.0.to_le_bytes());
-}
-
-/// Decodes a posting: (record id, fingerprint).
-#[inline]
-pub(crate) fn decode_posting(p: &[u8; MIH_POSTING_LEN]) -> (u32, (u64, u32)) {
-    let [a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, c4, c5, c6, c7] = *p;
-    (
-        u32::from_le_bytes([a0, a1, a2, a3]),
-        (
-            u64::from_le_bytes([c0, c1, c2, c3, c4, c5, c6, c7]),
-            u32::from_le_bytes([b0, b1, b2, b3]),
-        ),
-    )
 }
 
 /// One probed bucket of a query: its directory position, then its posting range.
@@ -222,7 +202,7 @@ impl MihView<'_> {
         allow_scan: bool,
     ) -> Result<()> {
         if allow_scan && cheaper_to_scan(self, r) {
-            flat::radius(hashes, q, r, transform, out);
+            hamming::radius_scan(hashes, &Lanes::of_hash(q), r, transform, out);
             return Ok(());
         }
         let m = self.substrings.len() as u32;
@@ -271,8 +251,8 @@ impl MihView<'_> {
         }
         // Pass 3: scan the postings; keep the ids whose lower bound is within the radius.
         cands.clear();
-        let mut qfp = [(0u64, 0u32); MAX_FINGERPRINT_TABLES];
-        let qwords = q.to_words();
+        let mut qfp: [Fingerprint; MAX_FINGERPRINT_TABLES] = [(0, 0); MAX_FINGERPRINT_TABLES];
+        let qwords = words(q.as_bytes());
         for (slot, s) in qfp.iter_mut().zip(self.substrings) {
             *slot = fingerprint(&qwords, s);
         }
@@ -286,17 +266,17 @@ impl MihView<'_> {
                     "posting past the section end",
                 ))?;
             let (fq, budget) = (qfp[p.table as usize], r - p.flips);
-            popcnt::scan_postings(run, fq, budget, cands);
+            hamming::scan_postings(run, fq, budget, cands);
         }
         // Pass 4: verify the survivors against the full hashes.
-        let qw = flat::query_words(q);
+        let qw = Lanes::of_hash(q);
         for &id in cands.iter() {
             let rec = hashes.get(id).ok_or(IndexError::corrupt(
                 "mih_postings",
                 u64::from(id),
                 "record id out of range",
             ))?;
-            let d = flat::distance(&qw, rec);
+            let d = hamming::distance(&qw, rec);
             if d <= r {
                 out.push(Match {
                     record: RecordId(id),
@@ -331,6 +311,7 @@ pub(crate) fn build(hashes: &[Pdq256], subs: &[Substring]) -> (Vec<u32>, Vec<u8>
         .par_iter()
         .zip(postings.par_chunks_mut(n * MIH_POSTING_LEN))
         .map(|(s, table)| {
+            let (table, _) = table.as_chunks_mut::<MIH_POSTING_LEN>();
             let buckets = 1usize << s.key_bits;
             let mut off = vec![0u32; buckets + 1];
             let keys: Vec<u32> = hashes.iter().map(|h| key(h.as_bytes(), s)).collect();
@@ -343,11 +324,10 @@ pub(crate) fn build(hashes: &[Pdq256], subs: &[Substring]) -> (Vec<u32>, Vec<u8>
             let mut fill = off.clone();
             for (i, (&k, h)) in keys.iter().zip(hashes).enumerate() {
                 let slot = &mut fill[k as usize];
-                let at = *slot as usize * MIH_POSTING_LEN;
                 encode_posting(
-                    &mut table[at..at + MIH_POSTING_LEN],
+                    &mut table[*slot as usize],
                     i as u32,
-                    fingerprint(&h.to_words(), s),
+                    fingerprint(&words(h.as_bytes()), s),
                 );
                 *slot += 1;
             }
@@ -402,7 +382,7 @@ mod tests {
             for (t, s) in substrings(m, 1 << 20).iter().enumerate() {
                 let h = pseudo_random_hash(u64::from(m) * 100 + t as u64);
                 let end = s.start_bit + s.width_bits;
-                let (hi, lo) = fingerprint(&Pdq256::from_bytes(h).to_words(), s);
+                let (hi, lo) = fingerprint(&words(&h), s);
                 let want_hi = (0..64).fold(0u64, |a, i| a << 1 | bit(&h, (end + i) % 256));
                 let want_lo = (64..96).fold(0u64, |a, i| a << 1 | bit(&h, (end + i) % 256));
                 assert_eq!(
@@ -434,10 +414,7 @@ mod tests {
             for m in [2, 11, 16, 32] {
                 for s in &substrings(m, 1 << 22) {
                     let flips = (key(&a, s) ^ key(&b, s)).count_ones();
-                    let (fa, fb) = (
-                        fingerprint(&Pdq256::from_bytes(a).to_words(), s),
-                        fingerprint(&Pdq256::from_bytes(b).to_words(), s),
-                    );
+                    let (fa, fb) = (fingerprint(&words(&a), s), fingerprint(&words(&b), s));
                     let fd = (fa.0 ^ fb.0).count_ones() + (fa.1 ^ fb.1).count_ones();
                     assert!(flips + fd <= full, "seed {seed} m {m}");
                 }

@@ -36,9 +36,9 @@
 //! radius lookup took 52–78 ms where later ones take 0.12 ms). [`Index::verify`]
 //! checks every checksum, id, posting and neighbour, and lookups after it pay no checksum
 //! again. Every id read during a search is checked at use, so a corrupt or truncated file
-//! gives an [`IndexError`], never a panic or an out-of-bounds read. The module has no `unsafe`
-//! code: it maps files through the crate's one mapping function, under the contract stated on
-//! [`Index::open`].
+//! gives an [`IndexError`], never a panic or an out-of-bounds read. The module's only `unsafe`
+//! code is the `POPCNT` dispatch of its Hamming kernels (`hamming.rs`); it maps files through
+//! the crate's one mapping function, under the contract stated on [`Index::open`].
 //!
 //! # Example
 //! ```
@@ -65,10 +65,10 @@ mod builder;
 mod error;
 mod flat;
 pub mod format;
+mod hamming;
 mod hnsw;
 mod mih;
 mod mmap;
-mod popcnt;
 mod reader;
 mod scratch;
 pub mod synthetic;

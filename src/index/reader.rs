@@ -6,11 +6,12 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use super::error::{IndexError, Result};
-use super::flat::{self, HashesView};
+use super::flat;
 use super::format::{
     self, u32_at, u64_at, Layout, SectionKind, HASH_LEN, HEADER_LEN, NO_NODE, NUM_SECTIONS,
     SECTIONS,
 };
+use super::hamming::{decode_posting, words, HashesView, Lanes};
 use super::hnsw::graph::{Graph, GraphView};
 use super::hnsw::search::{descend, search_layer};
 use super::mih::{self, MihView};
@@ -452,7 +453,7 @@ impl<D: AsRef<[u8]>> Index<D> {
             return Ok(&scratch.results);
         }
         let (graph, hashes) = (self.graph()?, self.hashes()?);
-        let qw = flat::query_words(q);
+        let qw = Lanes::of_hash(q);
         let top = self.layout.hnsw_num_levels - 1;
         let entry = self.layout.hnsw_entry_point;
         if graph.level(entry) != top {
@@ -577,9 +578,7 @@ impl<D: AsRef<[u8]>> Index<D> {
                 let mut prev: Option<u32> = None;
                 for p in lo..hi {
                     let at = j * n + p as usize;
-                    let (id, fp) = mih
-                        .posting(at)
-                        .map_or((u32::MAX, (0, 0)), mih::decode_posting);
+                    let (id, fp) = mih.posting(at).map_or((u32::MAX, (0, 0)), decode_posting);
                     let rec = hashes.get(id).ok_or(IndexError::corrupt(
                         "mih_postings",
                         at as u64,
@@ -599,7 +598,7 @@ impl<D: AsRef<[u8]>> Index<D> {
                             "record filed under the wrong key",
                         ));
                     }
-                    if mih::fingerprint(&Pdq256::from_bytes(*rec).to_words(), s) != fp {
+                    if mih::fingerprint(&words(rec), s) != fp {
                         return Err(IndexError::corrupt(
                             "mih_postings",
                             at as u64,

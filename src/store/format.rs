@@ -94,9 +94,11 @@ use super::params::HashParams;
 use crate::hash::Convention;
 use bytemuck::{Pod, Zeroable};
 
-/// The 8 bytes every store file starts with: a non-ASCII byte, a name, and `\r\n` + `^Z`, so a
-/// file mangled by a text-mode transfer or mistaken for text is rejected.
-pub const MAGIC: [u8; 8] = *b"\x89IMPS\r\n\x1a";
+/// The 8 bytes every store file starts with, `89 49 4d 50 53 0d 0a 1a` (`\x89IMPS\r\n\x1a`): a
+/// non-ASCII byte, a name, and `\r\n` + `^Z`, so a file mangled by a text-mode transfer or
+/// mistaken for text is rejected. Defined in `crate::files` with the index's, where the kinds
+/// are told apart.
+pub const MAGIC: [u8; 8] = crate::files::STORE_MAGIC;
 
 /// The format version this build writes.
 pub const FORMAT_VERSION: u32 = 2;

@@ -9,6 +9,7 @@ mod decode;
 mod gpu;
 mod index;
 mod index_faults;
+mod layering;
 mod pipe_faults;
 mod pipeline;
 mod rng;

@@ -24,8 +24,8 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::super::flat::{self, HashesView};
 use super::super::format::NO_NODE;
+use super::super::hamming::{HashesView, Lanes};
 use super::super::scratch::SearchScratch;
 use super::graph::GraphBuf;
 use super::search::{descend, dist, search_layer};
@@ -79,7 +79,7 @@ fn select(hashes: &HashesView<'_>, cands: &[(u32, u32)], width: usize) -> Vec<u3
         if kept.len() >= width {
             break;
         }
-        let cw = hashes.get(c).map(flat::words).unwrap_or_default();
+        let cw = hashes.get(c).map(Lanes::of).unwrap_or_default();
         if kept.iter().all(|&s| dist(hashes, &cw, s) >= d) {
             kept.push(c);
         }
@@ -192,7 +192,7 @@ fn plan(
     scratch: &mut SearchScratch,
 ) -> Plan {
     let lv = u32::from(graph.levels[v as usize]);
-    let q = hashes.get(v).map(flat::words).unwrap_or_default();
+    let q = hashes.get(v).map(Lanes::of).unwrap_or_default();
     let mut per_level: Vec<Vec<(u32, u32)>> = vec![Vec::new(); lv as usize + 1];
     // The in-memory graph cannot be corrupt, so searches on it do not fail; an error would
     // only leave this node with fewer candidates.
@@ -238,7 +238,7 @@ fn plan(
 
 /// Adds the reverse link `u → v` on `level`; a full row keeps its closest ids.
 fn link(graph: &mut GraphBuf, hashes: &HashesView<'_>, u: u32, v: u32, level: u32) {
-    let uw = hashes.get(u).map(flat::words).unwrap_or_default();
+    let uw = hashes.get(u).map(Lanes::of).unwrap_or_default();
     let dv = dist(hashes, &uw, v);
     let row = graph.row_mut(u, level);
     if row.contains(&v) || u == v {

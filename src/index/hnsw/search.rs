@@ -8,15 +8,15 @@
 use std::cmp::Reverse;
 
 use super::super::error::Result;
-use super::super::flat::{self, HashesView};
+use super::super::hamming::{self, HashesView, Lanes};
 use super::super::scratch::SearchScratch;
 use super::graph::Graph;
 
-/// Distance from query words to node `id` (ids come from validated rows, so `get` succeeds;
+/// Distance from the query to node `id` (ids come from validated rows, so `get` succeeds;
 /// a miss counts as the farthest possible distance rather than panicking).
 #[inline]
-pub(crate) fn dist(hashes: &HashesView<'_>, q: &[u64; 4], id: u32) -> u32 {
-    hashes.get(id).map_or(u32::MAX, |r| flat::distance(q, r))
+pub(crate) fn dist(hashes: &HashesView<'_>, q: &Lanes, id: u32) -> u32 {
+    hashes.get(id).map_or(u32::MAX, |r| hamming::distance(q, r))
 }
 
 /// Algorithm 2 (SEARCH-LAYER): the `ef` nearest nodes to `q` reachable on `level` from the
@@ -24,7 +24,7 @@ pub(crate) fn dist(hashes: &HashesView<'_>, q: &[u64; 4], id: u32) -> u32 {
 pub(crate) fn search_layer<G: Graph>(
     graph: &G,
     hashes: &HashesView<'_>,
-    q: &[u64; 4],
+    q: &Lanes,
     entries: &[(u32, u32)],
     ef: usize,
     level: u32,
@@ -76,7 +76,7 @@ pub(crate) fn search_layer<G: Graph>(
 pub(crate) fn descend<G: Graph>(
     graph: &G,
     hashes: &HashesView<'_>,
-    q: &[u64; 4],
+    q: &Lanes,
     entry: u32,
     top: u32,
     stop_above: u32,
