@@ -362,7 +362,7 @@ mod tests {
 
     #[test]
     fn quotients_through_the_f64_reciprocal_equal_f32_division() {
-        let mut rng = crate::bench::Rng::new(3);
+        let mut rng = crate::rng::Rng::new(3);
         let mut values: Vec<f32> = (0..2000)
             .map(|_| {
                 // Every exponent from 2⁻⁴⁰ to 2⁴⁰, random significands, and some whole numbers.

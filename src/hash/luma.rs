@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn every_row_kernel_gives_the_reference_per_pixel() {
-        let mut rng = crate::bench::Rng::new(7);
+        let mut rng = crate::rng::Rng::new(7);
         // Lengths around the vector widths, and a row longer than the output.
         for width in [0usize, 1, 7, 8, 9, 31, 32, 33, 1000] {
             let row: Vec<u8> = (0..width * 3 + 2).map(|_| rng.next_u64() as u8).collect();

@@ -365,15 +365,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn noise(w: usize, h: usize, bpp: usize, seed: u64) -> Vec<u8> {
-        let mut s = seed | 1;
-        (0..w * h * bpp)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 24) as u8
-            })
-            .collect()
+        let mut bytes = vec![0; w * h * bpp];
+        crate::rng::Rng::new(seed).fill_bytes(&mut bytes);
+        bytes
     }
 
     #[test]

@@ -323,9 +323,10 @@ mod tests {
     #[test]
     fn dispatched_scans_equal_the_portable_ones() {
         let mut run = Vec::new();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::rng::Rng::new(3);
+        let mut x = 0;
         for id in 0..500u32 {
-            x = x.rotate_left(17).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ u64::from(id);
+            x = rng.next_u64();
             run.extend_from_slice(&id.to_le_bytes());
             run.extend_from_slice(&((x >> 7) as u32).to_le_bytes());
             run.extend_from_slice(&x.to_le_bytes());

@@ -402,12 +402,9 @@ mod tests {
             let a = pseudo_random_hash(seed);
             let mut b = a;
             // Flip a seeded number of bits, clustered or spread.
-            let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut rng = crate::rng::Rng::new(seed);
             for _ in 0..(seed % 60) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let i = (x % 256) as usize;
+                let i = rng.below(256) as usize;
                 b[i / 8] ^= 0x80 >> (i % 8);
             }
             let full = Pdq256::from_bytes(a).distance(&Pdq256::from_bytes(b));
