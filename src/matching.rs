@@ -65,7 +65,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::hash::{Dihedral, Hashed, Hashes, Pdq256};
-use crate::index::{Index, IndexError, RecordId, SearchScratch};
+use crate::index::{Index, IndexError, Match, RecordId, SearchScratch};
 use crate::pipeline::{ItemError, Sink};
 use crate::store::{Outcome, Store};
 
@@ -94,6 +94,7 @@ pub struct ListMatch<'i> {
 pub struct Matcher<'i, D> {
     index: &'i Index<D>,
     max_distance: u32,
+    scan: bool,
 }
 
 // Not derived: the index is borrowed, `D` need not be `Clone`.
@@ -112,7 +113,16 @@ impl<'i, D: AsRef<[u8]> + Sync> Matcher<'i, D> {
         Matcher {
             index,
             max_distance,
+            scan: false,
         }
+    }
+
+    /// With `scan`, answers by a flat scan of every hash (the oracle: O(N) a query, the
+    /// same results) instead of multi-index hashing.
+    #[must_use]
+    pub fn flat_scan(mut self, scan: bool) -> Self {
+        self.scan = scan;
+        self
     }
 
     /// The index matched against.
@@ -140,13 +150,62 @@ impl<'i, D: AsRef<[u8]> + Sync> Matcher<'i, D> {
         scratch: &mut SearchScratch,
         out: &mut Vec<ListMatch<'i>>,
     ) -> std::result::Result<(), IndexError> {
-        let index = self.index;
-        let found = match query {
-            Hashes::One(h) => index.search_radius(h, self.max_distance, scratch)?,
-            Hashes::Dihedral(all) => {
-                index.search_radius_dihedral(all, self.max_distance, scratch)?
+        let (index, radius) = (self.index, self.max_distance);
+        let merged;
+        let found: &[Match] = match (query, self.scan) {
+            (Hashes::One(h), false) => index.search_radius(h, radius, scratch)?,
+            (Hashes::Dihedral(all), false) => index.search_radius_dihedral(all, radius, scratch)?,
+            (_, true) => {
+                let mut all = Vec::new();
+                for (t, q) in query.iter() {
+                    let found = index.search_radius_flat(&q, radius, scratch)?;
+                    all.extend(found.iter().map(|m| Match { transform: t, ..*m }));
+                }
+                merged = best_per_entry(all);
+                &merged
             }
         };
+        self.push_found(query, found, out)
+    }
+
+    /// The `k` list entries nearest to `query` (for a dihedral query, over all 8 hashes:
+    /// each entry once, with its best transform), sorted by (distance, record), as
+    /// [`ListMatch`]es; the radius does not apply. `ef` is the HNSW beam width; with
+    /// [`Matcher::flat_scan`], or when the index has no graph, the answer is exact, by a
+    /// flat scan.
+    ///
+    /// # Errors
+    /// As [`Matcher::find`].
+    pub fn nearest(
+        &self,
+        query: &Hashes,
+        k: usize,
+        ef: usize,
+        scratch: &mut SearchScratch,
+        out: &mut Vec<ListMatch<'i>>,
+    ) -> std::result::Result<(), IndexError> {
+        let index = self.index;
+        let mut all = Vec::new();
+        for (t, q) in query.iter() {
+            let found = if self.scan || !index.has_graph() {
+                index.search_knn_flat(&q, k, scratch)?
+            } else {
+                index.search_knn(&q, k, ef, scratch)?
+            };
+            all.extend(found.iter().map(|m| Match { transform: t, ..*m }));
+        }
+        let mut best = best_per_entry(all);
+        best.truncate(k);
+        self.push_found(query, &best, out)
+    }
+
+    fn push_found(
+        &self,
+        query: &Hashes,
+        found: &[Match],
+        out: &mut Vec<ListMatch<'i>>,
+    ) -> std::result::Result<(), IndexError> {
+        let index = self.index;
         out.reserve(found.len());
         for m in found {
             let list_hash = index.hash(m.record).ok_or_else(|| {
@@ -199,6 +258,15 @@ impl<'i, D: AsRef<[u8]> + Sync> Matcher<'i, D> {
             stats: MatchStats::default(),
         }
     }
+}
+
+/// Each entry once, with its smallest distance and the transform that reached it (the lowest
+/// on ties), sorted by (distance, record): how the searches of a dihedral query combine.
+fn best_per_entry(mut all: Vec<Match>) -> Vec<Match> {
+    all.sort_unstable_by_key(|m| (m.record, m.distance, m.transform));
+    all.dedup_by_key(|m| m.record);
+    all.sort_unstable_by_key(|m| (m.distance, m.record));
+    all
 }
 
 /// Counts from one [`MatchStream`].
@@ -566,6 +634,38 @@ mod tests {
         assert_eq!(batch[0][0].list_id, "L0");
         assert_eq!(batch[0][0].distance, 0);
         assert!(batch.iter().skip(1).step_by(3).all(Vec::is_empty));
+    }
+
+    #[test]
+    fn flat_scans_and_nearest_agree_with_the_index_searches() {
+        let (listed, index) = list_index();
+        let mih = Matcher::new(&index, 24);
+        let flat = Matcher::new(&index, 24).flat_scan(true);
+        let mut scratch = SearchScratch::new();
+        for i in 0..60usize {
+            let query = if i % 2 == 0 {
+                Hashes::One(near(listed[i % 50], (i % 30) as u32))
+            } else {
+                Hashes::Dihedral(std::array::from_fn(|k| {
+                    near(listed[(i + 3 * k) % 50], 20 + k as u32)
+                }))
+            };
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            mih.find(&query, &mut scratch, &mut a).expect("mih");
+            flat.find(&query, &mut scratch, &mut b).expect("flat");
+            assert_eq!(a, b, "query {i}");
+            // The k nearest by a scan: the k first of all entries by (distance, record).
+            let mut knn = Vec::new();
+            flat.nearest(&query, 5, 64, &mut scratch, &mut knn)
+                .expect("knn");
+            let mut every = Vec::new();
+            Matcher::new(&index, 256)
+                .flat_scan(true)
+                .find(&query, &mut scratch, &mut every)
+                .expect("all");
+            every.truncate(5);
+            assert_eq!(knn, every, "query {i}");
+        }
     }
 
     #[test]

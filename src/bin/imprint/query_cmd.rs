@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use imprint::hash::Pdq256;
-use imprint::index::{Index, Match, SearchScratch, DEFAULT_EF_SEARCH, DEFAULT_MAX_DISTANCE};
+use imprint::hash::{Hashes, Pdq256};
+use imprint::index::{SearchScratch, DEFAULT_EF_SEARCH, DEFAULT_MAX_DISTANCE};
 use imprint::lines::{BoundedLines, MAX_LINE_BYTES};
+use imprint::matching::{ListMatch, Matcher};
 
 use crate::hashlist::csv_field;
 use crate::output::diag;
@@ -112,7 +113,10 @@ pub fn run(a: QueryArgs) -> anyhow::Result<i32> {
         }
         writeln!(out)?;
     }
+    let radius = a.max_distance.unwrap_or(DEFAULT_MAX_DISTANCE);
+    let matcher = Matcher::new(&index, radius).flat_scan(a.exact);
     let mut scratch = SearchScratch::new();
+    let mut found = Vec::new();
     let mut failures = 0;
     let mut n = 0;
     while let Some(line) = next_query()? {
@@ -130,90 +134,31 @@ pub fn run(a: QueryArgs) -> anyhow::Result<i32> {
                 continue;
             }
         };
-        let found: Vec<Match> = search(&index, &a, &qs, &mut scratch)
-            .with_context(|| format!("searching {}", a.index.display()))?;
+        let query = match <[Pdq256; 8]>::try_from(qs.as_slice()) {
+            Ok(all) => Hashes::Dihedral(all),
+            Err(_) => Hashes::One(qs[0]),
+        };
+        found.clear();
+        let searched = match a.k {
+            // k-nearest over all transforms: the k best entries, each with its best transform.
+            Some(k) => matcher.nearest(&query, k, a.ef, &mut scratch, &mut found),
+            None => matcher.find(&query, &mut scratch, &mut found),
+        };
+        searched.with_context(|| format!("searching {}", a.index.display()))?;
+        if let (Some(_), Some(d)) = (a.k, a.max_distance) {
+            found.retain(|m| m.distance <= d);
+        }
         for m in &found {
-            // With --dihedral, the query hash shown is the transform's hash that matched.
-            let q = qs.get(m.transform as usize).unwrap_or(&qs[0]);
-            write_match(&mut out, &index, &a, q, m)?;
+            write_match(&mut out, &a, m)?;
         }
     }
     out.flush()?;
     Ok(i32::from(failures > 0))
 }
 
-fn search(
-    index: &Index,
-    a: &QueryArgs,
-    qs: &[Pdq256],
-    scratch: &mut SearchScratch,
-) -> imprint::index::Result<Vec<Match>> {
-    let radius = a.max_distance.unwrap_or(DEFAULT_MAX_DISTANCE);
-    if let Some(k) = a.k {
-        // k-nearest over all transforms: the k best (entry, transform) pairs, best per entry.
-        let mut all: Vec<Match> = Vec::new();
-        for (t, q) in qs.iter().enumerate() {
-            let found = if a.exact || !index.has_graph() {
-                index.search_knn_flat(q, k, scratch)?
-            } else {
-                index.search_knn(q, k, a.ef, scratch)?
-            };
-            all.extend(found.iter().map(|m| Match {
-                transform: imprint::hash::DIHEDRALS[t],
-                ..*m
-            }));
-        }
-        all.sort_by_key(|m| (m.record, m.distance, m.transform));
-        all.dedup_by_key(|m| m.record);
-        all.sort_by_key(|m| (m.distance, m.record));
-        all.truncate(k);
-        if let Some(d) = a.max_distance {
-            all.retain(|m| m.distance <= d);
-        }
-        return Ok(all);
-    }
-    if a.dihedral {
-        let qs: [Pdq256; 8] = qs
-            .try_into()
-            .expect("parse_query returns 8 hashes with --dihedral");
-        if a.exact {
-            let mut all = Vec::new();
-            for (t, q) in qs.iter().enumerate() {
-                all.extend(
-                    index
-                        .search_radius_flat(q, radius, scratch)?
-                        .iter()
-                        .map(|m| Match {
-                            transform: imprint::hash::DIHEDRALS[t],
-                            ..*m
-                        }),
-                );
-            }
-            all.sort_by_key(|m| (m.record, m.distance, m.transform));
-            all.dedup_by_key(|m| m.record);
-            all.sort_by_key(|m| (m.distance, m.record));
-            return Ok(all);
-        }
-        return Ok(index.search_radius_dihedral(&qs, radius, scratch)?.to_vec());
-    }
-    Ok(if a.exact {
-        index.search_radius_flat(&qs[0], radius, scratch)?.to_vec()
-    } else {
-        index.search_radius(&qs[0], radius, scratch)?.to_vec()
-    })
-}
-
-fn write_match(
-    out: &mut impl Write,
-    index: &Index,
-    a: &QueryArgs,
-    q: &Pdq256,
-    m: &Match,
-) -> anyhow::Result<()> {
-    let hash = index
-        .hash(m.record)
-        .context("search returned a record outside the index")?;
-    let id = index.id(m.record).context("reading a match id")?;
+/// One match as a line: with --dihedral, the query hash shown is the transform's that matched.
+fn write_match(out: &mut impl Write, a: &QueryArgs, m: &ListMatch<'_>) -> anyhow::Result<()> {
+    let (q, hash, id) = (m.query_hash, m.list_hash, m.list_id);
     match a.format {
         Format::Csv => {
             write!(out, "{q},{hash},{},{}", m.distance, csv_field(id))?;
