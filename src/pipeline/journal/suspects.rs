@@ -95,3 +95,80 @@ impl SuspectPass<'_> {
         Ok(id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::PixelLayout;
+    use crate::pipeline::{DecodeFailure, OwnedImage, VecSink, DEFAULT_MAX_ITEM_BYTES};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn suspects_are_settled_in_input_order_and_a_struck_out_one_is_not_decoded_again() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let names = ["a", "b", "bomb", "c"];
+        let sources: Vec<Source> = names
+            .iter()
+            .map(|n| {
+                let p = d.path().join(n);
+                std::fs::write(&p, [40, 30, n.len() as u8]).expect("write");
+                Source::File(p)
+            })
+            .collect();
+        let id = |k: usize| sources[k].path().to_string_lossy().into_owned();
+        // `bomb` ended the process twice while decoded alone; `b` was being decoded when the
+        // last run ended.
+        let path = d.path().join("run.journal");
+        let j = Journal::create(&path).expect("create");
+        j.alone(&id(2)).expect("note");
+        j.alone(&id(2)).expect("note");
+        j.started(7, &id(1));
+        drop(j);
+        let journal = Journal::open(&path).expect("open");
+        assert_eq!(journal.strikes(&id(2)), STRIKES_TO_FAIL);
+
+        let decoded = AtomicUsize::new(0);
+        let decoder = |bytes: &[u8]| -> std::result::Result<OwnedImage, DecodeFailure> {
+            decoded.fetch_add(1, Ordering::Relaxed);
+            let [w, h, _] = *bytes else {
+                return Err(DecodeFailure(format!("{} bytes", bytes.len())));
+            };
+            let (w, h) = (u32::from(w), u32::from(h));
+            Ok(OwnedImage {
+                width: w,
+                height: h,
+                layout: PixelLayout::Gray8,
+                pixels: (0..w * h).map(|i| (i * 7 % 251) as u8).collect(),
+            })
+        };
+        let mut sink = VecSink::default();
+        let mut report = Report::default();
+        let mut settled = SkipSet::new();
+        SuspectPass {
+            journal: &journal,
+            decoder: &decoder,
+            dihedral: false,
+            sink: &mut sink,
+            report: &mut report,
+            progress: &mut |_| {},
+            total: None,
+            settled: &mut settled,
+        }
+        .run(&sources, DEFAULT_MAX_ITEM_BYTES, &[], &|_| true)
+        .expect("pass");
+
+        assert_eq!(decoded.load(Ordering::Relaxed), 1, "only `b` is decoded");
+        assert_eq!(sink.items.len(), 2);
+        assert_eq!(sink.items[0].0, id(1));
+        assert!(sink.items[0].1.is_ok(), "{:?}", sink.items[0].1);
+        assert_eq!(sink.items[1].0, id(2));
+        let cause = sink.items[1].1.as_ref().expect_err("struck out");
+        assert!(cause.starts_with(ItemError::ENDED_PROCESS), "{cause}");
+        assert_eq!((report.num_ok, report.num_failed), (1, 1));
+        assert!(settled.contains(&id(1)) && settled.contains(&id(2)));
+        assert!(!settled.contains(&id(0)) && !settled.contains(&id(3)));
+        drop(journal);
+        let reopened = Journal::open(&path).expect("reopen");
+        assert_eq!(reopened.suspects().count(), 0, "the journal is cleared");
+    }
+}
