@@ -258,9 +258,11 @@ impl Pipeline {
     /// # Errors
     /// [`Error::TooManyThreads`] before anything starts when [`Pipeline::threads`] or
     /// [`Pipeline::read_threads`] asks for more than [`crate::threads`] allows on this machine;
-    /// a source that cannot be listed or opened ([`Error::Io`], [`Error::BadInput`]) or a sink
-    /// error. The sink is finished (the store sealed) before the error is returned, so a
-    /// resumed run keeps the work done.
+    /// a source that cannot be listed or opened ([`Error::Io`], [`Error::BadInput`]); a sink
+    /// error; [`Error::Backend`] when the [`Pipeline::hash_stage`] fails and cannot hash the
+    /// images in flight again either (a lost GPU under [`Backend::Gpu`](crate::Backend::Gpu);
+    /// under `Auto` they finish on the CPU). The sink is finished (the store sealed) before
+    /// the error is returned, so a resumed run keeps the work done.
     pub fn run(
         self,
         sources: &[Source],
