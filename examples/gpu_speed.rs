@@ -10,7 +10,7 @@
 //!
 //! Defaults: `--size 1000x1000:64 --size 4000x3000:16 --reps 3 --bandwidth-mib 256`. The GPU
 //! time includes packing, upload, all kernels and readback (`GpuHasher::hash_batch` on the
-//! whole set, after one warm-up call); the CPU time is `BatchHasher` with `Backend::Cpu`
+//! whole set, after one warm-up call); the CPU time is `BackendHasher` with `Backend::Cpu`
 //! (rayon over all cores). Images are seeded RGB gradients with noise. `RUST_LOG` is not read:
 //! the tool prints only its own lines. `--batch-mib` caps the bytes of one batch buffer
 //! (`GpuOptions::max_batch_bytes`; smaller batches overlap upload and compute more, larger ones
@@ -34,7 +34,7 @@ use imprint::gpu::{
 };
 use imprint::hash::{DihedralHashes, ImageRef, PdqHash, PixelLayout};
 use imprint::rng::Rng;
-use imprint::{Backend, BatchHasher};
+use imprint::{Backend, BackendHasher};
 use rayon::prelude::*;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -224,7 +224,7 @@ fn main() -> ExitCode {
         .iter()
         .find(|(g, _)| g.upload() == Upload::HostCopy)
         .map(|(_, b)| b.copy_only);
-    let mut cpu = BatchHasher::new(Backend::Cpu).expect("the cpu backend does not fail");
+    let mut cpu = BackendHasher::new(Backend::Cpu).expect("the cpu backend does not fail");
     let mut rows = Vec::new();
     let mut profiles = Vec::new();
     let mut working = vec![true; gpus.len()];

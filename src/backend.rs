@@ -1,4 +1,4 @@
-//! Choosing where hashes are computed: [`Backend`] and [`BatchHasher`].
+//! Choosing where hashes are computed: [`Backend`] and [`BackendHasher`].
 //!
 //! | [`Backend`] | behaviour |
 //! |---|---|
@@ -7,6 +7,12 @@
 //! | `Gpu` | any adapter, lavapipe included; an error when there is none, or when the device is lost |
 //!
 //! Both paths give the same hashes and qualities (see [`crate::gpu`] for the agreement).
+//!
+//! A GPU failure is decided in one place, [`BackendHasher`]: under `Auto` it logs the failure
+//! once and moves to the CPU for good; under `Gpu` it returns the error. The bulk pipeline
+//! drives a [`BackendHasher`] as its hash stage
+//! ([`HashStage`](crate::pipeline::HashStage)) and, when a streamed call loses the results in
+//! flight, hands those images back to the same hasher, so that the same rule decides again.
 
 use crate::hash::{DihedralHashes, ImageRef, PdqHash, PdqHasher};
 use rayon::prelude::*;
@@ -90,30 +96,30 @@ enum Engine {
 ///
 /// # Examples
 /// ```
-/// use imprint::{Backend, BatchHasher};
+/// use imprint::{Backend, BackendHasher};
 /// use imprint::hash::{ImageRef, PixelLayout};
 /// let pixels = vec![7u8; 32 * 32];
 /// let image = ImageRef::new(32, 32, PixelLayout::Gray8, &pixels)?;
-/// let mut hasher = BatchHasher::new(Backend::Cpu)?;
+/// let mut hasher = BackendHasher::new(Backend::Cpu)?;
 /// let hashes = hasher.hash_batch(&[image])?;
 /// assert_eq!(hashes[0].quality, 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct BatchHasher {
+pub struct BackendHasher {
     requested: Backend,
     engine: Engine,
 }
 
-impl fmt::Debug for BatchHasher {
+impl fmt::Debug for BackendHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BatchHasher")
+        f.debug_struct("BackendHasher")
             .field("requested", &self.requested)
             .field("device", &self.device_name())
             .finish()
     }
 }
 
-impl BatchHasher {
+impl BackendHasher {
     /// A hasher for `backend` with default GPU options.
     ///
     /// # Errors
@@ -132,7 +138,7 @@ impl BatchHasher {
                     if backend == Backend::Auto {
                         log::info!("hashing on the cpu: this build has no gpu support");
                     }
-                    Ok(BatchHasher {
+                    Ok(BackendHasher {
                         requested: backend,
                         engine: Engine::Cpu,
                     })
@@ -145,7 +151,7 @@ impl BatchHasher {
     /// `options.allow_software_adapter` is ignored (treated as `false`).
     ///
     /// # Errors
-    /// As [`BatchHasher::new`].
+    /// As [`BackendHasher::new`].
     #[cfg(feature = "gpu")]
     pub fn with_gpu_options(
         backend: Backend,
@@ -166,10 +172,37 @@ impl BatchHasher {
                 }
             },
         };
-        Ok(BatchHasher {
+        Ok(BackendHasher {
             requested: backend,
             engine,
         })
+    }
+
+    /// A hasher for `backend` on the GPU adapter at place `adapter` in the ranking of
+    /// [`GpuOptions::adapter`](crate::gpu::GpuOptions::adapter) (`None`: the first), as the
+    /// CLI's `--backend` and `--gpu` choose one. Without the `gpu` feature `adapter` is ignored.
+    ///
+    /// # Errors
+    /// As [`BackendHasher::new`]; with `Backend::Gpu`, [`BackendError::Gpu`] also when there
+    /// is no adapter at that place.
+    ///
+    /// # Examples
+    /// ```
+    /// use imprint::{Backend, BackendHasher};
+    /// let hasher = BackendHasher::with_adapter(Backend::Cpu, Some(3))?;
+    /// assert!(!hasher.is_gpu());
+    /// # Ok::<(), imprint::BackendError>(())
+    /// ```
+    pub fn with_adapter(backend: Backend, adapter: Option<usize>) -> Result<Self, BackendError> {
+        #[cfg(feature = "gpu")]
+        {
+            Self::with_gpu_options(backend, crate::gpu::GpuOptions::default().adapter(adapter))
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            let _ = adapter;
+            Self::new(backend)
+        }
     }
 
     /// The backend asked for.
@@ -214,7 +247,9 @@ impl BatchHasher {
         if let Engine::Gpu(g) = &mut self.engine {
             match g.hash_batch(images) {
                 Ok(h) => return Ok(h),
-                Err(e) => self.gpu_failed(e)?,
+                Err(e) => {
+                    self.fall_back(e)?;
+                }
             }
         }
         Ok(images
@@ -226,7 +261,7 @@ impl BatchHasher {
     /// The eight dihedral hashes of each image, in order.
     ///
     /// # Errors
-    /// As [`BatchHasher::hash_batch`].
+    /// As [`BackendHasher::hash_batch`].
     pub fn hash_batch_dihedral(
         &mut self,
         images: &[ImageRef<'_>],
@@ -235,7 +270,9 @@ impl BatchHasher {
         if let Engine::Gpu(g) = &mut self.engine {
             match g.hash_batch_dihedral(images) {
                 Ok(h) => return Ok(h),
-                Err(e) => self.gpu_failed(e)?,
+                Err(e) => {
+                    self.fall_back(e)?;
+                }
             }
         }
         Ok(images
@@ -244,7 +281,7 @@ impl BatchHasher {
             .collect())
     }
 
-    /// Streaming form of [`BatchHasher::hash_batch_dihedral`], for a caller that keeps each
+    /// Streaming form of [`BackendHasher::hash_batch_dihedral`], for a caller that keeps each
     /// image until its result comes back, as the bulk pipeline does: hashes `images`, numbered
     /// `first_ticket`, `first_ticket + 1`, …, and pushes `(ticket, hashes)` for every result
     /// that is ready, of these images or of earlier calls'; the GPU's last batches can still be
@@ -254,8 +291,9 @@ impl BatchHasher {
     ///
     /// # Errors
     /// [`BackendError::Gpu`] when the GPU fails, under `Auto` too: every result not pushed by
-    /// then is lost, and its image must be hashed again. Under `Auto` the hasher has moved to
-    /// the CPU, so later calls succeed.
+    /// then is lost, and its image must be hashed again, e.g. with
+    /// [`BackendHasher::hash_batch_dihedral`]. Under `Auto` the hasher has moved to the CPU, so
+    /// that call and later ones succeed; under `Gpu` they go to the GPU again.
     pub fn submit(
         &mut self,
         first_ticket: u64,
@@ -282,10 +320,10 @@ impl BatchHasher {
         Ok(())
     }
 
-    /// Pushes every result still to come from [`BatchHasher::submit`].
+    /// Pushes every result still to come from [`BackendHasher::submit`].
     ///
     /// # Errors
-    /// As [`BatchHasher::submit`].
+    /// As [`BackendHasher::submit`].
     pub fn flush(&mut self, ready: &mut Vec<(u64, DihedralHashes)>) -> Result<(), BackendError> {
         #[cfg(feature = "gpu")]
         if let Engine::Gpu(g) = &mut self.engine {
@@ -305,26 +343,27 @@ impl BatchHasher {
         }
     }
 
-    /// A streamed call's failure: reported in any case, as results were lost; under `Auto` the
-    /// hasher moves to the CPU.
+    /// A streamed call's failure: reported in any case, as results were lost, after
+    /// [`BackendHasher::fall_back`] has decided where later calls go.
     #[cfg(feature = "gpu")]
     fn stream_failed(&mut self, e: crate::gpu::GpuError) -> BackendError {
-        if self.requested == Backend::Auto {
-            log::warn!("gpu failed ({e}); finishing on the cpu");
-            self.engine = Engine::Cpu;
+        match self.fall_back(e) {
+            Ok(lost) => lost.into(),
+            Err(e) => e,
         }
-        e.into()
     }
 
-    /// Under `Auto`, switches to the CPU and returns `Ok`; otherwise returns the error.
+    /// The one place a GPU failure is decided: under `Auto`, logs it, moves this hasher to
+    /// the CPU for good and gives the error back as `Ok` (the caller goes on on the CPU);
+    /// under `Gpu`, returns it as the call's error.
     #[cfg(feature = "gpu")]
-    fn gpu_failed(&mut self, e: crate::gpu::GpuError) -> Result<(), BackendError> {
+    fn fall_back(&mut self, e: crate::gpu::GpuError) -> Result<crate::gpu::GpuError, BackendError> {
         if self.requested != Backend::Auto {
             return Err(e.into());
         }
         log::warn!("gpu failed ({e}); finishing on the cpu");
         self.engine = Engine::Cpu;
-        Ok(())
+        Ok(e)
     }
 }
 
@@ -343,8 +382,8 @@ mod tests {
     }
 
     #[test]
-    fn batch_hasher_is_send() {
+    fn backend_hasher_is_send() {
         fn send<T: Send>() {}
-        send::<BatchHasher>();
+        send::<BackendHasher>();
     }
 }

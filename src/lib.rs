@@ -10,7 +10,7 @@
 //! | [`hash`] | PDQ reference on the CPU: [`hash::Pdq256`], [`hash::PdqHasher`], dihedral hashes | — |
 //! | [`decode`] | image bytes → 8-bit grey/RGB pixels, as the reference decodes them | — |
 //! | `gpu` (feature `gpu`) | the same hashes from wgpu compute shaders, batched | `hash` |
-//! | [`Backend`], [`BatchHasher`] | choosing CPU or GPU, with CPU fallback | `hash`, `gpu` |
+//! | [`Backend`], [`BackendHasher`] | choosing CPU or GPU, with CPU fallback under `Auto` | `hash`, `gpu` |
 //! | [`store`] | append-only, checksummed, memory-mapped file of hash records | `hash`, `files` |
 //! | [`index`] | one memory-mapped file: exact radius search (MIH), HNSW k-NN, flat scan | `hash`, `files` |
 //! | [`files`] | the rules for output paths (never an input, a device, or another kind's file) and for reading stores and indexes by path; the file kinds' magics | — |
@@ -77,7 +77,7 @@ pub mod rng;
 pub mod store;
 pub mod threads;
 
-pub use backend::{Backend, BackendError, BatchHasher, ParseBackendError};
+pub use backend::{Backend, BackendError, BackendHasher, ParseBackendError};
 pub use error::{Error, Result};
 
 /// The README's examples, run by `cargo test --doc`.

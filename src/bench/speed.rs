@@ -17,7 +17,7 @@ use crate::decode::{decode_pooled, DecodeOptions, DecodedImage, PixelPool};
 use crate::hash::{ImageRef, Pdq256, PdqHasher};
 use crate::index::{Index, IndexBuilder, SearchScratch, DEFAULT_MAX_DISTANCE};
 use crate::store::{StoreOptions, StoreWriter};
-use crate::{Backend, BatchHasher};
+use crate::{Backend, BackendHasher};
 use rayon::prelude::*;
 use std::fmt;
 use std::time::Instant;
@@ -127,9 +127,9 @@ pub fn measure_speed(dataset: &Dataset) -> Result<SpeedReport> {
     let mut t = [0f64; 5];
     let (mut num_pixels, mut num_bytes) = (0u64, 0u64);
     let mut hashes: Vec<Pdq256> = Vec::with_capacity(paths.len());
-    let mut gpu = BatchHasher::new(Backend::Auto)
+    let mut gpu = BackendHasher::new(Backend::Auto)
         .ok()
-        .filter(BatchHasher::is_gpu);
+        .filter(BackendHasher::is_gpu);
     for batch in paths.chunks(BATCH_SIZE) {
         let start = Instant::now();
         let bytes: Vec<Vec<u8>> = batch

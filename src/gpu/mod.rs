@@ -89,9 +89,10 @@
 //! # Device loss
 //!
 //! A lost device (or any wgpu error outside an error scope) makes every later call return
-//! [`GpuError::DeviceLost`]; [`crate::BatchHasher`] under `Backend::Auto` then hashes that call
-//! and all later ones on the CPU. A streamed call that fails loses the results still on the
-//! device; the bulk pipeline hashes those images on the CPU.
+//! [`GpuError::DeviceLost`]; [`crate::BackendHasher`] under `Backend::Auto` then hashes that
+//! call and all later ones on the CPU (under `Backend::Gpu` it returns the error). A streamed
+//! call that fails loses the results still on the device; the bulk pipeline hands those images
+//! back to the [`crate::BackendHasher`], which under `Auto` hashes them on the CPU.
 
 mod buffers;
 mod context;

@@ -10,8 +10,9 @@
 //!
 //! When the next run opens the journal, the items started and not ended are *suspects*: one of
 //! them may have ended the process (at most one per decode thread). [`super::Pipeline::run`]
-//! decodes them first, one at a time, marking each start and end. If the process ends again,
-//! the mark names the one file that was being decoded.
+//! decodes them first, one at a time, marking each start and end (the suspect pass, in
+//! `journal/suspects.rs`). If the process ends again, the mark names the one file that was
+//! being decoded.
 //! A file that ended the process [`STRIKES_TO_FAIL`] times while decoded alone gets a failure
 //! record instead of a third attempt, and the run goes on. One end is not enough, because an
 //! outside kill (a preempted node) can land during an innocent file's turn, and each failure
@@ -22,6 +23,10 @@
 //! (the process ended mid-write) is ignored. Writes reach the operating system
 //! before the decode they announce starts, so they survive the process; they are not
 //! fsynced, so a lost machine may lose them, and then the next run merely has fewer suspects.
+
+mod suspects;
+
+pub(crate) use suspects::SuspectPass;
 
 use crate::error::{Error, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -5,9 +5,10 @@
 //!   [`ID_SCHEME`] says (see [`escape_id`]); an id longer than a store takes is shortened
 //!   ([`shorten_id`]), so a long name is one more item, never the end of a run.
 //! * [`Pipeline`]: the run's settings (threads, queue lengths, [`Shard`], [`SkipSet`] for
-//!   `--resume`, an optional [`BatchHasher`] for GPU-style batches) and [`Pipeline::run`].
-//! * [`Decoder`] turns bytes into pixels; [`BatchHasher`] turns pixels into [`Hashed`](crate::hash::Hashed)
-//!   ([`CpuHasher`] is the reference).
+//!   `--resume`, an optional [`HashStage`] for GPU-style batches) and [`Pipeline::run`].
+//! * [`Decoder`] turns bytes into pixels; a [`HashStage`] turns pixels into
+//!   [`Hashed`](crate::hash::Hashed): [`crate::BackendHasher`] on the GPU, or [`CpuHasher`],
+//!   the reference, which also hashes inside the decode workers when there is no stage.
 //! * [`Sink`] receives each outcome in input order ([`StoreSink`] appends to a hash store);
 //!   the run returns a [`Report`].
 //! * [`Journal`]: which items are being decoded, so that a file that ends the whole process
@@ -39,7 +40,7 @@ pub use run::{Pipeline, DEFAULT_QUEUE_LEN, MIN_READ_THREADS, READ_THREADS_PER_DE
 pub use sink::{Progress, Report, Sink, StoreSink, VecSink};
 pub use source::{read_item, Source, DEFAULT_MAX_ITEM_BYTES};
 pub use stage::{
-    BatchHasher, CpuHasher, DecodeFailure, Decoder, HasherError, ItemError, OwnedImage,
-    StandardDecoder, ITEM_HEAD_LEN,
+    CpuHasher, DecodeFailure, Decoder, HashStage, ItemError, OwnedImage, StandardDecoder,
+    ITEM_HEAD_LEN,
 };
 pub use tally::{cause_group, CauseTally, RootCounts, RootTally, MAX_CAUSES};

@@ -1,18 +1,29 @@
-//! [`Pipeline`]: read → decode (+ hash) → (batch hash) → sink, over bounded queues.
+//! [`Pipeline`]: walk → read → decode (+ hash) → (hash stage) → sink, over bounded queues.
+//!
+//! [`Pipeline::run`] in its parts: the checks before anything starts, the journal's suspect
+//! pass ([`super::journal`]), then the stages, each on threads of its own inside one scope
+//! ([`Stages`]): the walk ([`Stages::spawn_walker`]), the reads ([`Stages::spawn_readers`]),
+//! decoding with hashing in the same workers ([`fused_worker`]) or decoding alone
+//! ([`decode_worker`]) feeding a [`HashStage`] ([`hash_stage`]), and the delivery of outcomes
+//! in input order ([`deliver_in_order`]); last the finish ([`finish`]), which seals the sink
+//! and removes the journal.
 
-use super::journal::{Journal, STRIKES_TO_FAIL};
+use super::journal::{Journal, SuspectPass};
 use super::partition::{Shard, SkipSet};
 use super::sink::{Progress, Report, Sink};
 use super::source::{self, Excluded, RawItem, Source, DEFAULT_MAX_ITEM_BYTES};
-use super::stage::{BatchHasher, CpuHasher, Decoder, HasherError, ItemError, OwnedImage};
+use super::stage::{
+    decode_item, hash_decoded, CpuHasher, Decoder, HashStage, ItemError, Outcome, OwnedImage,
+};
 use crate::error::{Error, Result};
-use crate::hash::{Hashed, ImageRef};
+use crate::hash::ImageRef;
 use crate::threads::{check_thread_count, MAX_DECODE_THREADS_PER_CORE, MAX_READ_THREADS_PER_CORE};
-use rayon::prelude::*;
+use crate::{BackendError, BackendHasher};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
+use std::thread::{Scope, ScopedJoinHandle};
 use std::time::Instant;
 
 /// Default read threads per decode thread ([`Pipeline::read_threads`]): enough that files on
@@ -28,14 +39,12 @@ pub const MIN_READ_THREADS: usize = 4;
 /// members, which wait there with their bytes (files wait as paths).
 pub const DEFAULT_QUEUE_LEN: usize = 32;
 
-type Outcome = std::result::Result<Hashed, ItemError>;
-
 /// A configured bulk run; see each setter for its default.
 ///
 /// Memory is bounded by the queues, whatever the corpus size: at most `queue_len` raw items
 /// and `read_threads` items being read (each at most `max_item_bytes`), `threads` items being
-/// decoded, with a batch hasher up to `threads + 2 × max_batch` decoded images and about
-/// `2 × max_batch_bytes` of their pixels (a streaming hasher's batches in flight keep theirs
+/// decoded, with a hash stage up to `threads + 2 × max_batch` decoded images and about
+/// `2 × max_batch_bytes` of their pixels (a streaming stage's batches in flight keep theirs
 /// until their results come back), and up to `2 × queue_len + threads` small results waiting
 /// to be put back in input order. Outcomes reach the sink in input order, so the same inputs
 /// give the same store bytes.
@@ -67,7 +76,7 @@ pub struct Pipeline {
     shard: Option<Shard>,
     skip: Option<SkipSet>,
     max_item_bytes: u64,
-    batch_hasher: Option<Box<dyn BatchHasher>>,
+    hash_stage: Option<Box<dyn HashStage>>,
     journal: Option<Journal>,
     exclude: Vec<std::path::PathBuf>,
 }
@@ -82,7 +91,7 @@ impl std::fmt::Debug for Pipeline {
             .field("shard", &self.shard)
             .field("skip", &self.skip.as_ref().map(SkipSet::len))
             .field("max_item_bytes", &self.max_item_bytes)
-            .field("batch_hasher", &self.batch_hasher.is_some())
+            .field("hash_stage", &self.hash_stage.is_some())
             .field("journal", &self.journal.as_ref().map(Journal::path))
             .field("exclude", &self.exclude)
             .finish()
@@ -99,7 +108,7 @@ impl Default for Pipeline {
             shard: None,
             skip: None,
             max_item_bytes: DEFAULT_MAX_ITEM_BYTES,
-            batch_hasher: None,
+            hash_stage: None,
             journal: None,
             exclude: Vec::new(),
         }
@@ -169,17 +178,37 @@ impl Pipeline {
         self
     }
 
-    /// Hash in batches on a separate stage with this hasher (a GPU backend) instead of on the
+    /// Hash in batches on a stage of its own with `stage` (a GPU backend) instead of on the
     /// CPU inside the decode workers (default).
     #[must_use]
-    pub fn batch_hasher(mut self, hasher: Box<dyn BatchHasher>) -> Self {
-        self.batch_hasher = Some(hasher);
+    pub fn hash_stage(mut self, stage: Box<dyn HashStage>) -> Self {
+        self.hash_stage = Some(stage);
         self
+    }
+
+    /// Hash where `hasher` does: when it is on a GPU, in batches on a stage of its own
+    /// ([`Pipeline::hash_stage`]); on the CPU, inside the decode workers, as by default (the
+    /// hasher is then not needed).
+    ///
+    /// # Examples
+    /// ```
+    /// use imprint::{Backend, BackendHasher};
+    /// use imprint::pipeline::Pipeline;
+    /// let pipeline = Pipeline::new().hasher(BackendHasher::new(Backend::Cpu)?);
+    /// # Ok::<(), imprint::BackendError>(())
+    /// ```
+    #[must_use]
+    pub fn hasher(self, hasher: BackendHasher) -> Self {
+        if hasher.is_gpu() {
+            self.hash_stage(Box::new(hasher))
+        } else {
+            self
+        }
     }
 
     /// Keep a crash journal (default: none): the items that an earlier run with this journal
     /// was decoding when it ended are decoded first, one at a time, so that a file that ends
-    /// the process is found and, after [`STRIKES_TO_FAIL`] such ends, recorded as a failure
+    /// the process is found and, after [`STRIKES_TO_FAIL`](super::STRIKES_TO_FAIL) such ends, recorded as a failure
     /// instead of ending every resumed run (see [`Journal`]). The journal is removed when the
     /// run completes.
     #[must_use]
@@ -198,8 +227,12 @@ impl Pipeline {
         self
     }
 
-    fn wants(&self, id: &str) -> bool {
-        wants(self.shard, self.skip.as_ref(), id)
+    /// What the sharding and skipping settings select.
+    fn selection(&self) -> Selection<'_> {
+        Selection {
+            shard: self.shard,
+            skip: self.skip.as_ref(),
+        }
     }
 
     /// Items the sources will yield after sharding and skipping, when cheap to know (files,
@@ -210,7 +243,8 @@ impl Pipeline {
     /// # Errors
     /// A manifest or list that cannot be read, or one with a bad line ([`Error::BadInput`]).
     pub fn count(&self, sources: &[Source]) -> Result<Option<u64>> {
-        source::count(sources, &mut |id| self.wants(id))
+        let selection = self.selection();
+        source::count(sources, &mut |id| selection.wants(id))
     }
 
     /// Runs the pipeline: every item of `sources` (in this shard, not skipped) reaches `sink`
@@ -224,24 +258,81 @@ impl Pipeline {
     /// # Errors
     /// [`Error::TooManyThreads`] before anything starts when [`Pipeline::threads`] or
     /// [`Pipeline::read_threads`] asks for more than [`crate::threads`] allows on this machine;
-    /// a source that cannot be listed or opened ([`Error::Io`], [`Error::BadInput`]) or a sink
-    /// error. The sink is finished (the store sealed) before the error is returned, so a
-    /// resumed run keeps the work done.
+    /// a source that cannot be listed or opened ([`Error::Io`], [`Error::BadInput`]); a sink
+    /// error; [`Error::Backend`] when the [`Pipeline::hash_stage`] fails and cannot hash the
+    /// images in flight again either (a lost GPU under [`Backend::Gpu`](crate::Backend::Gpu);
+    /// under `Auto` they finish on the CPU). The sink is finished (the store sealed) before
+    /// the error is returned, so a resumed run keeps the work done.
     pub fn run(
-        mut self,
+        self,
         sources: &[Source],
         decoder: &dyn Decoder,
         sink: &mut dyn Sink,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<Report> {
         let start = Instant::now();
+        self.check(sources)?;
+        let total = self.count(sources)?;
+        let read_threads = self.read_thread_count(sources);
+        // Field by field, so that the hash stage and the journal can be moved out below.
+        let selection = Selection {
+            shard: self.shard,
+            skip: self.skip.as_ref(),
+        };
+        let exclude: Vec<Excluded> = self
+            .exclude
+            .iter()
+            .filter_map(|p| Excluded::new(p))
+            .collect();
+        let mut report = Report::default();
+        let mut settled = SkipSet::new();
+        if let Some(journal) = &self.journal {
+            let mut pass = SuspectPass {
+                journal,
+                decoder,
+                dihedral: self.dihedral,
+                sink: &mut *sink,
+                report: &mut report,
+                progress: &mut *progress,
+                total,
+                settled: &mut settled,
+            };
+            let want = |id: &str| selection.wants(id);
+            if let Err(e) = pass.run(sources, self.max_item_bytes, &exclude, &want) {
+                // Keep what was done; the journal keeps the suspects for the next run.
+                let _ = sink.finish();
+                return Err(e);
+            }
+        }
+        let stages = Stages {
+            sources,
+            decoder,
+            journal: self.journal.as_ref(),
+            selection,
+            settled: &settled,
+            exclude: &exclude,
+            max_item_bytes: self.max_item_bytes,
+            dihedral: self.dihedral,
+            threads: self.threads,
+            read_threads,
+            queue_len: self.queue_len,
+            skipped: AtomicU64::new(0),
+        };
+        let ended = stages.run(self.hash_stage, &mut report, sink, progress, total);
+        report.num_skipped = stages.skipped.load(Ordering::Relaxed);
+        finish(report, sink, ended, self.journal, start)
+    }
+
+    /// The checks made before anything starts: thread counts within [`crate::threads`]'
+    /// limits, and no standard input when a journal's suspect pass must walk the sources
+    /// before the run does.
+    fn check(&self, sources: &[Source]) -> Result<()> {
         check_thread_count(self.threads, MAX_DECODE_THREADS_PER_CORE)?;
         if let Some(n) = self.read_threads {
             check_thread_count(n, MAX_READ_THREADS_PER_CORE)?;
         }
         if self.journal.is_some() {
             if let Some(s) = sources.iter().find(|s| s.reads_stdin()) {
-                // The journal's careful pass walks the sources before the run does.
                 return Err(Error::BadInput {
                     path: s.path().to_owned(),
                     what: "source".into(),
@@ -249,278 +340,274 @@ impl Pipeline {
                 });
             }
         }
-        let total = self.count(sources)?;
-        let skipped = AtomicU64::new(0);
-        let threads = self.threads;
-        let queue_len = self.queue_len;
-        let dihedral = self.dihedral;
-        let max_item_bytes = self.max_item_bytes;
-        let batch_hasher = self.batch_hasher.take();
-        let shard = self.shard;
-        let skip = self.skip.take();
-        let skip = skip.as_ref();
-        let journal = self.journal.take();
-        let exclude: Vec<Excluded> = self
-            .exclude
-            .iter()
-            .filter_map(|p| Excluded::new(p))
-            .collect();
-        let exclude = &exclude[..];
-        let mut report = Report::default();
-        let mut careful_done = SkipSet::new();
-        if let Some(j) = &journal {
-            let mut careful = Careful {
-                journal: j,
-                decoder,
-                dihedral,
-                sink: &mut *sink,
-                report: &mut report,
-                progress: &mut *progress,
-                total,
-                done: &mut careful_done,
-            };
-            let want = |id: &str| wants(shard, skip, id);
-            if let Err(e) = careful.run(sources, max_item_bytes, exclude, &want) {
-                // Keep what was done; the journal keeps the suspects for the next run.
-                let _ = sink.finish();
-                return Err(e);
-            }
-        }
-        let careful_done = &careful_done;
-        let journal_ref = journal.as_ref();
-        // Tar members are read by the walk, so archives alone need one thread to pass them on.
+        Ok(())
+    }
+
+    /// The read threads to start: as set, or [`READ_THREADS_PER_DECODE_THREAD`] per decode
+    /// thread (at least [`MIN_READ_THREADS`]); one when every source is a tar archive, whose
+    /// members the walk reads, so that one thread only passes them on.
+    fn read_thread_count(&self, sources: &[Source]) -> usize {
         let files = sources.iter().any(|s| !matches!(s, Source::Tar(_)));
-        let read_threads = match self.read_threads {
+        match self.read_threads {
             Some(n) => n,
-            None if files => (threads * READ_THREADS_PER_DECODE_THREAD).max(MIN_READ_THREADS),
+            None if files => (self.threads * READ_THREADS_PER_DECODE_THREAD).max(MIN_READ_THREADS),
             None => 1,
-        };
-        // Walker → read threads → decode workers: items found, items read, outcomes.
-        let (found_tx, found_rx) = sync_channel::<(u64, RawItem)>(queue_len);
-        let (raw_tx, raw_rx) = sync_channel::<(u64, RawItem)>(queue_len);
-        let (res_tx, res_rx) = sync_channel::<(u64, String, Outcome)>(queue_len);
-        // Only the next stage owns each receiver, so when the workers all stop (the sink
-        // failed) the read threads' next send fails, then the walker's, and they stop too.
-        let found_rx = Arc::new(Mutex::new(found_rx));
-        let raw_rx = Arc::new(Mutex::new(raw_rx));
+        }
+    }
+}
+
+/// The items a run's settings select: in its shard, not skipped.
+#[derive(Clone, Copy)]
+pub(super) struct Selection<'a> {
+    shard: Option<Shard>,
+    skip: Option<&'a SkipSet>,
+}
+
+impl Selection<'_> {
+    /// Whether the item `id` is selected.
+    pub(super) fn wants(&self, id: &str) -> bool {
+        self.shard.is_none_or(|s| s.contains(id)) && !self.skip.is_some_and(|s| s.contains(id))
+    }
+}
+
+/// How the stages ended: the sink's error, which stopped them; the walk's result; the hash
+/// stage's result (`Ok` when it was not used).
+struct Ended {
+    sink_error: Option<Error>,
+    walk: Result<()>,
+    hash_stage: std::result::Result<(), BackendError>,
+}
+
+/// Seals the sink, sets the run's time and gives the run's result: the first error of the
+/// sink's, the hash stage's, the walk's and the seal's, or the report. A run that completes
+/// removes its journal (one left behind costs the next resume nothing: its items are all
+/// stored).
+fn finish(
+    mut report: Report,
+    sink: &mut dyn Sink,
+    ended: Result<Ended>,
+    journal: Option<Journal>,
+    start: Instant,
+) -> Result<Report> {
+    let finished = sink.finish();
+    report.elapsed = start.elapsed();
+    let ended = ended?;
+    if let Some(e) = ended.sink_error {
+        return Err(e);
+    }
+    ended.hash_stage?;
+    ended.walk?;
+    finished?;
+    if let Some(j) = journal {
+        let _ = j.remove();
+    }
+    Ok(report)
+}
+
+/// An item found by the walk, numbered in input order.
+type Found = (u64, RawItem);
+/// An item decoded (or failed), for the hash stage.
+type Decoded = (u64, String, std::result::Result<OwnedImage, ItemError>);
+/// An item's outcome, for the delivery in input order.
+type Done = (u64, String, Outcome);
+
+/// What the stages of one run share, borrowed for the run's thread scope.
+struct Stages<'a> {
+    sources: &'a [Source],
+    decoder: &'a dyn Decoder,
+    journal: Option<&'a Journal>,
+    selection: Selection<'a>,
+    /// Ids the suspect pass settled, for the walk to leave out.
+    settled: &'a SkipSet,
+    exclude: &'a [Excluded],
+    max_item_bytes: u64,
+    dihedral: bool,
+    threads: usize,
+    read_threads: usize,
+    queue_len: usize,
+    /// Items the walk passed over as not selected.
+    skipped: AtomicU64,
+}
+
+impl Stages<'_> {
+    /// Runs every stage to its end: walker → read threads → decode workers (→ hash stage) →
+    /// delivery, over queues of `queue_len`. Only the next stage owns each receiver, so when
+    /// the delivery stops (the sink failed) each stage's next send fails and it stops too.
+    fn run(
+        &self,
+        hash_stage: Option<Box<dyn HashStage>>,
+        report: &mut Report,
+        sink: &mut dyn Sink,
+        progress: &mut dyn FnMut(&Progress),
+        total: Option<u64>,
+    ) -> Result<Ended> {
+        let (found_tx, found_rx) = sync_channel::<Found>(self.queue_len);
+        let (raw_tx, raw_rx) = sync_channel::<Found>(self.queue_len);
+        let (done_tx, done_rx) = sync_channel::<Done>(self.queue_len);
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
+            .num_threads(self.threads)
             .thread_name(|i| format!("imprint-decode-{i}"))
             .build()?;
-
-        let screen: source::Screen<'_> = &|head| decoder.accepts(head);
-        let mut sink_error = None;
-        let walk_result = std::thread::scope(|s| {
-            let skipped = &skipped;
-            let walker = std::thread::Builder::new()
-                .name("imprint-walk".into())
-                .spawn_scoped(s, move || {
-                    let mut seq = 0u64;
-                    source::walk(
-                        sources,
-                        max_item_bytes,
-                        exclude,
-                        screen,
-                        &mut |id| {
-                            if !careful_done.is_empty() && careful_done.contains(id) {
-                                return false;
-                            }
-                            let w = wants(shard, skip, id);
-                            if !w {
-                                skipped.fetch_add(1, Ordering::Relaxed);
-                            }
-                            w
-                        },
-                        &mut |item| {
-                            let ok = found_tx.send((seq, item)).is_ok();
-                            seq += 1;
-                            ok
-                        },
-                    )
-                })
-                .map_err(|source| Error::Io {
-                    path: "<walker thread>".into(),
-                    source,
-                })?;
-            for i in 0..read_threads {
-                let found_rx = Arc::clone(&found_rx);
-                let raw_tx = raw_tx.clone();
-                std::thread::Builder::new()
-                    .name(format!("imprint-read-{i}"))
-                    .spawn_scoped(s, move || {
-                        while let Some((seq, item)) = next_raw(&found_rx) {
-                            if raw_tx.send((seq, item.read_now(screen))).is_err() {
-                                return;
-                            }
-                        }
-                    })
-                    .map_err(|source| Error::Io {
-                        path: "<read thread>".into(),
-                        source,
-                    })?;
-            }
-            drop((found_rx, raw_tx));
-
-            match batch_hasher {
-                None => {
-                    let res_tx = res_tx;
-                    let pool = &pool;
-                    s.spawn(move || {
-                        pool.scope(|ps| {
-                            for _ in 0..threads {
-                                let res_tx = res_tx.clone();
-                                let raw_rx = Arc::clone(&raw_rx);
-                                ps.spawn(move |_| {
-                                    fused_worker(&raw_rx, &res_tx, decoder, dihedral, journal_ref)
-                                });
-                            }
-                        });
-                    });
-                }
-                Some(mut hasher) => {
-                    let (dec_tx, dec_rx) = sync_channel::<Decoded>(threads);
-                    let pool = &pool;
-                    s.spawn(move || {
-                        pool.scope(|ps| {
-                            for _ in 0..threads {
-                                let dec_tx = dec_tx.clone();
-                                let raw_rx = Arc::clone(&raw_rx);
-                                ps.spawn(move |_| {
-                                    decode_worker(&raw_rx, &dec_tx, decoder, journal_ref)
-                                });
-                            }
-                        });
-                    });
-                    s.spawn(move || {
-                        batch_stage(&dec_rx, &res_tx, hasher.as_mut(), decoder, dihedral);
-                    });
-                }
-            }
-
-            // Writer: restore input order, feed the sink.
-            let mut pending: BTreeMap<u64, (String, Outcome)> = BTreeMap::new();
-            let mut next = 0u64;
-            'recv: for (seq, id, outcome) in res_rx.iter() {
-                pending.insert(seq, (id, outcome));
-                while let Some((id, outcome)) = pending.remove(&next) {
-                    next += 1;
-                    if let Err(e) = report.deliver(sink, &id, &outcome) {
-                        sink_error = Some(e);
-                        break 'recv;
-                    }
-                    progress(&report.progress(skipped.load(Ordering::Relaxed), total));
-                }
-            }
+        std::thread::scope(|s| {
+            let walker = self.spawn_walker(s, found_tx)?;
+            self.spawn_readers(s, found_rx, raw_tx)?;
+            let raw_rx = Arc::new(Mutex::new(raw_rx));
+            let hashing = self.spawn_hashing(s, &pool, raw_rx, done_tx, hash_stage);
+            let sink_error = deliver_in_order(&done_rx, report, sink, &mut |report| {
+                progress(&report.progress(self.skipped.load(Ordering::Relaxed), total));
+            });
             // Dropping the receiver makes the workers, the read threads, then the walker stop on
             // their next send.
-            drop(res_rx);
-            walker
+            drop(done_rx);
+            let walk = walker
                 .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))
-        });
-        report.num_skipped = skipped.load(Ordering::Relaxed);
-        let finished = sink.finish();
-        report.elapsed = start.elapsed();
-        if let Some(e) = sink_error {
-            return Err(e);
-        }
-        walk_result?;
-        finished?;
-        if let Some(j) = journal {
-            // A journal left behind costs the next resume nothing: its items are all stored.
-            let _ = j.remove();
-        }
-        Ok(report)
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            let hash_stage = match hashing {
+                Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                None => Ok(()),
+            };
+            Ok(Ended {
+                sink_error,
+                walk,
+                hash_stage,
+            })
+        })
     }
-}
 
-/// The pass over a journal's suspects, before the parallel pass.
-struct Careful<'a> {
-    journal: &'a Journal,
-    decoder: &'a dyn Decoder,
-    dihedral: bool,
-    sink: &'a mut dyn Sink,
-    report: &'a mut Report,
-    progress: &'a mut dyn FnMut(&Progress),
-    total: Option<u64>,
-    /// Ids settled here, for the parallel pass to leave out.
-    done: &'a mut SkipSet,
-}
-
-impl Careful<'_> {
-    /// Decodes and hashes each suspect that `want`s, alone, in input order, between journal
-    /// marks; then flushes the sink and clears the journal.
-    fn run(
-        &mut self,
-        sources: &[Source],
-        max_item_bytes: u64,
-        exclude: &[Excluded],
-        want: &dyn Fn(&str) -> bool,
-    ) -> Result<()> {
-        let journal = self.journal;
-        let targets = journal.suspects().filter(|id| want(id)).count();
-        let mut found = 0;
-        let mut failure = None;
-        let mut hasher = CpuHasher::new();
-        let mut out = Vec::with_capacity(1);
-        if targets > 0 {
-            let decoder = self.decoder;
-            source::walk(
-                sources,
-                max_item_bytes,
-                exclude,
-                &|head| decoder.accepts(head),
-                &mut |id| journal.is_suspect(id) && want(id),
-                &mut |raw| {
-                    match self.settle(raw, &mut hasher, &mut out) {
-                        Ok(id) => self.done.insert(&id),
-                        Err(e) => {
-                            failure = Some(e);
+    /// The walk: finds the selected items of the sources in input order, numbers them and
+    /// queues them for the read threads.
+    fn spawn_walker<'scope>(
+        &'scope self,
+        s: &'scope Scope<'scope, '_>,
+        found_tx: SyncSender<Found>,
+    ) -> Result<ScopedJoinHandle<'scope, Result<()>>> {
+        std::thread::Builder::new()
+            .name("imprint-walk".into())
+            .spawn_scoped(s, move || {
+                let mut seq = 0u64;
+                source::walk(
+                    self.sources,
+                    self.max_item_bytes,
+                    self.exclude,
+                    &|head| self.decoder.accepts(head),
+                    &mut |id| {
+                        if !self.settled.is_empty() && self.settled.contains(id) {
                             return false;
                         }
+                        let w = self.selection.wants(id);
+                        if !w {
+                            self.skipped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        w
+                    },
+                    &mut |item| {
+                        let ok = found_tx.send((seq, item)).is_ok();
+                        seq += 1;
+                        ok
+                    },
+                )
+            })
+            .map_err(|source| Error::Io {
+                path: "<walker thread>".into(),
+                source,
+            })
+    }
+
+    /// The reads: `read_threads` threads read the files the walk found, side by side, so that
+    /// their waits on storage overlap.
+    fn spawn_readers<'scope>(
+        &'scope self,
+        s: &'scope Scope<'scope, '_>,
+        found_rx: Receiver<Found>,
+        raw_tx: SyncSender<Found>,
+    ) -> Result<()> {
+        let found_rx = Arc::new(Mutex::new(found_rx));
+        for i in 0..self.read_threads {
+            let found_rx = Arc::clone(&found_rx);
+            let raw_tx = raw_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("imprint-read-{i}"))
+                .spawn_scoped(s, move || {
+                    let screen = |head: &[u8]| self.decoder.accepts(head);
+                    while let Some((seq, item)) = next_raw(&found_rx) {
+                        if raw_tx.send((seq, item.read_now(&screen))).is_err() {
+                            return;
+                        }
                     }
-                    found += 1;
-                    found < targets
-                },
-            )?;
+                })
+                .map_err(|source| Error::Io {
+                    path: "<read thread>".into(),
+                    source,
+                })?;
         }
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        // The suspects' outcomes must be durable before the journal forgets them.
-        self.sink.flush()?;
-        journal.clear()
+        Ok(())
     }
 
-    /// Hashes one suspect alone (or fails it, struck out), hands it to the sink, returns its
-    /// id.
-    fn settle(
-        &mut self,
-        raw: RawItem,
-        hasher: &mut CpuHasher,
-        out: &mut Vec<Hashed>,
-    ) -> Result<String> {
-        let times = self.journal.strikes(&raw.id);
-        let (id, outcome) = if times >= STRIKES_TO_FAIL {
-            (raw.id, Err(ItemError::EndedProcess { times }))
-        } else {
-            self.journal.alone(&raw.id)?;
-            let (id, img) = decode_one(self.decoder, raw);
-            let outcome = hash_one(self.decoder, hasher, img, self.dihedral, out);
-            self.journal.alone_done(&id)?;
-            (id, outcome)
+    /// Decoding and hashing: without a hash stage, `threads` workers of `pool` each decode and
+    /// hash ([`fused_worker`]); with one, they decode ([`decode_worker`]) for a thread that
+    /// drives the stage ([`hash_stage`]), whose handle is returned.
+    fn spawn_hashing<'scope>(
+        &'scope self,
+        s: &'scope Scope<'scope, '_>,
+        pool: &'scope rayon::ThreadPool,
+        raw_rx: Arc<Mutex<Receiver<Found>>>,
+        done_tx: SyncSender<Done>,
+        stage: Option<Box<dyn HashStage>>,
+    ) -> Option<ScopedJoinHandle<'scope, std::result::Result<(), BackendError>>> {
+        let (decoder, journal, dihedral) = (self.decoder, self.journal, self.dihedral);
+        let Some(mut stage) = stage else {
+            s.spawn(move || {
+                pool.scope(|ps| {
+                    for _ in 0..self.threads {
+                        let done_tx = done_tx.clone();
+                        let raw_rx = Arc::clone(&raw_rx);
+                        ps.spawn(move |_| {
+                            fused_worker(&raw_rx, &done_tx, decoder, dihedral, journal);
+                        });
+                    }
+                });
+            });
+            return None;
         };
-        self.report.deliver(self.sink, &id, &outcome)?;
-        (self.progress)(&self.report.progress(0, self.total));
-        Ok(id)
+        let (dec_tx, dec_rx) = sync_channel::<Decoded>(self.threads);
+        s.spawn(move || {
+            pool.scope(|ps| {
+                for _ in 0..self.threads {
+                    let dec_tx = dec_tx.clone();
+                    let raw_rx = Arc::clone(&raw_rx);
+                    ps.spawn(move |_| decode_worker(&raw_rx, &dec_tx, decoder, journal));
+                }
+            });
+        });
+        Some(s.spawn(move || hash_stage(&dec_rx, &done_tx, stage.as_mut(), decoder, dihedral)))
     }
 }
 
-fn wants(shard: Option<Shard>, skip: Option<&SkipSet>, id: &str) -> bool {
-    shard.is_none_or(|s| s.contains(id)) && !skip.is_some_and(|s| s.contains(id))
+/// The delivery: puts outcomes back in input order and hands each to the sink, calling
+/// `progress` after each. Returns the sink's error, which stops the delivery.
+fn deliver_in_order(
+    done_rx: &Receiver<Done>,
+    report: &mut Report,
+    sink: &mut dyn Sink,
+    progress: &mut dyn FnMut(&Report),
+) -> Option<Error> {
+    let mut pending: BTreeMap<u64, (String, Outcome)> = BTreeMap::new();
+    let mut next = 0u64;
+    for (seq, id, outcome) in done_rx.iter() {
+        pending.insert(seq, (id, outcome));
+        while let Some((id, outcome)) = pending.remove(&next) {
+            next += 1;
+            if let Err(e) = report.deliver(sink, &id, &outcome) {
+                return Some(e);
+            }
+            progress(report);
+        }
+    }
+    None
 }
 
-fn next_raw(rx: &Mutex<Receiver<(u64, RawItem)>>) -> Option<(u64, RawItem)> {
+/// The next item of a queue shared by several threads.
+fn next_raw(rx: &Mutex<Receiver<Found>>) -> Option<Found> {
     // A poisoned lock means another worker panicked; the scope re-raises that panic.
     rx.lock().ok()?.recv().ok()
 }
@@ -534,73 +621,35 @@ fn decode_noted(
 ) -> (String, std::result::Result<OwnedImage, ItemError>) {
     // No decoder runs on an item whose read failed (or that is not an image): nothing to note.
     let Some(j) = journal.filter(|_| !raw.read_failed()) else {
-        return decode_one(decoder, raw);
+        return decode_item(decoder, raw);
     };
     j.started(seq, &raw.id);
-    let decoded = decode_one(decoder, raw);
+    let decoded = decode_item(decoder, raw);
     j.ended(seq);
     decoded
 }
 
-/// Reads the item (unless the walk did) and decodes it.
-fn decode_one(
-    decoder: &dyn Decoder,
-    raw: RawItem,
-) -> (String, std::result::Result<OwnedImage, ItemError>) {
-    let (id, bytes) = raw.read(&|head| decoder.accepts(head));
-    let img = bytes
-        .map_err(ItemError::from)
-        .and_then(|b| decoder.decode(&b).map_err(ItemError::Decode));
-    (id, img)
-}
-
-/// Hashes a decoded image, then hands its pixels back to the decoder.
-fn hash_one(
-    decoder: &dyn Decoder,
-    hasher: &mut CpuHasher,
-    img: std::result::Result<OwnedImage, ItemError>,
-    dihedral: bool,
-    out: &mut Vec<Hashed>,
-) -> Outcome {
-    let img = img?;
-    let outcome = hash_image(hasher, &img, dihedral, out);
-    decoder.recycle(img.pixels);
-    outcome
-}
-
-fn hash_image(
-    hasher: &mut CpuHasher,
-    img: &OwnedImage,
-    dihedral: bool,
-    out: &mut Vec<Hashed>,
-) -> Outcome {
-    let r = img.as_image_ref()?;
-    hasher.hash_batch(&[r], dihedral, out);
-    out.first().copied().ok_or(ItemError::MissingResult)
-}
-
+/// A decode worker that also hashes, on the CPU, each image it decodes.
 fn fused_worker(
-    rx: &Mutex<Receiver<(u64, RawItem)>>,
-    tx: &SyncSender<(u64, String, Outcome)>,
+    rx: &Mutex<Receiver<Found>>,
+    tx: &SyncSender<Done>,
     decoder: &dyn Decoder,
     dihedral: bool,
     journal: Option<&Journal>,
 ) {
     let mut hasher = CpuHasher::new();
-    let mut out = Vec::with_capacity(1);
     while let Some((seq, raw)) = next_raw(rx) {
         let (id, img) = decode_noted(decoder, journal, seq, raw);
-        let outcome = hash_one(decoder, &mut hasher, img, dihedral, &mut out);
+        let outcome = hash_decoded(decoder, &mut hasher, img, dihedral);
         if tx.send((seq, id, outcome)).is_err() {
             return;
         }
     }
 }
 
-type Decoded = (u64, String, std::result::Result<OwnedImage, ItemError>);
-
+/// A decode worker feeding the hash stage.
 fn decode_worker(
-    rx: &Mutex<Receiver<(u64, RawItem)>>,
+    rx: &Mutex<Receiver<Found>>,
     tx: &SyncSender<Decoded>,
     decoder: &dyn Decoder,
     journal: Option<&Journal>,
@@ -613,56 +662,113 @@ fn decode_worker(
     }
 }
 
-fn batch_stage(
+/// Why the thread driving the hash stage stops early.
+enum Stop {
+    /// The delivery is gone (the sink failed).
+    Gone,
+    /// The stage failed, and so did hashing the images in flight again.
+    Failed(BackendError),
+}
+
+/// The thread driving a [`HashStage`]: gathers decoded images into batches, submits them and
+/// sends each result under its item's number, so that no item is lost. Returns the stage's
+/// error when the run must stop.
+fn hash_stage(
     rx: &Receiver<Decoded>,
-    tx: &SyncSender<(u64, String, Outcome)>,
-    hasher: &mut dyn BatchHasher,
+    tx: &SyncSender<Done>,
+    stage: &mut dyn HashStage,
     decoder: &dyn Decoder,
     dihedral: bool,
-) {
-    let max = hasher.max_batch().max(1);
-    let max_bytes = hasher.max_batch_bytes();
-    let mut batch: Vec<(u64, String, OwnedImage)> = Vec::with_capacity(max);
-    // Items handed to the hasher and not yet back, by ticket (numbered in submission order).
-    let mut pending: HashMap<u64, (u64, String, OwnedImage)> = HashMap::new();
-    let mut next_ticket = 0u64;
-    let mut ready = Vec::with_capacity(max);
-    loop {
-        // The first item: when none is waiting, every result in flight goes out before the
-        // wait, so that slow input never holds finished hashes back.
-        let first = match rx.try_recv() {
-            Err(TryRecvError::Empty) => {
-                if !pending.is_empty() {
-                    let done = hasher.flush(dihedral, &mut ready);
-                    if !deliver(done, &mut ready, &mut pending, tx, decoder, dihedral) {
-                        return;
-                    }
-                }
-                rx.recv().ok()
+) -> std::result::Result<(), BackendError> {
+    let max = stage.max_batch().max(1);
+    let mut driver = StageDriver {
+        max,
+        max_bytes: stage.max_batch_bytes(),
+        stage,
+        tx,
+        decoder,
+        dihedral,
+        pending: HashMap::new(),
+        next_ticket: 0,
+        ready: Vec::with_capacity(max),
+    };
+    match driver.drive(rx) {
+        Ok(()) | Err(Stop::Gone) => Ok(()),
+        Err(Stop::Failed(e)) => Err(e),
+    }
+}
+
+/// An image waiting for its hashes: its item's number, its id, its pixels.
+type InFlight = (u64, String, OwnedImage);
+
+/// The state of the thread driving a [`HashStage`].
+struct StageDriver<'a> {
+    stage: &'a mut dyn HashStage,
+    tx: &'a SyncSender<Done>,
+    decoder: &'a dyn Decoder,
+    dihedral: bool,
+    /// The stage's largest batch, in images and in pixel bytes.
+    max: usize,
+    max_bytes: u64,
+    /// Items handed to the stage and not yet back, by ticket (numbered in submission order).
+    pending: HashMap<u64, InFlight>,
+    next_ticket: u64,
+    /// Results the stage handed back, to send.
+    ready: Vec<(u64, crate::hash::Hashed)>,
+}
+
+impl StageDriver<'_> {
+    /// Batches until the decoders are done, then collects what is still to come.
+    fn drive(&mut self, rx: &Receiver<Decoded>) -> std::result::Result<(), Stop> {
+        let mut batch = Vec::with_capacity(self.max);
+        loop {
+            let first = self.first_item(rx)?;
+            let closed = self.gather(rx, first, &mut batch)?;
+            if !batch.is_empty() {
+                self.submit(&mut batch)?;
             }
-            other => other.ok(),
-        };
-        // Then what is ready, up to a full batch.
-        let mut closed = false;
+            if closed {
+                return self.close();
+            }
+        }
+    }
+
+    /// A batch's first item; `None` when the decoders are done. When none is waiting, every
+    /// result in flight goes out before the wait, so that slow input never holds finished
+    /// hashes back.
+    fn first_item(&mut self, rx: &Receiver<Decoded>) -> std::result::Result<Option<Decoded>, Stop> {
+        match rx.try_recv() {
+            Err(TryRecvError::Empty) => {
+                if !self.pending.is_empty() {
+                    let done = self.stage.flush(self.dihedral, &mut self.ready);
+                    self.deliver(done)?;
+                }
+                Ok(rx.recv().ok())
+            }
+            other => Ok(other.ok()),
+        }
+    }
+
+    /// Fills `batch` with `first`, then what is ready, up to a full batch; items that could
+    /// not be decoded are sent on as they come. Returns whether the decoders are done.
+    fn gather(
+        &mut self,
+        rx: &Receiver<Decoded>,
+        first: Option<Decoded>,
+        batch: &mut Vec<InFlight>,
+    ) -> std::result::Result<bool, Stop> {
         let mut first = Some(first);
         let mut bytes = 0u64;
-        while batch.len() < max && bytes < max_bytes {
-            let msg = match first.take() {
+        while batch.len() < self.max && bytes < self.max_bytes {
+            let (seq, id, img) = match first.take() {
                 Some(Some(m)) => m,
-                Some(None) => {
-                    closed = true;
-                    break;
-                }
+                Some(None) => return Ok(true),
                 None => match rx.try_recv() {
                     Ok(m) => m,
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        closed = true;
-                        break;
-                    }
+                    Err(TryRecvError::Empty) => return Ok(false),
+                    Err(TryRecvError::Disconnected) => return Ok(true),
                 },
             };
-            let (seq, id, img) = msg;
             match img.and_then(|i| {
                 i.as_image_ref()?;
                 Ok(i)
@@ -671,96 +777,114 @@ fn batch_stage(
                     bytes += i.pixels.len() as u64;
                     batch.push((seq, id, i));
                 }
-                Err(e) => {
-                    if tx.send((seq, id, Err(e))).is_err() {
-                        return;
-                    }
-                }
+                Err(e) => send_done(self.tx, (seq, id, Err(e)))?,
             }
         }
-        if !batch.is_empty() {
-            let refs: Vec<ImageRef<'_>> = batch
-                .iter()
-                .filter_map(|(_, _, i)| i.as_image_ref().ok())
-                .collect();
-            let done = hasher.submit(next_ticket, &refs, dihedral, &mut ready);
-            drop(refs);
-            for item in batch.drain(..) {
-                pending.insert(next_ticket, item);
-                next_ticket += 1;
-            }
-            if !deliver(done, &mut ready, &mut pending, tx, decoder, dihedral) {
-                return;
+        Ok(false)
+    }
+
+    /// Submits `batch` under the next tickets and keeps its images until their results come
+    /// back.
+    fn submit(&mut self, batch: &mut Vec<InFlight>) -> std::result::Result<(), Stop> {
+        let refs: Vec<ImageRef<'_>> = batch
+            .iter()
+            .filter_map(|(_, _, i)| i.as_image_ref().ok())
+            .collect();
+        let done = self
+            .stage
+            .submit(self.next_ticket, &refs, self.dihedral, &mut self.ready);
+        drop(refs);
+        for item in batch.drain(..) {
+            self.pending.insert(self.next_ticket, item);
+            self.next_ticket += 1;
+        }
+        self.deliver(done)
+    }
+
+    /// Once the decoders are done: collects every result still to come. An item whose result
+    /// the stage never returned fails ([`ItemError::MissingResult`]), so no item is lost.
+    fn close(&mut self) -> std::result::Result<(), Stop> {
+        let done = self.stage.flush(self.dihedral, &mut self.ready);
+        self.deliver(done)?;
+        let mut missing: Vec<_> = self.pending.drain().collect();
+        missing.sort_unstable_by_key(|(ticket, _)| *ticket);
+        for (_, (seq, id, img)) in missing {
+            self.decoder.recycle(img.pixels);
+            send_done(self.tx, (seq, id, Err(ItemError::MissingResult)))?;
+        }
+        Ok(())
+    }
+
+    /// Sends the ready results of pending items, then, after a failed call (`done`), redoes
+    /// the items whose results it lost ([`StageDriver::redo_lost`]).
+    fn deliver(
+        &mut self,
+        done: std::result::Result<(), BackendError>,
+    ) -> std::result::Result<(), Stop> {
+        for (ticket, hashes) in self.ready.drain(..) {
+            // A ticket not pending (unknown, or returned twice) has nowhere to go.
+            if let Some((seq, id, img)) = self.pending.remove(&ticket) {
+                self.decoder.recycle(img.pixels);
+                send_done(self.tx, (seq, id, Ok(hashes)))?;
             }
         }
-        if closed {
-            let done = hasher.flush(dihedral, &mut ready);
-            if !deliver(done, &mut ready, &mut pending, tx, decoder, dihedral) {
-                return;
-            }
-            // A hasher that never returned some results fails those items, so no item is lost.
-            let mut missing: Vec<_> = pending.drain().collect();
-            missing.sort_unstable_by_key(|(ticket, _)| *ticket);
-            for (_, (seq, id, img)) in missing {
-                decoder.recycle(img.pixels);
-                if tx.send((seq, id, Err(ItemError::MissingResult))).is_err() {
-                    return;
-                }
-            }
-            return;
+        match done {
+            Ok(()) => Ok(()),
+            Err(e) => self.redo_lost(&e),
         }
+    }
+
+    /// After the stage failed with `e`, the items still pending lost their results: they go to
+    /// the stage's [`HashStage::hash_batch`] once more, which decides whether to go on (a
+    /// [`BackendHasher`] under `Backend::Auto` has moved to the CPU) or to fail, which stops
+    /// the run; their outcomes are sent in input order.
+    fn redo_lost(&mut self, e: &BackendError) -> std::result::Result<(), Stop> {
+        let mut lost: Vec<InFlight> = self.pending.drain().map(|(_, item)| item).collect();
+        lost.sort_unstable_by_key(|(seq, _, _)| *seq);
+        let refs: Vec<ImageRef<'_>> = lost
+            .iter()
+            .filter_map(|(_, _, i)| i.as_image_ref().ok())
+            .collect();
+        let mut out = Vec::with_capacity(refs.len());
+        self.stage
+            .hash_batch(&refs, self.dihedral, &mut out)
+            .map_err(Stop::Failed)?;
+        drop(refs);
+        log::warn!(
+            "{e}; hashing the {} images in flight on the CPU",
+            lost.len()
+        );
+        let mut results = out.into_iter();
+        for (seq, id, img) in lost {
+            self.decoder.recycle(img.pixels);
+            let outcome = results.next().ok_or(ItemError::MissingResult);
+            send_done(self.tx, (seq, id, outcome))?;
+        }
+        Ok(())
     }
 }
 
-/// Sends the `ready` results of `pending` items; after a hasher error, hashes every item still
-/// pending on the CPU, as its results were lost. False when the receiver is gone.
-fn deliver(
-    done: std::result::Result<(), HasherError>,
-    ready: &mut Vec<(u64, Hashed)>,
-    pending: &mut HashMap<u64, (u64, String, OwnedImage)>,
-    tx: &SyncSender<(u64, String, Outcome)>,
-    decoder: &dyn Decoder,
-    dihedral: bool,
-) -> bool {
-    for (ticket, hashes) in ready.drain(..) {
-        // A ticket not pending (unknown, or returned twice) has nowhere to go.
-        if let Some((seq, id, img)) = pending.remove(&ticket) {
-            decoder.recycle(img.pixels);
-            if tx.send((seq, id, Ok(hashes))).is_err() {
-                return false;
-            }
-        }
-    }
-    if let Err(e) = done {
-        log::warn!(
-            "{e}; hashing the {} images in flight on the CPU",
-            pending.len()
-        );
-        let mut lost: Vec<_> = pending.drain().map(|(_, item)| item).collect();
-        lost.sort_unstable_by_key(|(seq, _, _)| *seq);
-        // Up to two batches: on all cores, as the backend hashes after the loss.
-        let outcomes: Vec<Outcome> = lost
-            .par_iter()
-            .map_init(
-                || (CpuHasher::new(), Vec::with_capacity(1)),
-                |(cpu, out), (_, _, img)| hash_image(cpu, img, dihedral, out),
-            )
-            .collect();
-        for ((seq, id, img), outcome) in lost.into_iter().zip(outcomes) {
-            decoder.recycle(img.pixels);
-            if tx.send((seq, id, outcome)).is_err() {
-                return false;
-            }
-        }
-    }
-    true
+/// Sends an outcome to the delivery; [`Stop::Gone`] when the delivery has stopped.
+fn send_done(tx: &SyncSender<Done>, done: Done) -> std::result::Result<(), Stop> {
+    tx.send(done).map_err(|_| Stop::Gone)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::PixelLayout;
+    use crate::hash::{Hashed, PixelLayout};
     use crate::pipeline::{DecodeFailure, VecSink};
+
+    /// The error a failing test stage returns (the pipeline does not look into it).
+    fn lost() -> BackendError {
+        #[cfg(feature = "gpu")]
+        return crate::gpu::GpuError::DeviceLost {
+            reason: "test".into(),
+        }
+        .into();
+        #[cfg(not(feature = "gpu"))]
+        BackendError::GpuNotCompiled
+    }
 
     /// "Decodes" 3 bytes `[w, h, seed]` into a gray gradient; anything else fails.
     fn synthetic(bytes: &[u8]) -> std::result::Result<OwnedImage, DecodeFailure> {
@@ -780,17 +904,23 @@ mod tests {
     }
 
     struct Batched(CpuHasher);
-    impl BatchHasher for Batched {
+    impl HashStage for Batched {
         fn max_batch(&self) -> usize {
             8
         }
-        fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashed>) {
+        fn hash_batch(
+            &mut self,
+            images: &[ImageRef<'_>],
+            dihedral: bool,
+            out: &mut Vec<Hashed>,
+        ) -> std::result::Result<(), BackendError> {
             out.clear();
             let mut one = Vec::new();
             for i in images {
-                self.0.hash_batch(&[*i], dihedral, &mut one);
+                self.0.hash_batch(&[*i], dihedral, &mut one)?;
                 out.push(one[0]);
             }
+            Ok(())
         }
     }
 
@@ -823,7 +953,7 @@ mod tests {
         let rb = Pipeline::new()
             .threads(2)
             .queue_len(1)
-            .batch_hasher(Box::new(Batched(CpuHasher::new())))
+            .hash_stage(Box::new(Batched(CpuHasher::new())))
             .run(&sources, &synthetic, &mut b, &mut |_| {})
             .expect("run");
         assert_eq!(a.items, b.items);
@@ -838,7 +968,8 @@ mod tests {
     }
 
     /// A streaming hasher that hands each call's results back one call late, in reverse
-    /// order, and from its `fail_at`-th call on fails, losing what it holds.
+    /// order, and from its `fail_at`-th call on fails, losing what it holds (the images it
+    /// lost, handed back to `hash_batch`, it hashes on the CPU).
     struct Late {
         cpu: CpuHasher,
         held: Vec<(u64, Hashed)>,
@@ -846,12 +977,17 @@ mod tests {
         fail_at: usize,
     }
 
-    impl BatchHasher for Late {
+    impl HashStage for Late {
         fn max_batch(&self) -> usize {
             5
         }
-        fn hash_batch(&mut self, _: &[ImageRef<'_>], _: bool, _: &mut Vec<Hashed>) {
-            unreachable!("the pipeline streams")
+        fn hash_batch(
+            &mut self,
+            images: &[ImageRef<'_>],
+            dihedral: bool,
+            out: &mut Vec<Hashed>,
+        ) -> std::result::Result<(), BackendError> {
+            self.cpu.hash_batch(images, dihedral, out)
         }
         fn submit(
             &mut self,
@@ -859,15 +995,15 @@ mod tests {
             images: &[ImageRef<'_>],
             dihedral: bool,
             ready: &mut Vec<(u64, Hashed)>,
-        ) -> std::result::Result<(), HasherError> {
+        ) -> std::result::Result<(), BackendError> {
             self.calls += 1;
             if self.calls >= self.fail_at {
                 self.held.clear();
-                return Err("device lost".into());
+                return Err(lost());
             }
             ready.extend(self.held.drain(..).rev());
             let mut out = Vec::new();
-            self.cpu.hash_batch(images, dihedral, &mut out);
+            self.cpu.hash_batch(images, dihedral, &mut out)?;
             self.held.extend((first_ticket..).zip(out));
             Ok(())
         }
@@ -875,7 +1011,7 @@ mod tests {
             &mut self,
             _: bool,
             ready: &mut Vec<(u64, Hashed)>,
-        ) -> std::result::Result<(), HasherError> {
+        ) -> std::result::Result<(), BackendError> {
             ready.extend(self.held.drain(..).rev());
             Ok(())
         }
@@ -911,7 +1047,7 @@ mod tests {
         };
         let r = Pipeline::new()
             .threads(2)
-            .batch_hasher(Box::new(late))
+            .hash_stage(Box::new(late))
             .journal(Journal::open(&path).expect("open"))
             .run(&sources, &synthetic, &mut got, &mut |_| {})
             .expect("run");
@@ -948,7 +1084,7 @@ mod tests {
             let r = Pipeline::new()
                 .threads(2)
                 .queue_len(4)
-                .batch_hasher(Box::new(late))
+                .hash_stage(Box::new(late))
                 .run(&sources, &synthetic, &mut got, &mut |_| {})
                 .expect("run");
             assert_eq!(got.items, want.items, "fail_at {fail_at}");
@@ -960,18 +1096,23 @@ mod tests {
     /// decoded queue (one image per decode thread) is full when the next batch is made.
     struct Recording(Arc<Mutex<Vec<Vec<usize>>>>);
 
-    impl BatchHasher for Recording {
+    impl HashStage for Recording {
         fn max_batch(&self) -> usize {
             8
         }
         fn max_batch_bytes(&self) -> u64 {
             10_000
         }
-        fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashed>) {
+        fn hash_batch(
+            &mut self,
+            images: &[ImageRef<'_>],
+            dihedral: bool,
+            out: &mut Vec<Hashed>,
+        ) -> std::result::Result<(), BackendError> {
             let sizes = images.iter().map(|i| i.pixels().len()).collect();
             std::thread::sleep(std::time::Duration::from_millis(30));
             self.0.lock().expect("not poisoned").push(sizes);
-            Batched(CpuHasher::new()).hash_batch(images, dihedral, out);
+            Batched(CpuHasher::new()).hash_batch(images, dihedral, out)
         }
     }
 
@@ -985,7 +1126,7 @@ mod tests {
         let r = Pipeline::new()
             .threads(4)
             .queue_len(16)
-            .batch_hasher(Box::new(Recording(Arc::clone(&calls))))
+            .hash_stage(Box::new(Recording(Arc::clone(&calls))))
             .run(&sources, &synthetic, &mut sink, &mut |_| {})
             .expect("run");
         let calls = calls.lock().expect("not poisoned");
@@ -1051,5 +1192,53 @@ mod tests {
         assert!(matches!(r, Err(Error::BadInput { .. })));
         assert_eq!(sink.0, 5);
         assert!(sink.1);
+    }
+
+    /// A stage that cannot hash at all, as a lost GPU under `Backend::Gpu`.
+    struct Broken;
+    impl HashStage for Broken {
+        fn max_batch(&self) -> usize {
+            4
+        }
+        fn hash_batch(
+            &mut self,
+            _: &[ImageRef<'_>],
+            _: bool,
+            out: &mut Vec<Hashed>,
+        ) -> std::result::Result<(), BackendError> {
+            out.clear();
+            Err(lost())
+        }
+    }
+
+    /// Counts what it accepts and whether it was finished.
+    #[derive(Default)]
+    struct Counting(usize, bool);
+    impl Sink for Counting {
+        fn accept(&mut self, _: &str, _: &Outcome) -> Result<()> {
+            self.0 += 1;
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<()> {
+            self.1 = true;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stage_that_cannot_hash_its_lost_images_again_stops_the_run_after_finishing_the_sink() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let sources = corpus(d.path(), 30);
+        let path = d.path().join("run.journal");
+        let mut sink = Counting::default();
+        let r = Pipeline::new()
+            .threads(2)
+            .hash_stage(Box::new(Broken))
+            .journal(Journal::create(&path).expect("create"))
+            .run(&sources, &synthetic, &mut sink, &mut |_| {});
+        assert!(matches!(r, Err(Error::Backend(_))), "{r:?}");
+        assert!(sink.0 < 30, "{} items stored", sink.0);
+        assert!(sink.1, "the sink is finished");
+        assert!(path.exists(), "the journal is kept for the resume");
     }
 }

@@ -1,11 +1,13 @@
-//! The decode and hash stages: the [`Decoder`] and [`BatchHasher`] traits, the CPU hasher, and
-//! the per-item outcome types.
+//! The decode and hash stages: the [`Decoder`] and [`HashStage`] traits, the CPU hasher, the
+//! per-item outcome types, and the steps that read, decode and hash one item.
 
+use super::source::RawItem;
 use crate::decode::{DecodeOptions, PixelPool};
 use crate::hash::{
     Convention, DihedralHashes, HashError, Hashed, ImageRef, PdqHasher, PixelLayout,
 };
 use crate::store::HashParams;
+use crate::{BackendError, BackendHasher};
 use std::fmt;
 use std::sync::Arc;
 
@@ -83,16 +85,33 @@ where
     }
 }
 
-/// Why a [`BatchHasher`] lost the results still to come.
-pub type HasherError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Hashes batches of decoded images on a stage of their own (a GPU backend).
+/// Hashes batches of decoded images on a stage of its own, for the bulk pipeline
+/// ([`super::Pipeline::hash_stage`]). [`crate::BackendHasher`] is the stage the engine uses
+/// (batches on the GPU, streamed); [`CpuHasher`] is the reference.
 ///
-/// The pipeline hands each implementation batches of at most [`BatchHasher::max_batch`]
-/// images through [`BatchHasher::submit`], keeps every image until its result comes back, and
-/// stores the results in input order.
-pub trait BatchHasher: Send {
-    /// The largest batch this hasher takes; the pipeline sends smaller ones when input is slow.
+/// The pipeline hands each implementation batches of at most [`HashStage::max_batch`]
+/// images through [`HashStage::submit`], keeps every image until its result comes back, and
+/// stores the results in input order. When a call fails, the results it had not pushed are
+/// lost: the pipeline hands those images to [`HashStage::hash_batch`] once more, so that the
+/// stage decides whether to go on (a [`crate::BackendHasher`] under
+/// [`Backend::Auto`](crate::Backend::Auto) has moved to the CPU) or to fail; if that call
+/// fails too, the run stops with its error.
+///
+/// # Examples
+/// ```
+/// use imprint::pipeline::{CpuHasher, HashStage};
+/// use imprint::hash::{ImageRef, PixelLayout};
+/// let pixels = vec![7u8; 32 * 32];
+/// let image = ImageRef::new(32, 32, PixelLayout::Gray8, &pixels)?;
+/// let mut stage = CpuHasher::new();
+/// let mut ready = Vec::new();
+/// stage.submit(5, &[image, image], false, &mut ready)?;
+/// stage.flush(false, &mut ready)?;
+/// assert_eq!(ready.iter().map(|(ticket, _)| *ticket).collect::<Vec<_>>(), [5, 6]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait HashStage: Send {
+    /// The largest batch this stage takes; the pipeline sends smaller ones when input is slow.
     fn max_batch(&self) -> usize;
 
     /// The most pixel bytes of one batch: the pipeline ends a batch once its images reach this
@@ -103,42 +122,54 @@ pub trait BatchHasher: Send {
 
     /// Hashes `images` in order, pushing one result per image into `out` (which is cleared
     /// first).
-    fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashed>);
+    ///
+    /// # Errors
+    /// When the stage cannot hash them; `out` is then left cleared or partly filled.
+    fn hash_batch(
+        &mut self,
+        images: &[ImageRef<'_>],
+        dihedral: bool,
+        out: &mut Vec<Hashed>,
+    ) -> Result<(), BackendError>;
 
     /// Starts hashing `images`, numbered `first_ticket`, `first_ticket + 1`, …, and pushes
     /// `(ticket, result)` for every result that is ready: of these images or of earlier calls'.
-    /// The others come from later calls or [`BatchHasher::flush`], so a hasher can keep working
+    /// The others come from later calls or [`HashStage::flush`], so a stage can keep working
     /// on one call while the pipeline gathers the next. The default hashes the whole call with
-    /// [`BatchHasher::hash_batch`].
+    /// [`HashStage::hash_batch`].
     ///
     /// # Errors
-    /// Every result not pushed by the time of the error is lost; the pipeline hashes those
-    /// images on the CPU.
+    /// Every result not pushed by the time of the error is lost; the pipeline hands those
+    /// images to [`HashStage::hash_batch`].
     fn submit(
         &mut self,
         first_ticket: u64,
         images: &[ImageRef<'_>],
         dihedral: bool,
         ready: &mut Vec<(u64, Hashed)>,
-    ) -> Result<(), HasherError> {
+    ) -> Result<(), BackendError> {
         let mut out = Vec::with_capacity(images.len());
-        self.hash_batch(images, dihedral, &mut out);
+        self.hash_batch(images, dihedral, &mut out)?;
         ready.extend((first_ticket..).zip(out));
         Ok(())
     }
 
-    /// Pushes every result still to come, as [`BatchHasher::submit`] does. The default has
+    /// Pushes every result still to come, as [`HashStage::submit`] does. The default has
     /// none.
     ///
     /// # Errors
-    /// As [`BatchHasher::submit`].
-    fn flush(&mut self, dihedral: bool, ready: &mut Vec<(u64, Hashed)>) -> Result<(), HasherError> {
+    /// As [`HashStage::submit`].
+    fn flush(
+        &mut self,
+        dihedral: bool,
+        ready: &mut Vec<(u64, Hashed)>,
+    ) -> Result<(), BackendError> {
         let _ = (dihedral, ready);
         Ok(())
     }
 }
 
-/// The CPU reference hasher as a [`BatchHasher`]: hashes a batch sequentially on the calling
+/// The CPU reference hasher as a [`HashStage`]: hashes a batch sequentially on the calling
 /// thread with one reusable [`PdqHasher`]. The pipeline runs one per decode worker.
 #[derive(Debug, Default)]
 pub struct CpuHasher {
@@ -151,22 +182,32 @@ impl CpuHasher {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Hash and quality of one image: its 8 dihedral hashes when `dihedral`, else its hash.
+    #[must_use]
+    pub fn hash_one(&mut self, image: ImageRef<'_>, dihedral: bool) -> Hashed {
+        if dihedral {
+            self.inner.hash_dihedral(image).into()
+        } else {
+            self.inner.hash(image).into()
+        }
+    }
 }
 
-impl BatchHasher for CpuHasher {
+impl HashStage for CpuHasher {
     fn max_batch(&self) -> usize {
         1
     }
 
-    fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashed>) {
+    fn hash_batch(
+        &mut self,
+        images: &[ImageRef<'_>],
+        dihedral: bool,
+        out: &mut Vec<Hashed>,
+    ) -> Result<(), BackendError> {
         out.clear();
-        for img in images {
-            out.push(if dihedral {
-                self.inner.hash_dihedral(*img).into()
-            } else {
-                self.inner.hash(*img).into()
-            });
-        }
+        out.extend(images.iter().map(|img| self.hash_one(*img, dihedral)));
+        Ok(())
     }
 }
 
@@ -282,10 +323,10 @@ impl Decoder for StandardDecoder {
     }
 }
 
-/// The backend-choosing hasher ([`crate::BatchHasher`]) as a pipeline stage: batches go to the
-/// GPU when one is in use, streamed (see [`crate::BatchHasher::submit`]). Should the GPU fail,
-/// the images in flight are hashed on the CPU and the failure logged, so no item is lost.
-impl BatchHasher for crate::BatchHasher {
+/// The backend-choosing hasher as the pipeline's hash stage: batches go to the GPU when one
+/// is in use, streamed (see [`BackendHasher::submit`]). What a GPU failure means (finish on the
+/// CPU, or fail) is the hasher's own decision; see [`crate::BackendHasher`].
+impl HashStage for BackendHasher {
     fn max_batch(&self) -> usize {
         if self.is_gpu() {
             GPU_PIPELINE_BATCH
@@ -298,20 +339,21 @@ impl BatchHasher for crate::BatchHasher {
         GPU_PIPELINE_BATCH_BYTES
     }
 
-    fn hash_batch(&mut self, images: &[ImageRef<'_>], dihedral: bool, out: &mut Vec<Hashed>) {
+    fn hash_batch(
+        &mut self,
+        images: &[ImageRef<'_>],
+        dihedral: bool,
+        out: &mut Vec<Hashed>,
+    ) -> Result<(), BackendError> {
         out.clear();
-        let done = if dihedral {
-            self.hash_batch_dihedral(images)
-                .map(|v| out.extend(v.into_iter().map(Hashed::from)))
+        if dihedral {
+            let hashes = self.hash_batch_dihedral(images)?;
+            out.extend(hashes.into_iter().map(Hashed::from));
         } else {
-            crate::BatchHasher::hash_batch(self, images)
-                .map(|v| out.extend(v.into_iter().map(Hashed::from)))
-        };
-        if let Err(e) = done {
-            log::warn!("{e}; hashing this batch on the CPU");
-            out.clear();
-            CpuHasher::new().hash_batch(images, dihedral, out);
+            let hashes = BackendHasher::hash_batch(self, images)?;
+            out.extend(hashes.into_iter().map(Hashed::from));
         }
+        Ok(())
     }
 
     fn submit(
@@ -320,23 +362,27 @@ impl BatchHasher for crate::BatchHasher {
         images: &[ImageRef<'_>],
         dihedral: bool,
         ready: &mut Vec<(u64, Hashed)>,
-    ) -> Result<(), HasherError> {
+    ) -> Result<(), BackendError> {
         let mut raw = Vec::with_capacity(images.len());
-        let done = crate::BatchHasher::submit(self, first_ticket, images, dihedral, &mut raw);
+        let done = BackendHasher::submit(self, first_ticket, images, dihedral, &mut raw);
         push_results(ready, raw, dihedral);
-        done.map_err(Into::into)
+        done
     }
 
-    fn flush(&mut self, dihedral: bool, ready: &mut Vec<(u64, Hashed)>) -> Result<(), HasherError> {
+    fn flush(
+        &mut self,
+        dihedral: bool,
+        ready: &mut Vec<(u64, Hashed)>,
+    ) -> Result<(), BackendError> {
         let mut raw = Vec::new();
-        let done = crate::BatchHasher::flush(self, &mut raw);
+        let done = BackendHasher::flush(self, &mut raw);
         push_results(ready, raw, dihedral);
-        done.map_err(Into::into)
+        done
     }
 }
 
 /// `raw` results into `ready` in the pipeline's form: `Dihedral`, or with `dihedral` false
-/// `Plain` of the first hash.
+/// `One` of the first hash.
 fn push_results(ready: &mut Vec<(u64, Hashed)>, raw: Vec<(u64, DihedralHashes)>, dihedral: bool) {
     ready.extend(raw.into_iter().map(|(ticket, d)| {
         let hashes = if dihedral {
@@ -346,6 +392,37 @@ fn push_results(ready: &mut Vec<(u64, Hashed)>, raw: Vec<(u64, DihedralHashes)>,
         };
         (ticket, hashes)
     }));
+}
+
+/// One item's outcome: its hashes, or why it has none.
+pub(super) type Outcome = Result<Hashed, ItemError>;
+
+/// Reads the item (unless the walk did) and decodes it.
+pub(super) fn decode_item(
+    decoder: &dyn Decoder,
+    raw: RawItem,
+) -> (String, Result<OwnedImage, ItemError>) {
+    let (id, bytes) = raw.read(&|head| decoder.accepts(head));
+    let img = bytes
+        .map_err(ItemError::from)
+        .and_then(|b| decoder.decode(&b).map_err(ItemError::Decode));
+    (id, img)
+}
+
+/// Hashes a decoded image on the CPU, then hands its pixels back to the decoder.
+pub(super) fn hash_decoded(
+    decoder: &dyn Decoder,
+    hasher: &mut CpuHasher,
+    img: Result<OwnedImage, ItemError>,
+    dihedral: bool,
+) -> Outcome {
+    let img = img?;
+    let outcome = img
+        .as_image_ref()
+        .map(|r| hasher.hash_one(r, dihedral))
+        .map_err(ItemError::from);
+    decoder.recycle(img.pixels);
+    outcome
 }
 
 /// Images per GPU batch in the bulk pipeline: enough to keep the device busy, few enough that

@@ -492,7 +492,7 @@ fn profiled_batches_agree_and_count_their_work() {
 
 mod backend {
     use super::*;
-    use imprint::{Backend, BackendError, BatchHasher};
+    use imprint::{Backend, BackendError, BackendHasher};
 
     fn sample() -> Vec<Owned> {
         let mut rng = Rng::new(0x5eed_0003);
@@ -510,8 +510,8 @@ mod backend {
 
     /// `Backend::Gpu` on any adapter; `None` (with the reason printed) without one, unless
     /// `REQUIRE_GPU=1`.
-    fn gpu_backend() -> Option<BatchHasher> {
-        match BatchHasher::new(Backend::Gpu) {
+    fn gpu_backend() -> Option<BackendHasher> {
+        match BackendHasher::new(Backend::Gpu) {
             Ok(h) => Some(h),
             Err(e) if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") => panic!("{e}"),
             Err(e) => {
@@ -528,7 +528,7 @@ mod backend {
 
     #[test]
     fn auto_never_picks_a_software_adapter() {
-        let hasher = BatchHasher::new(Backend::Auto).expect("auto does not fail");
+        let hasher = BackendHasher::new(Backend::Auto).expect("auto does not fail");
         if let Some(g) = hasher.gpu() {
             assert!(!g.is_software(), "auto picked {}", g.adapter_name());
         }
@@ -539,7 +539,7 @@ mod backend {
     fn cpu_backend_equals_reference() {
         let owned = sample();
         let refs: Vec<_> = owned.iter().map(Owned::as_ref).collect();
-        let mut hasher = BatchHasher::new(Backend::Cpu).expect("cpu does not fail");
+        let mut hasher = BackendHasher::new(Backend::Cpu).expect("cpu does not fail");
         assert!(!hasher.is_gpu());
         assert_eq!(hasher.hash_batch(&refs).expect("cpu"), cpu_hashes(&owned));
     }
@@ -566,7 +566,7 @@ mod backend {
     fn cpu_backend_streams_every_result_at_once() {
         let owned = sample();
         let refs: Vec<_> = owned.iter().map(Owned::as_ref).collect();
-        let mut hasher = BatchHasher::new(Backend::Cpu).expect("cpu does not fail");
+        let mut hasher = BackendHasher::new(Backend::Cpu).expect("cpu does not fail");
         let mut ready = Vec::new();
         hasher.submit(7, &refs, false, &mut ready).expect("cpu");
         let tickets: Vec<u64> = ready.iter().map(|(t, _)| *t).collect();
@@ -633,7 +633,7 @@ mod backend {
 
     #[test]
     fn lost_device_finishes_on_the_cpu_under_auto() {
-        let mut hasher = BatchHasher::new(Backend::Auto).expect("auto does not fail");
+        let mut hasher = BackendHasher::new(Backend::Auto).expect("auto does not fail");
         if !hasher.is_gpu() {
             return eprintln!("skipping: auto found no hardware gpu");
         }
@@ -645,6 +645,29 @@ mod backend {
             cpu_hashes(&owned)
         );
         assert!(!hasher.is_gpu());
+    }
+
+    /// A bulk run under `Backend::Gpu` whose device is lost stops with the GPU's error (the
+    /// sink finished), rather than finishing on the CPU as `Auto` does.
+    #[test]
+    fn lost_device_stops_a_pipeline_under_gpu() {
+        use imprint::pipeline::{Pipeline, Source, StandardDecoder, VecSink};
+        let Some(mut hasher) = gpu_backend() else {
+            return;
+        };
+        hasher.simulate_device_loss();
+        let mut sink = VecSink::default();
+        let r = Pipeline::new().threads(2).hasher(hasher).run(
+            &[Source::Dir(data_root().join("synthetic"))],
+            &StandardDecoder::default(),
+            &mut sink,
+            &mut |_| {},
+        );
+        match r {
+            Err(imprint::Error::Backend(BackendError::Gpu(e))) => eprintln!("stopped: {e}"),
+            other => panic!("expected a gpu error, got {other:?}"),
+        }
+        assert!(sink.items.iter().all(|(_, o)| o.is_err()), "no item hashed");
     }
 }
 

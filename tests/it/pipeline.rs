@@ -816,7 +816,7 @@ fn hashed_images_give_their_pixel_buffers_back_and_hash_as_decoded_fresh() {
         let mut sink = VecSink::default();
         let mut pipeline = Pipeline::new().threads(2);
         if batched {
-            pipeline = pipeline.batch_hasher(Box::new(CpuHasher::new()));
+            pipeline = pipeline.hash_stage(Box::new(CpuHasher::new()));
         }
         pipeline
             .run(

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use imprint::decode::{DecodeOptions, DEFAULT_MAX_PIXELS};
 use imprint::hash::{Convention, Hashed, Pdq256};
 use imprint::pipeline::{ItemError, Pipeline, RootTally, Sink, Source, StandardDecoder};
-use imprint::{Backend, BatchHasher};
+use imprint::{Backend, BackendHasher};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -92,15 +92,11 @@ impl HashArgs {
         if let Some(t) = self.bulk.read_threads {
             pipeline = pipeline.read_threads(t);
         }
-        let hasher = self.batch_hasher()?;
-        if hasher.is_gpu() {
-            pipeline = pipeline.batch_hasher(Box::new(hasher));
-        }
-        Ok(pipeline)
+        Ok(pipeline.hasher(self.batch_hasher()?))
     }
 
     /// The hasher for `--backend` and `--gpu`.
-    pub fn batch_hasher(&self) -> Result<BatchHasher> {
+    pub fn batch_hasher(&self) -> Result<BackendHasher> {
         batch_hasher(self.backend, self.gpu)
     }
 
@@ -114,16 +110,9 @@ impl HashArgs {
 }
 
 /// The hasher for a `--backend` and a `--gpu` adapter (ignored without the `gpu` feature).
-pub fn batch_hasher(backend: Backend, gpu: Option<usize>) -> Result<BatchHasher> {
-    #[cfg(feature = "gpu")]
-    let hasher =
-        BatchHasher::with_gpu_options(backend, imprint::gpu::GpuOptions::default().adapter(gpu));
-    #[cfg(not(feature = "gpu"))]
-    let hasher = {
-        let _ = gpu;
-        BatchHasher::new(backend)
-    };
-    hasher.with_context(|| format!("cannot use --backend {backend}"))
+pub fn batch_hasher(backend: Backend, gpu: Option<usize>) -> Result<BackendHasher> {
+    BackendHasher::with_adapter(backend, gpu)
+        .with_context(|| format!("cannot use --backend {backend}"))
 }
 
 /// Parses a decode or worker thread count: at most

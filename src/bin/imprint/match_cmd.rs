@@ -143,11 +143,9 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
             .iter()
             .map(|p| Source::detect(p).with_context(|| format!("cannot read {}", p.display())))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let mut pipeline = Pipeline::new().dihedral(a.dihedral);
-        let hasher = crate::hash::batch_hasher(a.backend, a.gpu)?;
-        if hasher.is_gpu() {
-            pipeline = pipeline.batch_hasher(Box::new(hasher));
-        }
+        let pipeline = Pipeline::new()
+            .dihedral(a.dihedral)
+            .hasher(crate::hash::batch_hasher(a.backend, a.gpu)?);
         let mut sink = stream.sink(a.min_quality, |id, e| diag!("imprint: {id}: {e}"));
         let run = pipeline.run(
             &sources,
