@@ -3,7 +3,7 @@
 
 use super::is_stdin;
 use crate::error::{Error, Result};
-use crate::lines::{path_from_bytes, BoundedLines, MAX_LINE_BYTES};
+use crate::lines::{csv, path_from_bytes, BoundedLines, MAX_LINE_BYTES};
 use crate::pipeline::id::escape_id;
 use std::borrow::Cow;
 use std::fs::File;
@@ -54,7 +54,7 @@ pub(super) fn for_each_manifest_item(
         path: path.to_owned(),
         source,
     };
-    let csv = kind == Listing::Manifest
+    let is_csv = kind == Listing::Manifest
         && path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
@@ -70,7 +70,7 @@ pub(super) fn for_each_manifest_item(
         n += 1;
         let parsed = line
             .bytes()
-            .and_then(|b| parse_manifest_line(b, csv, &mut shape));
+            .and_then(|b| parse_manifest_line(b, is_csv, &mut shape));
         match parsed {
             Ok(None) => {}
             Ok(Some((id, rel))) => {
@@ -94,13 +94,13 @@ pub(super) fn for_each_manifest_item(
 /// The first other row of a `.csv` manifest is a header when one of its fields is `path`.
 fn parse_manifest_line<'a>(
     line: &'a [u8],
-    csv: bool,
+    is_csv: bool,
     shape: &mut CsvShape,
 ) -> std::result::Result<Option<IdAndPath<'a>>, String> {
     if line.iter().all(u8::is_ascii_whitespace) || line.starts_with(b"#") {
         return Ok(None);
     }
-    if !csv {
+    if !is_csv {
         return Ok(Some((Cow::Borrowed(line), Cow::Borrowed(line))));
     }
     if *shape == CsvShape::Unknown {
@@ -121,7 +121,7 @@ fn parse_manifest_line<'a>(
     }
     let (id, path) = match *shape {
         CsvShape::Named { id, path, columns } => {
-            let mut fields = csv_fields(line)?;
+            let mut fields = csv_fields(line).map_err(|e| e.to_string())?;
             if fields.len() <= path.max(id.unwrap_or(0)) {
                 return Err(format!(
                     "{} fields where the header names {columns}",
@@ -151,43 +151,11 @@ fn parse_manifest_line<'a>(
     Ok(Some((id, path)))
 }
 
-/// The fields of a CSV row as RFC 4180 writes them: a field that starts with `"` runs to the
-/// closing quote, with `""` standing for `"`, and may hold commas; other fields are taken as
-/// written (paths may start or end with blanks).
-fn csv_fields(line: &[u8]) -> std::result::Result<Vec<Cow<'_, [u8]>>, String> {
-    let mut fields = Vec::new();
-    let mut rest = line;
-    loop {
-        let (field, after) = match rest.strip_prefix(b"\"") {
-            Some(mut inner) => {
-                let mut text = Vec::new();
-                loop {
-                    let q = inner
-                        .iter()
-                        .position(|&b| b == b'"')
-                        .ok_or("a quoted field does not end")?;
-                    text.extend_from_slice(&inner[..q]);
-                    match inner.get(q + 1) {
-                        Some(b'"') => {
-                            text.push(b'"');
-                            inner = &inner[q + 2..];
-                        }
-                        None | Some(b',') => break (Cow::Owned(text), &inner[q + 1..]),
-                        Some(_) => return Err("text after a quoted field's closing quote".into()),
-                    }
-                }
-            }
-            None => {
-                let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
-                (Cow::Borrowed(&rest[..end]), &rest[end..])
-            }
-        };
-        fields.push(field);
-        match after.split_first() {
-            Some((_, next)) => rest = next,
-            None => return Ok(fields),
-        }
-    }
+/// The fields of a manifest row, as the crate's CSV rules for manifests say
+/// ([`csv::Rules::MANIFEST`]: bytes kept as written, a bad quote refused).
+fn csv_fields(line: &[u8]) -> std::result::Result<Vec<Cow<'_, [u8]>>, csv::QuoteError> {
+    let fields = csv::split(line, csv::Rules::MANIFEST)?;
+    Ok(fields.into_iter().map(|f| f.text).collect())
 }
 
 #[cfg(test)]

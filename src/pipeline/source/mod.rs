@@ -18,11 +18,14 @@
 //! input). Blank lines and lines starting with `#` are skipped. The first other row of a `.csv`
 //! manifest is a header when one of its fields is `path`: rows then give the path in that
 //! column and the id in the `id` column, if there is one, with other columns left alone (so
-//! the `manifest.csv` of [`crate::bench`]'s datasets can be hashed under its own ids), and
-//! fields may be quoted as RFC 4180 says. Without such a header a row is `id,path`, the path
-//! being the rest of the row. Directory symlinks are not followed (no cycles); file symlinks
+//! the `manifest.csv` of [`crate::bench`]'s datasets can be hashed under its own ids). Fields
+//! are split by the crate's CSV rules ([`crate::lines::csv`], with [`Rules::MANIFEST`]: RFC
+//! 4180 quoting, bytes kept as written, a quote that does not close refused). Without such a
+//! header a row is `id,path`, the path being the rest of the row. Directory symlinks are not followed (no cycles); file symlinks
 //! are. Pipes, sockets and devices found in a directory are left out (a file source or a
 //! manifest line naming one is read).
+//!
+//! [`Rules::MANIFEST`]: crate::lines::csv::Rules::MANIFEST
 
 mod manifest;
 mod read;
