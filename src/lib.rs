@@ -14,6 +14,7 @@
 //! | [`store`] | append-only, checksummed, memory-mapped file of hash records | `hash` |
 //! | [`index`] | one memory-mapped file: exact radius search (MIH), HNSW k-NN, flat scan | `hash` |
 //! | [`files`] | the rules for output paths (never an input, a device, or another kind's file) and for reading stores and indexes by path | `store`, `index` (magics) |
+//! | [`hashlist`] | hash lists (CSV, HMA/ThreatExchange exports, JSONL) read as streams of entries and written as `imprint` prints them | `hash`, `lines` |
 //! | [`lines`] | text inputs (manifests, hash lists) read a bounded line at a time, as bytes | — |
 //! | [`pipeline`] | sources → parallel decode → hash → sink, resumable and shardable | all above |
 //! | [`threads`] | the most threads a caller may ask for, per core | — |
@@ -46,6 +47,7 @@ pub mod decode;
 mod error;
 pub mod files;
 pub mod hash;
+pub mod hashlist;
 pub mod index;
 mod mmap;
 

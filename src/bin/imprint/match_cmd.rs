@@ -12,13 +12,13 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use imprint::hash::Pdq256;
+use imprint::hashlist::{self, csv_field, LineError};
 use imprint::index::{Index, SearchScratch, DEFAULT_MAX_DISTANCE};
 use imprint::pipeline::{Hashes, ItemError, Pipeline, Sink, Source, StandardDecoder};
 use imprint::store::Outcome;
 use imprint::Backend;
 use rayon::prelude::*;
 
-use crate::hashlist::{self, csv_field, BadLine};
 use crate::output::diag;
 use crate::query_cmd::Format;
 
@@ -207,16 +207,16 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
         a.inputs.clone()
     };
     let mut matcher = Matcher::new(&index, a.max_distance, a.format, crate::output::stdout())?;
-    let mut bad: Vec<BadLine> = Vec::new();
+    let mut bad: Vec<LineError> = Vec::new();
     let mut failed_items = 0u64;
     let mut low_quality = 0u64;
     // Stores named with --store, then stores among the inputs (found by magic), then images
     // (directories, archives and files that start like an image), then hash lists.
     let (mut stores, mut images, mut lists) = (Vec::new(), Vec::new(), Vec::new());
     for p in &inputs {
-        let head = hashlist::file_head(p);
+        let head = crate::open::file_head(p);
         let is_archive = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("tar"));
-        if hashlist::is_store(&head) {
+        if crate::open::is_store(&head) {
             stores.push(p);
         } else if p.is_dir() || is_archive || imprint::decode::sniff(&head).is_some() {
             images.push(p);
@@ -280,11 +280,14 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     }
     for input in lists {
         let mut failure = None;
-        hashlist::read_path(input, &mut bad, |e| {
+        crate::open::hash_list(input, &mut bad, |e| {
             if e.quality.is_some_and(|q| q < a.min_quality) {
                 low_quality += 1;
             } else if failure.is_none() {
-                let query = e.dihedral.map_or(Query::One(e.hash), Query::Dihedral);
+                let query = match e.hashes {
+                    imprint::hash::Hashes::One(h) => Query::One(h),
+                    imprint::hash::Hashes::Dihedral(all) => Query::Dihedral(all),
+                };
                 failure = matcher.push(e.id, query).err();
             }
         })?;
