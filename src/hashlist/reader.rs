@@ -121,15 +121,15 @@ impl<R: BufRead> Reader<R> {
     }
 }
 
-impl Reader<Box<dyn BufRead>> {
+impl Reader<Box<dyn BufRead + Send>> {
     /// Reads the list in the file at `path`, or standard input when `path` is `-`; errors
-    /// name the input as `path` is written.
+    /// name the input as `path` is written. The reader may be moved to another thread.
     ///
     /// # Errors
     /// [`ListError::Open`] when the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, ListError> {
         if path.as_os_str() == "-" {
-            return Ok(Self::new(Box::new(io::stdin().lock()), "-"));
+            return Ok(Self::new(Box::new(BufReader::new(io::stdin())), "-"));
         }
         let f = File::open(path).map_err(|source| ListError::Open {
             path: path.to_owned(),

@@ -548,3 +548,14 @@ fn csv_fields_are_quoted_only_when_they_must_be() {
     assert_eq!(csv_field("two\nlines\r"), "\"two\nlines\r\"");
     assert!(matches!(csv_field("x"), std::borrow::Cow::Borrowed(_)));
 }
+
+#[test]
+fn readers_writers_and_errors_can_move_between_threads() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<Reader<Box<dyn BufRead + Send>>>();
+    send_sync::<Reader<&[u8]>>();
+    send_sync::<Writer<Vec<u8>>>();
+    send_sync::<ListError>();
+    send_sync::<Entry>();
+}

@@ -25,6 +25,9 @@
 //! are. Pipes, sockets and devices found in a directory are left out (a file source or a
 //! manifest line naming one is read).
 //!
+//! In parts: `read` (an item's bytes, capped and screened), `walk` (the walk over all sources,
+//! directory trees, counting), `manifest` (manifests and lists of paths) and `tar` (archives).
+//!
 //! [`Rules::MANIFEST`]: crate::lines::csv::Rules::MANIFEST
 
 mod manifest;
