@@ -4,7 +4,7 @@
 use super::error::LineErrorKind;
 use super::Entry;
 use crate::hash::{Hashes, Pdq256};
-use crate::lines::csv::{split, Rules};
+use crate::lines::csv::{for_each_field, Rules};
 use std::borrow::Cow;
 
 /// Header names of the hash column.
@@ -187,28 +187,34 @@ pub(super) struct Field<'a> {
 /// Splits one line into fields by the crate's CSV rules for hash lists
 /// ([`Rules::HASH_LIST`]). There is always at least one field.
 pub(super) fn split_fields(line: &str) -> Vec<Field<'_>> {
-    // Hash-list rules take bad quotes as text, so the split never fails; the whole line as one
-    // field stands in for the error that cannot come.
-    let Ok(fields) = split(line.as_bytes(), Rules::HASH_LIST) else {
-        return vec![Field {
+    let mut fields = Vec::new();
+    // Hash-list rules take bad quotes as text, so the split never fails.
+    let split = for_each_field(line.as_bytes(), Rules::HASH_LIST, |f| {
+        fields.push(Field {
+            text: utf8(line, f.text),
+            start: f.start,
+        });
+    });
+    if split.is_err() || fields.is_empty() {
+        // Cannot happen (see above); the whole line as one field stands in for it.
+        fields = vec![Field {
             text: Cow::Borrowed(line),
             start: 0,
         }];
-    };
+    }
     fields
-        .into_iter()
-        .map(|f| Field {
-            text: utf8(f.text),
-            start: f.start,
-        })
-        .collect()
 }
 
-/// A field of a UTF-8 line as text. The splitter cuts at ASCII commas and quotes and trims
-/// whole characters, so a field of a UTF-8 line is UTF-8 and nothing is replaced.
-fn utf8(text: Cow<'_, [u8]>) -> Cow<'_, str> {
+/// A field of the UTF-8 `line` as text. The splitter cuts at ASCII commas and quotes and trims
+/// whole characters, so a field is UTF-8; one it borrows is a slice of `line`, taken again from
+/// `line` by its offset rather than validated a second time (a tenth of the time a list line
+/// takes to read).
+fn utf8<'a>(line: &'a str, text: Cow<'a, [u8]>) -> Cow<'a, str> {
     match text {
-        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Borrowed(b) => (b.as_ptr() as usize)
+            .checked_sub(line.as_ptr() as usize)
+            .and_then(|start| line.get(start..start.checked_add(b.len())?))
+            .map_or_else(|| String::from_utf8_lossy(b), Cow::Borrowed),
         Cow::Owned(v) => Cow::Owned(
             String::from_utf8(v)
                 .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),

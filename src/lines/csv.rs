@@ -107,6 +107,20 @@ pub struct Field<'a> {
 /// A [`QuoteError`] when `rules` do not take bad quotes as text.
 pub fn split(row: &[u8], rules: Rules) -> Result<Vec<Field<'_>>, QuoteError> {
     let mut fields = Vec::new();
+    for_each_field(row, rules, |f| fields.push(f))?;
+    Ok(fields)
+}
+
+/// Calls `each` with the fields of `row` in order, as [`split`] gives them, without collecting
+/// them (a caller that converts each field keeps one vector per row, not two).
+///
+/// # Errors
+/// As [`split`]; the fields before the bad quote have been given to `each`.
+pub(crate) fn for_each_field<'a>(
+    row: &'a [u8],
+    rules: Rules,
+    mut each: impl FnMut(Field<'a>),
+) -> Result<(), QuoteError> {
     let mut start = 0;
     loop {
         let rest = &row[start..];
@@ -118,11 +132,11 @@ pub fn split(row: &[u8], rules: Rules) -> Result<Vec<Field<'_>>, QuoteError> {
                     let after = if rules.trim { trim_start(after) } else { after };
                     match after.split_first() {
                         None => {
-                            fields.push(Field { text, start });
-                            return Ok(fields);
+                            each(Field { text, start });
+                            return Ok(());
                         }
                         Some((b',', _)) => {
-                            fields.push(Field { text, start });
+                            each(Field { text, start });
                             start = row.len() - after.len() + 1;
                             continue;
                         }
@@ -139,13 +153,13 @@ pub fn split(row: &[u8], rules: Rules) -> Result<Vec<Field<'_>>, QuoteError> {
         let end = rest.iter().position(|&b| b == b',');
         let text = &rest[..end.unwrap_or(rest.len())];
         let text = if rules.trim { trim(text) } else { text };
-        fields.push(Field {
+        each(Field {
             text: Cow::Borrowed(text),
             start,
         });
         match end {
             Some(c) => start += c + 1,
-            None => return Ok(fields),
+            None => return Ok(()),
         }
     }
 }
@@ -154,41 +168,77 @@ pub fn split(row: &[u8], rules: Rules) -> Result<Vec<Field<'_>>, QuoteError> {
 /// spans, quotes included; `None` when it does not close.
 fn quoted(s: &[u8]) -> Option<(Cow<'_, [u8]>, usize)> {
     let inner = s.strip_prefix(b"\"")?;
-    let mut text = Vec::new();
+    // Borrowed until a `""` needs unescaping.
+    let mut text: Option<Vec<u8>> = None;
     let mut i = 0;
     loop {
         let q = i + inner[i..].iter().position(|&b| b == b'"')?;
-        text.extend_from_slice(&inner[i..q]);
         if inner.get(q + 1) == Some(&b'"') {
-            text.push(b'"');
+            let t = text.get_or_insert_with(Vec::new);
+            t.extend_from_slice(&inner[i..=q]);
             i = q + 2;
         } else {
-            return Some((Cow::Owned(text), q + 2));
+            let field = match text {
+                None => Cow::Borrowed(&inner[..q]),
+                Some(mut t) => {
+                    t.extend_from_slice(&inner[i..q]);
+                    Cow::Owned(t)
+                }
+            };
+            return Some((field, q + 2));
         }
     }
 }
 
-/// `b` without the Unicode white space it starts with ([`str::trim_start`] on its UTF-8
-/// prefix: a byte that is not UTF-8 is not white space).
+/// `b` without the Unicode white space it starts with ([`char::is_whitespace`], as
+/// [`str::trim_start`]; a byte that is not UTF-8 is not white space). Looks at the leading
+/// characters only, so that trimming each field of a row costs no more than the row.
 fn trim_start(b: &[u8]) -> &[u8] {
-    let Some(chunk) = b.utf8_chunks().next() else {
-        return b;
-    };
-    let valid = chunk.valid();
-    &b[valid.len() - valid.trim_start().len()..]
+    let mut i = 0;
+    while let Some(c) = first_char(&b[i..]) {
+        if !c.is_whitespace() {
+            break;
+        }
+        i += c.len_utf8();
+    }
+    &b[i..]
 }
 
 /// `b` without the Unicode white space it starts or ends with (see [`trim_start`]).
 fn trim(b: &[u8]) -> &[u8] {
-    let b = trim_start(b);
-    let Some(last) = b.utf8_chunks().last() else {
-        return b;
-    };
-    if !last.invalid().is_empty() {
-        return b;
+    let mut b = trim_start(b);
+    while let Some(c) = last_char(b) {
+        if !c.is_whitespace() {
+            break;
+        }
+        b = &b[..b.len() - c.len_utf8()];
     }
-    let valid = last.valid();
-    &b[..b.len() - (valid.len() - valid.trim_end().len())]
+    b
+}
+
+/// The character `b` starts with, when it starts with one in UTF-8.
+fn first_char(b: &[u8]) -> Option<char> {
+    let first = *b.first()?;
+    if first.is_ascii() {
+        return Some(char::from(first));
+    }
+    let head = &b[..b.len().min(4)];
+    head.utf8_chunks().next()?.valid().chars().next()
+}
+
+/// The character `b` ends with, when it ends with one in UTF-8.
+fn last_char(b: &[u8]) -> Option<char> {
+    let last = *b.last()?;
+    if last.is_ascii() {
+        return Some(char::from(last));
+    }
+    // A character is at most 4 bytes: try the last 2, 3 and 4 as one.
+    (2..=b.len().min(4)).find_map(|n| {
+        let s = std::str::from_utf8(&b[b.len() - n..]).ok()?;
+        let mut chars = s.chars();
+        let c = chars.next()?;
+        chars.next().is_none().then_some(c)
+    })
 }
 
 #[cfg(test)]
@@ -265,6 +315,25 @@ mod tests {
             .map(|f| f.text.into_owned())
             .collect();
         assert_eq!(got, [&b"\xff"[..], b"\xe9\" ", b"\xe8"]);
+    }
+
+    #[test]
+    fn trimming_bytes_is_str_trim_on_text() {
+        let mut rng = crate::bench::Rng::new(0x7e1a);
+        let alphabet = [
+            "a", " ", "\t", "\u{b}", "\u{a0}", "\u{3000}", "\u{2003}", "é", "😀", ",",
+        ];
+        for _ in 0..5_000 {
+            let len = rng.below(8) as usize;
+            let s: String = (0..len)
+                .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+                .collect();
+            assert_eq!(trim(s.as_bytes()), s.trim().as_bytes(), "{s:?}");
+            assert_eq!(trim_start(s.as_bytes()), s.trim_start().as_bytes(), "{s:?}");
+        }
+        // Bytes that are not UTF-8 are not blanks, and stop the trimming.
+        assert_eq!(trim(b" \xff \xc3"), b"\xff \xc3");
+        assert_eq!(trim(b"\xe3\x80\x80x\xe3\x80"), b"x\xe3\x80");
     }
 
     #[test]
