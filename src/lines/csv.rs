@@ -30,7 +30,7 @@
 //! the field (a hash list takes the field as written), its trimming also trims inside quotes,
 //! and its records do not say where a field starts in the row. Reading records one line at a
 //! time, bounded ([`super::BoundedLines`]), is ours either way. So the splitter is this one
-//! function of ~60 lines, with its rules stated above and tested below.
+//! loop of ~50 lines, with its rules stated above and tested below.
 //!
 //! ```
 //! use imprint::lines::csv::{split, QuoteError, Rules};

@@ -154,8 +154,9 @@ fn parse_manifest_line<'a>(
 /// The fields of a manifest row, as the crate's CSV rules for manifests say
 /// ([`csv::Rules::MANIFEST`]: bytes kept as written, a bad quote refused).
 fn csv_fields(line: &[u8]) -> std::result::Result<Vec<Cow<'_, [u8]>>, csv::QuoteError> {
-    let fields = csv::split(line, csv::Rules::MANIFEST)?;
-    Ok(fields.into_iter().map(|f| f.text).collect())
+    let mut fields = Vec::new();
+    csv::for_each_field(line, csv::Rules::MANIFEST, |f| fields.push(f.text))?;
+    Ok(fields)
 }
 
 #[cfg(test)]
