@@ -14,6 +14,7 @@
 //! | [`store`] | append-only, checksummed, memory-mapped file of hash records | `hash`, `files` |
 //! | [`index`] | one memory-mapped file: exact radius search (MIH), HNSW k-NN, flat scan | `hash`, `files` |
 //! | [`files`] | the rules for output paths (never an input, a device, or another kind's file) and for reading stores and indexes by path; the file kinds' magics | — |
+//! | [`hashlist`] | hash lists (CSV, HMA/ThreatExchange exports, JSONL) read as streams of entries and written as `imprint` prints them | `hash`, `lines` |
 //! | [`lines`] | text inputs (manifests, hash lists) read a bounded line at a time, as bytes | — |
 //! | [`pipeline`] | sources → parallel decode → hash → sink, resumable and shardable | all above |
 //! | [`matching`] | queries (stores, hash lists, images as they are hashed) against an index, in parallel, in input order | `index`, `store`, `pipeline` |
@@ -64,6 +65,7 @@ pub mod decode;
 mod error;
 pub mod files;
 pub mod hash;
+pub mod hashlist;
 pub mod index;
 mod mmap;
 

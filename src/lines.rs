@@ -1,7 +1,8 @@
 //! Text inputs (manifests, hash lists, lists of paths) read line by line with a bound on a
 //! line's length, so that a file without line breaks cannot make its reader allocate its whole
 //! size, and as bytes, so that one line that is not UTF-8 (a legacy file name) does not stop
-//! the rest from being read.
+//! the rest from being read. Rows of comma-separated fields (`.csv` manifests, hash lists)
+//! are split by [`csv::split`], whose module docs state the crate's one set of CSV rules.
 //!
 //! ```
 //! use imprint::lines::{BoundedLines, Line};
@@ -18,6 +19,8 @@
 //! ```
 
 use std::io::{self, BufRead};
+
+pub mod csv;
 
 /// The longest line the engine's readers keep, in bytes (a path is at most 4 KiB on Linux;
 /// a hash list line with 8 hashes and an id is under 1 KiB).

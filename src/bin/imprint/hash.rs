@@ -1,10 +1,11 @@
 //! `imprint hash`: hash images and print one line per image.
 
-use crate::output::{diag, json_string, Format};
+use crate::output::{diag, Format};
 use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
 use imprint::decode::{DecodeOptions, DEFAULT_MAX_PIXELS};
 use imprint::hash::{Convention, Hashed, Pdq256};
+use imprint::hashlist::{self, JsonIdKey};
 use imprint::pipeline::{ItemError, Pipeline, RootTally, Sink, Source, StandardDecoder};
 use imprint::{Backend, BackendHasher};
 use std::io::{BufWriter, Write};
@@ -236,16 +237,9 @@ impl<W: Write> Sink for PrintSink<W> {
                     other => other.to_string(),
                 };
                 diag!("imprint: {id}: {cause}");
-                if self.format == Format::Jsonl {
-                    writeln!(
-                        self.out,
-                        "{{\"path\":{},\"error\":{}}}",
-                        json_string(id),
-                        json_string(&cause)
-                    )
-                } else {
-                    Ok(())
-                }
+                hashlist::Writer::new(&mut self.out, list_format(self.format))
+                    .json_id_key(JsonIdKey::Path)
+                    .write_failed(id, &cause)
             }
         };
         written.map_err(stdout_error)
@@ -272,26 +266,19 @@ fn write_hash(
     quality: u8,
     dihedral: bool,
 ) -> std::io::Result<()> {
+    let hashes = match <[Pdq256; 8]>::try_from(hashes) {
+        Ok(all) if dihedral => imprint::hash::Hashes::Dihedral(all),
+        _ => imprint::hash::Hashes::One(hashes[0]),
+    };
+    hashlist::Writer::new(out, list_format(format))
+        .json_id_key(JsonIdKey::Path)
+        .write_entry(path, &Hashed { hashes, quality })
+}
+
+/// The hash list format `imprint hash` prints for `--format`.
+fn list_format(format: Format) -> hashlist::Format {
     match format {
-        Format::Csv => {
-            for h in hashes {
-                write!(out, "{h},")?;
-            }
-            writeln!(out, "{quality},{path}")?;
-        }
-        Format::Jsonl => {
-            write!(
-                out,
-                "{{\"path\":{},\"hash\":\"{}\",\"quality\":{quality}",
-                json_string(path),
-                hashes[0]
-            )?;
-            if dihedral {
-                let list: Vec<String> = hashes.iter().map(|h| format!("\"{h}\"")).collect();
-                write!(out, ",\"dihedral\":[{}]", list.join(","))?;
-            }
-            writeln!(out, "}}")?;
-        }
+        Format::Csv => hashlist::Format::Csv,
+        Format::Jsonl => hashlist::Format::Jsonl,
     }
-    Ok(())
 }

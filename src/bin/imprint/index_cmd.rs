@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use imprint::files::OutputKind;
 use imprint::hash::Pdq256;
+use imprint::hashlist::{self, LineError};
 use imprint::index::{Index, IndexBuilder, IndexError, DEFAULT_SEED};
 
-use crate::hashlist::{self, BadLine};
 use crate::output::diag;
 
 /// Arguments of `imprint index`.
@@ -105,14 +105,14 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
         .with_context(|| format!("cannot write the index to {}", a.out.display()))?;
     let mut hashes: Vec<Pdq256> = Vec::new();
     let mut ids: Vec<String> = Vec::new();
-    let mut bad: Vec<BadLine> = Vec::new();
+    let mut bad: Vec<LineError> = Vec::new();
     let mut failed_items = 0u64;
     let mut low_quality = 0u64;
     // Stores named with --store, then the inputs in order, stores among them found by magic.
     let (stores, lists): (Vec<&PathBuf>, Vec<&PathBuf>) = a
         .inputs
         .iter()
-        .partition(|p| hashlist::is_store(&hashlist::file_head(p)));
+        .partition(|p| crate::open::is_store(&crate::open::file_head(p)));
     for path in a.store.iter().chain(stores) {
         let store = crate::open::store(path)?;
         for r in store.records() {
@@ -131,11 +131,11 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
         diag!("imprint: {failed_items} stored items are error records, not indexed");
     }
     for input in lists {
-        hashlist::read_path(input, &mut bad, |e| {
+        crate::open::hash_list(input, &mut bad, |e| {
             if e.quality.is_some_and(|q| q < a.min_quality) {
                 low_quality += 1;
             } else {
-                hashes.push(e.hash);
+                hashes.push(e.hashes.primary());
                 ids.push(e.id);
             }
         })?;

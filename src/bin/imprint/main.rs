@@ -4,7 +4,6 @@ mod bench;
 mod bench_cmd;
 mod bulk;
 mod hash;
-mod hashlist;
 mod index_cmd;
 mod match_cmd;
 mod open;

@@ -10,13 +10,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use imprint::hash::Hashes;
+use imprint::hashlist::{self, csv_field, LineError};
 use imprint::index::DEFAULT_MAX_DISTANCE;
 use imprint::matching::{InputKind, ListMatch, Matcher};
 use imprint::pipeline::{Pipeline, Source, StandardDecoder};
 use imprint::Backend;
 
-use crate::hashlist::{self, csv_field, BadLine};
 use crate::output::diag;
 use crate::query_cmd::Format;
 
@@ -112,7 +111,7 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
         },
         |text: String| out.write_all(text.as_bytes()),
     );
-    let mut bad: Vec<BadLine> = Vec::new();
+    let mut bad: Vec<LineError> = Vec::new();
     let mut failed_items = 0u64;
     let mut low_quality = 0u64;
     // Stores named with --store, then stores among the inputs (found by magic), then images
@@ -160,12 +159,11 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     }
     for input in lists {
         let mut failure = None;
-        hashlist::read_path(input, &mut bad, |e| {
+        crate::open::hash_list(input, &mut bad, |e| {
             if e.quality.is_some_and(|q| q < a.min_quality) {
                 low_quality += 1;
             } else if failure.is_none() {
-                let query = e.dihedral.map_or(Hashes::One(e.hash), Hashes::Dihedral);
-                failure = stream.push(e.id, query).err();
+                failure = stream.push(e.id, e.hashes).err();
             }
         })?;
         if let Some(e) = failure {

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use imprint::hash::{Hashes, Pdq256};
+use imprint::hashlist::csv_field;
 use imprint::index::{SearchScratch, DEFAULT_EF_SEARCH, DEFAULT_MAX_DISTANCE};
 use imprint::lines::{BoundedLines, MAX_LINE_BYTES};
 use imprint::matching::{ListMatch, Matcher};
 
-use crate::hashlist::csv_field;
 use crate::output::diag;
 
 /// Output format of `query` and `match`.

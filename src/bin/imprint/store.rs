@@ -1,13 +1,11 @@
 //! `imprint store verify|info|export|merge`: hash store maintenance.
 
-use crate::hashlist::csv_field;
-use crate::output::{diag, json_string};
+use crate::output::diag;
 use crate::{EXIT_FATAL, EXIT_OK};
 use anyhow::{Context, Result};
 use imprint::files::OutputKind;
-use imprint::hash::{Hashed, Hashes};
+use imprint::hashlist::{self, Writer};
 use imprint::store::{HashParams, MergeOptions, Outcome, Store};
-use std::io::Write;
 use std::path::PathBuf;
 
 /// `imprint store` subcommands.
@@ -134,63 +132,17 @@ fn info(file: &std::path::Path) -> Result<u8> {
 fn export(file: &std::path::Path, format: ExportFormat) -> Result<u8> {
     let store = crate::open::store(file)?;
     let dihedral = store.info().dihedral;
-    let mut out = crate::output::stdout();
-    if format == ExportFormat::Csv {
-        writeln!(
-            out,
-            "id,hash,quality,error{}",
-            if dihedral { ",dihedral" } else { "" }
-        )?;
-    }
+    let list_format = match format {
+        ExportFormat::Csv => hashlist::Format::HeadedCsv,
+        ExportFormat::Jsonl => hashlist::Format::Jsonl,
+    };
+    let mut out = Writer::new(crate::output::stdout(), list_format).dihedral(dihedral);
+    out.write_header()?;
     for r in store.records() {
         let r = r.with_context(|| format!("cannot read {}", file.display()))?;
-        let all: Option<Vec<String>> = match r.outcome {
-            Outcome::Hashed(Hashed {
-                hashes: Hashes::Dihedral(all),
-                ..
-            }) => Some(all.iter().map(ToString::to_string).collect()),
-            _ => None,
-        };
-        match (format, r.outcome, r.hash()) {
-            (ExportFormat::Csv, Outcome::Failed { cause }, _) => {
-                writeln!(
-                    out,
-                    "{},,,{}{}",
-                    csv_field(r.id),
-                    csv_field(cause),
-                    if dihedral { "," } else { "" }
-                )?;
-            }
-            (ExportFormat::Csv, _, Some(h)) => {
-                write!(out, "{},{},{},", csv_field(r.id), h.hash, h.quality)?;
-                match &all {
-                    Some(v) => writeln!(out, ",{}", v.join(";"))?,
-                    None => writeln!(out)?,
-                }
-            }
-            (ExportFormat::Jsonl, Outcome::Failed { cause }, _) => {
-                writeln!(
-                    out,
-                    "{{\"id\":{},\"error\":{}}}",
-                    json_string(r.id),
-                    json_string(cause)
-                )?;
-            }
-            (ExportFormat::Jsonl, _, Some(h)) => {
-                write!(
-                    out,
-                    "{{\"id\":{},\"hash\":\"{}\",\"quality\":{}",
-                    json_string(r.id),
-                    h.hash,
-                    h.quality
-                )?;
-                if let Some(v) = &all {
-                    let q: Vec<String> = v.iter().map(|h| format!("\"{h}\"")).collect();
-                    write!(out, ",\"dihedral\":[{}]", q.join(","))?;
-                }
-                writeln!(out, "}}")?;
-            }
-            (_, _, None) => {}
+        match r.outcome {
+            Outcome::Hashed(h) => out.write_entry(r.id, &h)?,
+            Outcome::Failed { cause } => out.write_failed(r.id, cause)?,
         }
     }
     out.flush()?;
