@@ -92,7 +92,16 @@ pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
         imprint::files::check_output(path, imprint::files::OutputKind::Index, &inputs, a.force)
             .with_context(|| format!("cannot write the index to {}", path.display()))?;
     }
-    let settings = IndexSweepSettings {
+    let settings = settings(a);
+    // Written out after the temporary index is gone, so that a failed write leaves nothing.
+    let sweep = sweep_index(&list, &queries, &settings)?;
+    crate::output::out(&csv(&sweep))?;
+    Ok(0)
+}
+
+/// The library's settings from the arguments.
+fn settings(a: IndexBenchArgs) -> IndexSweepSettings {
+    IndexSweepSettings {
         seed: a.seed,
         max_distance: a.max_distance,
         k: a.k,
@@ -103,11 +112,7 @@ pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
         mih_substrings: a.mih_substrings,
         hnsw: !a.no_hnsw,
         index_file: a.index_out,
-    };
-    // Written out after the temporary index is gone, so that a failed write leaves nothing.
-    let sweep = sweep_index(&list, &queries, &settings)?;
-    crate::output::out(&csv(&sweep))?;
-    Ok(0)
+    }
 }
 
 /// The sweep as CSV, one row per method and parameter.
@@ -139,4 +144,22 @@ fn csv(sweep: &IndexSweep) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: IndexBenchArgs,
+    }
+
+    #[test]
+    fn the_defaults_are_the_librarys() {
+        let cli = Cli::try_parse_from(["bench-index"]).unwrap();
+        assert_eq!(settings(cli.args), IndexSweepSettings::default());
+    }
 }
