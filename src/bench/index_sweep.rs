@@ -263,7 +263,8 @@ pub struct Latency {
     pub p99_us: f64,
     /// Mean, in microseconds.
     pub mean_us: f64,
-    /// Queries per second on one thread, `1e6 / mean_us` (the mean floored at 1e-9 µs).
+    /// Queries per second, `1e6 / mean_us` (the mean floored at 1e-9 µs): on one thread,
+    /// except for [`SweepMethod::MihRadiusBatch`], whose mean is the batch's wall time per query.
     pub qps: f64,
 }
 
