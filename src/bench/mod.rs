@@ -10,6 +10,7 @@
 //! | [`isc_metrics`] | ISC2021 micro-AP and recall at 90 % precision |
 //! | [`measure_speed`], [`SpeedReport`] | throughput per stage |
 //! | [`measure_fidelity`], [`FidelityReport`] | `--fast` hashes against exact ones, per size band |
+//! | [`sweep_index`], [`IndexSweep`], [`read_raw_hashes`] | index build, open and search timings and recall, per method and parameter |
 //! | [`Machine`] | the machine description recorded with every figure |
 //!
 //! Everything is reproducible: images come from [`Rng`], a portable SplitMix64, each image
@@ -31,6 +32,7 @@ mod dataset;
 mod edit;
 mod error;
 mod fidelity;
+mod index_sweep;
 mod isc;
 mod machine;
 mod robustness;
@@ -52,6 +54,10 @@ pub use fidelity::{
     is_held_out, jpeg_files, measure_fidelity, BandSummary, FidelityItem, FidelityReport,
     FidelitySettings, ScaleRule, Subsampling, DEFAULT_FIDELITY_IMAGES, FULL_FIDELITY_IMAGES,
     HARD_LIMIT_BITS, PROMISED_BITS, SIZE_BANDS_MP,
+};
+pub use index_sweep::{
+    read_raw_hashes, sweep_index, IndexSweep, IndexSweepError, IndexSweepSettings, Latency,
+    RawHashesError, SweepMethod, SweepRow, DEFAULT_SWEEP_EF, DEFAULT_SWEEP_K, RAW_HASH_BYTES,
 };
 pub use isc::{isc_metrics, IscMetrics, ScoredPair};
 pub use machine::Machine;
