@@ -1,165 +1,263 @@
-//! `imprint bench index`: build, open and search timings, and search quality, on seeded or
-//! given data, as CSV (one row per method and parameter) for parameter sweeps and for the
-//! peer comparison in `benches/peers/index_peers.py`.
-//!
-//! Data: `--hashes FILE --queries FILE` (raw 32-byte hashes, back to back, as the peer script
-//! writes them), or generated from `--seed`: `--n` hashes as centres with 9 variants each at
-//! 0–30 flipped bits, and `--num-queries` queries, half variants of listed centres at 0–30
-//! bits, half random.
+//! `imprint bench`: make a near-duplicate dataset, measure PDQ's robustness on it, measure speed.
 
-use std::fmt::Write as _;
+mod index;
+
+use crate::output::diag;
+use crate::EXIT_OK;
+use anyhow::{Context, Result};
+use imprint::bench::{
+    evaluate, hash_dataset_with, jpeg_files, measure_fidelity, measure_speed, Dataset,
+    DatasetBuilder, FidelitySettings, RobustnessSettings, ScaleRule, DEFAULT_FIDELITY_IMAGES,
+    DEFAULT_NUM_DISTRACTORS, DEFAULT_NUM_ORIGINALS, DEFAULT_PREDICTIONS_PER_QUERY,
+    DEFAULT_SCENE_WIDTH, DEFAULT_THRESHOLD, FULL_FIDELITY_IMAGES,
+};
+use imprint::decode::{DecodeOptions, FAST_JPEG_MIN_SIDE};
+use imprint::files::OutputKind;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use clap::Args;
-use imprint::bench::{read_raw_hashes, sweep_index, IndexSweep, IndexSweepSettings};
-use imprint::index::DEFAULT_SEED;
+/// Arguments of `imprint bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+    /// Worker threads (default: all cores); at most 4 per core, as more only contend for the
+    /// cores.
+    #[arg(long, value_name = "N", global = true, value_parser = crate::args::decode_threads)]
+    threads: Option<usize>,
+}
 
-/// Most hashes or queries `bench index` generates: each costs 32 bytes while generated and about
-/// 300 more in the index built from them, so that 100 million already need some 35 GB; a larger
-/// count would end the process when the allocation fails instead of with a message.
-const MAX_GENERATED: i64 = 100_000_000;
+#[derive(clap::Subcommand, Debug)]
+enum BenchCommand {
+    /// Generate a seeded near-duplicate dataset (originals, edited queries, distractors).
+    MakeDataset(MakeDatasetArgs),
+    /// Hash a dataset and report recall per edit, false matches, distances, ROC, ISC2021 μAP.
+    Robustness(RobustnessArgs),
+    /// Measure the throughput of each stage (read, decode, hash) and end to end.
+    Speed(SpeedArgs),
+    /// Index build, open, MIH radius, flat scan and HNSW k-nearest sweep.
+    Index(index::IndexBenchArgs),
+    /// `--fast` against exact hashes on generated JPEGs and given ones, per size band.
+    FastFidelity(FastFidelityArgs),
+}
 
-/// Arguments of `imprint bench index`.
-#[derive(Args, Debug)]
-pub struct IndexBenchArgs {
-    /// Raw hashes to index (32 bytes each).
-    #[arg(long, requires = "queries")]
-    hashes: Option<PathBuf>,
-    /// Raw query hashes (32 bytes each).
-    #[arg(long, requires = "hashes")]
-    queries: Option<PathBuf>,
-    /// Generated list size (without --hashes), at most 100 million (about 35 GB in memory
-    /// with the index).
-    #[arg(long, default_value_t = 100_000, conflicts_with = "hashes",
-          value_parser = clap::value_parser!(u32).range(1..=MAX_GENERATED))]
-    n: u32,
-    /// Generated query count (without --queries), at most 100 million.
-    #[arg(long, default_value_t = 1000, conflicts_with = "queries",
-          value_parser = clap::value_parser!(u32).range(1..=MAX_GENERATED))]
-    num_queries: u32,
-    /// Seed of the generated data and of the build.
-    #[arg(long, default_value_t = DEFAULT_SEED)]
-    seed: u64,
-    /// Radius of the near-duplicate lookup.
-    #[arg(long, default_value_t = imprint::index::DEFAULT_MAX_DISTANCE)]
-    max_distance: u32,
-    /// k of the k-nearest searches.
-    #[arg(long, default_value_t = imprint::bench::DEFAULT_SWEEP_K)]
-    k: usize,
-    /// HNSW ef_search values to sweep.
-    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
-    ef: Vec<usize>,
-    /// HNSW m.
-    #[arg(long, default_value_t = imprint::index::DEFAULT_HNSW_M)]
-    m: u32,
-    /// HNSW m0.
-    #[arg(long, default_value_t = imprint::index::DEFAULT_HNSW_M0)]
-    m0: u32,
-    /// HNSW ef_construction.
-    #[arg(long, default_value_t = imprint::index::DEFAULT_EF_CONSTRUCTION)]
-    ef_construction: u32,
-    /// MIH substring count (default: size-based).
+#[derive(clap::Args, Debug)]
+struct FastFidelityArgs {
+    /// Report directory (`items.csv`, `summary.md`): new, empty, or an earlier report.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Write into --out even when it holds other files.
     #[arg(long)]
-    mih_substrings: Option<u32>,
-    /// Skip the HNSW graph.
-    #[arg(long)]
-    no_hnsw: bool,
-    /// Keep the index file here (default: a temporary file). It may replace an existing index
-    /// or empty file; never an input, a directory or a device.
-    #[arg(long)]
-    index_out: Option<PathBuf>,
-    /// Replace --index-out even when it holds something other than an index.
-    #[arg(long, requires = "index_out")]
     force: bool,
+    /// Seed of the generated JPEGs.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Generated JPEGs (default: a run of a few minutes).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FIDELITY_IMAGES, conflicts_with = "full")]
+    images: u32,
+    /// Largest generated size in megapixels.
+    #[arg(long, value_name = "MP", default_value_t = 50.0)]
+    max_megapixels: f64,
+    /// The full run: FULL_FIDELITY_IMAGES (2,000) generated JPEGs.
+    #[arg(long)]
+    full: bool,
+    /// Directory searched (recursively) for .jpg/.jpeg files measured as they are; `none` for
+    /// generated images only.
+    #[arg(long, value_name = "DIR", default_value = "tests/data")]
+    jpegs: PathBuf,
+    /// Evaluate the earlier rule (every scale n/8, the smallest keeping both sides at least
+    /// PX) instead of the current `--fast` rule.
+    #[arg(long, value_name = "PX")]
+    min_side: Option<u32>,
 }
 
-/// Runs `imprint bench index`.
-pub fn index(a: IndexBenchArgs) -> anyhow::Result<i32> {
-    let (list, queries) = match (&a.hashes, &a.queries) {
-        (Some(h), Some(q)) => (read_raw_hashes(h)?, read_raw_hashes(q)?),
-        _ => {
-            imprint::index::synthetic::near_duplicates(a.n as usize, a.num_queries as usize, a.seed)
-        }
+#[derive(clap::Args, Debug)]
+struct MakeDatasetArgs {
+    /// Output directory: new, empty, or an earlier dataset (holding `manifest.csv`).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Write into --out even when it holds other files (files of the dataset's names are
+    /// replaced).
+    #[arg(long)]
+    force: bool,
+    /// Seed: the same seed and settings give the same bytes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Generated original scenes (the photos come in addition).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_NUM_ORIGINALS)]
+    originals: u32,
+    /// Unrelated distractor images.
+    #[arg(long, value_name = "M", default_value_t = DEFAULT_NUM_DISTRACTORS)]
+    distractors: u32,
+    /// Width of generated scenes in pixels (height = 3/4).
+    #[arg(long, value_name = "PX", default_value_t = DEFAULT_SCENE_WIDTH)]
+    scene_width: u32,
+    /// Directory of photos used as originals (its .jpg/.jpeg/.png files, in name order);
+    /// `none` for generated scenes only.
+    #[arg(long, value_name = "DIR", default_value = "datasets/sample")]
+    photos: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+struct RobustnessArgs {
+    /// Dataset directory (made by `imprint bench make-dataset`).
+    #[arg(long, value_name = "DIR")]
+    dataset: PathBuf,
+    /// Largest Hamming distance counted as a match.
+    #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
+    threshold: u32,
+    /// ISC2021 predictions written per query.
+    #[arg(long, value_name = "K", default_value_t = DEFAULT_PREDICTIONS_PER_QUERY)]
+    predictions_per_query: usize,
+    /// Report directory (default: DATASET/report): new, empty, or an earlier report (holding
+    /// `run.csv`).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Write into --out even when it holds other files (files of the report's names are
+    /// replaced).
+    #[arg(long)]
+    force: bool,
+    /// Hash as `imprint hash --fast` does (JPEGs of 1 MP and more decoded at reduced scale).
+    #[arg(long)]
+    fast: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct SpeedArgs {
+    /// Dataset directory (any directory with a `manifest.csv` written by make-dataset).
+    #[arg(long, value_name = "DIR")]
+    dataset: PathBuf,
+}
+
+/// Runs `imprint bench`.
+pub fn run(args: BenchArgs) -> Result<u8> {
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    match args.command {
+        BenchCommand::MakeDataset(a) => make_dataset(a),
+        BenchCommand::Robustness(a) => robustness(a),
+        BenchCommand::Speed(a) => speed(a),
+        BenchCommand::Index(a) => index::index(a).map(crate::exit_code),
+        BenchCommand::FastFidelity(a) => fast_fidelity(a),
+    }
+}
+
+fn fast_fidelity(a: FastFidelityArgs) -> Result<u8> {
+    let kind = OutputKind::Directory {
+        marker: "summary.md",
     };
-    if let Some(path) = &a.index_out {
-        let inputs: Vec<&Path> = a
-            .hashes
-            .iter()
-            .chain(&a.queries)
-            .map(PathBuf::as_path)
-            .collect();
-        imprint::files::check_output(path, imprint::files::OutputKind::Index, &inputs, a.force)
-            .with_context(|| format!("cannot write the index to {}", path.display()))?;
-    }
-    let settings = settings(a);
-    // Written out after the temporary index is gone, so that a failed write leaves nothing.
-    let sweep = sweep_index(&list, &queries, &settings)?;
-    crate::output::out(&csv(&sweep))?;
-    Ok(0)
-}
-
-/// The library's settings from the arguments.
-fn settings(a: IndexBenchArgs) -> IndexSweepSettings {
-    IndexSweepSettings {
+    imprint::files::check_output(&a.out, kind, &[a.jpegs.as_path()], a.force)
+        .with_context(|| format!("cannot write the report to {}", a.out.display()))?;
+    let files = if a.jpegs.as_os_str() == "none" {
+        Vec::new()
+    } else {
+        jpeg_files(&a.jpegs).context("cannot list the JPEGs (use --jpegs none)")?
+    };
+    let settings = FidelitySettings {
         seed: a.seed,
-        max_distance: a.max_distance,
-        k: a.k,
-        ef: a.ef,
-        m: a.m,
-        m0: a.m0,
-        ef_construction: a.ef_construction,
-        mih_substrings: a.mih_substrings,
-        hnsw: !a.no_hnsw,
-        index_file: a.index_out,
-    }
+        num_generated: if a.full {
+            FULL_FIDELITY_IMAGES
+        } else {
+            a.images
+        },
+        max_megapixels: a.max_megapixels,
+        files,
+    };
+    let report = measure_fidelity(&settings)?;
+    let scale_rule = a
+        .min_side
+        .map_or(ScaleRule::Current, |min_side| ScaleRule::EveryEighth {
+            min_side,
+        });
+    let name = scale_rule.name();
+    let rule = move |w: u32, h: u32| scale_rule.numerator(w, h);
+    report
+        .write(&a.out, &name, &rule)
+        .with_context(|| format!("cannot write the report to {}", a.out.display()))?;
+    crate::output::out(&report.summary_markdown(&name, &rule))?;
+    diag!("report written to {}", a.out.display());
+    Ok(EXIT_OK)
 }
 
-/// The sweep as CSV, one row per method and parameter.
-fn csv(sweep: &IndexSweep) -> String {
-    let IndexSweep {
-        n,
-        num_queries,
-        build_s,
-        open_ms,
-        bytes_per_hash,
-        ..
-    } = sweep;
-    let mut out = String::from(
-        "engine,method,params,n,num_queries,build_s,open_ms,bytes_per_hash,p50_us,p99_us,mean_us,qps,recall,match_recall\n",
-    );
-    for r in &sweep.rows {
-        let l = r.latency;
-        let _ = writeln!(
-            out,
-            "imprint,{},{},{n},{num_queries},{build_s:.3},{open_ms:.3},{bytes_per_hash:.1},{:.2},{:.2},{:.2},{:.0},{},{}",
-            r.method.name(),
-            r.method.params(),
-            l.p50_us,
-            l.p99_us,
-            l.mean_us,
-            l.qps,
-            r.recall.map_or(String::new(), |x| format!("{x:.4}")),
-            r.match_recall.map_or(String::new(), |x| format!("{x:.4}")),
-        );
+fn photo_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    if dir.as_os_str() == "none" {
+        return Ok(Vec::new());
     }
-    out
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| {
+            format!(
+                "cannot list photos in {} (use --photos none)",
+                dir.display()
+            )
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
+fn make_dataset(a: MakeDatasetArgs) -> Result<u8> {
+    let kind = OutputKind::Directory {
+        marker: "manifest.csv",
+    };
+    imprint::files::check_output(&a.out, kind, &[a.photos.as_path()], a.force)
+        .with_context(|| format!("cannot make the dataset in {}", a.out.display()))?;
+    let photos = photo_files(&a.photos)?;
+    let ds = DatasetBuilder::new(a.seed)
+        .originals(a.originals)
+        .distractors(a.distractors)
+        .scene_width(a.scene_width)
+        .photos(photos)
+        .build(&a.out)
+        .with_context(|| format!("cannot make the dataset in {}", a.out.display()))?;
+    crate::output::out(&format!(
+        "{}: {} images, manifest sha256 {}\n",
+        a.out.display(),
+        ds.entries.len(),
+        ds.manifest_sha256
+    ))?;
+    Ok(EXIT_OK)
+}
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: IndexBenchArgs,
-    }
+fn robustness(a: RobustnessArgs) -> Result<u8> {
+    let out = a.out.unwrap_or_else(|| a.dataset.join("report"));
+    let kind = OutputKind::Directory { marker: "run.csv" };
+    imprint::files::check_output(&out, kind, &[a.dataset.as_path()], a.force)
+        .with_context(|| format!("cannot write the report to {}", out.display()))?;
+    let ds = Dataset::open(&a.dataset)
+        .with_context(|| format!("cannot open the dataset {}", a.dataset.display()))?;
+    let jpeg_min_side = a.fast.then_some(FAST_JPEG_MIN_SIDE);
+    let options = DecodeOptions {
+        jpeg_min_side,
+        ..DecodeOptions::default()
+    };
+    let hashes = hash_dataset_with(&ds, &options)?;
+    let settings = RobustnessSettings {
+        threshold: a.threshold,
+        predictions_per_query: a.predictions_per_query,
+        jpeg_min_side,
+    };
+    let report = evaluate(&ds, &hashes, settings)?;
+    report
+        .write(&out)
+        .with_context(|| format!("cannot write the report to {}", out.display()))?;
+    crate::output::out(&report.summary_markdown())?;
+    diag!("report written to {}", out.display());
+    Ok(EXIT_OK)
+}
 
-    #[test]
-    fn the_defaults_are_the_librarys() {
-        let cli = Cli::try_parse_from(["bench-index"]).unwrap();
-        assert_eq!(settings(cli.args), IndexSweepSettings::default());
-    }
+fn speed(a: SpeedArgs) -> Result<u8> {
+    let ds = Dataset::open(&a.dataset)
+        .with_context(|| format!("cannot open the dataset {}", a.dataset.display()))?;
+    let report = measure_speed(&ds)?;
+    crate::output::out(&report.to_string())?;
+    Ok(EXIT_OK)
 }

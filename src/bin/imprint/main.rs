@@ -1,15 +1,19 @@
-//! The `imprint` command-line program: a client of the library's public API.
+//! The `imprint` command-line program: a client of the library's public API. It parses
+//! arguments, formats output and prints errors; everything else is a library call.
+//!
+//! One module per subcommand, `<name>_cmd.rs`, with its parts under `<name>_cmd/`; `args`
+//! holds the value parsers several subcommands share, `output` the two streams and the
+//! output formats, `open` the opening of files named on the command line.
 
-mod bench;
+mod args;
 mod bench_cmd;
-mod bulk;
-mod hash;
+mod hash_cmd;
 mod index_cmd;
 mod match_cmd;
 mod open;
 mod output;
 mod query_cmd;
-mod store;
+mod store_cmd;
 
 use clap::{Parser, Subcommand};
 use output::diag;
@@ -26,7 +30,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Hash images: files, directories (recursive), or a list of paths.
-    Hash(hash::HashArgs),
+    Hash(hash_cmd::HashArgs),
     /// Build, inspect or verify an index file.
     Index(index_cmd::IndexArgs),
     /// Look hashes up in an index.
@@ -34,10 +38,10 @@ enum Command {
     /// Match every hash of one or more hash lists against an index.
     Match(match_cmd::MatchArgs),
     /// Researcher benchmarks: make a dataset, measure robustness and speed, sweep index settings.
-    Bench(bench::BenchArgs),
+    Bench(bench_cmd::BenchArgs),
     /// Inspect and combine hash stores written by `imprint hash --out`.
     #[command(subcommand)]
-    Store(store::StoreCommand),
+    Store(store_cmd::StoreCommand),
 }
 
 /// Exit status: every item succeeded.
@@ -74,12 +78,12 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Hash(args) => hash::run(args),
+        Command::Hash(args) => hash_cmd::run(args),
         Command::Index(a) => index_cmd::run(a).map(exit_code),
         Command::Query(a) => query_cmd::run(a).map(exit_code),
         Command::Match(a) => match_cmd::run(a).map(exit_code),
-        Command::Bench(args) => bench::run(args),
-        Command::Store(cmd) => store::run(cmd),
+        Command::Bench(args) => bench_cmd::run(args),
+        Command::Store(cmd) => store_cmd::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

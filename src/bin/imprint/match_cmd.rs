@@ -17,7 +17,7 @@ use imprint::pipeline::{Pipeline, Source, StandardDecoder};
 use imprint::Backend;
 
 use crate::output::diag;
-use crate::query_cmd::Format;
+use crate::output::ResultFormat as Format;
 
 /// Arguments of `imprint match`.
 #[derive(Args, Debug)]
@@ -144,7 +144,7 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let pipeline = Pipeline::new()
             .dihedral(a.dihedral)
-            .hasher(crate::hash::batch_hasher(a.backend, a.gpu)?);
+            .hasher(crate::args::batch_hasher(a.backend, a.gpu)?);
         let mut sink = stream.sink(a.min_quality, |id, e| diag!("imprint: {id}: {e}"));
         let run = pipeline.run(
             &sources,

@@ -81,3 +81,12 @@ pub enum Format {
     /// One JSON object per line.
     Jsonl,
 }
+
+/// Output format of `query` and `match`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResultFormat {
+    /// Comma-separated values with a header line.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}

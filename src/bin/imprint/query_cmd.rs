@@ -4,23 +4,14 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use imprint::hash::{Hashes, Pdq256};
 use imprint::hashlist::csv_field;
 use imprint::index::{SearchScratch, DEFAULT_EF_SEARCH, DEFAULT_MAX_DISTANCE};
 use imprint::lines::{BoundedLines, MAX_LINE_BYTES};
 use imprint::matching::{ListMatch, Matcher};
 
-use crate::output::diag;
-
-/// Output format of `query` and `match`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Comma-separated values with a header line.
-    Csv,
-    /// One JSON object per line.
-    Jsonl,
-}
+use crate::output::{diag, ResultFormat as Format};
 
 /// Arguments of `imprint query`.
 #[derive(Args, Debug)]

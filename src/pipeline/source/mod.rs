@@ -38,10 +38,10 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
-pub use read::{read_item, DEFAULT_MAX_ITEM_BYTES};
 pub(crate) use read::RawItem;
 #[cfg(test)]
 use read::Screen;
+pub use read::{read_item, DEFAULT_MAX_ITEM_BYTES};
 pub(crate) use walk::{count, walk, Excluded};
 
 use crate::error::{Error, Result};

@@ -1,6 +1,6 @@
 //! `imprint hash ... --out FILE`: a bulk run into a hash store (resumable, shardable).
 
-use crate::hash::HashArgs;
+use super::HashArgs;
 use crate::output::diag;
 use crate::{EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Context, Result};
@@ -37,7 +37,7 @@ pub struct BulkArgs {
     /// Threads reading files ahead of the decoders (default: two per decode thread, at least
     /// 4). Raise it where each read waits on the network (NFS, object-store mounts); at most
     /// 64 per core.
-    #[arg(long, value_name = "N", value_parser = crate::hash::read_threads)]
+    #[arg(long, value_name = "N", value_parser = crate::args::read_threads)]
     pub read_threads: Option<usize>,
     /// Process only shard I of N (0-based): a deterministic partition by a hash of the item id.
     #[arg(long, value_name = "I/N", requires = "out", conflicts_with = "shards")]

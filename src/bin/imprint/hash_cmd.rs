@@ -1,8 +1,11 @@
-//! `imprint hash`: hash images and print one line per image.
+//! `imprint hash`: hash images and print one line per image, or, with `--out`, run into a hash
+//! store ([`bulk`]).
+
+mod bulk;
 
 use crate::output::{diag, Format};
 use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use imprint::decode::{DecodeOptions, DEFAULT_MAX_PIXELS};
 use imprint::hash::{Convention, Hashed, Pdq256};
 use imprint::hashlist::{self, JsonIdKey};
@@ -33,7 +36,7 @@ pub struct HashArgs {
     pub min_quality: u8,
     /// Decode threads (default, or 0: all cores); at most 4 per core, as more only contend
     /// for the cores.
-    #[arg(long, value_name = "N", value_parser = decode_threads)]
+    #[arg(long, value_name = "N", value_parser = crate::args::decode_threads)]
     pub threads: Option<usize>,
     /// Hashing convention: `fullres` (default; pdqhash-python, HMA) or `cpp-cli` (Meta's C++
     /// `pdq-photo-hasher`, which first resizes images over 512 px to 512×512).
@@ -61,7 +64,7 @@ pub struct HashArgs {
     #[arg(long)]
     pub fast: bool,
     #[command(flatten)]
-    pub bulk: crate::bulk::BulkArgs,
+    pub bulk: bulk::BulkArgs,
 }
 
 impl HashArgs {
@@ -98,7 +101,7 @@ impl HashArgs {
 
     /// The hasher for `--backend` and `--gpu`.
     pub fn batch_hasher(&self) -> Result<BackendHasher> {
-        batch_hasher(self.backend, self.gpu)
+        crate::args::batch_hasher(self.backend, self.gpu)
     }
 
     /// The hashing convention chosen with `--compat`.
@@ -108,29 +111,6 @@ impl HashArgs {
             Compat::CppCli => Convention::CppCli,
         }
     }
-}
-
-/// The hasher for a `--backend` and a `--gpu` adapter (ignored without the `gpu` feature).
-pub fn batch_hasher(backend: Backend, gpu: Option<usize>) -> Result<BackendHasher> {
-    BackendHasher::with_adapter(backend, gpu)
-        .with_context(|| format!("cannot use --backend {backend}"))
-}
-
-/// Parses a decode or worker thread count: at most
-/// [`imprint::threads::MAX_DECODE_THREADS_PER_CORE`] per core.
-pub fn decode_threads(s: &str) -> std::result::Result<usize, String> {
-    thread_count(s, imprint::threads::MAX_DECODE_THREADS_PER_CORE)
-}
-
-/// Parses a read thread count: at most [`imprint::threads::MAX_READ_THREADS_PER_CORE`] per
-/// core.
-pub fn read_threads(s: &str) -> std::result::Result<usize, String> {
-    thread_count(s, imprint::threads::MAX_READ_THREADS_PER_CORE)
-}
-
-fn thread_count(s: &str, per_core: usize) -> std::result::Result<usize, String> {
-    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
-    imprint::threads::check_thread_count(n, per_core).map_err(|e| e.to_string())
 }
 
 /// `--compat` values.
@@ -145,7 +125,7 @@ pub enum Compat {
 /// Runs `imprint hash`.
 pub fn run(args: HashArgs) -> Result<u8> {
     if args.bulk.out.is_some() {
-        return crate::bulk::run(&args);
+        return bulk::run(&args);
     }
     if args.paths.is_empty() && args.files_from.is_none() {
         bail!("no input: give image files or directories, or --files-from FILE");
