@@ -65,6 +65,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::hash::{Dihedral, Hashed, Hashes, Pdq256};
+use crate::hashlist::Entry;
 use crate::index::{Index, IndexError, Match, RecordId, SearchScratch};
 use crate::pipeline::{ItemError, Sink};
 use crate::store::{Outcome, Store};
@@ -471,6 +472,77 @@ where
     }
 }
 
+/// The entries of a list index gathered from hash stores and hash-list entries, in input
+/// order: each hashed item's hash (the original orientation's, for dihedral records and
+/// lines) under its id, leaving out hashes below a quality floor and error records — what
+/// [`IndexBuilder::build`](crate::index::IndexBuilder::build) takes.
+///
+/// ```
+/// use imprint::hash::{Hashes, Pdq256};
+/// use imprint::hashlist::Entry;
+/// use imprint::matching::ListEntries;
+///
+/// let mut list = ListEntries::new(50);
+/// list.add_entry(Entry { id: "case-1".into(), hashes: Hashes::One(Pdq256::ZERO), quality: Some(90) });
+/// list.add_entry(Entry { id: "blank".into(), hashes: Hashes::One(Pdq256::ZERO), quality: Some(3) });
+/// list.add_entry(Entry { id: "case-2".into(), hashes: Hashes::One(Pdq256::ZERO), quality: None });
+/// assert_eq!(list.ids, ["case-1", "case-2"]);
+/// assert_eq!(list.low_quality, 1);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListEntries {
+    /// The hashes to index.
+    pub hashes: Vec<Pdq256>,
+    /// Their ids, one per hash.
+    pub ids: Vec<String>,
+    /// Error records of stores, left out.
+    pub failed_records: u64,
+    /// Hashes below the quality floor, left out (list lines without a quality are kept).
+    pub low_quality: u64,
+    min_quality: u8,
+}
+
+impl ListEntries {
+    /// Empty, leaving out hashes with quality below `min_quality`.
+    #[must_use]
+    pub fn new(min_quality: u8) -> Self {
+        ListEntries {
+            min_quality,
+            ..ListEntries::default()
+        }
+    }
+
+    /// Adds the hash records of `store`.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when a block fails its checksum (the records of the blocks before it
+    /// are kept).
+    pub fn add_store<S: AsRef<[u8]>>(&mut self, store: &Store<S>) -> Result<()> {
+        for r in store.records() {
+            let r = r?;
+            match r.hash() {
+                Some(h) if h.quality < self.min_quality => self.low_quality += 1,
+                Some(h) => {
+                    self.hashes.push(h.hash);
+                    self.ids.push(r.id.to_owned());
+                }
+                None => self.failed_records += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds one hash-list entry.
+    pub fn add_entry(&mut self, entry: Entry) {
+        if entry.quality.is_some_and(|q| q < self.min_quality) {
+            self.low_quality += 1;
+        } else {
+            self.hashes.push(entry.hashes.primary());
+            self.ids.push(entry.id);
+        }
+    }
+}
+
 /// What an input path holds, for commands that take stores, images and hash lists alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputKind {
@@ -501,16 +573,17 @@ impl InputKind {
     }
 }
 
-/// The first bytes of a regular file (enough to tell a store or an image by its magic); empty
-/// for standard input, other kinds of file, or a file that cannot be read.
+/// The first bytes of a regular file, enough to tell a store or an image by its magic; empty
+/// for standard input, a file that cannot be read, or one that is not a regular file. A pipe
+/// (`<(zcat list.csv.gz)`) is never read here: the bytes taken would be lost to the hash list
+/// it is read as.
 fn file_head(path: &Path) -> Vec<u8> {
     use std::io::Read;
-    if path.as_os_str() == "-" || !path.is_file() {
-        return Vec::new();
-    }
-    let mut head = Vec::with_capacity(16);
-    if let Ok(f) = std::fs::File::open(path) {
-        let _ = f.take(16).read_to_end(&mut head);
+    let mut head = Vec::with_capacity(32);
+    if path.as_os_str() != "-" && std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        if let Ok(f) = std::fs::File::open(path) {
+            let _ = f.take(32).read_to_end(&mut head);
+        }
     }
     head
 }

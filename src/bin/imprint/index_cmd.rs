@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use imprint::files::OutputKind;
-use imprint::hash::Pdq256;
 use imprint::hashlist::{self, LineError};
 use imprint::index::{Index, IndexBuilder, IndexError, DEFAULT_SEED};
+use imprint::matching::{InputKind, ListEntries};
 
 use crate::output::diag;
 
@@ -103,43 +103,32 @@ fn build(a: BuildArgs) -> anyhow::Result<i32> {
         .collect();
     imprint::files::check_output(&a.out, OutputKind::Index, &inputs, a.force)
         .with_context(|| format!("cannot write the index to {}", a.out.display()))?;
-    let mut hashes: Vec<Pdq256> = Vec::new();
-    let mut ids: Vec<String> = Vec::new();
+    let mut list = ListEntries::new(a.min_quality);
     let mut bad: Vec<LineError> = Vec::new();
-    let mut failed_items = 0u64;
-    let mut low_quality = 0u64;
     // Stores named with --store, then the inputs in order, stores among them found by magic.
     let (stores, lists): (Vec<&PathBuf>, Vec<&PathBuf>) = a
         .inputs
         .iter()
-        .partition(|p| crate::open::is_store(&crate::open::file_head(p)));
+        .partition(|p| InputKind::of(p) == InputKind::Store);
     for path in a.store.iter().chain(stores) {
         let store = crate::open::store(path)?;
-        for r in store.records() {
-            let r = r.with_context(|| format!("reading store {}", path.display()))?;
-            match r.hash() {
-                Some(h) if h.quality < a.min_quality => low_quality += 1,
-                Some(h) => {
-                    hashes.push(h.hash);
-                    ids.push(r.id.to_owned());
-                }
-                None => failed_items += 1,
-            }
-        }
+        list.add_store(&store)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("reading store {}", path.display()))?;
     }
+    let failed_items = list.failed_records;
     if failed_items > 0 {
         diag!("imprint: {failed_items} stored items are error records, not indexed");
     }
     for input in lists {
-        crate::open::hash_list(input, &mut bad, |e| {
-            if e.quality.is_some_and(|q| q < a.min_quality) {
-                low_quality += 1;
-            } else {
-                hashes.push(e.hashes.primary());
-                ids.push(e.id);
-            }
-        })?;
+        crate::open::hash_list(input, &mut bad, |e| list.add_entry(e))?;
     }
+    let ListEntries {
+        hashes,
+        ids,
+        low_quality,
+        ..
+    } = list;
     // Error rows of exported stores and runs are failed items, as error records are.
     let failed_lines = hashlist::take_failed_items(&mut bad);
     if failed_lines > 0 {

@@ -5,7 +5,6 @@ use anyhow::{Context, Result};
 use imprint::hashlist::{Entry, LineError, ListError, Reader};
 use imprint::index::Index;
 use imprint::store::Store;
-use std::fs::File;
 use std::path::Path;
 
 /// Opens the index at `path`.
@@ -55,25 +54,4 @@ pub fn hash_list(
         }
     }
     Ok(())
-}
-
-/// The first 32 bytes of the file at `path` (fewer for a shorter file; none for `-`, a file
-/// that cannot be read, or one that is not a regular file), enough to tell a hash store or an
-/// image by its magic. A pipe (`<(zcat list.csv.gz)`) is never read here: the bytes taken would
-/// be lost to the hash list it is read as.
-pub fn file_head(path: &Path) -> Vec<u8> {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(32);
-    if path.as_os_str() != "-" && std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        if let Ok(f) = File::open(path) {
-            let _ = f.take(32).read_to_end(&mut head);
-        }
-    }
-    head
-}
-
-/// Whether `head` (see [`file_head`]) starts a hash store, so that a store can be given where
-/// hash lists go.
-pub fn is_store(head: &[u8]) -> bool {
-    head.starts_with(&imprint::store::format::MAGIC)
 }
