@@ -16,11 +16,11 @@
 //! | [`files`] | the rules for output paths (never an input, a device, or another kind's file) and for reading stores and indexes by path; the file kinds' magics | — |
 //! | [`hashlist`] | hash lists (CSV, HMA/ThreatExchange exports, JSONL) read as streams of entries and written as `imprint` prints them | `hash`, `lines` |
 //! | [`lines`] | text inputs (manifests, hash lists) read a bounded line at a time, as bytes | — |
-//! | [`pipeline`] | sources → parallel decode → hash → sink, resumable and shardable | all above |
-//! | [`matching`] | queries (stores, hash lists, images as they are hashed) against an index, in parallel, in input order | `index`, `store`, `pipeline` |
+//! | [`pipeline`] | sources → parallel decode → hash → sink, resumable and shardable; bulk runs into a store | `hash`, `decode`, `backend`, `store`, `lines`, `threads`, `rng` |
+//! | [`matching`] | queries (stores, hash lists, images as they are hashed) against an index, in parallel, in input order | `index`, `store`, `pipeline`, `hashlist` |
 //! | [`rng`] | the one seeded generator (SplitMix64) of datasets, HNSW levels, shards, tests and benches | — |
 //! | [`threads`] | the most threads a caller may ask for, per core | — |
-//! | [`mod@bench`] | seeded near-duplicate datasets, robustness and speed reports | `hash`, `decode`, `index`, `store`, `rng` |
+//! | [`mod@bench`] | seeded near-duplicate datasets, robustness, speed and index-sweep reports | `hash`, `decode`, `index`, `store`, `rng` |
 //!
 //! The CPU path in [`hash`] is the reference: everything else is checked against it. No two
 //! modules import each other (`tests/it/layering.rs` checks it).

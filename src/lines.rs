@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn random_bytes_split_as_a_plain_split_does() {
-        let mut rng = crate::bench::Rng::new(0x9e37_79b9_7f4a_7c15);
+        let mut rng = crate::rng::Rng::new(0x9e37_79b9_7f4a_7c15);
         let mut next = move || rng.next_u64();
         for _ in 0..500 {
             let len = (next() % 200) as usize;

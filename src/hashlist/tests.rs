@@ -345,7 +345,7 @@ fn reader_streams_and_opens_files_by_path() {
 
 #[test]
 fn random_lines_parse_without_panicking() {
-    let mut rng = crate::bench::Rng::new(0x2545_f491_4f6c_dd1d);
+    let mut rng = crate::rng::Rng::new(0x2545_f491_4f6c_dd1d);
     let mut next = move || rng.next_u64();
     let pieces = [
         H, ",", "\"", " ", "é", "7", "100", "\t", "hash", "{", "ü\"\",",

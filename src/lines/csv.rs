@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn trimming_bytes_is_str_trim_on_text() {
-        let mut rng = crate::bench::Rng::new(0x7e1a);
+        let mut rng = crate::rng::Rng::new(0x7e1a);
         let alphabet = [
             "a", " ", "\t", "\u{b}", "\u{a0}", "\u{3000}", "\u{2003}", "é", "😀", ",",
         ];
@@ -338,7 +338,7 @@ mod tests {
 
     #[test]
     fn random_rows_split_without_panicking_and_within_their_bytes() {
-        let mut rng = crate::bench::Rng::new(0x51_11e7);
+        let mut rng = crate::rng::Rng::new(0x51_11e7);
         let alphabet: [&[u8]; 9] = [
             b"a",
             b",",

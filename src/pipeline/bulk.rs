@@ -1,38 +1,4 @@
-//! A bulk run into a hash store: the store, its crash journal and the set of items already
-//! done, created or resumed together ([`BulkRun`]).
-//!
-//! A run writes `FILE` (the store) and `FILE.journal` ([`BulkRun::journal_path`]: the items
-//! being decoded, so that a file that ends the process is found). Both are new, or both are
-//! resumed: the store keeps its sealed blocks (a torn tail from a crash is dropped), the items
-//! it has records for are skipped, the journal's suspects are decoded first, one at a time,
-//! and with [`Start::Resume`]`{ retry_failed: true }` items the store holds only an error
-//! record for are tried again. The store's lock keeps a second run off both files.
-//!
-//! # Example
-//! ```
-//! # fn main() -> imprint::Result<()> {
-//! use imprint::pipeline::{BulkRun, Pipeline, Source, StandardDecoder, Start};
-//! use imprint::store::{Store, StoreOptions};
-//!
-//! let dir = tempfile::tempdir().unwrap();
-//! let out = dir.path().join("run.store");
-//! let sources = [Source::detect("datasets/sample".as_ref())?];
-//! let decoder = StandardDecoder::default();
-//! let options = StoreOptions::new().hash_params(decoder.hash_params());
-//!
-//! let run = BulkRun::open(&out, Start::New, &options)?;
-//! let done = run.run(Pipeline::new(), &sources, &decoder, &mut |_| {})?;
-//! assert!(done.report.num_ok > 0);
-//!
-//! // Resuming a finished run skips every item it has a record for.
-//! let run = BulkRun::open(&out, Start::Resume { retry_failed: false }, &options)?;
-//! let again = run.run(Pipeline::new(), &sources, &decoder, &mut |_| {})?;
-//! assert_eq!(again.report.num_ok, 0);
-//! assert_eq!(again.report.num_skipped, done.report.num_ok + done.report.num_failed);
-//! assert_eq!(Store::open(&out)?.records().count() as u64, done.report.num_ok + done.report.num_failed);
-//! # Ok(())
-//! # }
-//! ```
+//! Bulk runs into a hash store: see [`BulkRun`].
 
 use std::path::{Path, PathBuf};
 
@@ -74,7 +40,41 @@ pub struct Resumed {
     pub struck_out: Vec<(String, u32)>,
 }
 
-/// A bulk run's store, journal and skip set, opened together; see the [module docs](self).
+/// A bulk run into a hash store: the store, its crash journal and the set of items already
+/// done, created or resumed together.
+///
+/// A run writes `FILE` (the store) and `FILE.journal` ([`BulkRun::journal_path`]: the items
+/// being decoded, so that a file that ends the process is found). Both are new, or both are
+/// resumed: the store keeps its sealed blocks (a torn tail from a crash is dropped), the items
+/// it has records for are skipped, the journal's suspects are decoded first, one at a time,
+/// and with [`Start::Resume`]`{ retry_failed: true }` items the store holds only an error
+/// record for are tried again. The store's lock keeps a second run off both files.
+///
+/// # Example
+/// ```
+/// # fn main() -> imprint::Result<()> {
+/// use imprint::pipeline::{BulkRun, Pipeline, Source, StandardDecoder, Start};
+/// use imprint::store::{Store, StoreOptions};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let out = dir.path().join("run.store");
+/// let sources = [Source::detect("datasets/sample".as_ref())?];
+/// let decoder = StandardDecoder::default();
+/// let options = StoreOptions::new().hash_params(decoder.hash_params());
+///
+/// let run = BulkRun::open(&out, Start::New, &options)?;
+/// let done = run.run(Pipeline::new(), &sources, &decoder, &mut |_| {})?;
+/// assert!(done.report.num_ok > 0);
+///
+/// // Resuming a finished run skips every item it has a record for.
+/// let run = BulkRun::open(&out, Start::Resume { retry_failed: false }, &options)?;
+/// let again = run.run(Pipeline::new(), &sources, &decoder, &mut |_| {})?;
+/// assert_eq!(again.report.num_ok, 0);
+/// assert_eq!(again.report.num_skipped, done.report.num_ok + done.report.num_failed);
+/// assert_eq!(Store::open(&out)?.records().count() as u64, done.report.num_ok + done.report.num_failed);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct BulkRun {
     path: PathBuf,

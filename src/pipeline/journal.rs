@@ -466,13 +466,8 @@ mod tests {
         j.alone("dir/image-1.jpg").expect("write");
         drop(j);
         let good = std::fs::read(&path).expect("read");
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::rng::Rng::new(0x2545_F491_4F6C_DD1D);
+        let mut next = move || rng.next_u64();
         for round in 0..2000 {
             let mut bytes = good.clone();
             for _ in 0..1 + next() % 8 {

@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn random_csv_rows_parse_or_fail_without_panicking() {
-        let mut rng = crate::bench::Rng::new(11);
+        let mut rng = crate::rng::Rng::new(11);
         let alphabet = b"ab,\"\" ,\r\xff#";
         for _ in 0..20_000 {
             let len = rng.below(12) as usize;
