@@ -1162,11 +1162,17 @@ mod tests {
         assert_eq!(total, 30);
     }
 
-    struct FailingSink(usize, bool);
-    impl Sink for FailingSink {
+    /// Counts what it accepts and whether it was finished; fails its `fail_at`-th item.
+    #[derive(Default)]
+    struct Counting {
+        accepted: usize,
+        finished: bool,
+        fail_at: Option<usize>,
+    }
+    impl Sink for Counting {
         fn accept(&mut self, _: &str, _: &Outcome) -> Result<()> {
-            self.0 += 1;
-            if self.0 == 5 {
+            self.accepted += 1;
+            if Some(self.accepted) == self.fail_at {
                 return Err(Error::BadInput {
                     path: "sink".into(),
                     what: "test".into(),
@@ -1176,7 +1182,7 @@ mod tests {
             Ok(())
         }
         fn finish(&mut self) -> Result<()> {
-            self.1 = true;
+            self.finished = true;
             Ok(())
         }
     }
@@ -1185,13 +1191,16 @@ mod tests {
     fn a_sink_error_stops_the_run_after_finishing_the_sink() {
         let d = tempfile::tempdir().expect("tempdir");
         let sources = corpus(d.path(), 100);
-        let mut sink = FailingSink(0, false);
+        let mut sink = Counting {
+            fail_at: Some(5),
+            ..Counting::default()
+        };
         let r = Pipeline::new()
             .queue_len(1)
             .run(&sources, &synthetic, &mut sink, &mut |_| {});
         assert!(matches!(r, Err(Error::BadInput { .. })));
-        assert_eq!(sink.0, 5);
-        assert!(sink.1);
+        assert_eq!(sink.accepted, 5);
+        assert!(sink.finished);
     }
 
     /// A stage that cannot hash at all, as a lost GPU under `Backend::Gpu`.
@@ -1211,20 +1220,6 @@ mod tests {
         }
     }
 
-    /// Counts what it accepts and whether it was finished.
-    #[derive(Default)]
-    struct Counting(usize, bool);
-    impl Sink for Counting {
-        fn accept(&mut self, _: &str, _: &Outcome) -> Result<()> {
-            self.0 += 1;
-            Ok(())
-        }
-        fn finish(&mut self) -> Result<()> {
-            self.1 = true;
-            Ok(())
-        }
-    }
-
     #[test]
     fn a_stage_that_cannot_hash_its_lost_images_again_stops_the_run_after_finishing_the_sink() {
         let d = tempfile::tempdir().expect("tempdir");
@@ -1237,8 +1232,8 @@ mod tests {
             .journal(Journal::create(&path).expect("create"))
             .run(&sources, &synthetic, &mut sink, &mut |_| {});
         assert!(matches!(r, Err(Error::Backend(_))), "{r:?}");
-        assert!(sink.0 < 30, "{} items stored", sink.0);
-        assert!(sink.1, "the sink is finished");
+        assert!(sink.accepted < 30, "{} items stored", sink.accepted);
+        assert!(sink.finished, "the sink is finished");
         assert!(path.exists(), "the journal is kept for the resume");
     }
 }

@@ -298,19 +298,10 @@ mod tests {
     fn the_summary_aligns_counts_and_names_the_rest() {
         let mut t = CauseTally::new(imprint::pipeline::VecSink::default());
         assert!(cause_summary(&t, 2).is_empty());
-        for (i, cause) in [
-            "gone",
-            "big 4000",
-            "big 5000",
-            "gone",
-            "torn",
-            "big 123456",
-            "odd",
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            t.accept(&format!("{i}"), &failed(cause)).unwrap();
+        let causes = "gone big-4000 big-5000 gone torn big-123456 odd";
+        for (i, cause) in causes.split(' ').enumerate() {
+            t.accept(&format!("{i}"), &failed(&cause.replace('-', " ")))
+                .unwrap();
         }
         assert_eq!(
             cause_summary(&t, 2),
