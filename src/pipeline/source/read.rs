@@ -150,7 +150,9 @@ pub(super) fn read_capped(
     // len_hint <= max, which bounds the allocation.
     let mut buf = Vec::with_capacity(usize::try_from(len_hint).unwrap_or(0));
     let n = r
-        .take(max + 1)
+        // One byte past the cap tells a file of exactly `max` bytes from a longer one; with no
+        // cap (`u64::MAX`) there is no byte past it.
+        .take(max.saturating_add(1))
         .read_to_end(&mut buf)
         .map_err(ReadFailure::Io)?;
     if n as u64 > max {
@@ -174,6 +176,20 @@ mod tests {
             self.1.set(self.1.get() + n);
             Ok(n)
         }
+    }
+
+    #[test]
+    fn no_cap_reads_the_whole_item_and_a_cap_refuses_one_byte_more() {
+        let bytes = vec![7u8; 300];
+        assert_eq!(
+            read_capped(&bytes[..], 300, u64::MAX).expect("uncapped"),
+            bytes
+        );
+        assert_eq!(read_capped(&bytes[..], 0, 300).expect("at the cap"), bytes);
+        assert!(matches!(
+            read_capped(&bytes[..], 0, 299),
+            Err(ReadFailure::TooLarge { len: 300, max: 299 })
+        ));
     }
 
     #[test]
