@@ -14,6 +14,10 @@
 //! * [`Journal`]: which items are being decoded, so that a file that ends the whole process
 //!   (a crash in a C decoder, an out-of-memory kill) is found on resume and cannot end every
 //!   resumed run.
+//! * [`BulkRun`]: a run into a hash store with its journal and skip set, created or resumed
+//!   together — what `imprint hash --out` and cluster jobs run ([`Shard::from_env`] picks a
+//!   job's shard); [`CauseTally`] and [`RootTally`] count what came of the items for a run's
+//!   summary.
 //!
 //! Invariants: a bad item never stops a run (it becomes a failure outcome; a file found by a walk
 //! that does not start like an image is passed over, see [`Decoder::accepts`]); memory is bounded
