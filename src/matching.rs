@@ -118,8 +118,12 @@ impl<'i, D: AsRef<[u8]> + Sync> Matcher<'i, D> {
         }
     }
 
-    /// With `scan`, answers by a flat scan of every hash (the oracle: O(N) a query, the
-    /// same results) instead of multi-index hashing.
+    /// With `scan`, answers by a flat scan of every hash instead of multi-index hashing: the
+    /// same results. One query at a time ([`Matcher::find`]) this is the oracle, O(N) a query;
+    /// batches ([`Matcher::find_batch`], [`Matcher::stream`]) are scanned blocked
+    /// ([`Index::scan_radius_batch`]). On a CPU, MIH lookups were faster at every list size
+    /// measured (BENCHMARKS.md, "Batch matching"): the scan is the exact check of a batch's
+    /// answers.
     #[must_use]
     pub fn flat_scan(mut self, scan: bool) -> Self {
         self.scan = scan;
@@ -230,6 +234,18 @@ impl<'i, D: AsRef<[u8]> + Sync> Matcher<'i, D> {
     /// # Errors
     /// As [`Matcher::find`], the first in input order.
     pub fn find_batch(&self, queries: &[Hashes]) -> Result<Vec<Vec<ListMatch<'i>>>> {
+        if self.scan {
+            let found = self.index.scan_radius_batch(queries, self.max_distance)?;
+            return queries
+                .par_iter()
+                .zip(found)
+                .map(|(q, found)| {
+                    let mut out = Vec::new();
+                    self.push_found(q, &found, &mut out).map(|()| out)
+                })
+                .collect::<std::result::Result<_, _>>()
+                .map_err(Error::from);
+        }
         queries
             .par_iter()
             .map_init(SearchScratch::new, |scratch, q| {
@@ -377,14 +393,29 @@ where
 
     fn run_chunk(&mut self) -> Result<()> {
         let (matcher, render) = (self.matcher, &self.render);
+        // With a scan, the whole chunk is one blocked scan first.
+        let scanned = if matcher.scan {
+            let queries: Vec<Hashes> = self.chunk.iter().map(|(_, h)| *h).collect();
+            Some(
+                matcher
+                    .index
+                    .scan_radius_batch(&queries, matcher.max_distance)?,
+            )
+        } else {
+            None
+        };
         let done: Vec<std::result::Result<(T, usize), IndexError>> = self
             .chunk
             .par_iter()
+            .enumerate()
             .map_init(
                 || (SearchScratch::new(), Vec::new()),
-                |(scratch, found), (id, hashes)| {
+                |(scratch, found), (i, (id, hashes))| {
                     found.clear();
-                    matcher.find(hashes, scratch, found)?;
+                    match &scanned {
+                        Some(all) => matcher.push_found(hashes, &all[i], found)?,
+                        None => matcher.find(hashes, scratch, found)?,
+                    }
                     Ok((render(id, found), found.len()))
                 },
             )
@@ -738,6 +769,69 @@ mod tests {
                 .expect("all");
             every.truncate(5);
             assert_eq!(knn, every, "query {i}");
+        }
+    }
+
+    #[test]
+    fn blocked_scans_of_batches_and_streams_equal_mih_lookups() {
+        // Clustered list over several scan blocks: many listed hashes near each other, so a
+        // query matches many entries, some through several transforms.
+        let mut rng = crate::rng::Rng::new(41);
+        let centres: Vec<Pdq256> = (0..40).map(|_| Pdq256::from_words(rng.words())).collect();
+        // Over two blocks of records (2048) and three blocks of queries (32) of a scan.
+        let n = 2 * 2048 + 77;
+        let listed: Vec<Pdq256> = (0..n)
+            .map(|i| near(centres[i % 40], (i / 40 % 20) as u32))
+            .collect();
+        let ids: Vec<String> = (0..n).map(|i| format!("L{i}")).collect();
+        let index = Index::from_bytes(
+            IndexBuilder::new()
+                .hnsw(false)
+                .build(&listed, &ids)
+                .expect("build"),
+        )
+        .expect("open");
+        let queries: Vec<Hashes> = (0..3 * 32 + 5)
+            .map(|i| {
+                let c = centres[i % 40];
+                if i % 3 == 0 {
+                    Hashes::One(near(c, (i % 31) as u32))
+                } else if i % 3 == 1 {
+                    Hashes::One(Pdq256::from_words(rng.words()))
+                } else {
+                    Hashes::Dihedral(std::array::from_fn(|k| {
+                        near(centres[(i + k) % 40], 3 * k as u32)
+                    }))
+                }
+            })
+            .collect();
+        for radius in [0, 12, 31] {
+            let mih = Matcher::new(&index, radius)
+                .find_batch(&queries)
+                .expect("mih");
+            let scan = Matcher::new(&index, radius)
+                .flat_scan(true)
+                .find_batch(&queries)
+                .expect("scan");
+            assert_eq!(mih, scan, "radius {radius}");
+            if radius == 31 {
+                assert!(mih.iter().map(Vec::len).sum::<usize>() > queries.len());
+            }
+            // A stream over the scan gives the same matches in the same order.
+            let mut streamed = Vec::new();
+            let matcher = Matcher::new(&index, radius).flat_scan(true);
+            let mut stream = matcher.stream(
+                |_, found| found.to_vec(),
+                |found| {
+                    streamed.push(found);
+                    Ok(())
+                },
+            );
+            for q in &queries {
+                stream.push(String::new(), *q).expect("push");
+            }
+            stream.finish().expect("finish");
+            assert_eq!(streamed, mih, "radius {radius}");
         }
     }
 

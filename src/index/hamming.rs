@@ -256,6 +256,66 @@ fn radius_scan_popcnt(
     radius_scan_portable(records, q, max_distance, transform, out);
 }
 
+/// One query hash of a block scan: its query's index, the transform it is the hash of, and
+/// its lanes.
+pub(crate) type QueryLane = (u32, Dihedral, Lanes);
+
+/// Appends `(query index, match)` for every pair of a query lane of `queries` and a record of
+/// `block` within `max_distance`, the records numbered from `base`. Query lanes outer, records
+/// inner: a block of a few thousand records stays in cache while every lane passes over it.
+#[inline]
+pub(crate) fn block_scan(
+    block: &[[u8; HASH_LEN]],
+    base: u32,
+    queries: &[QueryLane],
+    max_distance: u32,
+    out: &mut Vec<(u32, Match)>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the CPU supports `popcnt` (checked on the line above).
+        return unsafe { block_scan_popcnt(block, base, queries, max_distance, out) };
+    }
+    block_scan_portable(block, base, queries, max_distance, out);
+}
+
+#[inline(always)]
+fn block_scan_portable(
+    block: &[[u8; HASH_LEN]],
+    base: u32,
+    queries: &[QueryLane],
+    max_distance: u32,
+    out: &mut Vec<(u32, Match)>,
+) {
+    for (query, transform, lanes) in queries {
+        for (i, rec) in block.iter().enumerate() {
+            let d = distance_portable(lanes, rec);
+            if d <= max_distance {
+                out.push((
+                    *query,
+                    Match {
+                        record: RecordId(base + i as u32),
+                        distance: d,
+                        transform: *transform,
+                    },
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn block_scan_popcnt(
+    block: &[[u8; HASH_LEN]],
+    base: u32,
+    queries: &[QueryLane],
+    max_distance: u32,
+    out: &mut Vec<(u32, Match)>,
+) {
+    block_scan_portable(block, base, queries, max_distance, out);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +377,63 @@ mod tests {
             assert_eq!(distance(&q, &rec), distance_portable(&q, &rec));
         }
         assert_eq!(distance(&Lanes::of(&rec), &rec), 0);
+    }
+
+    /// A block scan finds, for each query lane, what a scan of the same records finds, with
+    /// the records numbered from the block's base.
+    #[test]
+    fn block_scans_equal_one_scan_per_query_hash() {
+        let mut rng = crate::rng::Rng::new(9);
+        let records: Vec<[u8; HASH_LEN]> = (0..300)
+            .map(|_| {
+                let mut r = [0u8; HASH_LEN];
+                rng.fill_bytes(&mut r);
+                r
+            })
+            .collect();
+        let queries: Vec<QueryLane> = (0..6u32)
+            .map(|i| {
+                let mut q = Pdq256(records[(i * 41) as usize]);
+                for k in 0..(i as usize * 9) {
+                    q.flip_bit(k * 7 % 256);
+                }
+                (
+                    i / 2,
+                    crate::hash::DIHEDRALS[i as usize],
+                    Lanes::of_hash(&q),
+                )
+            })
+            .collect();
+        let (block, base) = (&records[100..260], 100);
+        for radius in [0, 40, 128] {
+            let mut got = Vec::new();
+            block_scan(block, base, &queries, radius, &mut got);
+            let mut want = Vec::new();
+            for (q, t, lanes) in &queries {
+                let mut one = Vec::new();
+                radius_scan(
+                    HashesView::new(block.as_flattened()),
+                    lanes,
+                    radius,
+                    *t,
+                    &mut one,
+                );
+                want.extend(one.into_iter().map(|m| {
+                    (
+                        *q,
+                        Match {
+                            record: RecordId(m.record.0 + base),
+                            ..m
+                        },
+                    )
+                }));
+            }
+            let mut portable = Vec::new();
+            block_scan_portable(block, base, &queries, radius, &mut portable);
+            assert_eq!(got, want, "radius {radius}");
+            assert_eq!(portable, want, "radius {radius}");
+            assert!(radius == 0 || want.len() >= 2, "radius {radius}: {want:?}");
+        }
     }
 
     /// Both copies give the same answer (on x86-64 with POPCNT this compares the two).

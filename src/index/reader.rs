@@ -426,6 +426,28 @@ impl<D: AsRef<[u8]>> Index<D> {
             .collect()
     }
 
+    /// The same answers as [`Index::search_radius`] (one hash) and
+    /// [`Index::search_radius_dihedral`] (8 hashes) for a batch of queries, by a blocked flat
+    /// scan: every query hash against every record, blocks of records kept in cache while a
+    /// block of queries passes over them, in parallel over query blocks on the rayon pool.
+    /// O(Q·T·N) distance evaluations (T = 1 or 8 hashes a query), all sequential memory, about
+    /// a billion a second per core with `POPCNT`; MIH lookups are faster on uniform data at
+    /// every list size measured (BENCHMARKS.md, "Batch matching"), so this is the exact check
+    /// of a batch's answers. One list per query, in query order.
+    ///
+    /// # Errors
+    /// [`IndexError::ChecksumMismatch`] when the hashes section fails its checksum.
+    pub fn scan_radius_batch(
+        &self,
+        queries: &[crate::hash::Hashes],
+        max_distance: u32,
+    ) -> Result<Vec<Vec<Match>>>
+    where
+        D: Sync,
+    {
+        Ok(flat::radius_batch(self.hashes()?, queries, max_distance))
+    }
+
     /// The `k` nearest hashes by the HNSW graph (approximate), searching level 0 with a beam
     /// of `max(ef_search, k)`; sorted by (distance, record).
     ///

@@ -303,4 +303,45 @@ mod cli {
         assert_eq!(lines.len(), 2, "{out}");
         assert!(lines[1].starts_with("a.jpg,list-45,0,original,"));
     }
+    #[test]
+    fn cli_match_by_scan_prints_what_mih_lookups_print() {
+        let dir = tempfile::tempdir().unwrap();
+        let (idx, hashes) = build_list_index(dir.path());
+        // Plain and dihedral queries near listed hashes, at distances across the radius.
+        let mut lines = String::new();
+        for (i, h) in hashes.iter().enumerate() {
+            let mut q = *h;
+            for k in 0..(i % 40) {
+                q.flip_bit(k * 5);
+            }
+            if i % 2 == 0 {
+                lines.push_str(&format!("{q},q{i}\n"));
+            } else {
+                let eight: Vec<String> = (0..8)
+                    .map(|t| hashes[(i + t) % hashes.len()].to_string())
+                    .collect();
+                lines.push_str(&format!("{},q{i}\n", eight.join(",")));
+            }
+        }
+        let queries = dir.path().join("queries.csv");
+        std::fs::write(&queries, lines).unwrap();
+        let run = |method: &str| {
+            let o = imprint(
+                &[
+                    "match",
+                    "--index",
+                    idx.to_str().unwrap(),
+                    "--method",
+                    method,
+                    queries.to_str().unwrap(),
+                ],
+                None,
+            );
+            assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+            text(&o.stdout)
+        };
+        let (mih, scan) = (run("mih"), run("scan"));
+        assert!(mih.lines().count() > hashes.len(), "{mih}");
+        assert_eq!(mih, scan);
+    }
 }

@@ -31,6 +31,11 @@ pub struct MatchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
+    /// How to search (both give the same matches): `mih`, one multi-index lookup per query
+    /// hash; `scan`, a blocked scan of every listed hash against each chunk of 4096 queries,
+    /// O(queries × list): the exact check of the lookups, slower on every list measured.
+    #[arg(long, value_enum, default_value_t = Method::Mih)]
+    method: Method,
     /// Skip query hashes with quality below Q: stored records, images, and list lines that give
     /// a quality (`hash,quality,path` as `imprint hash` prints, a `quality` column or JSONL
     /// field); lines without one are always checked. PDQ's authors advise ignoring hashes below
@@ -56,6 +61,15 @@ pub struct MatchArgs {
     /// For images given as inputs: the GPU adapter to use (as `imprint hash --gpu`).
     #[arg(long, value_name = "N")]
     gpu: Option<usize>,
+}
+
+/// `--method` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Method {
+    /// Multi-index hashing lookups.
+    Mih,
+    /// A blocked scan of the list.
+    Scan,
 }
 
 /// One match as a line of output: CSV (RFC 4180 quoting) or JSONL.
@@ -101,7 +115,7 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
         )?;
     }
     let format = a.format;
-    let matcher = Matcher::new(&index, a.max_distance);
+    let matcher = Matcher::new(&index, a.max_distance).flat_scan(a.method == Method::Scan);
     let mut stream = matcher.stream(
         |qid: &str, found: &[ListMatch<'_>]| {
             found
