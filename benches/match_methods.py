@@ -22,16 +22,7 @@ import sys
 import tempfile
 import time
 
-
-def rand_hash(rng):
-    return "%064x" % rng.getrandbits(256)
-
-
-def near(rng, h, bits):
-    v = int(h, 16)
-    for b in rng.sample(range(256), bits):
-        v ^= 1 << b
-    return "%064x" % v
+from compare_builds import near, rand_hash
 
 
 def main():

@@ -66,7 +66,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::hash::{Dihedral, Hashed, Hashes, Pdq256};
 use crate::hashlist::Entry;
-use crate::index::{Index, IndexError, Match, RecordId, SearchScratch};
+use crate::index::{best_per_record, Index, IndexError, Match, RecordId, SearchScratch};
 use crate::pipeline::{ItemError, Sink};
 use crate::store::{Outcome, Store};
 
@@ -166,7 +166,8 @@ impl<'i, D: AsRef<[u8]> + Sync> Matcher<'i, D> {
                     let found = index.search_radius_flat(&q, radius, scratch)?;
                     all.extend(found.iter().map(|m| Match { transform: t, ..*m }));
                 }
-                merged = best_per_entry(all);
+                best_per_record(&mut all);
+                merged = all;
                 &merged
             }
         };
@@ -199,9 +200,9 @@ impl<'i, D: AsRef<[u8]> + Sync> Matcher<'i, D> {
             };
             all.extend(found.iter().map(|m| Match { transform: t, ..*m }));
         }
-        let mut best = best_per_entry(all);
-        best.truncate(k);
-        self.push_found(query, &best, out)
+        best_per_record(&mut all);
+        all.truncate(k);
+        self.push_found(query, &all, out)
     }
 
     fn push_found(
@@ -277,15 +278,6 @@ impl<'i, D: AsRef<[u8]> + Sync> Matcher<'i, D> {
     }
 }
 
-/// Each entry once, with its smallest distance and the transform that reached it (the lowest
-/// on ties), sorted by (distance, record): how the searches of a dihedral query combine.
-fn best_per_entry(mut all: Vec<Match>) -> Vec<Match> {
-    all.sort_unstable_by_key(|m| (m.record, m.distance, m.transform));
-    all.dedup_by_key(|m| m.record);
-    all.sort_unstable_by_key(|m| (m.distance, m.record));
-    all
-}
-
 /// Counts from one [`MatchStream`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MatchStats {
@@ -359,6 +351,19 @@ where
             }
         }
         Ok(counts)
+    }
+
+    /// Pushes a hash-list entry unless it gives a quality below `min_quality` (entries that
+    /// give none are always checked); says whether it was pushed.
+    ///
+    /// # Errors
+    /// As [`MatchStream::push`].
+    pub fn push_entry(&mut self, entry: Entry, min_quality: u8) -> Result<bool> {
+        if entry.quality.is_some_and(|q| q < min_quality) {
+            return Ok(false);
+        }
+        self.push(entry.id, entry.hashes)?;
+        Ok(true)
     }
 
     /// A pipeline [`Sink`] that pushes each image hashed with quality at least
@@ -833,6 +838,34 @@ mod tests {
             stream.finish().expect("finish");
             assert_eq!(streamed, mih, "radius {radius}");
         }
+    }
+
+    #[test]
+    fn list_entries_below_the_quality_floor_are_not_pushed() {
+        let (listed, index) = list_index();
+        let matcher = Matcher::new(&index, 0);
+        let mut ids = Vec::new();
+        let mut stream = matcher.stream(
+            |id, found| (id.to_owned(), found.len()),
+            |row| {
+                ids.push(row);
+                Ok(())
+            },
+        );
+        let entry = |id: &str, quality| Entry {
+            id: id.into(),
+            hashes: Hashes::One(listed[1]),
+            quality,
+        };
+        assert!(stream
+            .push_entry(entry("good", Some(80)), 50)
+            .expect("push"));
+        assert!(!stream
+            .push_entry(entry("blank", Some(3)), 50)
+            .expect("push"));
+        assert!(stream.push_entry(entry("unrated", None), 50).expect("push"));
+        stream.finish().expect("finish");
+        assert_eq!(ids, [("good".to_owned(), 1), ("unrated".to_owned(), 1)]);
     }
 
     #[test]

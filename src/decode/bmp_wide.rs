@@ -3,7 +3,7 @@
 //! Pillow reads them (BGR, BGRX with the fourth byte ignored, palette entries BGRX).
 //! Other kinds of such a size are [`DecodeError::Unsupported`], saying so.
 
-use super::{DecodeError, DecodeOptions, DecodedImage, ImageFormat, Result};
+use super::{DecodeError, DecodedImage, ImageFormat, Result};
 use crate::hash::PixelLayout;
 
 const F: ImageFormat = ImageFormat::Bmp;
@@ -34,13 +34,7 @@ fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
 }
 
 /// Decodes a BMP of `width × height` (from [`header_size`], already within the pixel limit).
-pub(super) fn decode(
-    bytes: &[u8],
-    width: u32,
-    height: u32,
-    options: &DecodeOptions,
-) -> Result<DecodedImage> {
-    options.check_size(F, width, height)?;
+pub(super) fn decode(bytes: &[u8], width: u32, height: u32) -> Result<DecodedImage> {
     let truncated = || DecodeError::Truncated { format: F };
     let unsupported = |what: String| DecodeError::Unsupported {
         format: F,
@@ -123,7 +117,7 @@ pub(super) fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{decode as decode_any, PixelPool};
+    use crate::decode::{decode as decode_any, DecodeOptions, PixelPool};
 
     /// An uncompressed BMP (BITMAPINFOHEADER) of `width × height` at `bits` per pixel, rows
     /// top-down when `top_down`, pixel `(x, y)` from `colour` (an index for 8 bits, whose
@@ -186,7 +180,7 @@ mod tests {
                 let file = bmp(301, 5, bits, top_down, pattern);
                 let reference = decode_any(&file, &DecodeOptions::default()).expect("image crate");
                 let (w, h) = header_size(&file).expect("size");
-                let ours = decode(&file, w, h, &DecodeOptions::default()).expect("wide path");
+                let ours = decode(&file, w, h).expect("wide path");
                 assert_eq!((ours.width, ours.height), (301, 5));
                 assert_eq!(ours.layout, reference.layout, "{bits} bits");
                 assert!(

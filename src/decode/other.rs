@@ -28,7 +28,7 @@ pub(super) fn decode(
     if let Some((width, height)) = header_size(bytes, format) {
         options.check_size(format, width, height)?;
         if format == ImageFormat::Bmp && width.max(height) > super::bmp_wide::IMAGE_CRATE_MAX_SIDE {
-            return super::bmp_wide::decode(bytes, width, height, options);
+            return super::bmp_wide::decode(bytes, width, height);
         }
     }
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), fmt)

@@ -53,10 +53,10 @@ pub(crate) fn radius_batch(
             }
             for (q, list) in block.iter().zip(&mut per_query) {
                 if q.is_dihedral() {
-                    list.sort_unstable_by_key(|m| (m.record, m.distance, m.transform));
-                    list.dedup_by_key(|m| m.record);
+                    super::best_per_record(list);
+                } else {
+                    list.sort_unstable_by_key(|m| (m.distance, m.record));
                 }
-                list.sort_unstable_by_key(|m| (m.distance, m.record));
             }
             per_query
         })

@@ -100,6 +100,15 @@ pub const DEFAULT_EF_SEARCH: usize = 64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RecordId(pub u32);
 
+/// Combines the matches of searches for one image's hashes (its 8 dihedral hashes): each record
+/// once, with its smallest distance and the lowest transform reaching it, sorted by (distance,
+/// record), as [`Index::search_radius_dihedral`] answers.
+pub fn best_per_record(matches: &mut Vec<Match>) {
+    matches.sort_unstable_by_key(|m| (m.record, m.distance, m.transform));
+    matches.dedup_by_key(|m| m.record);
+    matches.sort_unstable_by_key(|m| (m.distance, m.record));
+}
+
 /// One search result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Match {

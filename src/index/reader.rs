@@ -399,10 +399,7 @@ impl<D: AsRef<[u8]>> Index<D> {
                 true,
             )?;
         }
-        let r = &mut scratch.results;
-        r.sort_unstable_by_key(|m| (m.record, m.distance, m.transform));
-        r.dedup_by_key(|m| m.record);
-        r.sort_unstable_by_key(|m| (m.distance, m.record));
+        super::best_per_record(&mut scratch.results);
         Ok(&scratch.results)
     }
 

@@ -1,9 +1,9 @@
 //! Decoding of hostile and broken inputs: every one gives a precise error, none panics.
 
 use crate::alloc;
-use crate::rng::Rng;
 use imprint::decode::{decode, DecodeError, DecodeOptions, DecodedImage, ImageFormat};
 use imprint::hash::PixelLayout;
+use imprint::rng::Rng;
 use std::path::Path;
 
 pub fn sample(name: &str) -> Vec<u8> {

@@ -7,9 +7,9 @@
 
 #![cfg(feature = "gpu")]
 
-use crate::rng::Rng;
 use imprint::gpu::{GpuHasher, GpuOptions, RowKernels, Upload};
 use imprint::hash::{DihedralHashes, ImageRef, PdqHash, PdqHasher, PixelLayout};
+use imprint::rng::Rng;
 use std::path::{Path, PathBuf};
 
 /// Hash bits the GPU may differ from the CPU by (coefficients tied at the median).

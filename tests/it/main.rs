@@ -12,6 +12,5 @@ mod index_faults;
 mod layering;
 mod pipe_faults;
 mod pipeline;
-mod rng;
 mod store;
 mod store_faults;

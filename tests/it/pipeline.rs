@@ -1,8 +1,8 @@
 //! Bulk runs end to end through the CLI: crash and resume, shards, merge, bad files, tar input.
 
-use crate::rng::Rng;
 use imprint::hash::PdqHash;
 use imprint::pipeline::{Decoder, Pipeline, Source, StandardDecoder, VecSink};
+use imprint::rng::Rng;
 use imprint::store::{Outcome, Store};
 use std::collections::BTreeMap;
 use std::path::Path;

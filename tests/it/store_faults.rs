@@ -2,8 +2,8 @@
 //! in every block read by every reader, SIGKILL during runs and merges, and a disk that fills
 //! up. Every case is bounded (fixed tries, small inputs) and seeded; seeds print on failure.
 
-use crate::rng::Rng;
 use imprint::hash::{Pdq256, PdqHash};
+use imprint::rng::Rng;
 use imprint::store::{Outcome, Store, StoreOptions, StoreWriter};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -151,12 +151,7 @@ fn write_store(path: &Path, n: u32) {
             w.append_error(&id, "decode failed: truncated")
                 .expect("append");
         } else {
-            let words = [
-                rng.next_u64(),
-                rng.next_u64(),
-                rng.next_u64(),
-                rng.next_u64(),
-            ];
+            let words = rng.words();
             let h = PdqHash {
                 hash: Pdq256::from_words(words),
                 quality: 60 + (i % 40) as u8,

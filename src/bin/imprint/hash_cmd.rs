@@ -7,7 +7,7 @@ use crate::output::{diag, Format};
 use crate::{EXIT_FATAL, EXIT_ITEM_FAILURES, EXIT_OK};
 use anyhow::{bail, Result};
 use imprint::decode::{DecodeOptions, DEFAULT_MAX_PIXELS};
-use imprint::hash::{Convention, Hashed, Pdq256};
+use imprint::hash::{Convention, Hashed};
 use imprint::hashlist::{self, JsonIdKey};
 use imprint::pipeline::{ItemError, Pipeline, RootTally, Sink, Source, StandardDecoder};
 use imprint::{Backend, BackendHasher};
@@ -155,9 +155,8 @@ pub fn run(args: HashArgs) -> Result<u8> {
     let (decoder, pipeline) = (args.decoder(), args.pipeline()?);
     let stdout = std::io::stdout();
     let print = PrintSink {
-        out: BufWriter::new(stdout.lock()),
-        format: args.format,
-        dihedral: args.dihedral,
+        out: hashlist::Writer::new(BufWriter::new(stdout.lock()), list_format(args.format))
+            .json_id_key(JsonIdKey::Path),
         min_quality: args.min_quality,
     };
     let mut sink = RootTally::new(print, &sources);
@@ -189,9 +188,7 @@ pub fn run(args: HashArgs) -> Result<u8> {
 
 /// Prints each outcome as it comes, in input order: a line per hash, a message per failure.
 struct PrintSink<W: Write> {
-    out: W,
-    format: Format,
-    dihedral: bool,
+    out: hashlist::Writer<W>,
     min_quality: u8,
 }
 
@@ -202,13 +199,8 @@ impl<W: Write> Sink for PrintSink<W> {
         outcome: &std::result::Result<Hashed, ItemError>,
     ) -> imprint::Result<()> {
         let written = match outcome {
-            Ok(hashes) => {
-                let (all, quality) = (hashes.hashes.as_slice(), hashes.quality);
-                if quality < self.min_quality {
-                    return Ok(());
-                }
-                write_hash(&mut self.out, self.format, id, all, quality, self.dihedral)
-            }
+            Ok(hashed) if hashed.quality < self.min_quality => return Ok(()),
+            Ok(hashed) => self.out.write_entry(id, hashed),
             Err(e) => {
                 // The decoder's or the system's own words, as `pdq-photo-hasher` prints them.
                 let cause = match e {
@@ -217,9 +209,7 @@ impl<W: Write> Sink for PrintSink<W> {
                     other => other.to_string(),
                 };
                 diag!("imprint: {id}: {cause}");
-                hashlist::Writer::new(&mut self.out, list_format(self.format))
-                    .json_id_key(JsonIdKey::Path)
-                    .write_failed(id, &cause)
+                self.out.write_failed(id, &cause)
             }
         };
         written.map_err(stdout_error)
@@ -236,23 +226,6 @@ fn stdout_error(source: std::io::Error) -> imprint::Error {
         path: "<standard output>".into(),
         source,
     }
-}
-
-fn write_hash(
-    out: &mut impl Write,
-    format: Format,
-    path: &str,
-    hashes: &[Pdq256],
-    quality: u8,
-    dihedral: bool,
-) -> std::io::Result<()> {
-    let hashes = match <[Pdq256; 8]>::try_from(hashes) {
-        Ok(all) if dihedral => imprint::hash::Hashes::Dihedral(all),
-        _ => imprint::hash::Hashes::One(hashes[0]),
-    };
-    hashlist::Writer::new(out, list_format(format))
-        .json_id_key(JsonIdKey::Path)
-        .write_entry(path, &Hashed { hashes, quality })
 }
 
 /// The hash list format `imprint hash` prints for `--format`.

@@ -174,10 +174,11 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     for input in lists {
         let mut failure = None;
         crate::open::hash_list(input, &mut bad, |e| {
-            if e.quality.is_some_and(|q| q < a.min_quality) {
-                low_quality += 1;
-            } else if failure.is_none() {
-                failure = stream.push(e.id, e.hashes).err();
+            if failure.is_none() {
+                match stream.push_entry(e, a.min_quality) {
+                    Ok(pushed) => low_quality += u64::from(!pushed),
+                    Err(e) => failure = Some(e),
+                }
             }
         })?;
         if let Some(e) = failure {
